@@ -1,0 +1,16 @@
+# The modelship worker image (used by docker-compose.yml). Untested here: no Docker engine runs on our machines.
+FROM node:20-bookworm-slim
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends python3 python3-venv \
+ && rm -rf /var/lib/apt/lists/*
+WORKDIR /app
+COPY package.json package-lock.json .npmrc tsconfig.json tsconfig.build.json ./
+COPY scripts ./scripts
+COPY python ./python
+COPY bin ./bin
+COPY src ./src
+COPY config ./config
+# postinstall builds .venv (trainer libraries); prepare compiles TypeScript into dist/.
+RUN npm ci --no-audit --no-fund
+ENV MODELSHIP_HOME=/data
+CMD ["node", "bin/modelship.js", "worker"]

@@ -1,0 +1,42 @@
+// The `modelship` command line. Each subcommand lives in its own module; this file only wires them up.
+import { Command } from 'commander';
+import { registerConfigCommands } from './commands/config';
+import { registerDevCommand } from './commands/dev';
+import { registerCheckCommand } from './commands/check';
+import { registerWorkerCommand } from './commands/worker';
+
+export function buildProgram(): Command {
+  const program = new Command('modelship')
+    .description(
+      'A durable release pipeline for ML models on Temporal: validate data, train, test, approve, deploy blue-green,\n' +
+        'and roll back automatically when a health check fails.',
+    )
+    .showHelpAfterError('(run with --help for usage)')
+    .addHelpText(
+      'after',
+      `
+Getting started:
+  $ npm run dev              # Temporal (Web UI :8233) + MLflow (:5000) + a worker, until Ctrl-C
+  $ modelship check          # prove a worker serves both task queues
+  $ modelship config check --config config/default.yaml
+
+Connection settings come from the environment: TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_API_KEY,
+TEMPORAL_TLS* (Temporal's standard variables) and MLFLOW_TRACKING_URI.`,
+    );
+  registerDevCommand(program);
+  registerWorkerCommand(program);
+  registerCheckCommand(program);
+  registerConfigCommands(program);
+  return program;
+}
+
+export async function runCli(argv: string[]): Promise<void> {
+  await buildProgram().parseAsync(argv);
+}
+
+if (require.main === module) {
+  runCli(process.argv).catch((error: unknown) => {
+    console.error(`modelship: ${(error as Error).message ?? String(error)}`);
+    process.exit(1);
+  });
+}

@@ -1,0 +1,89 @@
+import type { Command } from 'commander';
+import { stateDir } from '../../config/environment';
+import { EmbeddedStack, PortInUseError, StackAlreadyRunningError } from '../embedded-stack';
+import { portOption } from '../options';
+
+interface DevOptions {
+  temporalPort: number;
+  uiPort: number;
+  mlflowPort: number;
+  stateDir: string;
+}
+
+export function registerDevCommand(program: Command): void {
+  program
+    .command('dev')
+    .description(
+      'run the embedded stack in the foreground until Ctrl-C: Temporal dev server with Web UI (history kept in\n' +
+        '<state-dir>/temporal.db), MLflow tracking server (SQLite + artifacts in <state-dir>/mlflow) and a worker',
+    )
+    .addOption(portOption('--temporal-port <port>', 'Temporal gRPC port', 7233))
+    .addOption(portOption('--ui-port <port>', 'Temporal Web UI port', 8233))
+    .addOption(portOption('--mlflow-port <port>', 'MLflow server port', 5000))
+    .option('--state-dir <dir>', 'where the stack keeps its data and logs (env MODELSHIP_HOME)', stateDir())
+    .action(async (options: DevOptions) => {
+      await runDev(options);
+    });
+}
+
+async function runDev(options: DevOptions): Promise<void> {
+  const started = Date.now();
+  const progress = (message: string) => console.log(`  … ${message}`);
+  console.log('modelship: starting the embedded stack');
+  let stack: EmbeddedStack;
+  try {
+    stack = await EmbeddedStack.start({
+      stateDir: options.stateDir,
+      ports: { temporal: options.temporalPort, ui: options.uiPort, mlflow: options.mlflowPort },
+      persistTemporal: true,
+      // The worker runs from this same entry point, with this Node's flags (so it works from src/ under tsx too).
+      worker: { command: process.execPath, args: [...process.execArgv, require.resolve('../cli'), 'worker'] },
+      onProgress: progress,
+    });
+  } catch (error) {
+    if (error instanceof PortInUseError || error instanceof StackAlreadyRunningError) {
+      console.error(`modelship dev: ${error.message}`);
+      process.exit(1);
+    }
+    throw error;
+  }
+
+  const seconds = ((Date.now() - started) / 1000).toFixed(1);
+  const pidOf = (name: string) => stack.children.find((child) => child.name === name)?.pid;
+  console.log(
+    [
+      '',
+      `modelship embedded stack is ready (${seconds} s)`,
+      `  Temporal        ${stack.temporalAddress}  namespace ${stack.namespace}  (pid ${pidOf('temporal')})`,
+      `  Temporal Web UI ${stack.uiUrl}`,
+      `  MLflow          ${stack.mlflowUri}`,
+      `  Worker          task queues ${stack.queues.orchestration}, ${stack.queues.training}  (pid ${pidOf('worker')})`,
+      `  State and logs  ${options.stateDir}  (logs/*.log)`,
+      '',
+      'In another terminal: export TEMPORAL_ADDRESS=' + stack.temporalAddress + ' MLFLOW_TRACKING_URI=' + stack.mlflowUri,
+      'Press Ctrl-C to stop.',
+      '',
+    ].join('\n'),
+  );
+
+  let stopping = false;
+  const shutdown = async (reason: string, exitCode: number) => {
+    if (stopping) return;
+    stopping = true;
+    console.log(`\nmodelship: ${reason}; stopping the worker, MLflow and Temporal…`);
+    await stack.stop();
+    console.log('modelship: stopped.');
+    process.exit(exitCode);
+  };
+  process.once('SIGINT', () => void shutdown('interrupted', 0));
+  process.once('SIGTERM', () => void shutdown('terminated', 0));
+  // A part that dies takes the stack down with it, loudly, rather than leaving a half-working stack.
+  for (const child of stack.children) {
+    void child.exited.then((code) => {
+      if (!stopping) {
+        console.error(`\nmodelship: ${child.name} exited unexpectedly (code ${code}). Its log ends with:\n${child.tail()}`);
+        void shutdown(`${child.name} stopped`, 1);
+      }
+    });
+  }
+}

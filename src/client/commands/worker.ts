@@ -1,0 +1,14 @@
+import type { Command } from 'commander';
+import { main as runWorker } from '../../worker';
+
+export function registerWorkerCommand(program: Command): void {
+  program
+    .command('worker')
+    .description(
+      'run a modelship worker against the Temporal server named by TEMPORAL_ADDRESS (default 127.0.0.1:7233).\n' +
+        'MODELSHIP_WORKER_QUEUES=orchestration or =training serves one task queue, to scale them apart.',
+    )
+    .action(async () => {
+      await runWorker();
+    });
+}

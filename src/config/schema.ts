@@ -1,0 +1,122 @@
+// The one schema of a release configuration file. Every key has a default and a description; the description is
+// what error messages and `modelship config reference` show, so it says what a valid value looks like.
+// Secrets and connection settings (Temporal address, MLflow URI, Azure ids) never live here: see environment.ts.
+import { z } from 'zod';
+import { msToNumber } from '@temporalio/common/lib/time';
+
+const durationString = z
+  .string()
+  .refine(
+    (value) => {
+      try {
+        return msToNumber(value as Parameters<typeof msToNumber>[0]) > 0;
+      } catch {
+        return false;
+      }
+    },
+    { message: 'not a duration' },
+  );
+
+// Azure ML online endpoint names: 3–32 characters, letters, digits and hyphens, starting with a letter.
+const endpointName = z.string().regex(/^[a-zA-Z][a-zA-Z0-9-]{2,31}$/, { message: 'not a valid endpoint name' });
+
+export const releaseConfigSchema = z.strictObject({
+  // --- data (the original's keys)
+  input_data_path: z
+    .string()
+    .min(1)
+    .default('data/Comprehensive_Banking_Database.csv')
+    .describe('path of the training CSV, relative to the config file (e.g. data/banking.csv)'),
+  test_data_split: z
+    .number()
+    .gt(0)
+    .lt(1)
+    .default(0.2)
+    .describe('fraction of rows held out for evaluation, a number between 0 and 1 exclusive (default 0.2)'),
+
+  // --- training
+  model_name: z
+    .string()
+    .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/, { message: 'not a valid model name' })
+    .default('financial-behavior-model')
+    .describe('registered model name in MLflow: letters, digits, ".", "_" and "-" (default financial-behavior-model)'),
+  n_iter: z
+    .int()
+    .min(1)
+    .max(10_000)
+    .default(20)
+    .describe('hyperparameter settings tried per model family, a whole number from 1 (default 20)'),
+  cv_folds: z.int().min(2).max(20).default(3).describe('cross-validation folds, a whole number from 2 to 20 (default 3)'),
+  random_state: z.int().min(0).default(42).describe('seed for splits and searches, a whole number ≥ 0 (default 42)'),
+
+  // --- validation gates
+  min_accuracy: z
+    .number()
+    .min(0)
+    .max(1)
+    .default(0.8)
+    .describe('lowest accepted accuracy on held-out rows, between 0 and 1 (default 0.8)'),
+  max_latency_ms: z
+    .number()
+    .positive()
+    .default(100)
+    .describe('highest accepted p95 single-record latency in milliseconds, a number > 0 (default 100)'),
+
+  // --- deployment (the original's keys)
+  target: z
+    .enum(['local', 'azure'])
+    .default('local')
+    .describe('where models are served: "local" (embedded endpoint) or "azure" (Azure ML managed online endpoint)'),
+  endpoint_name: endpointName
+    .default('financial-behavior-endpoint')
+    .describe('online endpoint name: 3–32 letters, digits or hyphens, starting with a letter'),
+  deployment_name: z
+    .string()
+    .regex(/^[a-z][a-z0-9-]{2,31}$/, { message: 'not a valid deployment name' })
+    .default('blue')
+    .describe('colour the first release deploys to: lower-case letters, digits or hyphens, 3–32 long (default blue)'),
+  instance_type: z
+    .string()
+    .min(1)
+    .default('Standard_F4s_v2')
+    .describe('Azure VM size per deployment (default Standard_F4s_v2; F2s_v2 is often too small to start)'),
+  instance_count: z.int().min(1).max(100).default(1).describe('instances per deployment, a whole number from 1 (default 1)'),
+
+  // --- workflow control (the original's flags)
+  skip_training: z.boolean().default(false).describe('true or false: reuse an existing model instead of training (default false)'),
+  skip_local_testing: z.boolean().default(false).describe('true or false: skip the local test suite (default false)'),
+  skip_deployment: z.boolean().default(false).describe('true or false: stop after approval without deploying (default false)'),
+  skip_azure_deployment: z
+    .boolean()
+    .optional()
+    .describe('the original name of skip_deployment, kept as an alias: true or false'),
+  auto_approve_deployment: z
+    .boolean()
+    .default(false)
+    .describe('true or false: approve automatically (recorded as automatic) instead of waiting for a person (default false)'),
+  approvers: z
+    .array(z.string().min(1))
+    .default([])
+    .describe('who may approve or reject, a list of names; empty means anyone (default [])'),
+  approval_timeout: durationString
+    .default('24h')
+    .describe('how long to wait for approval before the run ends as "approval expired", e.g. 30m, 24h (default 24h)'),
+});
+
+export type ReleaseConfigInput = z.input<typeof releaseConfigSchema>;
+type ParsedReleaseConfig = z.output<typeof releaseConfigSchema>;
+
+/** A validated configuration, with the alias folded into its canonical key. */
+export type ReleaseConfig = Omit<ParsedReleaseConfig, 'skip_azure_deployment'>;
+
+export const releaseConfigKeys = Object.keys(releaseConfigSchema.shape) as (keyof ParsedReleaseConfig)[];
+
+export function describeKey(key: string): string | undefined {
+  return (releaseConfigSchema.shape as Record<string, z.ZodType>)[key]?.description;
+}
+
+/** Folds `skip_azure_deployment` into `skip_deployment` (either being true skips). */
+export function normalizeConfig(parsed: ParsedReleaseConfig): ReleaseConfig {
+  const { skip_azure_deployment, ...rest } = parsed;
+  return { ...rest, skip_deployment: rest.skip_deployment || skip_azure_deployment === true };
+}

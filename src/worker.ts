@@ -1,0 +1,114 @@
+// The modelship worker. It connects through Temporal's standard environment configuration, so the same process
+// serves the embedded dev server, a self-hosted cluster or Temporal Cloud with no code change.
+//
+// Environment: TEMPORAL_ADDRESS / TEMPORAL_NAMESPACE / TEMPORAL_API_KEY / TEMPORAL_TLS* (Temporal's own),
+// MLFLOW_TRACKING_URI, MODELSHIP_WORKER_QUEUES (orchestration,training — which queues this process serves),
+// MODELSHIP_TRAINING_CONCURRENCY (default 1), MODELSHIP_SHUTDOWN_GRACE (default 30s).
+import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
+import type { Duration } from '@temporalio/common';
+import { createOrchestrationActivities, createTrainingActivities } from './activities';
+import { mlflowTrackingUri, taskQueues, temporalConnectConfig, type TaskQueues } from './config/environment';
+
+export type QueueRole = keyof TaskQueues;
+
+export interface ModelshipWorkerOptions {
+  connection: NativeConnection;
+  namespace: string;
+  queues: TaskQueues;
+  /** Which task queues this process serves; both by default, one each when scaled apart. */
+  roles?: QueueRole[];
+  mlflowUri: string;
+  /** Training activities run at once on this worker (each is a CPU-heavy subprocess). */
+  trainingConcurrency?: number;
+  /** How long running activities may finish after a shutdown request before they are cancelled. */
+  shutdownGraceTime?: Duration;
+  /** A prebuilt workflow bundle (tests reuse one); by default the workflows are bundled at start. */
+  workflowBundle?: WorkerOptions['workflowBundle'];
+}
+
+export async function createWorkers(options: ModelshipWorkerOptions): Promise<Worker[]> {
+  const roles = options.roles ?? ['orchestration', 'training'];
+  const deps = { mlflowUri: options.mlflowUri };
+  const common = {
+    connection: options.connection,
+    namespace: options.namespace,
+    shutdownGraceTime: options.shutdownGraceTime ?? '30s',
+  };
+  const workers: Promise<Worker>[] = [];
+  if (roles.includes('orchestration')) {
+    workers.push(
+      Worker.create({
+        ...common,
+        taskQueue: options.queues.orchestration,
+        ...(options.workflowBundle
+          ? { workflowBundle: options.workflowBundle }
+          : { workflowsPath: require.resolve('./workflows') }),
+        activities: createOrchestrationActivities(deps),
+      }),
+    );
+  }
+  if (roles.includes('training')) {
+    workers.push(
+      Worker.create({
+        ...common,
+        taskQueue: options.queues.training,
+        activities: createTrainingActivities(deps),
+        maxConcurrentActivityTaskExecutions: options.trainingConcurrency ?? 1,
+      }),
+    );
+  }
+  return Promise.all(workers);
+}
+
+/** Runs workers until all of them stop (SIGINT/SIGTERM start a graceful shutdown of each). */
+export async function runWorkers(workers: Worker[]): Promise<void> {
+  await Promise.all(workers.map((worker) => worker.run()));
+}
+
+function parseRoles(value: string | undefined): QueueRole[] {
+  if (!value) return ['orchestration', 'training'];
+  const roles = value.split(',').map((role) => role.trim()).filter(Boolean);
+  for (const role of roles) {
+    if (role !== 'orchestration' && role !== 'training') {
+      throw new Error(`MODELSHIP_WORKER_QUEUES: unknown queue role "${role}". Fix: use orchestration, training, or both (comma-separated).`);
+    }
+  }
+  return roles as QueueRole[];
+}
+
+export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> {
+  const { connectionOptions, namespace } = temporalConnectConfig(env);
+  const roles = parseRoles(env.MODELSHIP_WORKER_QUEUES);
+  const queues = taskQueues(env);
+  const trainingConcurrency = Number(env.MODELSHIP_TRAINING_CONCURRENCY || 1);
+  if (!Number.isInteger(trainingConcurrency) || trainingConcurrency < 1) {
+    throw new Error('MODELSHIP_TRAINING_CONCURRENCY must be a whole number ≥ 1.');
+  }
+  const connection = await NativeConnection.connect(connectionOptions);
+  try {
+    const workers = await createWorkers({
+      connection,
+      namespace,
+      queues,
+      roles,
+      mlflowUri: mlflowTrackingUri(env),
+      trainingConcurrency,
+      shutdownGraceTime: (env.MODELSHIP_SHUTDOWN_GRACE as Duration | undefined) || '30s',
+    });
+    const served = roles.map((role) => `${queues[role]} (${role})`).join(', ');
+    console.log(`modelship worker ${process.pid} polling ${served} in namespace ${namespace} at ${connectionOptions.address}`);
+    await runWorkers(workers);
+  } finally {
+    await connection.close();
+  }
+}
+
+if (require.main === module) {
+  main().then(
+    () => process.exit(0),
+    (error: unknown) => {
+      console.error(`modelship worker failed: ${(error as Error).message ?? String(error)}`);
+      process.exit(1);
+    },
+  );
+}

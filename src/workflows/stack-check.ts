@@ -1,0 +1,30 @@
+import { proxyActivities } from '@temporalio/workflow';
+import type { OrchestrationActivities, TrainerReport, TrainingActivities, WorkerReport } from '../activities';
+
+export interface StackCheckInput {
+  /** The training task queue to reach (the workflow itself runs on the orchestration queue). */
+  trainingTaskQueue: string;
+}
+
+export interface StackCheckResult {
+  orchestration: WorkerReport;
+  training: TrainerReport;
+}
+
+/**
+ * Proves that both task queues are served by a working worker: one activity on each queue.
+ * A queue nobody polls fails after the schedule-to-close timeout instead of waiting forever.
+ */
+export async function stackCheck(input: StackCheckInput): Promise<StackCheckResult> {
+  const { inspectWorker } = proxyActivities<OrchestrationActivities>({
+    scheduleToCloseTimeout: '1 minute',
+    retry: { maximumAttempts: 3, initialInterval: '1 second' },
+  });
+  const { inspectTrainerEnvironment } = proxyActivities<TrainingActivities>({
+    taskQueue: input.trainingTaskQueue,
+    scheduleToCloseTimeout: '2 minutes',
+    retry: { maximumAttempts: 2, initialInterval: '1 second' },
+  });
+  const [orchestration, training] = await Promise.all([inspectWorker(), inspectTrainerEnvironment()]);
+  return { orchestration, training };
+}

@@ -1,0 +1,63 @@
+// The CLI as a user runs it: exit codes and messages, never a stack trace.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { projectRoot } from '../src/config/environment';
+
+export function modelship(args: string[], env: Record<string, string> = {}) {
+  const result = spawnSync(process.execPath, ['--import', 'tsx', join(projectRoot, 'src/client/cli.ts'), ...args], {
+    encoding: 'utf8',
+    env: { ...process.env, ...env },
+    timeout: 120_000,
+  });
+  return { code: result.status, stdout: result.stdout, stderr: result.stderr };
+}
+
+describe('modelship CLI', () => {
+  it('config check: "valid" and exit 0 for the default file', () => {
+    const { code, stdout } = modelship(['config', 'check', '--config', join(projectRoot, 'config/default.yaml')]);
+    assert.equal(code, 0);
+    assert.match(stdout, /default\.yaml: valid/);
+  });
+
+  it('config check: every problem, with line and fix, exit 1, no stack trace', () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'modelship-cli-')), 'bad.yaml');
+    writeFileSync(file, 'n_iter: zero\ncv_foldz: 3\n');
+    const { code, stderr } = modelship(['config', 'check', '--config', file]);
+    assert.equal(code, 1);
+    assert.match(stderr, /n_iter \(line 1\): expected a number/);
+    assert.match(stderr, /cv_foldz \(line 2\): unknown key\. Fix: did you mean "cv_folds"\?/);
+    assert.doesNotMatch(stderr, /\n\s+at /, 'no stack trace');
+  });
+
+  it('config reference lists every key with its default', () => {
+    const { code, stdout } = modelship(['config', 'reference']);
+    assert.equal(code, 0);
+    assert.match(stdout, /^n_iter = 20\n {4}hyperparameter settings/m);
+    assert.match(stdout, /^skip_azure_deployment\n {4}the original name of skip_deployment/m);
+  });
+
+  it('dev: an invalid port is refused with the accepted range', () => {
+    const { code, stderr } = modelship(['dev', '--mlflow-port', '99999']);
+    assert.equal(code, 1);
+    assert.match(stderr, /--mlflow-port.*expected a port number from 1 to 65535/);
+  });
+
+  it('check: runs the check workflow through both task queues of a running worker', () => {
+    // No worker polls these queues in this test; the check must time out with a clear failure, not hang.
+    const { code, stderr } = modelship(['check', '--timeout', '3'], {
+      MODELSHIP_TASK_QUEUE: `nobody-${Date.now()}`,
+    });
+    assert.equal(code, 1);
+    assert.match(stderr, /modelship: .*(timed out|Timeout)/i);
+  });
+
+  it('check: says how to start Temporal when it cannot connect', () => {
+    const { code, stderr } = modelship(['check'], { TEMPORAL_ADDRESS: '127.0.0.1:1' });
+    assert.equal(code, 1);
+    assert.match(stderr, /cannot reach Temporal at 127\.0\.0\.1:1.*npm run dev/);
+  });
+});
