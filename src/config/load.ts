@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { LineCounter, parseDocument, isMap } from 'yaml';
 import type { z } from 'zod';
-import { describeKey, normalizeConfig, releaseConfigKeys, releaseConfigSchema, type ReleaseConfig, type ReleaseConfigInput } from './schema';
+import { dataContractKeys, describeKey, normalizeConfig, releaseConfigKeys, releaseConfigSchema, type ReleaseConfig, type ReleaseConfigInput } from './schema';
 
 /** A bad configuration: `problems` lists every field that is wrong, each with its fix. */
 export class ConfigError extends Error {
@@ -33,7 +33,7 @@ export interface LoadConfigOptions {
 export function loadConfig(options: LoadConfigOptions = {}): LoadedConfig {
   const path = options.path ? resolve(options.path) : undefined;
   let fileValues: Record<string, unknown> = {};
-  let lineOf: (key: string) => number | undefined = () => undefined;
+  let lineOf: (keyPath: string) => number | undefined = () => undefined;
 
   if (path) {
     let text: string;
@@ -56,9 +56,9 @@ export function loadConfig(options: LoadConfigOptions = {}): LoadedConfig {
       throw new ConfigError(path, ['the file must be a mapping of keys to values (key: value lines), not a list or a scalar.']);
     }
     fileValues = (document.toJS() as Record<string, unknown> | null) ?? {};
-    lineOf = (key) => {
-      const node = isMap(contents) ? contents.items.find((item) => (item.key as { value?: unknown })?.value === key) : undefined;
-      const offset = (node?.key as { range?: [number, number, number] } | undefined)?.range?.[0];
+    lineOf = (keyPath) => {
+      const node = document.getIn(keyPath.split('.'), true) as { range?: [number, number, number] } | undefined;
+      const offset = node?.range?.[0];
       return offset === undefined ? undefined : lineCounter.linePos(offset).line;
     };
     // Relative data paths are relative to the config file, so a config and its data can move together.
@@ -71,9 +71,9 @@ export function loadConfig(options: LoadConfigOptions = {}): LoadedConfig {
   const merged = { ...fileValues, ...overrides };
   const parsed = releaseConfigSchema.safeParse(merged);
   if (!parsed.success) {
-    const where = (key: string) => {
-      if (key in overrides) return ' (from the command line)';
-      const line = lineOf(key);
+    const where = (keyPath: string) => {
+      if (keyPath.split('.')[0]! in overrides) return ' (from the command line)';
+      const line = lineOf(keyPath);
       return line ? ` (line ${line})` : '';
     };
     throw new ConfigError(path ?? 'the configuration', describeIssues(parsed.error.issues, merged, where));
@@ -87,21 +87,23 @@ export function loadConfig(options: LoadConfigOptions = {}): LoadedConfig {
 function describeIssues(issues: z.core.$ZodIssue[], values: Record<string, unknown>, where: (key: string) => string): string[] {
   const problems: string[] = [];
   for (const issue of issues) {
+    const parent = issue.path.map(String);
     if (issue.code === 'unrecognized_keys') {
       for (const key of issue.keys) {
-        const suggestion = closestKey(key);
+        const keyPath = [...parent, key].join('.');
+        const suggestion = closestKey(key, knownKeys(parent));
         problems.push(
-          `${key}${where(key)}: unknown key. Fix: ${suggestion ? `did you mean "${suggestion}"? ` : ''}` +
+          `${keyPath}${where(keyPath)}: unknown key. Fix: ${suggestion ? `did you mean "${suggestion}"? ` : ''}` +
             `remove it or use one of the keys listed by 'modelship config reference'.`,
         );
       }
       continue;
     }
-    const key = issue.path.map(String).join('.');
-    const topKey = String(issue.path[0] ?? '');
-    const got = topKey in values ? ` (got ${JSON.stringify(values[topKey])})` : '';
-    const expected = describeKey(topKey);
-    problems.push(`${key}${where(topKey)}: ${plainMessage(issue)}${got}. Fix: ${expected ?? 'see modelship config reference'}.`);
+    const keyPath = parent.join('.');
+    const value = valueAt(values, parent);
+    const got = value === undefined ? '' : ` (got ${JSON.stringify(value)})`;
+    const expected = describeKey(parent);
+    problems.push(`${keyPath}${where(keyPath)}: ${plainMessage(issue)}${got}. Fix: ${expected ?? 'see modelship config reference'}.`);
   }
   return problems;
 }
@@ -121,10 +123,20 @@ function plainMessage(issue: z.core.$ZodIssue): string {
   }
 }
 
+function valueAt(values: Record<string, unknown>, path: string[]): unknown {
+  let current: unknown = values;
+  for (const key of path) current = current && typeof current === 'object' ? (current as Record<string, unknown>)[key] : undefined;
+  return current;
+}
+
+function knownKeys(parent: string[]): readonly string[] {
+  return parent[0] === 'data' ? dataContractKeys : releaseConfigKeys;
+}
+
 /** The known key nearest to a misspelt one (edit distance ≤ 3), for "did you mean". */
-function closestKey(unknown: string): string | undefined {
+function closestKey(unknown: string, keys: readonly string[]): string | undefined {
   let best: { key: string; distance: number } | undefined;
-  for (const key of releaseConfigKeys) {
+  for (const key of keys) {
     const distance = editDistance(unknown.toLowerCase(), key);
     if (distance <= 3 && (!best || distance < best.distance)) best = { key, distance };
   }

@@ -20,6 +20,44 @@ const durationString = z
 // Azure ML online endpoint names: 3–32 characters, letters, digits and hyphens, starting with a letter.
 const endpointName = z.string().regex(/^[a-zA-Z][a-zA-Z0-9-]{2,31}$/, { message: 'not a valid endpoint name' });
 
+const columnList = z.array(z.string().min(1)).default([]);
+
+/**
+ * The data contract: which columns are what. Every column of the file must appear in exactly one list (or be the
+ * target), so a new or renamed column is noticed instead of silently ignored.
+ */
+export const dataContractSchema = z.strictObject({
+  target: z.string().min(1).describe('the binary target column, e.g. HighAmount'),
+  positive_class: z
+    .union([z.string(), z.number(), z.boolean()])
+    .transform(String)
+    .default('1')
+    .describe('the target value that counts as positive (default 1)'),
+  numeric_features: columnList.describe('numeric feature columns'),
+  categorical_features: columnList.describe('categorical feature columns (unseen values at scoring time are allowed)'),
+  date_features: columnList.describe('date feature columns; each yields year, month, day of week and day number'),
+  date_format: z
+    .enum(['M/D/YYYY', 'D/M/YYYY', 'YYYY-MM-DD'])
+    .default('M/D/YYYY')
+    .describe('how dates are written: M/D/YYYY, D/M/YYYY or YYYY-MM-DD (default M/D/YYYY)'),
+  id_columns: columnList.describe('identifier columns: checked for duplicates, never used as features'),
+  ignored_columns: columnList.describe('columns that are neither features nor ids (free text, personal data…)'),
+  forbidden_features: columnList.describe('columns that leak the target and may never be features'),
+  max_null_rate: z.number().min(0).max(1).default(0.5).describe('highest accepted share of empty values in a feature column'),
+  leakage_auc_threshold: z
+    .number()
+    .gt(0.5)
+    .max(1)
+    .default(0.98)
+    .describe('a feature that alone reaches this ROC AUC on the target is refused as leakage (default 0.98)'),
+  ranges: z
+    .record(z.string(), z.strictObject({ min: z.number().optional(), max: z.number().optional() }))
+    .default({})
+    .describe('accepted [min, max] per numeric column, e.g. {Age: {min: 18, max: 120}}'),
+});
+
+export type DataContract = z.output<typeof dataContractSchema>;
+
 export const releaseConfigSchema = z.strictObject({
   // --- data (the original's keys)
   input_data_path: z
@@ -33,6 +71,10 @@ export const releaseConfigSchema = z.strictObject({
     .lt(1)
     .default(0.2)
     .describe('fraction of rows held out for evaluation, a number between 0 and 1 exclusive (default 0.2)'),
+
+  data: dataContractSchema
+    .optional()
+    .describe("the data contract (target, feature columns by kind, ids, forbidden columns); 'modelship data infer-schema FILE' proposes one"),
 
   // --- training
   model_name: z
@@ -48,6 +90,15 @@ export const releaseConfigSchema = z.strictObject({
     .describe('hyperparameter settings tried per model family, a whole number from 1 (default 20)'),
   cv_folds: z.int().min(2).max(20).default(3).describe('cross-validation folds, a whole number from 2 to 20 (default 3)'),
   random_state: z.int().min(0).default(42).describe('seed for splits and searches, a whole number ≥ 0 (default 42)'),
+  scoring: z
+    .enum(['roc_auc', 'average_precision', 'f1', 'balanced_accuracy'])
+    .default('roc_auc')
+    .describe('the primary metric: the search optimises it and champion/challenger compares it (default roc_auc)'),
+  model_families: z
+    .array(z.enum(['random_forest', 'hist_gradient_boosting', 'logistic_regression']))
+    .min(1)
+    .default(['random_forest', 'hist_gradient_boosting', 'logistic_regression'])
+    .describe('model families searched: random_forest, hist_gradient_boosting, logistic_regression (default all three)'),
 
   // --- validation gates
   min_accuracy: z
@@ -56,6 +107,14 @@ export const releaseConfigSchema = z.strictObject({
     .max(1)
     .default(0.8)
     .describe('lowest accepted accuracy on held-out rows, between 0 and 1 (default 0.8)'),
+  min_roc_auc: z.number().min(0).max(1).default(0.75).describe('lowest accepted held-out ROC AUC, between 0 and 1 (default 0.75)'),
+  min_f1: z.number().min(0).max(1).default(0.2).describe('lowest accepted held-out F1 of the positive class, between 0 and 1 (default 0.2)'),
+  max_regression: z
+    .number()
+    .min(0)
+    .max(1)
+    .default(0.01)
+    .describe('how much worse than @production the candidate may be on the primary metric (default 0.01)'),
   max_latency_ms: z
     .number()
     .positive()
@@ -111,8 +170,13 @@ export type ReleaseConfig = Omit<ParsedReleaseConfig, 'skip_azure_deployment'>;
 
 export const releaseConfigKeys = Object.keys(releaseConfigSchema.shape) as (keyof ParsedReleaseConfig)[];
 
-export function describeKey(key: string): string | undefined {
-  return (releaseConfigSchema.shape as Record<string, z.ZodType>)[key]?.description;
+export const dataContractKeys = Object.keys(dataContractSchema.shape);
+
+/** The description of a key, for a top-level key or a data-contract key (path ['data', 'target']). */
+export function describeKey(path: string | string[]): string | undefined {
+  const [first, second] = typeof path === 'string' ? [path] : path;
+  if (first === 'data' && second !== undefined) return (dataContractSchema.shape as Record<string, z.ZodType>)[second]?.description;
+  return (releaseConfigSchema.shape as Record<string, z.ZodType>)[first ?? '']?.description;
 }
 
 /** Folds `skip_azure_deployment` into `skip_deployment` (either being true skips). */
