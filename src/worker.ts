@@ -7,7 +7,7 @@
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import type { Duration } from '@temporalio/common';
 import { createOrchestrationActivities, createTrainingActivities } from './activities';
-import { mlflowTrackingUri, taskQueues, temporalConnectConfig, type TaskQueues } from './config/environment';
+import { mlflowTrackingUri, stateDir, taskQueues, temporalConnectConfig, type TaskQueues } from './config/environment';
 
 export type QueueRole = keyof TaskQueues;
 
@@ -18,6 +18,8 @@ export interface ModelshipWorkerOptions {
   /** Which task queues this process serves; both by default, one each when scaled apart. */
   roles?: QueueRole[];
   mlflowUri: string;
+  /** Local state (artifact cache); default MODELSHIP_HOME or .modelship. */
+  stateDir?: string;
   /** Training activities run at once on this worker (each is a CPU-heavy subprocess). */
   trainingConcurrency?: number;
   /** How long running activities may finish after a shutdown request before they are cancelled. */
@@ -28,7 +30,7 @@ export interface ModelshipWorkerOptions {
 
 export async function createWorkers(options: ModelshipWorkerOptions): Promise<Worker[]> {
   const roles = options.roles ?? ['orchestration', 'training'];
-  const deps = { mlflowUri: options.mlflowUri };
+  const deps = { mlflowUri: options.mlflowUri, stateDir: options.stateDir ?? stateDir() };
   const common = {
     connection: options.connection,
     namespace: options.namespace,

@@ -1,18 +1,35 @@
 // All activities, built from their dependencies. Workflows import only the *types* exported here.
-import { createEnvironmentActivities, type EnvironmentDeps } from './environment';
+import { join } from 'node:path';
+import { createDataActivities } from './data';
+import { createEnvironmentActivities } from './environment';
+import { createEvaluationActivities } from './evaluation';
+import { createRegistryActivities } from './registry';
+import { createTrainingActivities as createTrainerActivities } from './training';
 
-export type ActivityDeps = EnvironmentDeps;
+export interface ActivityDeps {
+  mlflowUri: string;
+  /** The worker's state directory; fetched artifacts are cached below it. */
+  stateDir: string;
+}
 
 /** Activities for the orchestration task queue: light, I/O-bound work. */
 export function createOrchestrationActivities(deps: ActivityDeps) {
   const environment = createEnvironmentActivities(deps);
-  return { inspectWorker: environment.inspectWorker };
+  return {
+    inspectWorker: environment.inspectWorker,
+    ...createDataActivities(),
+    ...createEvaluationActivities({ mlflowUri: deps.mlflowUri, cacheDir: join(deps.stateDir, 'cache', 'artifacts') }),
+    ...createRegistryActivities(deps),
+  };
 }
 
 /** Activities for the training task queue: CPU-heavy work in the Python environment. */
 export function createTrainingActivities(deps: ActivityDeps) {
   const environment = createEnvironmentActivities(deps);
-  return { inspectTrainerEnvironment: environment.inspectTrainerEnvironment };
+  return {
+    inspectTrainerEnvironment: environment.inspectTrainerEnvironment,
+    ...createTrainerActivities(deps),
+  };
 }
 
 export type OrchestrationActivities = ReturnType<typeof createOrchestrationActivities>;

@@ -1,6 +1,7 @@
 // The `modelship` command line. Each subcommand lives in its own module; this file only wires them up.
 import { Command } from 'commander';
 import { registerConfigCommands } from './commands/config';
+import { registerDataCommands } from './commands/data';
 import { registerDevCommand } from './commands/dev';
 import { registerCheckCommand } from './commands/check';
 import { registerWorkerCommand } from './commands/worker';
@@ -27,10 +28,16 @@ TEMPORAL_TLS* (Temporal's standard variables) and MLFLOW_TRACKING_URI.`,
   registerWorkerCommand(program);
   registerCheckCommand(program);
   registerConfigCommands(program);
+  registerDataCommands(program);
   return program;
 }
 
 export async function runCli(argv: string[]): Promise<void> {
+  // `modelship … | head` closes stdout early: that is not an error.
+  process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code === 'EPIPE') process.exit(0);
+    throw error;
+  });
   await buildProgram().parseAsync(argv);
 }
 

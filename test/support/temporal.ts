@@ -46,6 +46,7 @@ export async function withWorkers<T>(
     queues,
     roles,
     mlflowUri: mlflowUri(),
+    stateDir: process.env.MODELSHIP_TEST_STATE_DIR,
     shutdownGraceTime: '1s',
   });
   const running = runWorkers(workers);
