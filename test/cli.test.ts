@@ -40,6 +40,30 @@ describe('modelship CLI', () => {
     assert.match(stdout, /^skip_azure_deployment\n {4}the original name of skip_deployment/m);
   });
 
+  it('data generate, then data validate: the profile and exit 0', () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'modelship-cli-')), 'bank.csv');
+    const generated = modelship(['data', 'generate', '--rows', '1500', '--seed', '3', '--out', file]);
+    assert.equal(generated.code, 0, generated.stderr);
+    assert.match(generated.stdout, /wrote 1500 rows to .*HighAmount = 1/);
+    const validated = modelship(['data', 'validate', file, '--config', join(projectRoot, 'config/default.yaml')]);
+    assert.equal(validated.code, 0, validated.stderr);
+    assert.match(validated.stdout, /valid — 1500 rows, \d+ positive .* sha256 [0-9a-f]{64}/);
+    assert.match(validated.stdout, /Account Balance +numeric .* single-feature AUC 0\.\d+/);
+  });
+
+  it('data validate: every problem and exit 1, never a stack trace', () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'modelship-cli-')), 'bad.csv');
+    writeFileSync(file, 'Age,HighAmount\nforty,1\n');
+    const { code, stderr } = modelship(['data', 'validate', file, '--config', join(projectRoot, 'config/default.yaml')]);
+    assert.equal(code, 1);
+    assert.match(stderr, /problem\(s\)/);
+    assert.match(stderr, /column "Account Balance" \(named in data\.numeric_features\) is missing from the file/);
+    assert.doesNotMatch(stderr, /\n\s+at /);
+    const missing = modelship(['data', 'validate', join(tmpdir(), 'no-such-file.csv')]);
+    assert.equal(missing.code, 1);
+    assert.match(missing.stderr, /does not exist/);
+  });
+
   it('dev: an invalid port is refused with the accepted range', () => {
     const { code, stderr } = modelship(['dev', '--mlflow-port', '99999']);
     assert.equal(code, 1);
