@@ -321,7 +321,20 @@ class ParityError(Exception):
     pass
 
 
+def die_with_parent():
+    """If the worker that started us dies (even by SIGKILL), stop too, so a retry never races an orphan."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+        import signal
+
+        try:
+            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
+        except OSError:
+            pass
+
+
 def main(argv):
+    die_with_parent()
     if len(argv) != 2:
         sys.stderr.write("usage: python -m modelship_trainer REQUEST.json\n")
         return 2

@@ -1,6 +1,6 @@
 // Evaluation with onnxruntime-node on the held-out rows, the cross-language parity check against the trainer's
 // scikit-learn probabilities, and champion/challenger against the current @production model.
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
@@ -20,7 +20,7 @@ export interface EvaluationDeps {
 }
 
 export interface EvaluateInput {
-  train: Pick<TrainResult, 'files' | 'mlflow' | 'threshold'>;
+  train: Pick<TrainResult, 'files' | 'mlflow'>;
   artifactsDir: string;
 }
 
@@ -60,6 +60,10 @@ export function createEvaluationActivities(deps: EvaluationDeps) {
         ['model/model.onnx', 'model/input_contract.json', 'data/test_rows.csv', 'data/test_predictions.json'].map((name) => fetchTrained(input.train, name)),
       );
       const contract = JSON.parse(readFileSync(contractPath!, 'utf8')) as InputContract;
+      // The evaluated model, kept beside the report (the deployed model is this file, by digest).
+      mkdirSync(join(input.artifactsDir, 'model_outputs'), { recursive: true });
+      copyFileSync(modelPath!, join(input.artifactsDir, 'model_outputs', 'model.onnx'));
+      copyFileSync(contractPath!, join(input.artifactsDir, 'model_outputs', 'input_contract.json'));
       const model = await OnnxModel.load(modelPath!, contract);
       const started = performance.now();
       let scored;

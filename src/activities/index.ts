@@ -3,7 +3,9 @@ import { join } from 'node:path';
 import { createDataActivities } from './data';
 import { createEnvironmentActivities } from './environment';
 import { createEvaluationActivities } from './evaluation';
+import { createLocalTestActivities } from './local-tests';
 import { createRegistryActivities } from './registry';
+import { createReportActivities } from './report';
 import { createTrainingActivities as createTrainerActivities } from './training';
 
 export interface ActivityDeps {
@@ -19,7 +21,9 @@ export function createOrchestrationActivities(deps: ActivityDeps) {
     inspectWorker: environment.inspectWorker,
     ...createDataActivities(),
     ...createEvaluationActivities({ mlflowUri: deps.mlflowUri, cacheDir: join(deps.stateDir, 'cache', 'artifacts') }),
+    ...createLocalTestActivities({ mlflowUri: deps.mlflowUri, cacheDir: join(deps.stateDir, 'cache', 'artifacts') }),
     ...createRegistryActivities(deps),
+    ...createReportActivities(deps),
   };
 }
 

@@ -1,7 +1,7 @@
 // Model registration in MLflow: one version per training run (a retried activity finds the version it made),
 // lineage tags, and aliases.
 import { ApplicationFailure } from '@temporalio/common';
-import { MlflowClient, type ModelVersion } from '../registry/mlflow';
+import { MlflowClient, tagValue, type ModelVersion } from '../registry/mlflow';
 import type { ClassificationMetrics } from '../evaluation/metrics';
 import type { TrainResult } from './training';
 
@@ -22,6 +22,21 @@ export interface RegisterResult {
   source: string;
   /** False when a retried attempt found the version it had already created. */
   created: boolean;
+}
+
+export interface RegisteredModel {
+  name: string;
+  version: string;
+  modelUri: string;
+  /** The artifacts of the run that made it, in the shape training returns (paths empty: fetched by digest). */
+  train: Pick<TrainResult, 'files' | 'mlflow' | 'bestFamily'>;
+}
+
+export interface ApprovalTags {
+  modelName: string;
+  version: string;
+  runId?: string;
+  tags: Record<string, string>;
 }
 
 export interface SetAliasInput {
@@ -54,6 +69,8 @@ export function createRegistryActivities(deps: { mlflowUri: string }) {
           'modelship.data_sha256': input.dataSha256,
           'modelship.model_sha256': train.files['model/model.onnx']!.sha256,
           'modelship.contract_sha256': train.files['model/input_contract.json']!.sha256,
+          'modelship.test_rows_sha256': train.files['data/test_rows.csv']!.sha256,
+          'modelship.test_predictions_sha256': train.files['data/test_predictions.json']!.sha256,
           'modelship.code_version': input.codeVersion,
           'modelship.family': train.bestFamily,
           ...Object.fromEntries(Object.entries(input.metrics).map(([k, v]) => [`metric.${k}`, String(v)])),
@@ -68,7 +85,46 @@ export function createRegistryActivities(deps: { mlflowUri: string }) {
       return { name, version: version.version, modelUri: `models:/${name}/${version.version}`, source: version.source, created };
     },
 
-    /** Points an alias at a version (or removes it) and returns what it pointed at before, for undo. */
+    /** Resolves models:/NAME@ALIAS or models:/NAME/VERSION to a version registered by modelship and its files. */
+    async resolveRegisteredModel(uri: string): Promise<RegisteredModel> {
+      let version: ModelVersion;
+      try {
+        version = await client.resolve(uri);
+      } catch (error) {
+        throw ApplicationFailure.nonRetryable(`cannot use ${uri}: ${(error as Error).message}. Fix: train first, or name an existing version.`, 'ModelNotFound');
+      }
+      const digest = (key: string) => tagValue(version, `modelship.${key}_sha256`);
+      const files = {
+        'model/model.onnx': digest('model'),
+        'model/input_contract.json': digest('contract'),
+        'data/test_rows.csv': digest('test_rows'),
+        'data/test_predictions.json': digest('test_predictions'),
+      };
+      const absent = Object.entries(files).filter(([, sha]) => !sha).map(([name]) => name);
+      if (absent.length > 0 || !version.run_id) {
+        throw ApplicationFailure.nonRetryable(`${uri} (version ${version.version}) lacks modelship's digests for ${absent.join(', ')}: it was not registered by modelship`, 'ModelNotComparable');
+      }
+      return {
+        name: version.name,
+        version: version.version,
+        modelUri: `models:/${version.name}/${version.version}`,
+        train: {
+          files: Object.fromEntries(Object.entries(files).map(([name, sha256]) => [name, { path: '', sha256: sha256! }])),
+          mlflow: { runId: version.run_id, experimentId: '', artifactUri: version.source.replace(/\/model\/?$/, '') },
+          bestFamily: tagValue(version, 'modelship.family') ?? 'unknown',
+        },
+      };
+    },
+
+    /** Records who decided on a version (and why) as tags on the version and on its run. */
+    async tagApproval(input: ApprovalTags): Promise<void> {
+      for (const [key, value] of Object.entries(input.tags)) {
+        await client.setVersionTag(input.modelName, input.version, key, value);
+        if (input.runId) await client.setRunTag(input.runId, key, value);
+      }
+    },
+
+    /** Points an alias (or removes it) and returns what it pointed at before, for undo. */
     async setModelAlias(input: SetAliasInput): Promise<AliasChange> {
       const before = await client.getVersionByAlias(input.modelName, input.alias);
       if (input.version === undefined) await client.deleteAlias(input.modelName, input.alias);

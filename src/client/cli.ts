@@ -3,6 +3,8 @@ import { Command } from 'commander';
 import { registerConfigCommands } from './commands/config';
 import { registerDataCommands } from './commands/data';
 import { registerDevCommand } from './commands/dev';
+import { registerDemoCommand } from './commands/demo';
+import { registerReleaseCommands } from './commands/release';
 import { registerCheckCommand } from './commands/check';
 import { registerWorkerCommand } from './commands/worker';
 
@@ -24,6 +26,8 @@ Getting started:
 Connection settings come from the environment: TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_API_KEY,
 TEMPORAL_TLS* (Temporal's standard variables) and MLFLOW_TRACKING_URI.`,
     );
+  registerDemoCommand(program);
+  registerReleaseCommands(program);
   registerDevCommand(program);
   registerWorkerCommand(program);
   registerCheckCommand(program);

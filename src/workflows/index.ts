@@ -1,3 +1,4 @@
 // Every workflow the modelship worker registers. Deterministic code only: no I/O, no Node APIs.
 export { stackCheck } from './stack-check';
 export type { StackCheckInput, StackCheckResult } from './stack-check';
+export { modelRelease } from './model-release';

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
-import { Client, Connection } from '@temporalio/client';
-import { taskQueues, temporalConnectConfig } from '../../config/environment';
+import { taskQueues } from '../../config/environment';
+import { connectClient } from '../temporal';
 import { runStackCheck } from '../stack-check';
 
 export function registerCheckCommand(program: Command): void {
@@ -10,19 +10,9 @@ export function registerCheckCommand(program: Command): void {
     .option('--timeout <seconds>', 'give up after this many seconds', '90')
     .option('--json', 'print the result as JSON')
     .action(async (options: { timeout: string; json?: boolean }) => {
-      const { connectionOptions, namespace } = temporalConnectConfig();
       const queues = taskQueues();
-      let connection: Connection;
+      const { client, connection } = await connectClient();
       try {
-        connection = await Connection.connect({ ...connectionOptions, connectTimeout: 5_000 });
-      } catch (error) {
-        throw new Error(
-          `cannot reach Temporal at ${connectionOptions.address} (${(error as Error).message}). ` +
-            `Start the embedded stack with 'npm run dev', or set TEMPORAL_ADDRESS.`,
-        );
-      }
-      try {
-        const client = new Client({ connection, namespace });
         const result = await runStackCheck(client, queues, `${Number(options.timeout)}s`);
         if (options.json) {
           console.log(JSON.stringify(result, null, 2));

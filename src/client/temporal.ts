@@ -1,0 +1,17 @@
+// One way to reach Temporal from the CLI: Temporal's standard environment configuration, with a clear error.
+import { Client, Connection } from '@temporalio/client';
+import { temporalConnectConfig } from '../config/environment';
+
+export async function connectClient(env: NodeJS.ProcessEnv = process.env): Promise<{ client: Client; connection: Connection; namespace: string }> {
+  const { connectionOptions, namespace } = temporalConnectConfig(env);
+  let connection: Connection;
+  try {
+    connection = await Connection.connect({ ...connectionOptions, connectTimeout: 5_000 });
+  } catch (error) {
+    throw new Error(
+      `cannot reach Temporal at ${connectionOptions.address} (${(error as Error).message}). ` +
+        `Start the embedded stack with 'npm run dev', or set TEMPORAL_ADDRESS.`,
+    );
+  }
+  return { client: new Client({ connection, namespace }), connection, namespace };
+}

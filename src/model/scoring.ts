@@ -1,0 +1,45 @@
+// Scoring a request body of raw records: the one place that decides what a valid batch is, for the local test
+// suite and the serving endpoint alike.
+import { checkRecords, OnnxModel, RecordError, type RawRecord } from './input-contract';
+
+/** The largest batch one request may carry. */
+export const MAX_BATCH_RECORDS = 1_000;
+
+/** A request that cannot be scored: `status` is the HTTP status an endpoint answers with. */
+export class ScoringError extends Error {
+  constructor(
+    message: string,
+    readonly status: 400 | 413 | 422,
+    readonly field?: string,
+  ) {
+    super(message);
+    this.name = 'ScoringError';
+  }
+}
+
+export interface Scores {
+  labels: number[];
+  probabilities: number[];
+}
+
+/** A body of one record or a list of records → records, or a ScoringError. */
+export function recordsOf(body: unknown): RawRecord[] {
+  const records = Array.isArray(body) ? body : [body];
+  if (records.length === 0) throw new ScoringError('the request has no records: send one record or a non-empty list', 400);
+  if (records.length > MAX_BATCH_RECORDS) {
+    throw new ScoringError(`the request has ${records.length} records; at most ${MAX_BATCH_RECORDS} per request`, 413);
+  }
+  return records as RawRecord[];
+}
+
+export async function scoreRecords(model: OnnxModel, body: unknown): Promise<Scores> {
+  const records = recordsOf(body);
+  try {
+    checkRecords(model.contract, records);
+  } catch (error) {
+    if (error instanceof RecordError) throw new ScoringError(error.message, 422, error.field);
+    throw error;
+  }
+  const probabilities = Array.from(await model.probabilities(records));
+  return { probabilities, labels: probabilities.map((p) => model.label(p)) };
+}
