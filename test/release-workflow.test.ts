@@ -1,0 +1,198 @@
+// The release workflow on the real Temporal server and MLflow, with the real trainer on small generated data.
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { WorkflowFailedError, WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { Worker } from '@temporalio/worker';
+import { startRelease } from '../src/client/release';
+import type { TaskQueues } from '../src/config/environment';
+import { venvDir } from '../src/config/environment';
+import { loadConfig } from '../src/config/load';
+import { projectRoot } from '../src/config/environment';
+import type { ReleaseConfigInput } from '../src/config/schema';
+import { generateBankingCsv } from '../src/data/generate';
+import { MlflowClient } from '../src/registry/mlflow';
+import { approveSignal, approveUpdate, rejectUpdate, statusQuery, type ReleaseResult, type ReleaseStatus } from '../src/workflows/release-api';
+import { connectTestEnvironment, mlflowUri, withWorkers } from './support/temporal';
+
+const dir = mkdtempSync(join(tmpdir(), 'modelship-release-'));
+const dataPath = join(dir, 'bank.csv');
+const modelName = `release-test-${Date.now()}`;
+process.env.MODELSHIP_ARTIFACTS_DIR = join(dir, 'workflow_artifacts');
+
+function releaseConfig(overrides: Partial<ReleaseConfigInput> = {}) {
+  return loadConfig({
+    path: join(projectRoot, 'config/default.yaml'),
+    overrides: {
+      input_data_path: dataPath, model_name: modelName, n_iter: 2, cv_folds: 2, test_data_split: 0.25,
+      skip_deployment: true, auto_approve_deployment: true, ...overrides,
+    },
+  }).config;
+}
+
+async function waitForApproval(handle: WorkflowHandle): Promise<ReleaseStatus> {
+  for (let i = 0; i < 240; i++) {
+    const status = await handle.query(statusQuery).catch(() => undefined);
+    if (status?.waitingFor) return status;
+    if (status?.outcome === 'failed') assert.fail(`release failed before approval: ${status.error}`);
+    await sleep(250);
+  }
+  assert.fail('the release never waited for approval');
+}
+
+function innermost(error: unknown): string {
+  let current = error as { message?: string; cause?: unknown };
+  while (current?.cause) current = current.cause as typeof current;
+  return current.message ?? '';
+}
+
+describe('modelRelease workflow', () => {
+  let env: TestWorkflowEnvironment;
+  let firstRun: { workflowId: string; result: ReleaseResult };
+  const versions = () => new MlflowClient(mlflowUri()).searchVersions(`name='${modelName}'`);
+
+  before(async () => {
+    env = await connectTestEnvironment();
+    await generateBankingCsv({ rows: 1200, seed: 5, out: dataPath });
+  });
+  after(async () => {
+    await env?.teardown();
+  });
+
+  /** Runs `fn` with workers on fresh queues; releases started through `start` go to those queues. */
+  const withRelease = <T>(fn: (start: (overrides?: Partial<ReleaseConfigInput>, modelUri?: string) => Promise<WorkflowHandle>, queues: TaskQueues) => Promise<T>) =>
+    withWorkers(env, (queues) => fn((overrides, modelUri) => startRelease(env.client, env.namespace ?? 'default', releaseConfig(overrides), { queues, modelUri }), queues));
+
+  it('runs the whole pipeline: data → train → evaluate → gates → register → local tests → approval → report', async () => {
+    await withRelease(async (start) => {
+      const handle = await start();
+      const result = (await handle.result()) as ReleaseResult;
+      firstRun = { workflowId: handle.workflowId, result };
+      assert.equal(result.outcome, 'succeeded', result.error);
+      assert.deepEqual(result.steps.map((s) => `${s.name}:${s.status}`), [
+        'validate_data:succeeded', 'train:succeeded', 'evaluate:succeeded', 'gates:succeeded', 'register:succeeded',
+        'local_tests:succeeded', 'approval:succeeded', 'deploy:skipped', 'report:succeeded',
+      ]);
+      assert.equal(result.candidate?.version, '1');
+      assert.deepEqual(result.approval && { decision: result.approval.decision, automatic: result.approval.automatic }, { decision: 'approved', automatic: true });
+      for (const file of ['model_outputs/model.onnx', 'metrics.json', 'data_profile.json', 'local_tests.json', 'workflow_report.json', 'workflow.log']) {
+        assert.ok(existsSync(join(result.artifactsDir, file)), `${file} is written`);
+      }
+      const report = JSON.parse(readFileSync(join(result.artifactsDir, 'workflow_report.json'), 'utf8'));
+      assert.equal(report.outcome, 'succeeded');
+      assert.match(report.links.temporal_ui, new RegExp(`/workflows/${handle.workflowId}$`));
+      assert.match(readFileSync(join(result.artifactsDir, 'workflow.log'), 'utf8'), /train +succeeded/);
+      const version = (await versions())[0]!;
+      assert.equal(version.tags?.find((t) => t.key === 'modelship.approval.automatic')?.value, 'true');
+      const description = await handle.describe();
+      assert.deepEqual(description.searchAttributes.ReleaseOutcome, ['succeeded']);
+      assert.deepEqual(description.searchAttributes.ModelName, [modelName]);
+      assert.equal((description.memo?.approval as { decision: string }).decision, 'approved');
+    });
+  });
+
+  it('replays its recorded history deterministically', async () => {
+    const history = await env.client.workflow.getHandle(firstRun.workflowId).fetchHistory();
+    await Worker.runReplayHistory({ workflowsPath: require.resolve('../src/workflows') }, history, firstRun.workflowId);
+  });
+
+  it('waits for a person: refuses a non-approver and a wrong version, then takes the Update of an approver', async () => {
+    await withRelease(async (start) => {
+      const handle = await start({ skip_training: true, auto_approve_deployment: false, approvers: ['alice'] }, `models:/${modelName}/1`);
+      const status = await waitForApproval(handle);
+      assert.equal(status.candidate?.version, '1');
+      assert.match(status.waitingFor!, /modelship approve/);
+      await assert.rejects(handle.executeUpdate(approveUpdate, { args: [{ by: 'mallory', modelVersion: '1' }] }), (e: unknown) =>
+        e instanceof WorkflowUpdateFailedError && /refused: mallory is not an approver/.test(innermost(e)));
+      await assert.rejects(handle.executeUpdate(approveUpdate, { args: [{ by: 'alice', modelVersion: '7' }] }), (e: unknown) =>
+        /refused: version 7 is not the candidate waiting for approval \(version 1\)/.test(innermost(e)));
+      await assert.rejects(handle.executeUpdate(rejectUpdate, { args: [{ by: 'alice', reason: ' ' }] }), (e: unknown) => /needs a reason/.test(innermost(e)));
+      const verdict = await handle.executeUpdate(approveUpdate, { args: [{ by: 'alice', modelVersion: '1', comment: 'looks good' }] });
+      assert.match(verdict, /approved version 1 of .* by alice/);
+      const result = (await handle.result()) as ReleaseResult;
+      assert.equal(result.outcome, 'succeeded');
+      assert.deepEqual([result.approval?.by, result.approval?.comment, result.approval?.automatic], ['alice', 'looks good', false]);
+      const version = (await versions())[0]!;
+      assert.equal(version.tags?.find((t) => t.key === 'modelship.approval.by')?.value, 'alice');
+      assert.equal((await versions()).length, 1, 'skip_training reuses the registered version');
+    });
+  });
+
+  it('takes approval by Signal too, listing refused signals in the status', async () => {
+    await withRelease(async (start) => {
+      const handle = await start({ skip_training: true, auto_approve_deployment: false, approvers: ['alice'] }, `models:/${modelName}/1`);
+      await waitForApproval(handle);
+      await handle.signal(approveSignal, { by: 'bob', modelVersion: '1' });
+      await handle.signal(approveSignal, { by: 'alice', modelVersion: '1' });
+      const result = (await handle.result()) as ReleaseResult;
+      assert.equal(result.approval?.by, 'alice');
+      assert.match(result.refused.join('\n'), /signal from bob: refused: bob is not an approver/);
+    });
+  });
+
+  it('takes approve and reject from the Temporal CLI (update execute, signal)', async () => {
+    const temporal = join(venvDir(), 'bin', 'temporal');
+    // Asynchronous: the workers run in this process and must keep working while the CLI waits.
+    const cli = async (args: string[]) =>
+      (await promisify(execFile)(temporal, [...args, '--address', process.env.TEMPORAL_ADDRESS!, '--namespace', env.namespace ?? 'default'], { encoding: 'utf8' })).stdout;
+    await withRelease(async (start) => {
+      const approved = await start({ skip_training: true, auto_approve_deployment: false }, `models:/${modelName}/1`);
+      await waitForApproval(approved);
+      const out = await cli(['workflow', 'update', 'execute', '--workflow-id', approved.workflowId, '--name', 'approve', '--input', JSON.stringify({ by: 'cli-user', modelVersion: '1' })]);
+      assert.match(out, /approved version 1/);
+      assert.equal(((await approved.result()) as ReleaseResult).approval?.by, 'cli-user');
+
+      const rejected = await start({ skip_training: true, auto_approve_deployment: false }, `models:/${modelName}/1`);
+      await waitForApproval(rejected);
+      await cli(['workflow', 'signal', '--workflow-id', rejected.workflowId, '--name', 'reject', '--input', JSON.stringify({ by: 'cli-user', reason: 'not this week' })]);
+      const result = (await rejected.result()) as ReleaseResult;
+      assert.equal(result.outcome, 'rejected');
+      assert.equal(result.approval?.reason, 'not this week');
+      assert.equal(result.steps.find((s) => s.name === 'deploy')?.summary, 'not deployed: rejected');
+    });
+  });
+
+  it('ends as "approval expired" with nothing deployed when nobody answers in time', async () => {
+    await withRelease(async (start) => {
+      const handle = await start({ skip_training: true, auto_approve_deployment: false, approval_timeout: '2s' }, `models:/${modelName}/1`);
+      const result = (await handle.result()) as ReleaseResult;
+      assert.equal(result.outcome, 'approval_expired');
+      assert.equal(result.approval?.decision, 'expired');
+      assert.equal((await handle.describe()).searchAttributes.ReleaseOutcome?.[0], 'approval_expired');
+    });
+  });
+
+  const failedRelease = async (overrides: Partial<ReleaseConfigInput>, expectedStep: string, pattern: RegExp, modelUri?: string) =>
+    withRelease(async (start) => {
+      const before = (await versions()).length;
+      const handle = await start(overrides, modelUri);
+      await assert.rejects(handle.result(), (error: unknown) => {
+        assert.ok(error instanceof WorkflowFailedError);
+        assert.match(innermost(error), pattern);
+        assert.match(error.cause!.message, new RegExp(`release failed at ${expectedStep}`));
+        return true;
+      });
+      const report = JSON.parse(readFileSync(join(process.env.MODELSHIP_ARTIFACTS_DIR!, handle.workflowId, 'workflow_report.json'), 'utf8'));
+      assert.equal(report.outcome, 'failed');
+      assert.equal(report.steps.find((s: { name: string }) => s.name === expectedStep).status, 'failed');
+      assert.equal((await versions()).length, before, 'no model version was created');
+    });
+
+  it('fails at the gates, listing every failed check', async () => {
+    await failedRelease({ skip_training: true, min_roc_auc: 0.999, min_f1: 0.999 }, 'gates', /failed 2 gate\(s\)[\s\S]*min_roc_auc[\s\S]*min_f1/, `models:/${modelName}/1`);
+  });
+
+  it('fails at the local tests, naming the failed case', async () => {
+    await failedRelease({ skip_training: true, max_latency_ms: 0.000001 }, 'local_tests', /local test case\(s\) failed:\n {2}- latency: expected single-record p95/, `models:/${modelName}/1`);
+  });
+
+  it('fails at data validation on bad data and touches nothing downstream', async () => {
+    await failedRelease({ input_data_path: join(projectRoot, 'package.json') }, 'validate_data', /data validation found \d+ problem\(s\)/);
+  });
+});
