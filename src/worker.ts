@@ -35,6 +35,9 @@ export async function createWorkers(options: ModelshipWorkerOptions): Promise<Wo
     connection: options.connection,
     namespace: options.namespace,
     shutdownGraceTime: options.shutdownGraceTime ?? '30s',
+    // Progress (e.g. "fit 37/180") reaches the server, the Web UI and `modelship start --wait` within seconds.
+    defaultHeartbeatThrottleInterval: '2s' as Duration,
+    maxHeartbeatThrottleInterval: '2s' as Duration,
   };
   const workers: Promise<Worker>[] = [];
   if (roles.includes('orchestration')) {
