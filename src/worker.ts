@@ -7,7 +7,7 @@
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import type { Duration } from '@temporalio/common';
 import { createOrchestrationActivities, createTrainingActivities } from './activities';
-import { mlflowTrackingUri, stateDir, taskQueues, temporalConnectConfig, type TaskQueues } from './config/environment';
+import { endpointUrl, mlflowTrackingUri, stateDir, taskQueues, temporalConnectConfig, type TaskQueues } from './config/environment';
 
 export type QueueRole = keyof TaskQueues;
 
@@ -18,8 +18,10 @@ export interface ModelshipWorkerOptions {
   /** Which task queues this process serves; both by default, one each when scaled apart. */
   roles?: QueueRole[];
   mlflowUri: string;
-  /** Local state (artifact cache); default MODELSHIP_HOME or .modelship. */
+  /** Local state (artifact cache, local endpoint admin token); default MODELSHIP_HOME or .modelship. */
   stateDir?: string;
+  /** The local endpoint server; default MODELSHIP_ENDPOINT_URL or http://127.0.0.1:5100. */
+  endpointUrl?: string;
   /** Training activities run at once on this worker (each is a CPU-heavy subprocess). */
   trainingConcurrency?: number;
   /** How long running activities may finish after a shutdown request before they are cancelled. */
@@ -30,7 +32,8 @@ export interface ModelshipWorkerOptions {
 
 export async function createWorkers(options: ModelshipWorkerOptions): Promise<Worker[]> {
   const roles = options.roles ?? ['orchestration', 'training'];
-  const deps = { mlflowUri: options.mlflowUri, stateDir: options.stateDir ?? stateDir() };
+  const home = options.stateDir ?? stateDir();
+  const deps = { mlflowUri: options.mlflowUri, stateDir: home, endpointUrl: options.endpointUrl ?? endpointUrl() };
   const common = {
     connection: options.connection,
     namespace: options.namespace,

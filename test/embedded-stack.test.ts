@@ -57,9 +57,9 @@ describe('embedded stack', () => {
 
   it('`modelship dev` becomes ready, refuses a second stack on the same state, and leaves no process after Ctrl-C', async (t) => {
     const stateDir = mkdtempSync(join(tmpdir(), 'modelship-dev-'));
-    const [temporal, ui, mlflow] = [await freePort(), await freePort(), await freePort()];
+    const [temporal, ui, mlflow, endpoint] = [await freePort(), await freePort(), await freePort(), await freePort()];
     const args = ['--import', 'tsx', join(projectRoot, 'src/client/cli.ts'), 'dev', '--state-dir', stateDir,
-      '--temporal-port', String(temporal), '--ui-port', String(ui), '--mlflow-port', String(mlflow)];
+      '--temporal-port', String(temporal), '--ui-port', String(ui), '--mlflow-port', String(mlflow), '--endpoint-port', String(endpoint)];
     const dev = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     t.after(() => dev.kill('SIGKILL'));
     let output = '';
@@ -76,12 +76,13 @@ describe('embedded stack', () => {
     assert.match(output, new RegExp(`MLflow +http://127\\.0\\.0\\.1:${mlflow}`));
     assert.equal((await fetch(`http://127.0.0.1:${ui}/`)).status, 200);
     assert.equal(await (await fetch(`http://127.0.0.1:${mlflow}/health`)).text(), 'OK');
+    assert.equal((await fetch(`http://127.0.0.1:${endpoint}/health`)).status, 200);
     assert.ok(existsSync(join(stateDir, 'temporal.db')), 'Temporal history is persisted in the state dir');
 
     const pids = readdirSync(join(stateDir, 'run'))
       .filter((f) => f.endsWith('.pid'))
       .map((f) => (JSON.parse(readFileSync(join(stateDir, 'run', f), 'utf8')) as { pid: number }).pid);
-    assert.equal(pids.length, 3, 'temporal, mlflow and worker run as children');
+    assert.equal(pids.length, 4, 'temporal, mlflow, the endpoint server and the worker run as children');
 
     await assert.rejects(
       EmbeddedStack.start({ stateDir, ports: { temporal: await freePort(), mlflow: await freePort() }, persistTemporal: true }),

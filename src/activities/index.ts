@@ -1,6 +1,7 @@
 // All activities, built from their dependencies. Workflows import only the *types* exported here.
 import { join } from 'node:path';
 import { createDataActivities } from './data';
+import { createDeploymentActivities } from './deployment';
 import { createEnvironmentActivities } from './environment';
 import { createEvaluationActivities } from './evaluation';
 import { createLocalTestActivities } from './local-tests';
@@ -12,6 +13,8 @@ export interface ActivityDeps {
   mlflowUri: string;
   /** The worker's state directory; fetched artifacts are cached below it. */
   stateDir: string;
+  /** The local endpoint server (target local). */
+  endpointUrl: string;
 }
 
 /** Activities for the orchestration task queue: light, I/O-bound work. */
@@ -24,6 +27,7 @@ export function createOrchestrationActivities(deps: ActivityDeps) {
     ...createLocalTestActivities({ mlflowUri: deps.mlflowUri, cacheDir: join(deps.stateDir, 'cache', 'artifacts') }),
     ...createRegistryActivities(deps),
     ...createReportActivities(deps),
+    ...createDeploymentActivities(deps),
   };
 }
 

@@ -5,6 +5,7 @@ import { registerDataCommands } from './commands/data';
 import { registerDevCommand } from './commands/dev';
 import { registerDemoCommand } from './commands/demo';
 import { registerReleaseCommands } from './commands/release';
+import { registerServeCommand } from './commands/serve';
 import { registerCheckCommand } from './commands/check';
 import { registerWorkerCommand } from './commands/worker';
 
@@ -30,6 +31,7 @@ TEMPORAL_TLS* (Temporal's standard variables) and MLFLOW_TRACKING_URI.`,
   registerReleaseCommands(program);
   registerDevCommand(program);
   registerWorkerCommand(program);
+  registerServeCommand(program);
   registerCheckCommand(program);
   registerConfigCommands(program);
   registerDataCommands(program);

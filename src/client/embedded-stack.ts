@@ -19,6 +19,8 @@ export interface StackPorts {
   /** Web UI port; undefined runs the dev server headless. */
   ui?: number;
   mlflow: number;
+  /** The local endpoint server; undefined: not started. */
+  endpoint?: number;
 }
 
 export interface EmbeddedStackOptions {
@@ -27,8 +29,15 @@ export interface EmbeddedStackOptions {
   ports: StackPorts;
   /** Keep Temporal's history in stateDir/temporal.db across restarts (false: in memory, for tests). */
   persistTemporal: boolean;
-  /** Also run a modelship worker as a child; its readiness is a real workflow through both task queues. */
-  worker?: { command: string; args: string[] };
+  /**
+   * How to run the modelship CLI (node + its flags + the CLI entry); with it the stack also runs the local endpoint
+   * server (when ports.endpoint is set) and, unless worker is false, a worker whose readiness is a real workflow
+   * through both task queues.
+   */
+  modelship?: { command: string; args: string[] };
+  worker?: boolean;
+  /** Extra flags for the endpoint server (tests: --allow-faults). */
+  endpointArgs?: string[];
   /** How long to wait for every part to answer its health check. */
   readyTimeoutMs?: number;
   /** Progress lines ("waiting for MLflow…"). */
@@ -237,12 +246,18 @@ export class EmbeddedStack {
     return `http://127.0.0.1:${this.options.ports.mlflow}`;
   }
 
+  get endpointUrl(): string | undefined {
+    return this.options.ports.endpoint ? `http://127.0.0.1:${this.options.ports.endpoint}` : undefined;
+  }
+
   /** Environment for processes that use this stack (the worker, tests, the CLI). */
   get env(): NodeJS.ProcessEnv {
     return {
       TEMPORAL_ADDRESS: this.temporalAddress,
       TEMPORAL_NAMESPACE: this.namespace,
       MLFLOW_TRACKING_URI: this.mlflowUri,
+      MODELSHIP_HOME: this.options.stateDir,
+      ...(this.endpointUrl ? { MODELSHIP_ENDPOINT_URL: this.endpointUrl } : {}),
       ...(this.uiUrl ? { MODELSHIP_TEMPORAL_UI_URL: this.uiUrl } : {}),
     };
   }
@@ -276,6 +291,7 @@ export class EmbeddedStack {
       [ports.temporal, 'Temporal gRPC', '--temporal-port'],
       [ports.ui, 'Temporal Web UI', '--ui-port'],
       [ports.mlflow, 'MLflow', '--mlflow-port'],
+      [ports.endpoint, 'local endpoint server', '--endpoint-port'],
     ];
     for (const [port, what, flag] of wanted) {
       if (port !== undefined && !(await isPortFree(port))) throw new PortInUseError(port, what, flag);
@@ -313,11 +329,16 @@ export class EmbeddedStack {
       waitUntil('MLflow server', deadline, mlflow, () => httpOk(`${this.mlflowUri}/health`)),
     ]);
 
-    if (this.options.worker) {
+    const cli = this.options.modelship;
+    if (cli && ports.endpoint !== undefined) {
+      const args = [...cli.args, 'serve', '--port', String(ports.endpoint), '--state-dir', join(stateDir, 'serving'), ...(this.options.endpointArgs ?? [])];
+      const server = this.track(ManagedProcess.start('endpoints', cli.command, args, { runDir, logDir, env: process.env }));
+      await waitUntil('local endpoint server', deadline, server, () => httpOk(`${this.endpointUrl}/health`));
+    }
+    if (cli && this.options.worker !== false) {
       onProgress?.('waiting for the worker to serve both task queues…');
-      const { command, args } = this.options.worker;
       const worker = this.track(
-        ManagedProcess.start('worker', command, args, { runDir, logDir, env: { ...process.env, ...this.env } }),
+        ManagedProcess.start('worker', cli.command, [...cli.args, 'worker'], { runDir, logDir, env: { ...process.env, ...this.env } }),
       );
       await waitUntil('modelship worker', deadline, worker, () => this.checkWorkers(deadline));
     }

@@ -40,6 +40,11 @@ export function mlflowTrackingUri(env: NodeJS.ProcessEnv = process.env): string 
   return (env.MLFLOW_TRACKING_URI || DEFAULT_MLFLOW_URI).replace(/\/+$/, '');
 }
 
+/** The local endpoint server (the `local` deployment target). */
+export function endpointUrl(env: NodeJS.ProcessEnv = process.env): string {
+  return (env.MODELSHIP_ENDPOINT_URL || 'http://127.0.0.1:5100').replace(/\/+$/, '');
+}
+
 /** Where the embedded stack keeps its state (Temporal database, MLflow store, logs). */
 export function stateDir(env: NodeJS.ProcessEnv = process.env): string {
   return resolve(env.MODELSHIP_HOME || join(projectRoot, '.modelship'));

@@ -9,7 +9,7 @@ const durationString = z
   .refine(
     (value) => {
       try {
-        return msToNumber(value as Parameters<typeof msToNumber>[0]) > 0;
+        return msToNumber(value as Parameters<typeof msToNumber>[0]) >= 0;
       } catch {
         return false;
       }
@@ -140,6 +140,16 @@ export const releaseConfigSchema = z.strictObject({
     .default('Standard_F4s_v2')
     .describe('Azure VM size per deployment (default Standard_F4s_v2; F2s_v2 is often too small to start)'),
   instance_count: z.int().min(1).max(100).default(1).describe('instances per deployment, a whole number from 1 (default 1)'),
+  traffic_plan: z
+    .array(z.int().min(1).max(100))
+    .min(1)
+    .refine((steps) => steps[steps.length - 1] === 100 && steps.every((v, i) => i === 0 || v > steps[i - 1]!), { message: 'not an increasing list ending at 100' })
+    .default([100])
+    .describe('traffic percentages to the new colour, increasing, ending at 100: [100] all at once, or e.g. [10, 50, 100]'),
+  bake_time: durationString.default('10s').describe('how long each traffic step runs before its error rate and latency are analysed, e.g. 0s, 30s, 5m (default 10s)'),
+  max_error_rate: z.number().min(0).max(1).default(0.01).describe('highest accepted share of failed requests in a health check or bake, 0–1 (default 0.01)'),
+  no_cleanup: z.boolean().default(false).describe('true or false: keep the old colour deployed (at 0 %) after a successful rollout (default false)'),
+  termination_wait: durationString.default('5s').describe('wait before deleting the old colour, so in-flight requests finish (default 5s)'),
 
   // --- workflow control (the original's flags)
   skip_training: z.boolean().default(false).describe('true or false: reuse an existing model instead of training (default false)'),

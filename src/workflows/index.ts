@@ -2,3 +2,4 @@
 export { stackCheck } from './stack-check';
 export type { StackCheckInput, StackCheckResult } from './stack-check';
 export { modelRelease } from './model-release';
+export { blueGreenRollout } from './blue-green-rollout';

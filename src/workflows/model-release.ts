@@ -4,6 +4,7 @@ import {
   ApplicationFailure,
   CancellationScope,
   condition,
+  executeChild,
   proxyActivities,
   setCurrentDetails,
   setHandler,
@@ -30,6 +31,7 @@ import {
   type ReleaseStatus,
   type StepName,
 } from './release-api';
+import { blueGreenRollout } from './blue-green-rollout';
 import { MODEL_NAME, RELEASE_OUTCOME, RELEASE_STAGE } from './search-attributes';
 
 const quick = proxyActivities<OrchestrationActivities>({
@@ -162,11 +164,10 @@ export async function modelRelease(input: ReleaseInput): Promise<ReleaseResult> 
     if (!contract) {
       throw ApplicationFailure.nonRetryable("the config has no data contract (data:). Fix: add one; 'modelship data infer-schema FILE' proposes it.", 'ConfigInvalid');
     }
-    if (!config.skip_deployment) {
-      // Fail before any work rather than after an hour of training: this build cannot deploy yet.
+    if (!config.skip_deployment && config.target === 'azure') {
+      // Fail before any work rather than after an hour of training: this build cannot deploy to Azure yet.
       throw ApplicationFailure.nonRetryable(
-        `deployment to target "${config.target}" is not available in this build (blue-green rollout is not implemented yet). ` +
-          'Fix: set skip_deployment: true (or pass --skip-deployment); nothing is deployed until the rollout lands.',
+        'deployment to target "azure" is not available in this build. Fix: use target: local, or skip_deployment: true.',
         'DeploymentUnavailable',
       );
     }
@@ -284,8 +285,33 @@ export async function modelRelease(input: ReleaseInput): Promise<ReleaseResult> 
     if (decision!.decision !== 'approved') {
       state.outcome = decision!.decision === 'rejected' ? 'rejected' : 'approval_expired';
       skip('deploy', `not deployed: ${state.outcome === 'rejected' ? 'rejected' : 'approval expired'}`);
-    } else {
+    } else if (config.skip_deployment) {
       skip('deploy', 'skip_deployment is set');
+      state.outcome = 'succeeded';
+    } else {
+      state.deployment = await step(
+        'deploy',
+        () =>
+          executeChild(blueGreenRollout, {
+            workflowId: `${workflowId}-rollout`,
+            args: [
+              {
+                target: config.target,
+                endpoint: config.endpoint_name,
+                firstColour: config.deployment_name,
+                model: { name: config.model_name, version: registered.version, train: trained },
+                modelName: config.model_name,
+                trafficPlan: config.traffic_plan,
+                bakeTime: config.bake_time,
+                maxErrorRate: config.max_error_rate,
+                maxLatencyMs: config.max_latency_ms,
+                noCleanup: config.no_cleanup,
+                terminationWait: config.termination_wait,
+              },
+            ],
+          }),
+        (r) => `${r.colour} serves ${config.model_name} v${registered.version} at ${r.scoringUri} (traffic ${JSON.stringify(r.traffic)}); ${r.cleanup}`,
+      );
       state.outcome = 'succeeded';
     }
   } catch (error) {
@@ -309,6 +335,7 @@ export async function modelRelease(input: ReleaseInput): Promise<ReleaseResult> 
       metrics: state.metrics,
       gates: state.gates,
       approval: state.approval,
+      deployment: state.deployment,
       refused_messages: state.refused,
       steps: state.steps,
       config,

@@ -3,6 +3,7 @@ import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type { ReleaseConfig } from '../config/schema';
 import type { GateResult } from '../evaluation/gates';
 import type { ClassificationMetrics } from '../evaluation/metrics';
+import type { RolloutResult } from './blue-green-rollout';
 
 export const STEP_NAMES = ['validate_data', 'train', 'evaluate', 'gates', 'register', 'local_tests', 'approval', 'deploy', 'report'] as const;
 export type StepName = (typeof STEP_NAMES)[number];
@@ -57,6 +58,7 @@ export interface ReleaseStatus {
   gates?: GateResult;
   waitingFor?: string;
   approval?: ApprovalRecord;
+  deployment?: RolloutResult;
   /** Approve/reject messages that were refused, with the reason (signals cannot answer, so they are listed). */
   refused: string[];
   error?: string;

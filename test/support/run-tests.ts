@@ -26,8 +26,12 @@ async function main(): Promise<number> {
   console.log(`test servers: starting Temporal and MLflow in ${stateDir}`);
   const stack = await EmbeddedStack.start({
     stateDir,
-    ports: { temporal: await freePort(), mlflow: await freePort() },
+    ports: { temporal: await freePort(), mlflow: await freePort(), endpoint: await freePort() },
     persistTemporal: false,
+    // The local endpoint server, with fault injection on; workers are started by each test.
+    modelship: { command: process.execPath, args: ['--import', 'tsx', resolve(__dirname, '../../src/client/cli.ts')] },
+    worker: false,
+    endpointArgs: ['--allow-faults'],
     readyTimeoutMs: 120_000,
   });
   console.log(`test servers: Temporal ${stack.temporalAddress}, MLflow ${stack.mlflowUri} (ready in ${((Date.now() - started) / 1000).toFixed(1)} s)`);
@@ -48,7 +52,7 @@ async function main(): Promise<number> {
     const reporters = ['--test-reporter=spec', '--test-reporter-destination=stdout', '--test-reporter=tap', `--test-reporter-destination=${tapFile}`];
     child = spawn(process.execPath, ['--import', 'tsx', '--test', `--test-concurrency=${concurrency}`, ...reporters, ...files], {
       stdio: 'inherit',
-      env: { ...process.env, ...stack.env, MODELSHIP_TEST_STATE_DIR: stateDir },
+      env: { ...process.env, ...stack.env, MODELSHIP_TEST_STATE_DIR: stateDir, MODELSHIP_HOME: stateDir },
     });
     const code = await new Promise<number>((resolveCode) => child!.once('exit', (c, signal) => resolveCode(c ?? (signal ? 1 : 0))));
     const tap = existsSync(tapFile) ? readFileSync(tapFile, 'utf8') : '';

@@ -35,8 +35,7 @@ export function registerDemoCommand(program: Command): void {
     .action(async (options: DemoOptions) => {
       const started = Date.now();
       const elapsed = () => `${((Date.now() - started) / 1000).toFixed(1)} s`;
-      // Deployment arrives with the blue-green rollout; until then the demo says so instead of pretending.
-      const config = configFromFlags({ config: options.config, autoApprove: !options.manual, skipDeployment: true });
+      const config = configFromFlags({ config: options.config, autoApprove: !options.manual });
 
       let stack: EmbeddedStack | undefined;
       const temporalUp = await connectClient().then(
@@ -47,9 +46,9 @@ export function registerDemoCommand(program: Command): void {
         console.log('modelship demo: starting the embedded stack (Temporal, MLflow, worker)…');
         stack = await EmbeddedStack.start({
           stateDir: stateDir(),
-          ports: { temporal: 7233, ui: 8233, mlflow: 5000 },
+          ports: { temporal: 7233, ui: 8233, mlflow: 5000, endpoint: 5100 },
           persistTemporal: true,
-          worker: { command: process.execPath, args: [...process.execArgv, require.resolve('../cli'), 'worker'] },
+          modelship: { command: process.execPath, args: [...process.execArgv, require.resolve('../cli')] },
           onProgress: (message) => console.log(`  … ${message}`),
         });
         Object.assign(process.env, stack.env);

@@ -7,6 +7,7 @@ interface DevOptions {
   temporalPort: number;
   uiPort: number;
   mlflowPort: number;
+  endpointPort: number;
   stateDir: string;
 }
 
@@ -20,6 +21,7 @@ export function registerDevCommand(program: Command): void {
     .addOption(portOption('--temporal-port <port>', 'Temporal gRPC port', 7233))
     .addOption(portOption('--ui-port <port>', 'Temporal Web UI port', 8233))
     .addOption(portOption('--mlflow-port <port>', 'MLflow server port', 5000))
+    .addOption(portOption('--endpoint-port <port>', 'local endpoint server port (the "local" deployment target)', 5100))
     .option('--state-dir <dir>', 'where the stack keeps its data and logs (env MODELSHIP_HOME)', stateDir())
     .action(async (options: DevOptions) => {
       await runDev(options);
@@ -34,10 +36,10 @@ async function runDev(options: DevOptions): Promise<void> {
   try {
     stack = await EmbeddedStack.start({
       stateDir: options.stateDir,
-      ports: { temporal: options.temporalPort, ui: options.uiPort, mlflow: options.mlflowPort },
+      ports: { temporal: options.temporalPort, ui: options.uiPort, mlflow: options.mlflowPort, endpoint: options.endpointPort },
       persistTemporal: true,
       // The worker runs from this same entry point, with this Node's flags (so it works from src/ under tsx too).
-      worker: { command: process.execPath, args: [...process.execArgv, require.resolve('../cli'), 'worker'] },
+      modelship: { command: process.execPath, args: [...process.execArgv, require.resolve('../cli')] },
       onProgress: progress,
     });
   } catch (error) {
@@ -57,10 +59,11 @@ async function runDev(options: DevOptions): Promise<void> {
       `  Temporal        ${stack.temporalAddress}  namespace ${stack.namespace}  (pid ${pidOf('temporal')})`,
       `  Temporal Web UI ${stack.uiUrl}`,
       `  MLflow          ${stack.mlflowUri}`,
+      `  Endpoints       ${stack.endpointUrl}  (local deployment target; POST /endpoints/{name}/score)`,
       `  Worker          task queues ${stack.queues.orchestration}, ${stack.queues.training}  (pid ${pidOf('worker')})`,
       `  State and logs  ${options.stateDir}  (logs/*.log)`,
       '',
-      'In another terminal: export TEMPORAL_ADDRESS=' + stack.temporalAddress + ' MLFLOW_TRACKING_URI=' + stack.mlflowUri,
+      `In another terminal: export TEMPORAL_ADDRESS=${stack.temporalAddress} MLFLOW_TRACKING_URI=${stack.mlflowUri} MODELSHIP_ENDPOINT_URL=${stack.endpointUrl}`,
       'Press Ctrl-C to stop.',
       '',
     ].join('\n'),
@@ -70,7 +73,7 @@ async function runDev(options: DevOptions): Promise<void> {
   const shutdown = async (reason: string, exitCode: number) => {
     if (stopping) return;
     stopping = true;
-    console.log(`\nmodelship: ${reason}; stopping the worker, MLflow and Temporal…`);
+    console.log(`\nmodelship: ${reason}; stopping the worker, the endpoint server, MLflow and Temporal…`);
     await stack.stop();
     console.log('modelship: stopped.');
     process.exit(exitCode);

@@ -1,0 +1,407 @@
+// The embedded endpoint server: named endpoints with deployments (blue, green, …) that run ONNX models with
+// onnxruntime-node, traffic weights summing to 0 or 100 and an optional mirror, as in Azure ML managed online
+// endpoints. State is persisted, so a restart brings back the same endpoints, deployments and traffic.
+//
+//   POST /endpoints/{name}/score          Authorization: Bearer <key>; optional azureml-model-deployment header
+//   /admin/…                              management API for the local deployment target (admin token)
+import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { join } from 'node:path';
+import { OnnxModel, type InputContract } from '../model/input-contract';
+import { ScoringError, scoreRecords } from '../model/scoring';
+
+export const MAX_BODY_BYTES = 1_000_000;
+
+export interface DeploymentSpec {
+  modelName: string;
+  modelVersion: string;
+  modelPath: string;
+  contractPath: string;
+  sha256: string;
+}
+
+export interface DeploymentRecord extends DeploymentSpec {
+  name: string;
+  state: 'Creating' | 'Succeeded' | 'Failed';
+  error?: string;
+  createdAt: string;
+}
+
+export interface EndpointRecord {
+  name: string;
+  key: string;
+  traffic: Record<string, number>;
+  mirror?: { deployment: string; percent: number };
+  deployments: Record<string, DeploymentRecord>;
+}
+
+interface PersistedState {
+  endpoints: Record<string, EndpointRecord>;
+}
+
+export interface Faults {
+  /** Share of scoring requests answered with HTTP 500. */
+  errorRate?: number;
+  /** Extra latency per request. */
+  latencyMs?: number;
+  /** The next load of this deployment fails. */
+  crashOnLoad?: boolean;
+  /** Answer 1 − p: wrong predictions with a healthy status. */
+  flipPredictions?: boolean;
+}
+
+interface Sample {
+  at: number;
+  ms: number;
+  ok: boolean;
+}
+
+export interface DeploymentMetrics {
+  requests: number;
+  errors: number;
+  errorRate: number;
+  p50Ms: number;
+  p95Ms: number;
+  p99Ms: number;
+}
+
+class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+const MAX_SAMPLES = 20_000;
+
+export interface EndpointServerOptions {
+  stateDir: string;
+  port: number;
+  host?: string;
+  /** Allow the fault-injection hooks (tests). */
+  allowFaults?: boolean;
+}
+
+export class EndpointServer {
+  private state: PersistedState = { endpoints: {} };
+  private readonly models = new Map<string, OnnxModel>();
+  private readonly samples = new Map<string, Sample[]>();
+  private readonly faults = new Map<string, Faults>();
+  private readonly logs = new Map<string, string[]>();
+  private server?: Server;
+  readonly adminToken: string;
+
+  constructor(readonly options: EndpointServerOptions) {
+    mkdirSync(options.stateDir, { recursive: true });
+    this.adminToken = adminToken(options.stateDir);
+  }
+
+  get url(): string {
+    return `http://${this.options.host ?? '127.0.0.1'}:${this.port}`;
+  }
+
+  get port(): number {
+    const address = this.server?.address();
+    return typeof address === 'object' && address ? address.port : this.options.port;
+  }
+
+  private get stateFile(): string {
+    return join(this.options.stateDir, 'endpoints.json');
+  }
+
+  private persist(): void {
+    const partial = `${this.stateFile}.tmp`;
+    writeFileSync(partial, JSON.stringify(this.state, null, 2));
+    renameSync(partial, this.stateFile);
+  }
+
+  async start(): Promise<void> {
+    if (existsSync(this.stateFile)) {
+      this.state = JSON.parse(readFileSync(this.stateFile, 'utf8')) as PersistedState;
+      for (const endpoint of Object.values(this.state.endpoints)) {
+        for (const deployment of Object.values(endpoint.deployments)) {
+          if (deployment.state !== 'Failed') await this.load(endpoint.name, deployment);
+        }
+      }
+    }
+    this.server = createServer((req, res) => void this.handle(req, res));
+    this.server.keepAliveTimeout = 65_000;
+    await new Promise<void>((resolve, reject) => {
+      this.server!.once('error', reject);
+      this.server!.listen(this.options.port, this.options.host ?? '127.0.0.1', resolve);
+    });
+  }
+
+  async stop(): Promise<void> {
+    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
+    this.server?.closeAllConnections();
+    for (const model of this.models.values()) await model.release();
+    this.models.clear();
+  }
+
+  private log(endpoint: string, deployment: string, line: string): void {
+    const key = `${endpoint}/${deployment}`;
+    const lines = this.logs.get(key) ?? [];
+    lines.push(`${new Date().toISOString()} ${line}`);
+    if (lines.length > 500) lines.shift();
+    this.logs.set(key, lines);
+  }
+
+  private async load(endpoint: string, deployment: DeploymentRecord): Promise<void> {
+    const key = `${endpoint}/${deployment.name}`;
+    try {
+      const faults = this.faults.get(key);
+      if (faults?.crashOnLoad) {
+        faults.crashOnLoad = false;
+        throw new Error('injected fault: the inference server crashed while loading the model');
+      }
+      const contract = JSON.parse(readFileSync(deployment.contractPath, 'utf8')) as InputContract;
+      const model = await OnnxModel.load(deployment.modelPath, contract);
+      const old = this.models.get(key);
+      this.models.set(key, model);
+      await old?.release();
+      deployment.state = 'Succeeded';
+      delete deployment.error;
+      this.log(endpoint, deployment.name, `loaded ${deployment.modelName} version ${deployment.modelVersion} (${deployment.sha256.slice(0, 12)}…)`);
+    } catch (error) {
+      deployment.state = 'Failed';
+      deployment.error = (error as Error).message;
+      this.log(endpoint, deployment.name, `FAILED to load: ${(error as Error).message}`);
+    }
+  }
+
+  metrics(endpoint: string, deployment: string, since = 0): DeploymentMetrics {
+    const window = (this.samples.get(`${endpoint}/${deployment}`) ?? []).filter((s) => s.at >= since);
+    const times = window.map((s) => s.ms).sort((a, b) => a - b);
+    const at = (q: number) => (times.length ? times[Math.min(times.length - 1, Math.ceil(q * times.length) - 1)]! : 0);
+    const errors = window.filter((s) => !s.ok).length;
+    return { requests: window.length, errors, errorRate: window.length ? errors / window.length : 0, p50Ms: at(0.5), p95Ms: at(0.95), p99Ms: at(0.99) };
+  }
+
+  private record(endpoint: string, deployment: string, ms: number, ok: boolean): void {
+    const key = `${endpoint}/${deployment}`;
+    const list = this.samples.get(key) ?? [];
+    list.push({ at: Date.now(), ms, ok });
+    if (list.length > MAX_SAMPLES) list.splice(0, list.length - MAX_SAMPLES);
+    this.samples.set(key, list);
+  }
+
+  private endpoint(name: string): EndpointRecord {
+    const endpoint = this.state.endpoints[name];
+    if (!endpoint) throw new HttpError(404, `endpoint "${name}" does not exist`);
+    return endpoint;
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    try {
+      const url = new URL(req.url ?? '/', 'http://localhost');
+      const parts = url.pathname.split('/').filter(Boolean).map(decodeURIComponent);
+      if (req.method === 'GET' && url.pathname === '/health') return send(res, 200, { status: 'ok' });
+      if (parts[0] === 'endpoints' && parts.length === 3 && parts[2] === 'score' && req.method === 'POST') {
+        return await this.score(parts[1]!, req, res);
+      }
+      if (parts[0] === 'admin') {
+        if (!sameSecret(bearer(req), this.adminToken)) throw new HttpError(401, 'admin token missing or wrong');
+        return await this.admin(req, res, parts.slice(1), url);
+      }
+      throw new HttpError(404, `no route for ${req.method} ${url.pathname}`);
+    } catch (error) {
+      if (error instanceof HttpError) return send(res, error.status, { error: { message: error.message } });
+      return send(res, 500, { error: { message: (error as Error).message } });
+    }
+  }
+
+  private async score(name: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const endpoint = this.endpoint(name);
+    if (!sameSecret(bearer(req), endpoint.key)) throw new HttpError(401, 'missing or wrong endpoint key (Authorization: Bearer <key>)');
+    const body = await readJson(req);
+    const requested = req.headers['azureml-model-deployment'];
+    const deployment = typeof requested === 'string' && requested ? requested : pickByWeight(endpoint.traffic);
+    if (!deployment) throw new HttpError(503, `endpoint "${name}" has no traffic set and no azureml-model-deployment header`);
+    const record = endpoint.deployments[deployment];
+    if (!record) throw new HttpError(404, `deployment "${deployment}" does not exist on endpoint "${name}"`);
+    const response = await this.scoreOn(name, record, body);
+    if (!requested && endpoint.mirror && Math.random() * 100 < endpoint.mirror.percent && endpoint.deployments[endpoint.mirror.deployment]) {
+      void this.scoreOn(name, endpoint.deployments[endpoint.mirror.deployment]!, body).catch(() => undefined);
+    }
+    res.setHeader('azureml-model-deployment', deployment);
+    send(res, response.status, response.body);
+  }
+
+  private async scoreOn(endpoint: string, deployment: DeploymentRecord, body: unknown): Promise<{ status: number; body: unknown }> {
+    const key = `${endpoint}/${deployment.name}`;
+    const started = performance.now();
+    const faults = this.faults.get(key);
+    let status = 200;
+    let answer: unknown;
+    try {
+      const model = this.models.get(key);
+      if (deployment.state !== 'Succeeded' || !model) throw new HttpError(424, `deployment "${deployment.name}" is not ready (${deployment.state}${deployment.error ? `: ${deployment.error}` : ''})`);
+      if (faults?.latencyMs) await new Promise((r) => setTimeout(r, faults.latencyMs));
+      if (faults?.errorRate && Math.random() < faults.errorRate) throw new HttpError(500, 'injected fault: internal error');
+      const scores = await scoreRecords(model, body);
+      const probabilities = faults?.flipPredictions ? scores.probabilities.map((p) => 1 - p) : scores.probabilities;
+      answer = {
+        predictions: probabilities.map((p) => model.label(p)),
+        probabilities,
+        model: { name: deployment.modelName, version: deployment.modelVersion },
+        deployment: deployment.name,
+      };
+    } catch (error) {
+      status = error instanceof ScoringError ? error.status : error instanceof HttpError ? error.status : 500;
+      answer = { error: { message: (error as Error).message, ...(error instanceof ScoringError && error.field ? { field: error.field } : {}) } };
+      if (status >= 500) this.log(endpoint, deployment.name, `HTTP ${status}: ${(error as Error).message}`);
+    }
+    // Client errors (bad requests) say nothing about the deployment's health; server errors do.
+    this.record(endpoint, deployment.name, performance.now() - started, status < 500);
+    return { status, body: answer };
+  }
+
+  private async admin(req: IncomingMessage, res: ServerResponse, parts: string[], url: URL): Promise<void> {
+    const [collection, name, sub, deploymentName, action] = parts;
+    if (collection !== 'endpoints') throw new HttpError(404, 'unknown admin route');
+    if (!name && req.method === 'GET') return send(res, 200, Object.values(this.state.endpoints).map((e) => this.describe(e)));
+    if (!name) throw new HttpError(405, 'method not allowed');
+    if (!sub) {
+      if (req.method === 'GET') return send(res, 200, this.describe(this.endpoint(name)));
+      if (req.method === 'PUT') {
+        const created = !this.state.endpoints[name];
+        this.state.endpoints[name] ??= { name, key: randomBytes(24).toString('hex'), traffic: {}, deployments: {} };
+        this.persist();
+        return send(res, created ? 201 : 200, this.describe(this.state.endpoints[name]!));
+      }
+      if (req.method === 'DELETE') {
+        const endpoint = this.state.endpoints[name];
+        if (endpoint) for (const d of Object.keys(endpoint.deployments)) await this.dropDeployment(endpoint, d);
+        delete this.state.endpoints[name];
+        this.persist();
+        return send(res, 200, { deleted: Boolean(endpoint) });
+      }
+    }
+    const endpoint = this.endpoint(name);
+    if (sub === 'keys' && req.method === 'GET') return send(res, 200, { primaryKey: endpoint.key });
+    if (sub === 'traffic' && req.method === 'PUT') {
+      const body = (await readJson(req)) as { traffic: Record<string, number>; mirror?: { deployment: string; percent: number } | null };
+      const traffic = Object.fromEntries(Object.entries(body.traffic ?? {}).filter(([, v]) => v > 0));
+      const sum = Object.values(traffic).reduce((a, b) => a + b, 0);
+      if (sum !== 0 && sum !== 100) throw new HttpError(400, `traffic weights must sum to 0 or 100 (got ${sum})`);
+      for (const d of Object.keys(traffic)) {
+        if (endpoint.deployments[d]?.state !== 'Succeeded') throw new HttpError(400, `deployment "${d}" is not ready for traffic`);
+      }
+      if (body.mirror && (body.mirror.percent > 50 || !endpoint.deployments[body.mirror.deployment] || traffic[body.mirror.deployment])) {
+        throw new HttpError(400, 'mirror traffic goes to one existing deployment without live traffic, at most 50 %');
+      }
+      endpoint.traffic = traffic;
+      endpoint.mirror = body.mirror ?? undefined;
+      this.persist();
+      return send(res, 200, this.describe(endpoint));
+    }
+    if (sub === 'deployments' && deploymentName) {
+      const key = `${name}/${deploymentName}`;
+      if (!action && req.method === 'PUT') {
+        const spec = (await readJson(req)) as DeploymentSpec;
+        const existing = endpoint.deployments[deploymentName];
+        if (existing && existing.sha256 === spec.sha256 && existing.state === 'Succeeded') return send(res, 200, existing);
+        const record: DeploymentRecord = { ...spec, name: deploymentName, state: 'Creating', createdAt: new Date().toISOString() };
+        endpoint.deployments[deploymentName] = record;
+        await this.load(name, record);
+        this.persist();
+        return send(res, existing ? 200 : 201, record);
+      }
+      if (!action && req.method === 'DELETE') {
+        if ((endpoint.traffic[deploymentName] ?? 0) > 0) {
+          throw new HttpError(409, `deployment "${deploymentName}" still takes ${endpoint.traffic[deploymentName]} % of the traffic: move it first`);
+        }
+        const deleted = await this.dropDeployment(endpoint, deploymentName);
+        this.persist();
+        return send(res, 200, { deleted });
+      }
+      if (action === 'metrics' && req.method === 'GET') return send(res, 200, this.metrics(name, deploymentName, Number(url.searchParams.get('since') ?? 0)));
+      if (action === 'logs' && req.method === 'GET') return send(res, 200, { lines: this.logs.get(key) ?? [] });
+      if (action === 'faults' && req.method === 'PUT') {
+        if (!this.options.allowFaults) throw new HttpError(403, 'fault injection is off (start the server with allowFaults)');
+        this.faults.set(key, (await readJson(req)) as Faults);
+        return send(res, 200, this.faults.get(key));
+      }
+    }
+    throw new HttpError(404, 'unknown admin route');
+  }
+
+  private async dropDeployment(endpoint: EndpointRecord, deployment: string): Promise<boolean> {
+    const existed = Boolean(endpoint.deployments[deployment]);
+    delete endpoint.deployments[deployment];
+    if (endpoint.mirror?.deployment === deployment) endpoint.mirror = undefined;
+    const key = `${endpoint.name}/${deployment}`;
+    await this.models.get(key)?.release();
+    this.models.delete(key);
+    if (existed) this.log(endpoint.name, deployment, 'deleted');
+    return existed;
+  }
+
+  private describe(endpoint: EndpointRecord) {
+    return {
+      name: endpoint.name,
+      scoringUri: `${this.url}/endpoints/${encodeURIComponent(endpoint.name)}/score`,
+      traffic: endpoint.traffic,
+      mirror: endpoint.mirror,
+      deployments: Object.values(endpoint.deployments).map(({ name, modelName, modelVersion, state, error, sha256, createdAt }) => ({
+        name, modelName, modelVersion, state, error, sha256, createdAt,
+      })),
+    };
+  }
+}
+
+/** The admin token of a server state directory, created on first use (readable by this user only). */
+export function adminToken(stateDir: string): string {
+  const file = join(stateDir, 'admin.token');
+  if (!existsSync(file)) {
+    mkdirSync(stateDir, { recursive: true });
+    writeFileSync(file, randomBytes(24).toString('hex'), { mode: 0o600 });
+  }
+  return readFileSync(file, 'utf8').trim();
+}
+
+function bearer(req: IncomingMessage): string {
+  const header = req.headers.authorization ?? '';
+  return header.startsWith('Bearer ') ? header.slice(7).trim() : '';
+}
+
+function sameSecret(given: string, expected: string): boolean {
+  const a = Buffer.from(given);
+  const b = Buffer.from(expected);
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
+function pickByWeight(traffic: Record<string, number>): string | undefined {
+  let roll = Math.random() * 100;
+  for (const [name, weight] of Object.entries(traffic)) {
+    roll -= weight;
+    if (roll < 0) return name;
+  }
+  return Object.keys(traffic).find((name) => traffic[name]! > 0);
+}
+
+async function readJson(req: IncomingMessage): Promise<unknown> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > MAX_BODY_BYTES) throw new HttpError(413, `request body over ${MAX_BODY_BYTES} bytes`);
+    chunks.push(chunk as Buffer);
+  }
+  const text = Buffer.concat(chunks).toString('utf8');
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new HttpError(400, 'the request body is not valid JSON');
+  }
+}
+
+function send(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+  res.end(text);
+}

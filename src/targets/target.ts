@@ -1,0 +1,60 @@
+// The deployment-target seam: what the rollout workflow needs from any serving platform. Two implementations:
+// local (the embedded endpoint server) and azure (Azure ML managed online endpoints). Every method is idempotent.
+
+export interface DeploymentState {
+  name: string;
+  modelName?: string;
+  modelVersion?: string;
+  /** Succeeded, Creating, Failed, … as the platform says. */
+  state: string;
+  error?: string;
+}
+
+export interface EndpointState {
+  endpoint: string;
+  exists: boolean;
+  scoringUri?: string;
+  traffic: Record<string, number>;
+  mirror?: { deployment: string; percent: number };
+  deployments: DeploymentState[];
+}
+
+export interface ModelToDeploy {
+  name: string;
+  version: string;
+  /** Local paths of the ONNX file and its input contract (fetched and digest-checked by the caller). */
+  modelPath: string;
+  contractPath: string;
+  sha256: string;
+}
+
+export interface ProbeResult {
+  status: number;
+  latencyMs: number;
+  body: unknown;
+}
+
+export interface DeploymentMetrics {
+  requests: number;
+  errors: number;
+  errorRate: number;
+  p50Ms: number;
+  p95Ms: number;
+  p99Ms: number;
+}
+
+export interface DeploymentTarget {
+  readonly kind: 'local' | 'azure';
+  /** The live state; an error reading it is an error (never "no deployments"). */
+  describeEndpoint(endpoint: string): Promise<EndpointState>;
+  ensureEndpoint(endpoint: string): Promise<{ created: boolean }>;
+  deleteEndpoint(endpoint: string): Promise<{ deleted: boolean }>;
+  createDeployment(endpoint: string, deployment: string, model: ModelToDeploy): Promise<DeploymentState>;
+  setTraffic(endpoint: string, traffic: Record<string, number>, mirror?: { deployment: string; percent: number }): Promise<void>;
+  /** Scores records on one deployment directly (not through the traffic split). */
+  probe(endpoint: string, deployment: string, body: unknown): Promise<ProbeResult>;
+  metrics(endpoint: string, deployment: string, sinceMs: number): Promise<DeploymentMetrics>;
+  logs(endpoint: string, deployment: string): Promise<string[]>;
+  deleteDeployment(endpoint: string, deployment: string): Promise<{ deleted: boolean }>;
+  endpointKey(endpoint: string): Promise<string>;
+}

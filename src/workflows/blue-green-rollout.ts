@@ -1,0 +1,190 @@
+// blueGreenRollout: puts a model version on the idle colour of an endpoint, proves it healthy before it takes any
+// traffic, shifts traffic by plan with a bake and analysis per step, then moves the registry aliases and removes
+// the old colour. Every side effect registers its undo before the workflow moves on; on any failure or
+// cancellation the undos run in reverse, in a non-cancellable scope, and the failure says what was undone.
+import { ApplicationFailure, CancellationScope, proxyActivities, sleep } from '@temporalio/workflow';
+import type { Duration } from '@temporalio/common';
+import type { OrchestrationActivities } from '../activities';
+import type { ModelFiles, TargetKind } from '../activities/deployment';
+
+export interface RolloutInput {
+  target: TargetKind;
+  endpoint: string;
+  /** The colour of a first release; the other colour of the pair is its alternate. */
+  firstColour: string;
+  model: ModelFiles;
+  /** Registered model name whose aliases move (production → candidate, previous → old production). */
+  modelName: string;
+  trafficPlan: number[];
+  bakeTime: string;
+  maxErrorRate: number;
+  maxLatencyMs: number;
+  noCleanup: boolean;
+  terminationWait: string;
+}
+
+export interface RolloutStep {
+  at: string;
+  action: string;
+  detail?: string;
+}
+
+export interface RolloutResult {
+  outcome: 'succeeded';
+  endpoint: string;
+  colour: string;
+  previousColour?: string;
+  previousVersion?: string;
+  traffic: Record<string, number>;
+  scoringUri?: string;
+  steps: RolloutStep[];
+  cleanup: string;
+}
+
+export interface RolloutFailureDetails {
+  failed: string;
+  evidence?: unknown;
+  undone: string[];
+  undoFailures: string[];
+  steps: RolloutStep[];
+}
+
+const act = proxyActivities<OrchestrationActivities>({
+  startToCloseTimeout: '10 minutes',
+  retry: { maximumAttempts: 5, initialInterval: '1 second', maximumInterval: '20 seconds' },
+});
+const undoActivities = proxyActivities<OrchestrationActivities>({
+  startToCloseTimeout: '10 minutes',
+  // An undo that fails is retried hard, and reported if it still fails — never swallowed.
+  retry: { maximumAttempts: 10, initialInterval: '1 second', maximumInterval: '30 seconds' },
+});
+
+export function alternateColour(colour: string): string {
+  if (colour === 'blue') return 'green';
+  if (colour === 'green') return 'blue';
+  return colour.endsWith('-b') ? colour.replace(/-b$/, '') : `${colour}-b`;
+}
+
+function causeOf(error: unknown): { message: string; details?: unknown } {
+  let current = error as { message?: string; cause?: unknown; details?: unknown[] };
+  while (current?.cause) current = current.cause as typeof current;
+  return { message: current?.message ?? String(error), details: current?.details?.[0] };
+}
+
+export async function blueGreenRollout(input: RolloutInput): Promise<RolloutResult> {
+  const { target, endpoint } = input;
+  const steps: RolloutStep[] = [];
+  const note = (action: string, detail?: string) => steps.push({ at: new Date().toISOString(), action, detail });
+  const compensations: { description: string; undo: () => Promise<unknown> }[] = [];
+  let failedAt = 'reading the endpoint';
+
+  try {
+    // The live state. An error reading it fails the rollout: never assume "no deployments".
+    const before = await act.describeEndpoint({ target, endpoint });
+    const live = Object.entries(before.traffic).sort((a, b) => b[1] - a[1])[0]?.[0];
+    const colours = [input.firstColour, alternateColour(input.firstColour)];
+    const idle = live ? (colours.includes(live) ? colours.find((c) => c !== live)! : input.firstColour) : input.firstColour;
+    note('read endpoint', `${before.exists ? `traffic ${JSON.stringify(before.traffic)}` : 'endpoint does not exist yet'}; deploying to ${idle}`);
+
+    failedAt = 'creating the endpoint';
+    const ensured = await act.ensureEndpoint({ target, endpoint });
+    if (ensured.created) {
+      compensations.push({ description: `deleted endpoint ${endpoint} (created by this rollout)`, undo: () => undoActivities.deleteEndpoint({ target, endpoint }) });
+      note('created endpoint', endpoint);
+    }
+
+    const stale = before.deployments.find((d) => d.name === idle);
+    if (stale) {
+      // A colour left at 0 % (no_cleanup) is replaced; it took no traffic, so nothing is lost.
+      failedAt = `removing the idle ${idle} deployment`;
+      await act.deleteDeployment({ target, endpoint, deployment: idle });
+      note('removed idle deployment', `${idle} (${stale.modelName} v${stale.modelVersion}, 0 % traffic)`);
+    }
+
+    failedAt = `deploying to ${idle}`;
+    compensations.push({ description: `deleted deployment ${idle}`, undo: () => undoActivities.deleteDeployment({ target, endpoint, deployment: idle }) });
+    await act.deployModel({ target, endpoint, deployment: idle, model: input.model });
+    note('deployed', `${input.model.name} v${input.model.version} to ${idle} at 0 % traffic`);
+
+    failedAt = `health checks on ${idle}`;
+    const health = await act.healthCheck({
+      target, endpoint, deployment: idle, model: input.model, maxLatencyMs: input.maxLatencyMs, maxErrorRate: input.maxErrorRate,
+    });
+    note('health checks passed', health.checks.map((c) => `${c.name}: ${c.detail}`).join('; '));
+
+    // Traffic by plan; the undo restores the traffic (and mirror) exactly as read before.
+    compensations.push({
+      description: `restored traffic to ${JSON.stringify(before.traffic)}`,
+      undo: () => undoActivities.setTraffic({ target, endpoint, traffic: before.traffic, mirror: before.mirror }),
+    });
+    const plan = live ? input.trafficPlan : [100];
+    for (const percent of plan) {
+      failedAt = `traffic step ${percent} %`;
+      const traffic = live && percent < 100 ? { [idle]: percent, [live]: 100 - percent } : { [idle]: 100 };
+      await act.setTraffic({ target, endpoint, traffic });
+      note('traffic', JSON.stringify(traffic));
+      const bakeStart = Date.now();
+      await sleep(input.bakeTime as Duration);
+      failedAt = `bake analysis at ${percent} %`;
+      const metrics = await act.analyzeBake({ target, endpoint, deployment: idle, sinceMs: bakeStart, maxErrorRate: input.maxErrorRate, maxLatencyMs: input.maxLatencyMs });
+      note('bake passed', `${percent} %: ${metrics.requests} requests, error rate ${(100 * metrics.errorRate).toFixed(2)} %, p95 ${metrics.p95Ms.toFixed(2)} ms`);
+    }
+
+    // Aliases: production → the new version, previous → the old production version.
+    failedAt = 'moving aliases';
+    const production = await act.setModelAlias({ modelName: input.modelName, alias: 'production', version: input.model.version });
+    compensations.push({
+      description: `restored @production to ${production.previousVersion ?? '(none)'}`,
+      undo: () => undoActivities.setModelAlias({ modelName: input.modelName, alias: 'production', version: production.previousVersion }),
+    });
+    if (production.previousVersion && production.previousVersion !== input.model.version) {
+      const previous = await act.setModelAlias({ modelName: input.modelName, alias: 'previous', version: production.previousVersion });
+      compensations.push({
+        description: `restored @previous to ${previous.previousVersion ?? '(none)'}`,
+        undo: () => undoActivities.setModelAlias({ modelName: input.modelName, alias: 'previous', version: previous.previousVersion }),
+      });
+    }
+    note('aliases', `@production → v${input.model.version}${production.previousVersion ? `, @previous → v${production.previousVersion}` : ''}`);
+
+    // The point of no return: the release stands; cleanup problems are reported, not rolled back.
+    let cleanup = 'nothing to clean up (first release)';
+    if (live && live !== idle) {
+      if (input.noCleanup) cleanup = `kept ${live} at 0 % (no_cleanup)`;
+      else {
+        await sleep(input.terminationWait as Duration);
+        try {
+          await act.deleteDeployment({ target, endpoint, deployment: live });
+          cleanup = `deleted ${live} after ${input.terminationWait}`;
+        } catch (error) {
+          cleanup = `could not delete ${live}: ${causeOf(error).message}`;
+        }
+      }
+      note('cleanup', cleanup);
+    }
+    const after = await act.describeEndpoint({ target, endpoint });
+    const previousVersion = live ? before.deployments.find((d) => d.name === live)?.modelVersion : undefined;
+    return { outcome: 'succeeded', endpoint, colour: idle, previousColour: live, previousVersion, traffic: after.traffic, scoringUri: after.scoringUri, steps, cleanup };
+  } catch (error) {
+    const cause = causeOf(error);
+    const undone: string[] = [];
+    const undoFailures: string[] = [];
+    await CancellationScope.nonCancellable(async () => {
+      for (const compensation of [...compensations].reverse()) {
+        try {
+          await compensation.undo();
+          undone.push(compensation.description);
+        } catch (undoError) {
+          undoFailures.push(`${compensation.description}: FAILED (${causeOf(undoError).message})`);
+        }
+      }
+    });
+    note('rolled back', undone.join('; '));
+    const details: RolloutFailureDetails = { failed: failedAt, evidence: cause.details, undone, undoFailures, steps };
+    throw ApplicationFailure.nonRetryable(
+      `rollout failed at ${failedAt}: ${cause.message}. Rolled back: ${undone.join('; ') || 'nothing to undo'}` +
+        (undoFailures.length ? `. UNDO FAILURES: ${undoFailures.join('; ')}` : ''),
+      'RolloutFailed',
+      details,
+    );
+  }
+}

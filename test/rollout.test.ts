@@ -1,0 +1,157 @@
+// Blue-green rollouts through the release workflow, on the real Temporal server, MLflow and the local endpoint
+// server of the test run: colours alternate, failing health checks roll back to exactly the previous state, and
+// continuous traffic during a successful rollout sees no failed request.
+import assert from 'node:assert/strict';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { WorkflowFailedError } from '@temporalio/client';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { startRelease } from '../src/client/release';
+import { projectRoot } from '../src/config/environment';
+import { loadConfig } from '../src/config/load';
+import type { ReleaseConfigInput } from '../src/config/schema';
+import { generateBankingCsv } from '../src/data/generate';
+import { MlflowClient } from '../src/registry/mlflow';
+import { adminToken, type Faults } from '../src/serving/endpoint-server';
+import { LocalTarget } from '../src/targets/local';
+import type { ReleaseResult } from '../src/workflows/release-api';
+import { connectTestEnvironment, mlflowUri, requireEnv, withWorkers } from './support/temporal';
+
+const dir = mkdtempSync(join(tmpdir(), 'modelship-rollout-'));
+const dataPath = join(dir, 'bank.csv');
+const modelName = `rollout-test-${Date.now()}`;
+const endpoint = `ep-${Date.now().toString(36)}`;
+process.env.MODELSHIP_ARTIFACTS_DIR = join(dir, 'workflow_artifacts');
+
+function innermost(error: unknown): string {
+  let current = error as { message?: string; cause?: unknown };
+  while (current?.cause) current = current.cause as typeof current;
+  return current.message ?? '';
+}
+
+describe('blue-green rollout', () => {
+  let env: TestWorkflowEnvironment;
+  const servingDir = () => join(requireEnv('MODELSHIP_TEST_STATE_DIR'), 'serving');
+  const target = () => new LocalTarget(requireEnv('MODELSHIP_ENDPOINT_URL'), servingDir());
+  const registry = () => new MlflowClient(mlflowUri());
+  const injectFaults = async (deployment: string, faults: Faults) => {
+    const response = await fetch(`${requireEnv('MODELSHIP_ENDPOINT_URL')}/admin/endpoints/${endpoint}/deployments/${deployment}/faults`, {
+      method: 'PUT', headers: { authorization: `Bearer ${adminToken(servingDir())}` }, body: JSON.stringify(faults),
+    });
+    assert.equal(response.status, 200);
+  };
+
+  const release = (overrides: Partial<ReleaseConfigInput>, modelUri?: string) =>
+    withWorkers(env, async (queues) => {
+      const config = loadConfig({
+        path: join(projectRoot, 'config/default.yaml'),
+        overrides: {
+          input_data_path: dataPath, model_name: modelName, endpoint_name: endpoint, n_iter: 1, cv_folds: 2,
+          model_families: ['logistic_regression', 'hist_gradient_boosting'], auto_approve_deployment: true,
+          bake_time: '1s', termination_wait: '0s', min_f1: 0, min_roc_auc: 0.5, min_accuracy: 0, max_regression: 1, ...overrides,
+        },
+      }).config;
+      const handle = await startRelease(env.client, env.namespace ?? 'default', config, { queues, modelUri });
+      // Awaited here: the workers stop when this function returns.
+      return (await handle.result()) as ReleaseResult;
+    });
+
+  before(async () => {
+    env = await connectTestEnvironment();
+    await generateBankingCsv({ rows: 1000, seed: 21, out: dataPath });
+  });
+  after(async () => {
+    await env?.teardown();
+  });
+
+  it('goes blue → green → blue over three releases, moving @production and @previous and cleaning up', async () => {
+    const first = await release({});
+    assert.equal(first.outcome, 'succeeded', first.error);
+    assert.equal(first.deployment?.colour, 'blue');
+    assert.deepEqual((await target().describeEndpoint(endpoint)).traffic, { blue: 100 });
+
+    const second = await release({ random_state: 7 });
+    assert.equal(second.deployment?.colour, 'green');
+    assert.equal(second.deployment?.previousColour, 'blue');
+    let state = await target().describeEndpoint(endpoint);
+    assert.deepEqual(state.traffic, { green: 100 });
+    assert.deepEqual(state.deployments.map((d) => d.name), ['green'], 'the old colour was deleted');
+    assert.equal((await registry().resolve(`models:/${modelName}@production`)).version, '2');
+    assert.equal((await registry().resolve(`models:/${modelName}@previous`)).version, '1');
+
+    const third = await release({ skip_training: true }, `models:/${modelName}/1`);
+    assert.equal(third.deployment?.colour, 'blue');
+    state = await target().describeEndpoint(endpoint);
+    assert.deepEqual(state.traffic, { blue: 100 });
+    assert.equal(state.deployments[0]!.modelVersion, '1');
+    assert.equal((await registry().resolve(`models:/${modelName}@production`)).version, '1');
+    assert.equal((await registry().resolve(`models:/${modelName}@previous`)).version, '2');
+  });
+
+  const rolledBack = async (faults: Faults, pattern: RegExp) => {
+    const before = await target().describeEndpoint(endpoint);
+    const production = (await registry().resolve(`models:/${modelName}@production`)).version;
+    await injectFaults('green', faults);
+    await assert.rejects(release({ skip_training: true, traffic_plan: [50, 100] }, `models:/${modelName}/2`), (error: unknown) => {
+      assert.ok(error instanceof WorkflowFailedError);
+      assert.match(innermost(error), pattern);
+      assert.match(innermost(error), /Rolled back: .*deleted deployment green/);
+      return true;
+    });
+    await injectFaults('green', {});
+    const after = await target().describeEndpoint(endpoint);
+    assert.deepEqual(after.traffic, before.traffic, 'traffic is back exactly as it was');
+    assert.deepEqual(after.deployments.map((d) => `${d.name}:${d.modelVersion}`), before.deployments.map((d) => `${d.name}:${d.modelVersion}`));
+    assert.equal((await registry().resolve(`models:/${modelName}@production`)).version, production, '@production unchanged');
+  };
+
+  it('rolls back a deployment that answers errors', async () => {
+    await rolledBack({ errorRate: 1 }, /health checks failed on green: golden_predictions .*error_rate \(50\/50 failed/);
+  });
+
+  it('rolls back a deployment that is too slow', async () => {
+    await rolledBack({ latencyMs: 150 }, /health checks failed on green: latency_p95 \(p95 1\d\d\.\d\d ms over HTTP \(limit 100 ms\)\)/);
+  });
+
+  it('rolls back a deployment that gives wrong predictions', async () => {
+    await rolledBack({ flipPredictions: true }, /health checks failed on green: golden_predictions \(50 answers, max \|Δp\| /);
+  });
+
+  it('rolls back a deployment that crashes on load, with its logs in the report', async () => {
+    await rolledBack({ crashOnLoad: true }, /rollout failed at deploying to green: deployment green did not start \(Failed: injected fault/);
+  });
+
+  it('serves continuous traffic through a stepped rollout with zero failed requests', async () => {
+    const key = await target().endpointKey(endpoint);
+    const record = { Age: 40, 'Account Balance': 5000, 'Loan Amount': 20000, 'Interest Rate': 5, 'Loan Term': 36, 'Credit Limit': 5000,
+      'Credit Card Balance': 1000, 'Minimum Payment Due': 30, 'Rewards Points': 100, 'Date Of Account Opening': '1/2/2015', 'Transaction Date': '3/4/2020',
+      Gender: 'Male', City: 'Boston', 'Account Type': 'Savings', 'Transaction Type': 'Deposit', 'Loan Type': 'Auto', 'Loan Status': 'Approved',
+      'Card Type': 'Visa', 'Feedback Type': 'Compliment', 'Resolution Status': 'Resolved' };
+    const counts = { ok: 0, failed: 0, byDeployment: {} as Record<string, number> };
+    let running = true;
+    const load = (async () => {
+      while (running) {
+        const response = await fetch(`${requireEnv('MODELSHIP_ENDPOINT_URL')}/endpoints/${endpoint}/score`, {
+          method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' }, body: JSON.stringify(record),
+        }).catch(() => undefined);
+        if (response?.status === 200) {
+          counts.ok++;
+          const deployment = response.headers.get('azureml-model-deployment')!;
+          counts.byDeployment[deployment] = (counts.byDeployment[deployment] ?? 0) + 1;
+        } else counts.failed++;
+        await response?.arrayBuffer();
+      }
+    })();
+    const result = await release({ skip_training: true, traffic_plan: [10, 50, 100] }, `models:/${modelName}/2`).finally(() => (running = false));
+    running = false;
+    await load;
+    assert.equal(result.outcome, 'succeeded', result.error);
+    assert.equal(counts.failed, 0, `failed requests during the rollout: ${JSON.stringify(counts)}`);
+    assert.ok(counts.ok > 100, `enough traffic was sent: ${JSON.stringify(counts)}`);
+    assert.ok((counts.byDeployment.green ?? 0) > 0 && (counts.byDeployment.blue ?? 0) > 0, 'both colours served during the shift');
+    const steps = result.deployment!.steps.filter((s) => s.action === 'bake passed').map((s) => s.detail!.split(':')[0]);
+    assert.deepEqual(steps, ['10 %', '50 %', '100 %']);
+  });
+});
