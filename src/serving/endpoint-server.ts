@@ -136,8 +136,9 @@ export class EndpointServer {
   }
 
   async stop(): Promise<void> {
-    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
-    this.server?.closeAllConnections();
+    const closed = new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
+    this.server?.closeAllConnections(); // kept-alive clients would otherwise hold close() open
+    await closed;
     for (const model of this.models.values()) await model.release();
     this.models.clear();
   }

@@ -43,6 +43,7 @@ async function main(): Promise<number> {
     rmSync(stateDir, { recursive: true, force: true });
   };
   process.once('SIGINT', () => void stopAll().then(() => process.exit(130)));
+  process.once('SIGTERM', () => void stopAll().then(() => process.exit(143)));
 
   try {
     const concurrency = process.env.MODELSHIP_TEST_CONCURRENCY ?? '2';
