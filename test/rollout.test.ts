@@ -17,6 +17,7 @@ import { MlflowClient } from '../src/registry/mlflow';
 import { adminToken, type Faults } from '../src/serving/endpoint-server';
 import { LocalTarget } from '../src/targets/local';
 import type { ReleaseResult } from '../src/workflows/release-api';
+import { rolloutSettingsOf, type RollbackResult } from '../src/workflows/operator';
 import { connectTestEnvironment, mlflowUri, requireEnv, withWorkers } from './support/temporal';
 
 const dir = mkdtempSync(join(tmpdir(), 'modelship-rollout-'));
@@ -90,7 +91,7 @@ describe('blue-green rollout', () => {
     assert.equal((await registry().resolve(`models:/${modelName}@previous`)).version, '2');
   });
 
-  const rolledBack = async (faults: Faults, pattern: RegExp) => {
+  const rolledBack = async (faults: Faults, pattern: RegExp, evidence?: RegExp) => {
     const before = await target().describeEndpoint(endpoint);
     const production = (await registry().resolve(`models:/${modelName}@production`)).version;
     await injectFaults('green', faults);
@@ -101,6 +102,14 @@ describe('blue-green rollout', () => {
       return true;
     });
     await injectFaults('green', {});
+    if (evidence) {
+      const { readdirSync, readFileSync, statSync } = await import('node:fs');
+      const root = process.env.MODELSHIP_ARTIFACTS_DIR!;
+      const latest = readdirSync(root).map((d) => join(root, d)).sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs)[0]!;
+      const report = JSON.parse(readFileSync(join(latest, 'workflow_report.json'), 'utf8'));
+      assert.match(JSON.stringify(report.failure_details), evidence);
+      assert.deepEqual(report.failure_details.undone, ['deleted deployment green']);
+    }
     const after = await target().describeEndpoint(endpoint);
     assert.deepEqual(after.traffic, before.traffic, 'traffic is back exactly as it was');
     assert.deepEqual(after.deployments.map((d) => `${d.name}:${d.modelVersion}`), before.deployments.map((d) => `${d.name}:${d.modelVersion}`));
@@ -120,7 +129,7 @@ describe('blue-green rollout', () => {
   });
 
   it('rolls back a deployment that crashes on load, with its logs in the report', async () => {
-    await rolledBack({ crashOnLoad: true }, /rollout failed at deploying to green: deployment green did not start \(Failed: injected fault/);
+    await rolledBack({ crashOnLoad: true }, /rollout failed at deploying to green: deployment green did not start \(Failed: injected fault/, /FAILED to load: injected fault/);
   });
 
   it('serves continuous traffic through a stepped rollout with zero failed requests', async () => {
@@ -153,5 +162,31 @@ describe('blue-green rollout', () => {
     assert.ok((counts.byDeployment.green ?? 0) > 0 && (counts.byDeployment.blue ?? 0) > 0, 'both colours served during the shift');
     const steps = result.deployment!.steps.filter((s) => s.action === 'bake passed').map((s) => s.detail!.split(':')[0]);
     assert.deepEqual(steps, ['10 %', '50 %', '100 %']);
+  });
+
+  it('rolls back by redeploying @previous when the old colour is gone, and by traffic when it was kept', async () => {
+    const config = loadConfig({ path: join(projectRoot, 'config/default.yaml'), overrides: { bake_time: '1s', termination_wait: '0s' } }).config;
+    const settings = rolloutSettingsOf(config);
+    await withWorkers(env, async (queues) => {
+      const run = <R>(type: string, args: unknown[]) =>
+        env.client.workflow.execute(type, { taskQueue: queues.orchestration, workflowId: `${type}-${Date.now()}`, args }) as Promise<R>;
+      const redeployed = await run<RollbackResult>('rollbackEndpoint', [{ target: 'local', endpoint, settings }]);
+      assert.equal(redeployed.how, 'redeploy');
+      assert.deepEqual((await target().describeEndpoint(endpoint)).traffic, { blue: 100 });
+      assert.equal((await registry().resolve(`models:/${modelName}@production`)).version, '1');
+      assert.equal((await registry().resolve(`models:/${modelName}@previous`)).version, '2');
+
+      const deployed = await run<{ colour: string; cleanup: string }>('deployRegisteredModel', [{ target: 'local', endpoint, modelUri: `models:/${modelName}/2`, settings: { ...settings, noCleanup: true } }]);
+      assert.equal(deployed.colour, 'green');
+      assert.match(deployed.cleanup, /kept blue at 0 %/);
+
+      const byTraffic = await run<RollbackResult>('rollbackEndpoint', [{ target: 'local', endpoint, settings }]);
+      assert.equal(byTraffic.how, 'traffic');
+      const state = await target().describeEndpoint(endpoint);
+      assert.deepEqual(state.traffic, { blue: 100 });
+      assert.deepEqual(state.deployments.map((d) => d.name).sort(), ['blue', 'green']);
+      assert.equal((await registry().resolve(`models:/${modelName}@production`)).version, '1');
+      assert.equal((await registry().resolve(`models:/${modelName}@previous`)).version, '2');
+    });
   });
 });

@@ -6,6 +6,7 @@ import { registerDevCommand } from './commands/dev';
 import { registerDemoCommand } from './commands/demo';
 import { registerReleaseCommands } from './commands/release';
 import { registerServeCommand } from './commands/serve';
+import { registerEndpointCommands } from './commands/endpoints';
 import { registerCheckCommand } from './commands/check';
 import { registerWorkerCommand } from './commands/worker';
 
@@ -29,6 +30,7 @@ TEMPORAL_TLS* (Temporal's standard variables) and MLFLOW_TRACKING_URI.`,
     );
   registerDemoCommand(program);
   registerReleaseCommands(program);
+  registerEndpointCommands(program);
   registerDevCommand(program);
   registerWorkerCommand(program);
   registerServeCommand(program);

@@ -55,6 +55,10 @@ export class LocalTarget implements DeploymentTarget {
     return { endpoint, exists: true, scoringUri: body.scoringUri, traffic: body.traffic, mirror: body.mirror, deployments: body.deployments };
   }
 
+  async listEndpoints(): Promise<(Omit<EndpointState, 'exists' | 'endpoint'> & { name: string })[]> {
+    return (await this.call<(Omit<EndpointState, 'exists' | 'endpoint'> & { name: string })[]>('GET', '')).body;
+  }
+
   async ensureEndpoint(endpoint: string): Promise<{ created: boolean }> {
     const { status } = await this.call('PUT', `/${encodeURIComponent(endpoint)}`);
     return { created: status === 201 };

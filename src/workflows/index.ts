@@ -3,3 +3,4 @@ export { stackCheck } from './stack-check';
 export type { StackCheckInput, StackCheckResult } from './stack-check';
 export { modelRelease } from './model-release';
 export { blueGreenRollout } from './blue-green-rollout';
+export { deployRegisteredModel, rollbackEndpoint } from './operator';

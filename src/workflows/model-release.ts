@@ -32,6 +32,7 @@ import {
   type StepName,
 } from './release-api';
 import { blueGreenRollout } from './blue-green-rollout';
+import { rolloutSettingsOf } from './operator';
 import { MODEL_NAME, RELEASE_OUTCOME, RELEASE_STAGE } from './search-attributes';
 
 const quick = proxyActivities<OrchestrationActivities>({
@@ -43,6 +44,13 @@ const heavy = proxyActivities<OrchestrationActivities>({
   heartbeatTimeout: '5 minutes',
   retry: { maximumAttempts: 3, initialInterval: '2 seconds' },
 });
+
+/** The details an ApplicationFailure carries (evidence, what was undone), from the innermost failure. */
+function failureDetails(error: unknown): unknown {
+  let current = error as { cause?: unknown; details?: unknown[] } | undefined;
+  while (current?.cause) current = current.cause as typeof current;
+  return current?.details?.[0];
+}
 
 function errorMessage(error: unknown): string {
   let current = error as { message?: string; cause?: unknown } | undefined;
@@ -158,6 +166,7 @@ export async function modelRelease(input: ReleaseInput): Promise<ReleaseResult> 
 
   upsertSearchAttributes([{ key: MODEL_NAME, value: config.model_name }, { key: RELEASE_OUTCOME, value: 'running' }]);
   let failure: unknown;
+  let failedDetails: unknown;
   let train: Pick<TrainResult, 'files' | 'mlflow' | 'bestFamily'> | undefined;
   try {
     const contract = config.data;
@@ -296,17 +305,11 @@ export async function modelRelease(input: ReleaseInput): Promise<ReleaseResult> 
             workflowId: `${workflowId}-rollout`,
             args: [
               {
+                ...rolloutSettingsOf(config),
                 target: config.target,
                 endpoint: config.endpoint_name,
-                firstColour: config.deployment_name,
                 model: { name: config.model_name, version: registered.version, train: trained },
                 modelName: config.model_name,
-                trafficPlan: config.traffic_plan,
-                bakeTime: config.bake_time,
-                maxErrorRate: config.max_error_rate,
-                maxLatencyMs: config.max_latency_ms,
-                noCleanup: config.no_cleanup,
-                terminationWait: config.termination_wait,
               },
             ],
           }),
@@ -318,6 +321,7 @@ export async function modelRelease(input: ReleaseInput): Promise<ReleaseResult> 
     failure = error;
     state.outcome = 'failed';
     state.error = errorMessage(error);
+    failedDetails = failureDetails(error);
   }
 
   // --- the report, on every path; not cancellable, so a cancelled run still leaves its record.
@@ -331,6 +335,8 @@ export async function modelRelease(input: ReleaseInput): Promise<ReleaseResult> 
       model_name: config.model_name,
       outcome: state.outcome,
       error: state.error,
+      // Evidence of a failure (probe results, deployment logs) and what was undone.
+      failure_details: failedDetails,
       candidate: state.candidate,
       metrics: state.metrics,
       gates: state.gates,

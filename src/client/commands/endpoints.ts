@@ -1,0 +1,103 @@
+import { join } from 'node:path';
+import type { Command } from 'commander';
+import { endpointUrl, stateDir, taskQueues } from '../../config/environment';
+import { LocalTarget } from '../../targets/local';
+import type { RolloutResult } from '../../workflows/blue-green-rollout';
+import { rolloutSettingsOf, type RollbackResult } from '../../workflows/operator';
+import { workflowUrl } from '../release';
+import { connectClient } from '../temporal';
+import { configFromFlags } from './release';
+
+const localTarget = () => new LocalTarget(endpointUrl(), join(stateDir(), 'serving'));
+
+function failureMessage(error: unknown): string {
+  let current = error as { message?: string; cause?: unknown };
+  while (current?.cause) current = current.cause as typeof current;
+  return current?.message ?? String(error);
+}
+
+export function registerEndpointCommands(program: Command): void {
+  const endpoint = program.command('endpoint').description('inspect online endpoints of the local target: deployments, traffic, keys');
+  endpoint
+    .command('list')
+    .description("every endpoint with its deployments (colour, model, version, state), traffic and scoring URL")
+    .option('--json', 'print as JSON')
+    .action(async (options: { json?: boolean }) => {
+      const endpoints = await localTarget().listEndpoints();
+      if (options.json) return void console.log(JSON.stringify(endpoints, null, 2));
+      if (endpoints.length === 0) return void console.log('no endpoints yet: a release with deployment creates one');
+      for (const e of endpoints) printEndpoint(e);
+    });
+  endpoint
+    .command('show <name>')
+    .description('one endpoint: deployments, traffic, mirror and scoring URL')
+    .option('--json', 'print as JSON')
+    .action(async (name: string, options: { json?: boolean }) => {
+      const state = await localTarget().describeEndpoint(name);
+      if (!state.exists) {
+        console.error(`no endpoint named ${name} (modelship endpoint list shows them)`);
+        process.exit(1);
+      }
+      if (options.json) return void console.log(JSON.stringify(state, null, 2));
+      printEndpoint({ ...state, name });
+    });
+  endpoint
+    .command('key <name>')
+    .description("print the endpoint's key (stdout only, for scripts: curl -H \"Authorization: Bearer $(modelship endpoint key E)\")")
+    .action(async (name: string) => {
+      process.stdout.write(`${await localTarget().endpointKey(name)}\n`);
+    });
+
+  program
+    .command('deploy')
+    .description('blue-green rollout of a registered model to an endpoint, with the health checks and undo of a release')
+    .requiredOption('--model-uri <uri>', 'models:/NAME@ALIAS or models:/NAME/VERSION')
+    .option('--endpoint-name <name>', 'endpoint (default: endpoint_name from the config)')
+    .option('-c, --config <file>', 'YAML config with the rollout settings (traffic_plan, bake_time, …)', 'config/default.yaml')
+    .option('--target <target>', 'local or azure')
+    .option('--no-cleanup', 'keep the old colour at 0 % afterwards')
+    .option('--wait', 'wait for the rollout to finish and print its result')
+    .action(async (options: { modelUri: string; endpointName?: string; config: string; target?: 'local' | 'azure'; cleanup: boolean; wait?: boolean }) => {
+      const config = configFromFlags({ config: options.config, target: options.target });
+      const settings = { ...rolloutSettingsOf(config), noCleanup: !options.cleanup || config.no_cleanup };
+      const name = options.endpointName ?? config.endpoint_name;
+      await runOperator('deployRegisteredModel', `deploy-${name}-${Date.now()}`, [{ target: config.target, endpoint: name, modelUri: options.modelUri, settings }], options.wait,
+        (r: RolloutResult) => `deployed to ${r.colour} of ${r.endpoint}: traffic ${JSON.stringify(r.traffic)}; ${r.cleanup}\nscoring URL: ${r.scoringUri}`);
+    });
+
+  program
+    .command('rollback')
+    .description('put the previous model back on an endpoint: traffic to the previous colour if it still exists, else redeploy @previous')
+    .option('--endpoint-name <name>', 'endpoint (default: endpoint_name from the config)')
+    .option('-c, --config <file>', 'YAML config with the rollout settings', 'config/default.yaml')
+    .option('--wait', 'wait for the rollback to finish and print its result')
+    .action(async (options: { endpointName?: string; config: string; wait?: boolean }) => {
+      const config = configFromFlags({ config: options.config });
+      const name = options.endpointName ?? config.endpoint_name;
+      await runOperator('rollbackEndpoint', `rollback-${name}-${Date.now()}`, [{ target: config.target, endpoint: name, settings: rolloutSettingsOf(config) }], options.wait,
+        (r: RollbackResult) => `rolled back ${name} by ${r.how}: ${r.detail}`);
+    });
+}
+
+async function runOperator<R>(workflowType: string, workflowId: string, args: unknown[], wait: boolean | undefined, describe: (result: R) => string): Promise<void> {
+  const { client, connection, namespace } = await connectClient();
+  try {
+    const handle = await client.workflow.start(workflowType, { taskQueue: taskQueues().orchestration, workflowId, args });
+    console.log(`started ${workflowId}\n  ${workflowUrl(namespace, workflowId)}`);
+    if (!wait) return;
+    try {
+      console.log(describe((await handle.result()) as R));
+    } catch (error) {
+      console.error(`failed: ${failureMessage(error)}`);
+      process.exitCode = 1;
+    }
+  } finally {
+    await connection.close();
+  }
+}
+
+function printEndpoint(e: { name?: string; endpoint?: string; scoringUri?: string; traffic: Record<string, number>; mirror?: { deployment: string; percent: number }; deployments: { name: string; modelName?: string; modelVersion?: string; state: string }[] }): void {
+  console.log(`${e.name ?? e.endpoint}  ${e.scoringUri ?? ''}`);
+  console.log(`  traffic ${JSON.stringify(e.traffic)}${e.mirror ? `  mirror ${e.mirror.percent} % → ${e.mirror.deployment}` : ''}`);
+  for (const d of e.deployments) console.log(`  ${d.name.padEnd(8)} ${d.modelName ?? '?'} v${d.modelVersion ?? '?'}  ${d.state}  ${e.traffic[d.name] ?? 0} %`);
+}

@@ -1,0 +1,95 @@
+// Operator workflows: deploy a registered model on its own, and roll an endpoint back.
+import { ApplicationFailure, executeChild, proxyActivities } from '@temporalio/workflow';
+import type { OrchestrationActivities } from '../activities';
+import type { TargetKind } from '../activities/deployment';
+import type { ReleaseConfig } from '../config/schema';
+import { blueGreenRollout, type RolloutInput, type RolloutResult } from './blue-green-rollout';
+
+const act = proxyActivities<OrchestrationActivities>({
+  startToCloseTimeout: '10 minutes',
+  retry: { maximumAttempts: 5, initialInterval: '1 second' },
+});
+
+export type RolloutSettings = Omit<RolloutInput, 'model' | 'modelName' | 'endpoint' | 'target'>;
+
+/** The rollout's settings from a release configuration: one mapping for releases, deploys and rollbacks. */
+export function rolloutSettingsOf(config: ReleaseConfig): RolloutSettings {
+  return {
+    firstColour: config.deployment_name,
+    trafficPlan: config.traffic_plan,
+    bakeTime: config.bake_time,
+    maxErrorRate: config.max_error_rate,
+    maxLatencyMs: config.max_latency_ms,
+    noCleanup: config.no_cleanup,
+    terminationWait: config.termination_wait,
+  };
+}
+
+export interface DeployInput {
+  target: TargetKind;
+  endpoint: string;
+  /** models:/NAME@ALIAS or models:/NAME/VERSION */
+  modelUri: string;
+  settings: RolloutSettings;
+}
+
+/** The blue-green rollout of an already registered model (modelship deploy). */
+export async function deployRegisteredModel(input: DeployInput): Promise<RolloutResult> {
+  const model = await act.resolveRegisteredModel(input.modelUri);
+  return executeChild(blueGreenRollout, {
+    workflowId: `${workflowIdOf(input.endpoint)}-deploy-v${model.version}-${Date.now()}`,
+    args: [{ ...input.settings, target: input.target, endpoint: input.endpoint, model: { name: model.name, version: model.version, train: model.train }, modelName: model.name }],
+  });
+}
+
+export interface RollbackInput {
+  target: TargetKind;
+  endpoint: string;
+  settings: RolloutSettings;
+}
+
+export interface RollbackResult {
+  how: 'traffic' | 'redeploy';
+  from: { colour: string; version?: string };
+  to: { colour: string; version?: string };
+  detail: string;
+}
+
+function workflowIdOf(endpoint: string): string {
+  return `endpoint-${endpoint}`;
+}
+
+/**
+ * Puts the previous model back: traffic to the previous colour if it is still deployed (no_cleanup kept it),
+ * otherwise a blue-green rollout of @previous. Either way @production and @previous are swapped.
+ */
+export async function rollbackEndpoint(input: RollbackInput): Promise<RollbackResult> {
+  const { target, endpoint } = input;
+  const state = await act.describeEndpoint({ target, endpoint });
+  const liveColour = Object.entries(state.traffic).sort((a, b) => b[1] - a[1])[0]?.[0];
+  const live = state.deployments.find((d) => d.name === liveColour);
+  if (!live || !live.modelName) {
+    throw ApplicationFailure.nonRetryable(`endpoint ${endpoint} has no live deployment to roll back from`, 'NothingToRollBack');
+  }
+  const standby = state.deployments.find((d) => d.name !== live.name && d.state === 'Succeeded');
+  if (standby) {
+    await act.setTraffic({ target, endpoint, traffic: { [standby.name]: 100 } });
+    if (standby.modelVersion) {
+      await act.setModelAlias({ modelName: live.modelName, alias: 'production', version: standby.modelVersion });
+      if (live.modelVersion) await act.setModelAlias({ modelName: live.modelName, alias: 'previous', version: live.modelVersion });
+    }
+    return {
+      how: 'traffic',
+      from: { colour: live.name, version: live.modelVersion },
+      to: { colour: standby.name, version: standby.modelVersion },
+      detail: `traffic moved back to ${standby.name} (v${standby.modelVersion}); ${live.name} kept at 0 %`,
+    };
+  }
+  const rollout = await deployRegisteredModel({ target, endpoint, modelUri: `models:/${live.modelName}@previous`, settings: input.settings });
+  return {
+    how: 'redeploy',
+    from: { colour: live.name, version: live.modelVersion },
+    to: { colour: rollout.colour, version: rollout.steps.find((s) => s.action === 'deployed')?.detail?.match(/ v(\d+) /)?.[1] },
+    detail: `@previous redeployed to ${rollout.colour} by a blue-green rollout; ${rollout.cleanup}`,
+  };
+}
