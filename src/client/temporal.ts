@@ -15,3 +15,10 @@ export async function connectClient(env: NodeJS.ProcessEnv = process.env): Promi
   }
   return { client: new Client({ connection, namespace }), connection, namespace };
 }
+
+/** The innermost message of a Temporal failure chain (WorkflowFailedError → … → ApplicationFailure). */
+export function failureMessage(error: unknown): string {
+  let current = error as { message?: string; cause?: unknown };
+  while (current?.cause) current = current.cause as typeof current;
+  return current?.message ?? String(error);
+}

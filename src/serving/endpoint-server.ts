@@ -10,6 +10,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { join } from 'node:path';
 import { OnnxModel, type InputContract } from '../model/input-contract';
 import { ScoringError, scoreRecords } from '../model/scoring';
+import type { DeploymentMetrics } from '../targets/target';
 
 export const MAX_BODY_BYTES = 1_000_000;
 
@@ -55,15 +56,6 @@ interface Sample {
   at: number;
   ms: number;
   ok: boolean;
-}
-
-export interface DeploymentMetrics {
-  requests: number;
-  errors: number;
-  errorRate: number;
-  p50Ms: number;
-  p95Ms: number;
-  p99Ms: number;
 }
 
 class HttpError extends Error {

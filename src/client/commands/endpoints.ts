@@ -5,16 +5,11 @@ import { LocalTarget } from '../../targets/local';
 import type { RolloutResult } from '../../workflows/blue-green-rollout';
 import { rolloutSettingsOf, type RollbackResult } from '../../workflows/operator';
 import { workflowUrl } from '../release';
-import { connectClient } from '../temporal';
+import { connectClient, failureMessage } from '../temporal';
 import { configFromFlags } from './release';
 
 const localTarget = () => new LocalTarget(endpointUrl(), join(stateDir(), 'serving'));
 
-function failureMessage(error: unknown): string {
-  let current = error as { message?: string; cause?: unknown };
-  while (current?.cause) current = current.cause as typeof current;
-  return current?.message ?? String(error);
-}
 
 export function registerEndpointCommands(program: Command): void {
   const endpoint = program.command('endpoint').description('inspect online endpoints of the local target: deployments, traffic, keys');

@@ -5,7 +5,7 @@ import { ConfigError, loadConfig } from '../../config/load';
 import type { ReleaseConfigInput } from '../../config/schema';
 import { approveUpdate, rejectUpdate, statusQuery, type ReleaseResult } from '../../workflows/release-api';
 import { startRelease, summarize, watchRelease, workflowUrl } from '../release';
-import { connectClient } from '../temporal';
+import { connectClient, failureMessage } from '../temporal';
 
 export interface StartOptions {
   config: string;
@@ -41,11 +41,6 @@ export function configFromFlags(options: StartOptions) {
   }
 }
 
-function failureMessage(error: unknown): string {
-  let current = error as { message?: string; cause?: unknown };
-  while (current?.cause) current = current.cause as typeof current;
-  return current?.message ?? String(error);
-}
 
 export function registerReleaseCommands(program: Command): void {
   program
