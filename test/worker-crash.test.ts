@@ -13,6 +13,8 @@ import { loadConfig } from '../src/config/load';
 import { projectRoot } from '../src/config/environment';
 import { generateBankingCsv } from '../src/data/generate';
 import { MlflowClient } from '../src/registry/mlflow';
+import { LocalTarget } from '../src/targets/local';
+import { adminToken } from '../src/serving/endpoint-server';
 import type { ReleaseResult } from '../src/workflows/release-api';
 import { connectTestEnvironment, mlflowUri, uniqueQueues } from './support/temporal';
 
@@ -27,7 +29,10 @@ describe('worker killed during training', () => {
     MODELSHIP_TRAINING_TASK_QUEUE: queues.training,
     MODELSHIP_HOME: join(dir, 'state'),
     MODELSHIP_SHUTDOWN_GRACE: '1s',
+    // The test run's endpoint server keeps its admin token in the run's state dir, not in this worker's.
+    MODELSHIP_ENDPOINT_ADMIN_TOKEN: adminToken(join(process.env.MODELSHIP_TEST_STATE_DIR ?? dir, 'serving')),
   };
+  let modelName = '';
   const startWorker = () => {
     const worker = spawn(process.execPath, ['--import', 'tsx', join(projectRoot, 'src/worker.ts')], { env: workerEnv, stdio: 'ignore' });
     workers.push(worker);
@@ -46,7 +51,7 @@ describe('worker killed during training', () => {
   it('completes on a new worker with exactly one model version', async () => {
     const dataPath = join(dir, 'bank.csv');
     await generateBankingCsv({ rows: 2000, seed: 9, out: dataPath });
-    const modelName = `crash-test-${Date.now()}`;
+    modelName = `crash-test-${Date.now()}`;
     const config = loadConfig({
       path: join(projectRoot, 'config/default.yaml'),
       overrides: { input_data_path: dataPath, model_name: modelName, n_iter: 4, cv_folds: 2, skip_deployment: true, auto_approve_deployment: true },
@@ -76,5 +81,36 @@ describe('worker killed during training', () => {
     assert.ok(attempts.some((a) => (a ?? 1) > 1), 'the training activity was retried after the crash');
     const orphans = spawnSync('pgrep', ['-f', `${join(dir, 'workflow_artifacts')}.*request.json`], { encoding: 'utf8' }).stdout.trim();
     assert.equal(orphans, '', 'no trainer of the killed worker is still running');
+  });
+
+  it('ends consistent when the worker is killed during the traffic shift', async () => {
+    assert.ok(modelName, 'runs after the training crash test, which registered version 1');
+    const endpoint = `crash-${Date.now().toString(36)}`;
+    const configFor = (overrides: Record<string, unknown>) =>
+      loadConfig({
+        path: join(projectRoot, 'config/default.yaml'),
+        overrides: {
+          input_data_path: join(dir, 'bank.csv'), model_name: modelName, endpoint_name: endpoint, skip_training: true,
+          auto_approve_deployment: true, termination_wait: '0s', min_f1: 0, min_roc_auc: 0.5, min_accuracy: 0, max_regression: 1, ...overrides,
+        },
+      }).config;
+    let worker = startWorker();
+    const first = await startRelease(env.client, env.namespace ?? 'default', configFor({ bake_time: '0s' }), { queues, modelUri: `models:/${modelName}/1` });
+    assert.equal(((await first.result()) as ReleaseResult).deployment?.colour, 'blue');
+
+    const target = new LocalTarget(process.env.MODELSHIP_ENDPOINT_URL!, join(process.env.MODELSHIP_TEST_STATE_DIR!, 'serving'));
+    const second = await startRelease(env.client, env.namespace ?? 'default', configFor({ traffic_plan: [10, 50, 100], bake_time: '3s' }), { queues, modelUri: `models:/${modelName}/1` });
+    for (let i = 0; i < 400 && (await target.describeEndpoint(endpoint)).traffic.green !== 10; i++) await sleep(100);
+    assert.deepEqual((await target.describeEndpoint(endpoint)).traffic, { green: 10, blue: 90 }, 'killed in the middle of the shift');
+    worker.kill('SIGKILL');
+    await new Promise((resolve) => worker.once('exit', resolve));
+    worker = startWorker();
+
+    const result = (await second.result()) as ReleaseResult;
+    const state = await target.describeEndpoint(endpoint);
+    // Finished: green takes everything and blue is gone. (A rollback would leave blue at 100 % and no green.)
+    assert.equal(result.outcome, 'succeeded', result.error);
+    assert.deepEqual(state.traffic, { green: 100 });
+    assert.deepEqual(state.deployments.map((d) => d.name), ['green']);
   });
 });

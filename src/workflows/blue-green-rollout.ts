@@ -49,9 +49,15 @@ export interface RolloutFailureDetails {
   steps: RolloutStep[];
 }
 
+// Reads, traffic and alias changes are quick: a short timeout means a worker that died mid-call is noticed soon.
 const act = proxyActivities<OrchestrationActivities>({
-  startToCloseTimeout: '10 minutes',
+  startToCloseTimeout: '1 minute',
   retry: { maximumAttempts: 5, initialInterval: '1 second', maximumInterval: '20 seconds' },
+});
+// Creating a deployment and probing it can take minutes on a cloud target.
+const slow = proxyActivities<OrchestrationActivities>({
+  startToCloseTimeout: '30 minutes',
+  retry: { maximumAttempts: 3, initialInterval: '5 seconds', maximumInterval: '1 minute' },
 });
 const undoActivities = proxyActivities<OrchestrationActivities>({
   startToCloseTimeout: '10 minutes',
@@ -103,11 +109,11 @@ export async function blueGreenRollout(input: RolloutInput): Promise<RolloutResu
 
     failedAt = `deploying to ${idle}`;
     compensations.push({ description: `deleted deployment ${idle}`, undo: () => undoActivities.deleteDeployment({ target, endpoint, deployment: idle }) });
-    await act.deployModel({ target, endpoint, deployment: idle, model: input.model });
+    await slow.deployModel({ target, endpoint, deployment: idle, model: input.model });
     note('deployed', `${input.model.name} v${input.model.version} to ${idle} at 0 % traffic`);
 
     failedAt = `health checks on ${idle}`;
-    const health = await act.healthCheck({
+    const health = await slow.healthCheck({
       target, endpoint, deployment: idle, model: input.model, maxLatencyMs: input.maxLatencyMs, maxErrorRate: input.maxErrorRate,
     });
     note('health checks passed', health.checks.map((c) => `${c.name}: ${c.detail}`).join('; '));
