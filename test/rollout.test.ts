@@ -153,7 +153,8 @@ describe('blue-green rollout', () => {
         await response?.arrayBuffer();
       }
     })();
-    const result = await release({ skip_training: true, traffic_plan: [10, 50, 100] }, `models:/${modelName}/2`).finally(() => (running = false));
+    const result = await release({ skip_training: true, traffic_plan: [10, 50, 100], shadow_percent: 50, shadow_time: '2s' }, `models:/${modelName}/2`)
+      .finally(() => (running = false));
     running = false;
     await load;
     assert.equal(result.outcome, 'succeeded', result.error);
@@ -162,6 +163,10 @@ describe('blue-green rollout', () => {
     assert.ok((counts.byDeployment.green ?? 0) > 0 && (counts.byDeployment.blue ?? 0) > 0, 'both colours served during the shift');
     const steps = result.deployment!.steps.filter((s) => s.action === 'bake passed').map((s) => s.detail!.split(':')[0]);
     assert.deepEqual(steps, ['10 %', '50 %', '100 %']);
+    const shadow = result.deployment!.shadow!;
+    assert.equal(shadow.percent, 50);
+    assert.ok(shadow.compared > 0, 'mirrored requests were compared');
+    assert.ok(shadow.agreementRate !== null && shadow.agreementRate >= 0 && shadow.agreementRate <= 1);
   });
 
   it('rolls back by redeploying @previous when the old colour is gone, and by traffic when it was kept', async () => {

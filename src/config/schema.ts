@@ -146,6 +146,13 @@ export const releaseConfigSchema = z.strictObject({
     .refine((steps) => steps[steps.length - 1] === 100 && steps.every((v, i) => i === 0 || v > steps[i - 1]!), { message: 'not an increasing list ending at 100' })
     .default([100])
     .describe('traffic percentages to the new colour, increasing, ending at 100: [100] all at once, or e.g. [10, 50, 100]'),
+  shadow_percent: z
+    .int()
+    .min(0)
+    .max(50)
+    .default(0)
+    .describe('before any live traffic, mirror this % of requests to the new colour and report how often it agrees with the live one (0: no shadow phase; at most 50)'),
+  shadow_time: durationString.default('30s').describe('how long the shadow phase runs (default 30s)'),
   bake_time: durationString.default('10s').describe('how long each traffic step runs before its error rate and latency are analysed, e.g. 0s, 30s, 5m (default 10s)'),
   max_error_rate: z.number().min(0).max(1).default(0.01).describe('highest accepted share of failed requests in a health check or bake, 0–1 (default 0.01)'),
   no_cleanup: z.boolean().default(false).describe('true or false: keep the old colour deployed (at 0 %) after a successful rollout (default false)'),

@@ -82,6 +82,7 @@ export class EndpointServer {
   private readonly models = new Map<string, OnnxModel>();
   private readonly samples = new Map<string, Sample[]>();
   private readonly faults = new Map<string, Faults>();
+  private readonly agreements = new Map<string, { at: number; compared: number; agreed: number }[]>();
   private readonly logs = new Map<string, string[]>();
   private server?: Server;
   readonly adminToken: string;
@@ -171,7 +172,17 @@ export class EndpointServer {
     const times = window.map((s) => s.ms).sort((a, b) => a - b);
     const at = (q: number) => (times.length ? times[Math.min(times.length - 1, Math.ceil(q * times.length) - 1)]! : 0);
     const errors = window.filter((s) => !s.ok).length;
-    return { requests: window.length, errors, errorRate: window.length ? errors / window.length : 0, p50Ms: at(0.5), p95Ms: at(0.95), p99Ms: at(0.99) };
+    const shadow = (this.agreements.get(`${endpoint}/${deployment}`) ?? []).filter((a) => a.at >= since);
+    return {
+      requests: window.length,
+      errors,
+      errorRate: window.length ? errors / window.length : 0,
+      p50Ms: at(0.5),
+      p95Ms: at(0.95),
+      p99Ms: at(0.99),
+      shadowCompared: shadow.reduce((sum, a) => sum + a.compared, 0),
+      shadowAgreed: shadow.reduce((sum, a) => sum + a.agreed, 0),
+    };
   }
 
   private record(endpoint: string, deployment: string, ms: number, ok: boolean): void {
@@ -217,8 +228,19 @@ export class EndpointServer {
     const record = endpoint.deployments[deployment];
     if (!record) throw new HttpError(404, `deployment "${deployment}" does not exist on endpoint "${name}"`);
     const response = await this.scoreOn(name, record, body);
-    if (!requested && endpoint.mirror && Math.random() * 100 < endpoint.mirror.percent && endpoint.deployments[endpoint.mirror.deployment]) {
-      void this.scoreOn(name, endpoint.deployments[endpoint.mirror.deployment]!, body).catch(() => undefined);
+    const mirror = endpoint.mirror;
+    if (!requested && mirror && Math.random() * 100 < mirror.percent && endpoint.deployments[mirror.deployment]) {
+      // Shadow traffic: the mirror's answer is never returned, only compared with the live one.
+      void this.scoreOn(name, endpoint.deployments[mirror.deployment]!, body).then((shadow) => {
+        const live = (response.body as { predictions?: number[] }).predictions;
+        const mirrored = (shadow.body as { predictions?: number[] }).predictions;
+        if (response.status === 200 && shadow.status === 200 && live && mirrored) {
+          const list = this.agreements.get(`${name}/${mirror.deployment}`) ?? [];
+          list.push({ at: Date.now(), compared: live.length, agreed: live.filter((label, i) => label === mirrored[i]).length });
+          if (list.length > MAX_SAMPLES) list.shift();
+          this.agreements.set(`${name}/${mirror.deployment}`, list);
+        }
+      }, () => undefined);
     }
     res.setHeader('azureml-model-deployment', deployment);
     send(res, response.status, response.body);

@@ -41,6 +41,9 @@ export interface DeploymentMetrics {
   p50Ms: number;
   p95Ms: number;
   p99Ms: number;
+  /** Mirrored (shadow) predictions compared with the live deployment's, and how many agreed. */
+  shadowCompared?: number;
+  shadowAgreed?: number;
 }
 
 export interface DeploymentTarget {

@@ -16,6 +16,9 @@ export interface RolloutInput {
   /** Registered model name whose aliases move (production → candidate, previous → old production). */
   modelName: string;
   trafficPlan: number[];
+  /** Mirror this % of live requests to the new colour before it takes traffic (0: no shadow phase). */
+  shadowPercent: number;
+  shadowTime: string;
   bakeTime: string;
   maxErrorRate: number;
   maxLatencyMs: number;
@@ -37,6 +40,8 @@ export interface RolloutResult {
   previousVersion?: string;
   traffic: Record<string, number>;
   scoringUri?: string;
+  /** The shadow phase: mirrored requests and how often the new colour agreed with the live one. */
+  shadow?: { percent: number; compared: number; agreementRate: number | null };
   steps: RolloutStep[];
   cleanup: string;
 }
@@ -123,6 +128,17 @@ export async function blueGreenRollout(input: RolloutInput): Promise<RolloutResu
       description: `restored traffic to ${JSON.stringify(before.traffic)}`,
       undo: () => undoActivities.setTraffic({ target, endpoint, traffic: before.traffic, mirror: before.mirror }),
     });
+    let shadow: RolloutResult['shadow'];
+    if (live && input.shadowPercent > 0) {
+      failedAt = 'the shadow phase';
+      await act.setTraffic({ target, endpoint, traffic: before.traffic, mirror: { deployment: idle, percent: input.shadowPercent } });
+      const shadowStart = Date.now();
+      await sleep(input.shadowTime as Duration);
+      const mirrored = await act.analyzeBake({ target, endpoint, deployment: idle, sinceMs: shadowStart, maxErrorRate: input.maxErrorRate, maxLatencyMs: input.maxLatencyMs });
+      const compared = mirrored.shadowCompared ?? 0;
+      shadow = { percent: input.shadowPercent, compared, agreementRate: compared ? (mirrored.shadowAgreed ?? 0) / compared : null };
+      note('shadow', `${input.shadowPercent} % mirrored for ${input.shadowTime}: ${compared} predictions compared, agreement ${shadow.agreementRate === null ? 'n/a' : `${(100 * shadow.agreementRate).toFixed(1)} %`}`);
+    }
     const plan = live ? input.trafficPlan : [100];
     for (const percent of plan) {
       failedAt = `traffic step ${percent} %`;
@@ -169,7 +185,7 @@ export async function blueGreenRollout(input: RolloutInput): Promise<RolloutResu
     }
     const after = await act.describeEndpoint({ target, endpoint });
     const previousVersion = live ? before.deployments.find((d) => d.name === live)?.modelVersion : undefined;
-    return { outcome: 'succeeded', endpoint, colour: idle, previousColour: live, previousVersion, traffic: after.traffic, scoringUri: after.scoringUri, steps, cleanup };
+    return { outcome: 'succeeded', endpoint, colour: idle, previousColour: live, previousVersion, traffic: after.traffic, scoringUri: after.scoringUri, shadow, steps, cleanup };
   } catch (error) {
     const cause = causeOf(error);
     const undone: string[] = [];

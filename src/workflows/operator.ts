@@ -17,6 +17,8 @@ export function rolloutSettingsOf(config: ReleaseConfig): RolloutSettings {
   return {
     firstColour: config.deployment_name,
     trafficPlan: config.traffic_plan,
+    shadowPercent: config.shadow_percent,
+    shadowTime: config.shadow_time,
     bakeTime: config.bake_time,
     maxErrorRate: config.max_error_rate,
     maxLatencyMs: config.max_latency_ms,
