@@ -6,7 +6,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
 import { freePort } from '../src/client/embedded-stack';
@@ -17,8 +17,14 @@ import { LocalTarget } from '../src/targets/local';
 const DURATION_S = Number(process.env.BENCH_DURATION_S ?? 8);
 const children: ChildProcess[] = [];
 
+// With two or more cores, servers run on core 0 and the load generator (this process) on core 1, so the load
+// generator does not steal the server's CPU; run this script under `taskset -c 1` (npm run bench:endpoint does).
+const PIN_SERVERS = process.env.BENCH_PIN !== '0' && cpus().length >= 2;
+
 function startChild(command: string, args: string[], env: NodeJS.ProcessEnv = process.env): Promise<ChildProcess> {
-  const child = spawn(command, args, { env, stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = PIN_SERVERS
+    ? spawn('taskset', ['-c', '0', command, ...args], { env, stdio: ['ignore', 'pipe', 'inherit'] })
+    : spawn(command, args, { env, stdio: ['ignore', 'pipe', 'inherit'] });
   children.push(child);
   return new Promise((resolve, reject) => {
     child.stdout!.on('data', (chunk: Buffer) => chunk.toString().includes('ready') || chunk.toString().includes('endpoint server on') ? resolve(child) : undefined);
@@ -78,7 +84,7 @@ async function main() {
     rows.push(await load(`node floor             ${label}`, `http://127.0.0.1:${floorPort}/`, body, {}));
     rows.push(await load(`modelship endpoint     ${label}`, `http://127.0.0.1:${endpointPort}/endpoints/bench/score`, body, auth));
   }
-  console.log(`\n${DURATION_S} s per run, 8 connections, loopback, this machine (${(await import('node:os')).cpus().length} cores)`);
+  console.log(`\n${DURATION_S} s per run, 8 connections, loopback, this machine (${cpus().length} cores${PIN_SERVERS ? '; servers pinned to core 0, load generator to core 1' : ''})`);
   console.log('server                               req/s     p50 ms   p99 ms   errors');
   for (const r of rows) console.log(`${r.name.padEnd(36)} ${r.rps.toFixed(0).padStart(7)} ${r.p50.toFixed(2).padStart(9)} ${r.p99.toFixed(2).padStart(8)} ${String(r.errors).padStart(8)}`);
   for (const [i, label] of [[0, '1 record'], [3, '100 records']] as const) {
@@ -86,7 +92,9 @@ async function main() {
     console.log(`${label}: modelship/python ${(ours.rps / py.rps).toFixed(1)}×, modelship/floor ${(ours.rps / floor.rps).toFixed(2)}×`);
   }
   const paced = await load('modelship endpoint at 500 req/s', `http://127.0.0.1:${endpointPort}/endpoints/bench/score`, single, auth, { overallRate: 500, connections: 8 });
-  console.log(`at a fixed 500 req/s, 1 record: p50 ${paced.p50.toFixed(2)} ms, p99 ${paced.p99.toFixed(2)} ms, ${paced.errors} errors`);
+  const pacedFloor = await load('node floor at 500 req/s', `http://127.0.0.1:${floorPort}/`, single, {}, { overallRate: 500, connections: 8 });
+  console.log(`at a fixed 500 req/s, 1 record: modelship p50 ${paced.p50.toFixed(2)} ms, p99 ${paced.p99.toFixed(2)} ms, ${paced.errors} errors` +
+    ` (floor p50 ${pacedFloor.p50.toFixed(2)} ms, p99 ${pacedFloor.p99.toFixed(2)} ms)`);
 
   const oneDeployment = rssMiB(server.pid!);
   await target.createDeployment('bench', 'green', model);

@@ -53,7 +53,11 @@ def main(data_path, out_dir, port):
         def log_message(self, *args):
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", int(port)), Handler)
+    class Server(ThreadingHTTPServer):
+        def handle_error(self, request, client_address):
+            pass  # the load generator closes connections at the end of each run
+
+    server = Server(("127.0.0.1", int(port)), Handler)
     print("ready", flush=True)
     server.serve_forever()
 

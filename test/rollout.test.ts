@@ -2,6 +2,7 @@
 // server of the test run: colours alternate, failing health checks roll back to exactly the previous state, and
 // continuous traffic during a successful rollout sees no failed request.
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -193,5 +194,35 @@ describe('blue-green rollout', () => {
       assert.equal((await registry().resolve(`models:/${modelName}@production`)).version, '1');
       assert.equal((await registry().resolve(`models:/${modelName}@previous`)).version, '2');
     });
+  });
+
+  it('operator commands: endpoint show and key for scripts, rollback --wait', async () => {
+    const cli = (args: string[], extra: Record<string, string> = {}) =>
+      new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+        const child = spawn(process.execPath, ['--import', 'tsx', join(projectRoot, 'src/client/cli.ts'), ...args], { env: { ...process.env, ...extra } });
+        let stdout = '';
+        let stderr = '';
+        child.stdout.on('data', (c) => (stdout += c));
+        child.stderr.on('data', (c) => (stderr += c));
+        child.once('close', (code) => resolve({ code, stdout, stderr }));
+      });
+    const shown = await cli(['endpoint', 'show', endpoint, '--json']);
+    assert.equal(shown.code, 0, shown.stderr);
+    assert.deepEqual((JSON.parse(shown.stdout) as { traffic: Record<string, number> }).traffic, { blue: 100 });
+    const key = await cli(['endpoint', 'key', endpoint]);
+    assert.equal(key.stdout.trim(), await target().endpointKey(endpoint), 'the key alone on stdout');
+    const missing = await cli(['endpoint', 'show', 'no-such-endpoint']);
+    assert.equal(missing.code, 1);
+    assert.match(missing.stderr, /no endpoint named no-such-endpoint/);
+
+    await withWorkers(env, async (queues) => {
+      const config = join(dir, 'fast.yaml');
+      const { readFileSync, writeFileSync } = await import('node:fs');
+      writeFileSync(config, readFileSync(join(projectRoot, 'config/default.yaml'), 'utf8').replace(/^bake_time: .*$/m, 'bake_time: 0s'));
+      const rolled = await cli(['rollback', '--endpoint-name', endpoint, '--config', config, '--wait'], { MODELSHIP_TASK_QUEUE: queues.orchestration });
+      assert.equal(rolled.code, 0, rolled.stderr);
+      assert.match(rolled.stdout, /rolled back .* by traffic: traffic moved back to green \(v2\)/);
+    });
+    assert.deepEqual((await target().describeEndpoint(endpoint)).traffic, { green: 100 });
   });
 });
