@@ -1,6 +1,5 @@
 // The release commands as a user runs them: start --wait, status, approve (with a refused approver), list.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,19 +7,10 @@ import { after, before, describe, it } from 'node:test';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { projectRoot } from '../src/config/environment';
 import { generateBankingCsv } from '../src/data/generate';
+import { runCli } from './support/cli';
 import { connectTestEnvironment, withWorkers } from './support/temporal';
 
-function modelship(args: string[], env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  // Asynchronous, so the workers in this process keep serving while the CLI runs.
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', join(projectRoot, 'src/client/cli.ts'), ...args], { env: { ...process.env, ...env } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c) => (stdout += c));
-    child.stderr.on('data', (c) => (stderr += c));
-    child.once('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const modelship = runCli;
 
 describe('release CLI', () => {
   let env: TestWorkflowEnvironment;

@@ -11,6 +11,7 @@ import { WorkflowFailedError, WorkflowUpdateFailedError, type WorkflowHandle } f
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
 import { startRelease } from '../src/client/release';
+import { failureMessage } from '../src/client/temporal';
 import type { TaskQueues } from '../src/config/environment';
 import { venvDir } from '../src/config/environment';
 import { loadConfig } from '../src/config/load';
@@ -46,11 +47,6 @@ async function waitForApproval(handle: WorkflowHandle): Promise<ReleaseStatus> {
   assert.fail('the release never waited for approval');
 }
 
-function innermost(error: unknown): string {
-  let current = error as { message?: string; cause?: unknown };
-  while (current?.cause) current = current.cause as typeof current;
-  return current.message ?? '';
-}
 
 describe('modelRelease workflow', () => {
   let env: TestWorkflowEnvironment;
@@ -109,10 +105,10 @@ describe('modelRelease workflow', () => {
       assert.equal(status.candidate?.version, '1');
       assert.match(status.waitingFor!, /modelship approve/);
       await assert.rejects(handle.executeUpdate(approveUpdate, { args: [{ by: 'mallory', modelVersion: '1' }] }), (e: unknown) =>
-        e instanceof WorkflowUpdateFailedError && /refused: mallory is not an approver/.test(innermost(e)));
+        e instanceof WorkflowUpdateFailedError && /refused: mallory is not an approver/.test(failureMessage(e)));
       await assert.rejects(handle.executeUpdate(approveUpdate, { args: [{ by: 'alice', modelVersion: '7' }] }), (e: unknown) =>
-        /refused: version 7 is not the candidate waiting for approval \(version 1\)/.test(innermost(e)));
-      await assert.rejects(handle.executeUpdate(rejectUpdate, { args: [{ by: 'alice', reason: ' ' }] }), (e: unknown) => /needs a reason/.test(innermost(e)));
+        /refused: version 7 is not the candidate waiting for approval \(version 1\)/.test(failureMessage(e)));
+      await assert.rejects(handle.executeUpdate(rejectUpdate, { args: [{ by: 'alice', reason: ' ' }] }), (e: unknown) => /needs a reason/.test(failureMessage(e)));
       const verdict = await handle.executeUpdate(approveUpdate, { args: [{ by: 'alice', modelVersion: '1', comment: 'looks good' }] });
       assert.match(verdict, /approved version 1 of .* by alice/);
       const result = (await handle.result()) as ReleaseResult;
@@ -174,7 +170,7 @@ describe('modelRelease workflow', () => {
       const handle = await start(overrides, modelUri);
       await assert.rejects(handle.result(), (error: unknown) => {
         assert.ok(error instanceof WorkflowFailedError);
-        assert.match(innermost(error), pattern);
+        assert.match(failureMessage(error), pattern);
         assert.match(error.cause!.message, new RegExp(`release failed at ${expectedStep}`));
         return true;
       });

@@ -2,7 +2,6 @@
 // server of the test run: colours alternate, failing health checks roll back to exactly the previous state, and
 // continuous traffic during a successful rollout sees no failed request.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,6 +9,7 @@ import { after, before, describe, it } from 'node:test';
 import { WorkflowFailedError } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { startRelease } from '../src/client/release';
+import { failureMessage } from '../src/client/temporal';
 import { projectRoot } from '../src/config/environment';
 import { loadConfig } from '../src/config/load';
 import type { ReleaseConfigInput } from '../src/config/schema';
@@ -19,6 +19,7 @@ import { adminToken, type Faults } from '../src/serving/endpoint-server';
 import { LocalTarget } from '../src/targets/local';
 import type { ReleaseResult } from '../src/workflows/release-api';
 import { rolloutSettingsOf, type RollbackResult } from '../src/workflows/operator';
+import { runCli } from './support/cli';
 import { connectTestEnvironment, mlflowUri, requireEnv, withWorkers } from './support/temporal';
 
 const dir = mkdtempSync(join(tmpdir(), 'modelship-rollout-'));
@@ -27,11 +28,6 @@ const modelName = `rollout-test-${Date.now()}`;
 const endpoint = `ep-${Date.now().toString(36)}`;
 process.env.MODELSHIP_ARTIFACTS_DIR = join(dir, 'workflow_artifacts');
 
-function innermost(error: unknown): string {
-  let current = error as { message?: string; cause?: unknown };
-  while (current?.cause) current = current.cause as typeof current;
-  return current.message ?? '';
-}
 
 describe('blue-green rollout', () => {
   let env: TestWorkflowEnvironment;
@@ -98,8 +94,8 @@ describe('blue-green rollout', () => {
     await injectFaults('green', faults);
     await assert.rejects(release({ skip_training: true, traffic_plan: [50, 100] }, `models:/${modelName}/2`), (error: unknown) => {
       assert.ok(error instanceof WorkflowFailedError);
-      assert.match(innermost(error), pattern);
-      assert.match(innermost(error), /Rolled back: .*deleted deployment green/);
+      assert.match(failureMessage(error), pattern);
+      assert.match(failureMessage(error), /Rolled back: .*deleted deployment green/);
       return true;
     });
     await injectFaults('green', {});
@@ -197,15 +193,7 @@ describe('blue-green rollout', () => {
   });
 
   it('operator commands: endpoint show and key for scripts, rollback --wait', async () => {
-    const cli = (args: string[], extra: Record<string, string> = {}) =>
-      new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-        const child = spawn(process.execPath, ['--import', 'tsx', join(projectRoot, 'src/client/cli.ts'), ...args], { env: { ...process.env, ...extra } });
-        let stdout = '';
-        let stderr = '';
-        child.stdout.on('data', (c) => (stdout += c));
-        child.stderr.on('data', (c) => (stderr += c));
-        child.once('close', (code) => resolve({ code, stdout, stderr }));
-      });
+    const cli = runCli;
     const shown = await cli(['endpoint', 'show', endpoint, '--json']);
     assert.equal(shown.code, 0, shown.stderr);
     assert.deepEqual((JSON.parse(shown.stdout) as { traffic: Record<string, number> }).traffic, { blue: 100 });

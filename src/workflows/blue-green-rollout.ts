@@ -6,6 +6,7 @@ import { ApplicationFailure, CancellationScope, proxyActivities, sleep } from '@
 import type { Duration } from '@temporalio/common';
 import type { OrchestrationActivities } from '../activities';
 import type { ModelFiles, TargetKind } from '../activities/deployment';
+import { innermostFailure } from './failures';
 
 export interface RolloutInput {
   target: TargetKind;
@@ -74,12 +75,6 @@ export function alternateColour(colour: string): string {
   if (colour === 'blue') return 'green';
   if (colour === 'green') return 'blue';
   return colour.endsWith('-b') ? colour.replace(/-b$/, '') : `${colour}-b`;
-}
-
-function causeOf(error: unknown): { message: string; details?: unknown } {
-  let current = error as { message?: string; cause?: unknown; details?: unknown[] };
-  while (current?.cause) current = current.cause as typeof current;
-  return { message: current?.message ?? String(error), details: current?.details?.[0] };
 }
 
 export async function blueGreenRollout(input: RolloutInput): Promise<RolloutResult> {
@@ -178,7 +173,7 @@ export async function blueGreenRollout(input: RolloutInput): Promise<RolloutResu
           await act.deleteDeployment({ target, endpoint, deployment: live });
           cleanup = `deleted ${live} after ${input.terminationWait}`;
         } catch (error) {
-          cleanup = `could not delete ${live}: ${causeOf(error).message}`;
+          cleanup = `could not delete ${live}: ${innermostFailure(error).message}`;
         }
       }
       note('cleanup', cleanup);
@@ -187,7 +182,7 @@ export async function blueGreenRollout(input: RolloutInput): Promise<RolloutResu
     const previousVersion = live ? before.deployments.find((d) => d.name === live)?.modelVersion : undefined;
     return { outcome: 'succeeded', endpoint, colour: idle, previousColour: live, previousVersion, traffic: after.traffic, scoringUri: after.scoringUri, shadow, steps, cleanup };
   } catch (error) {
-    const cause = causeOf(error);
+    const cause = innermostFailure(error);
     const undone: string[] = [];
     const undoFailures: string[] = [];
     await CancellationScope.nonCancellable(async () => {
@@ -196,7 +191,7 @@ export async function blueGreenRollout(input: RolloutInput): Promise<RolloutResu
           await compensation.undo();
           undone.push(compensation.description);
         } catch (undoError) {
-          undoFailures.push(`${compensation.description}: FAILED (${causeOf(undoError).message})`);
+          undoFailures.push(`${compensation.description}: FAILED (${innermostFailure(undoError).message})`);
         }
       }
     });

@@ -32,6 +32,7 @@ import {
   type StepName,
 } from './release-api';
 import { blueGreenRollout } from './blue-green-rollout';
+import { innermostFailure } from './failures';
 import { rolloutSettingsOf } from './operator';
 import { MODEL_NAME, RELEASE_OUTCOME, RELEASE_STAGE } from './search-attributes';
 
@@ -45,19 +46,8 @@ const heavy = proxyActivities<OrchestrationActivities>({
   retry: { maximumAttempts: 3, initialInterval: '2 seconds' },
 });
 
-/** The details an ApplicationFailure carries (evidence, what was undone), from the innermost failure. */
-function failureDetails(error: unknown): unknown {
-  let current = error as { cause?: unknown; details?: unknown[] } | undefined;
-  while (current?.cause) current = current.cause as typeof current;
-  return current?.details?.[0];
-}
-
-function errorMessage(error: unknown): string {
-  let current = error as { message?: string; cause?: unknown } | undefined;
-  // An ActivityFailure wraps the ApplicationFailure that says what went wrong: report the innermost message.
-  while (current?.cause) current = current.cause as typeof current;
-  return current?.message ?? String(error);
-}
+const errorMessage = (error: unknown) => innermostFailure(error).message;
+const failureDetails = (error: unknown) => innermostFailure(error).details;
 
 export async function modelRelease(input: ReleaseInput): Promise<ReleaseResult> {
   const { config } = input;
