@@ -13,9 +13,10 @@ export function registerServeCommand(program: Command): void {
     )
     .addOption(portOption('--port <port>', 'HTTP port', 5100))
     .option('--state-dir <dir>', 'where endpoints, deployments and traffic are persisted', join(stateDir(), 'serving'))
+    .option('--host <address>', 'address to listen on (0.0.0.0 inside a container)', '127.0.0.1')
     .option('--allow-faults', 'enable the fault-injection hooks (tests only)')
-    .action(async (options: { port: number; stateDir: string; allowFaults?: boolean }) => {
-      const server = new EndpointServer({ stateDir: options.stateDir, port: options.port, allowFaults: options.allowFaults });
+    .action(async (options: { port: number; host: string; stateDir: string; allowFaults?: boolean }) => {
+      const server = new EndpointServer({ stateDir: options.stateDir, port: options.port, host: options.host, allowFaults: options.allowFaults });
       try {
         await server.start();
       } catch (error) {
