@@ -10,5 +10,7 @@ export function registerWorkerCommand(program: Command): void {
     )
     .action(async () => {
       await runWorker();
+      // Workers have drained and stopped: leave now rather than wait on idle keep-alive sockets and timers.
+      process.exit(0);
     });
 }
