@@ -61,6 +61,7 @@ export function registerDemoCommand(program: Command): void {
         if (stack) {
           console.log('modelship demo: stopping the embedded stack…');
           await stack.stop();
+          console.log('modelship demo: stopped.');
         }
       };
       process.once('SIGINT', () => void stop().then(() => process.exit(130)));
@@ -95,5 +96,7 @@ export function registerDemoCommand(program: Command): void {
       } finally {
         await stop();
       }
+      // Done: do not linger on idle gRPC/HTTP keep-alive handles of the watch loop.
+      process.exit(process.exitCode ?? 0);
     });
 }

@@ -87,6 +87,8 @@ export function registerReleaseCommands(program: Command): void {
       } finally {
         await connection.close();
       }
+      // Done: do not linger on idle gRPC/HTTP keep-alive handles of the watch loop.
+      if (options.wait) process.exit(process.exitCode ?? 0);
     });
 
   program
