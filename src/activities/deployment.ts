@@ -3,8 +3,8 @@
 import { join } from 'node:path';
 import { readFileSync } from 'node:fs';
 import { ApplicationFailure } from '@temporalio/common';
-import { openCsv } from '../data/csv';
-import type { InputContract, RawRecord } from '../model/input-contract';
+import { readRecords } from '../evaluation/evaluate';
+import type { InputContract } from '../model/input-contract';
 import { localArtifact, MlflowClient } from '../registry/mlflow';
 import { LocalTarget } from '../targets/local';
 import type { DeploymentMetrics, DeploymentTarget, EndpointState } from '../targets/target';
@@ -123,12 +123,7 @@ export function createDeploymentActivities(deps: DeploymentDeps) {
 
       const contract = JSON.parse(readFileSync(await fetchFile(input.model, 'model/input_contract.json'), 'utf8')) as InputContract;
       const golden = (JSON.parse(readFileSync(await fetchFile(input.model, 'data/test_predictions.json'), 'utf8')) as { probabilities: number[] }).probabilities;
-      const csv = await openCsv(await fetchFile(input.model, 'data/test_rows.csv'));
-      const rows: RawRecord[] = [];
-      for await (const { fields } of csv.records) {
-        rows.push(Object.fromEntries(contract.features.map((f) => [f.column, fields[csv.header.indexOf(f.column)] ?? null])));
-        if (rows.length >= (input.goldenRows ?? 50)) break;
-      }
+      const rows = await readRecords(await fetchFile(input.model, 'data/test_rows.csv'), contract, input.goldenRows ?? 50);
       let worst = 0;
       let errors = 0;
       const latencies: number[] = [];

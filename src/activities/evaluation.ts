@@ -107,7 +107,7 @@ export function createEvaluationActivities(deps: EvaluationDeps) {
       const contract = JSON.parse(readFileSync(await fetch('input_contract.json', contractSha), 'utf8')) as InputContract;
       const model = await OnnxModel.load(await fetch('model.onnx', modelSha), contract);
       try {
-        const testRows = await fetchTrained(input.train as EvaluateInput['train'], 'data/test_rows.csv');
+        const testRows = await fetchTrained(input.train, 'data/test_rows.csv');
         const scored = await scoreLabelledCsv(model, testRows);
         return { version: champion.version, metrics: classificationMetrics(scored.labels, scored.probabilities, contract.threshold) };
       } finally {

@@ -4,8 +4,8 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
-import { openCsv } from '../data/csv';
-import { OnnxModel, type InputContract, type RawRecord } from '../model/input-contract';
+import { readRecords } from '../evaluation/evaluate';
+import { OnnxModel, type InputContract } from '../model/input-contract';
 import { MAX_BATCH_RECORDS, ScoringError, scoreRecords } from '../model/scoring';
 import { localArtifact, MlflowClient } from '../registry/mlflow';
 import type { TrainResult } from './training';
@@ -60,18 +60,6 @@ async function timeCalls(calls: number, fn: () => Promise<unknown>): Promise<Lat
     p95_ms: percentile(times, 0.95),
     p99_ms: percentile(times, 0.99),
   };
-}
-
-async function readRecords(path: string, contract: InputContract, limit: number): Promise<RawRecord[]> {
-  const csv = await openCsv(path);
-  const records: RawRecord[] = [];
-  for await (const { fields } of csv.records) {
-    const record: RawRecord = {};
-    for (const feature of contract.features) record[feature.column] = fields[csv.header.indexOf(feature.column)] ?? null;
-    records.push(record);
-    if (records.length >= limit) break;
-  }
-  return records;
 }
 
 export function createLocalTestActivities(deps: { mlflowUri: string; cacheDir: string }) {

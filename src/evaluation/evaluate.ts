@@ -1,7 +1,7 @@
 // Scores a labelled CSV (raw fields + target) with an ONNX model in batches: the evaluation's and the
 // champion/challenger comparison's common core.
 import { openCsv } from '../data/csv';
-import type { OnnxModel, RawRecord } from '../model/input-contract';
+import type { InputContract, OnnxModel, RawRecord } from '../model/input-contract';
 
 export interface ScoredRows {
   labels: Uint8Array;
@@ -42,4 +42,15 @@ export async function scoreLabelledCsv(model: OnnxModel, path: string, options: 
     offset += chunk.length;
   }
   return { labels: Uint8Array.from(labels), probabilities };
+}
+
+/** The first `limit` rows of a CSV as raw records with the model's input fields (the held-out rows, for probes). */
+export async function readRecords(path: string, contract: InputContract, limit: number): Promise<RawRecord[]> {
+  const csv = await openCsv(path);
+  const records: RawRecord[] = [];
+  for await (const { fields } of csv.records) {
+    records.push(Object.fromEntries(contract.features.map((f) => [f.column, fields[csv.header.indexOf(f.column)] ?? null])));
+    if (records.length >= limit) break;
+  }
+  return records;
 }
