@@ -1,57 +1,12 @@
-"""Raw CSV text -> model input columns. Mirrors src/data/values.ts: the same missing tokens, date formats and
-derived date parts (year, month, day_of_week with Monday = 0, day_number = days since 1970-01-01)."""
+"""Raw CSV text -> model input columns, by the value rules in modelship_scoring/records.py (which mirror
+src/data/values.ts): the same missing tokens, date formats and date parts."""
 
 import re
-from datetime import date
 
 import numpy as np
 import pandas as pd
 
-MISSING = {"", "na", "n/a", "nan", "null", "none"}
-MISSING_CATEGORY = "__missing__"
-DATE_PARTS = ("year", "month", "day_of_week", "day_number")
-_EPOCH = date(1970, 1, 1).toordinal()
-_DATE_PATTERNS = {
-    "M/D/YYYY": (re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})$"), (3, 1, 2)),
-    "D/M/YYYY": (re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})$"), (3, 2, 1)),
-    "YYYY-MM-DD": (re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})$"), (1, 2, 3)),
-}
-
-
-def is_missing(raw) -> bool:
-    return raw is None or (isinstance(raw, float) and np.isnan(raw)) or str(raw).strip().lower() in MISSING
-
-
-def parse_number(raw) -> float:
-    if is_missing(raw):
-        return np.nan
-    try:
-        value = float(str(raw).strip())
-    except ValueError:
-        return np.nan
-    return value if np.isfinite(value) else np.nan
-
-
-def parse_date(raw, fmt: str) -> float:
-    """Days since 1970-01-01, or NaN when missing or not a real date."""
-    if is_missing(raw):
-        return np.nan
-    regex, order = _DATE_PATTERNS[fmt]
-    match = regex.match(str(raw).strip())
-    if not match:
-        return np.nan
-    year, month, day = (int(match.group(g)) for g in order)
-    try:
-        return float(date(year, month, day).toordinal() - _EPOCH)
-    except ValueError:
-        return np.nan
-
-
-def date_parts(day_number: float) -> dict:
-    if np.isnan(day_number):
-        return {part: np.nan for part in DATE_PARTS}
-    d = date.fromordinal(int(day_number) + _EPOCH)
-    return {"year": d.year, "month": d.month, "day_of_week": d.weekday(), "day_number": day_number}
+from modelship_scoring.records import DATE_PARTS, MISSING_CATEGORY, date_parts, is_missing, parse_date, parse_number
 
 
 def onnx_name(column: str, used: set) -> str:
