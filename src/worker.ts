@@ -6,6 +6,7 @@
 // MODELSHIP_TRAINING_CONCURRENCY (default 1), MODELSHIP_SHUTDOWN_GRACE (default 30s).
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import type { Duration } from '@temporalio/common';
+import type { TokenCredential } from '@azure/core-auth';
 import { createOrchestrationActivities, createTrainingActivities } from './activities';
 import { endpointUrl, mlflowTrackingUri, stateDir, taskQueues, temporalConnectConfig, type TaskQueues } from './config/environment';
 
@@ -22,6 +23,8 @@ export interface ModelshipWorkerOptions {
   stateDir?: string;
   /** The local endpoint server; default MODELSHIP_ENDPOINT_URL or http://127.0.0.1:5100. */
   endpointUrl?: string;
+  /** Target azure: the credential (DefaultAzureCredential when absent). */
+  azureCredential?: TokenCredential;
   /** Training activities run at once on this worker (each is a CPU-heavy subprocess). */
   trainingConcurrency?: number;
   /** How long running activities may finish after a shutdown request before they are cancelled. */
@@ -33,7 +36,7 @@ export interface ModelshipWorkerOptions {
 export async function createWorkers(options: ModelshipWorkerOptions): Promise<Worker[]> {
   const roles = options.roles ?? ['orchestration', 'training'];
   const home = options.stateDir ?? stateDir();
-  const deps = { mlflowUri: options.mlflowUri, stateDir: home, endpointUrl: options.endpointUrl ?? endpointUrl() };
+  const deps = { mlflowUri: options.mlflowUri, stateDir: home, endpointUrl: options.endpointUrl ?? endpointUrl(), azureCredential: options.azureCredential };
   const common = {
     connection: options.connection,
     namespace: options.namespace,

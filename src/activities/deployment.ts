@@ -2,12 +2,17 @@
 // analysis that decide whether a colour may take (more) traffic. Failures carry their evidence.
 import { join } from 'node:path';
 import { readFileSync } from 'node:fs';
+import { Context } from '@temporalio/activity';
+import type { TokenCredential } from '@azure/core-auth';
 import { ApplicationFailure } from '@temporalio/common';
+import { msToNumber } from '@temporalio/common/lib/time';
 import { readRecords } from '../evaluation/evaluate';
 import type { InputContract } from '../model/input-contract';
 import { localArtifact, MlflowClient } from '../registry/mlflow';
+import { AzureTarget, AzureTargetError, azureTargetFromEnv } from '../targets/azure/target';
+import { AzureConfigError, defaultCredential } from '../targets/azure/workspace';
 import { LocalTarget } from '../targets/local';
-import type { DeploymentMetrics, DeploymentTarget, EndpointState } from '../targets/target';
+import type { DeploymentMetrics, DeploymentSpec, DeploymentTarget, EndpointState, OperationOptions } from '../targets/target';
 import type { TrainResult } from './training';
 
 export type TargetKind = 'local' | 'azure';
@@ -17,6 +22,8 @@ export interface DeploymentDeps {
   /** Local state: artifact cache and the local endpoint server's folder (admin token). */
   stateDir: string;
   endpointUrl: string;
+  /** The Azure credential; DefaultAzureCredential when absent (tests pass a static one). */
+  azureCredential?: TokenCredential;
 }
 
 export interface ModelFiles {
@@ -47,6 +54,11 @@ export interface HealthCheckResult {
   metrics: { requests: number; errors: number; p95Ms: number };
 }
 
+/** The bound of one long target operation: the rollout's deployment_timeout, 30 minutes by default. */
+function timeoutOf(input: { timeout?: string }): number {
+  return msToNumber((input.timeout ?? '30 minutes') as Parameters<typeof msToNumber>[0]);
+}
+
 export interface BakeInput {
   target: TargetKind;
   endpoint: string;
@@ -56,16 +68,60 @@ export interface BakeInput {
   maxLatencyMs: number;
 }
 
+/** A target's error as an activity failure: configuration and "will not get better" errors are not retried. */
+function asFailure(error: unknown): unknown {
+  if (error instanceof ApplicationFailure) return error;
+  if (error instanceof AzureConfigError) return ApplicationFailure.nonRetryable(error.message, 'TargetMisconfigured');
+  if (error instanceof AzureTargetError) return ApplicationFailure.create({ message: error.message, type: 'AzureTargetError', nonRetryable: !error.retryable });
+  return error;
+}
+
+/**
+ * Options for a long target operation inside an activity: bounded by `timeoutMs` and by cancellation, with a
+ * heartbeat every few seconds (carrying the latest progress) so a dead worker is noticed and cancellation arrives.
+ */
+async function longOperation<T>(what: string, timeoutMs: number, fn: (options: OperationOptions) => Promise<T>): Promise<T> {
+  const context = Context.current();
+  let latest = what;
+  const beat = setInterval(() => context.heartbeat({ message: latest }), 5_000);
+  context.heartbeat({ message: latest });
+  try {
+    const signal = AbortSignal.any([context.cancellationSignal, AbortSignal.timeout(timeoutMs)]);
+    return await fn({ signal, progress: (message) => (latest = message) });
+  } catch (error) {
+    if (context.cancellationSignal.aborted) throw error;
+    throw asFailure(error);
+  } finally {
+    clearInterval(beat);
+  }
+}
+
 export function createDeploymentActivities(deps: DeploymentDeps) {
   const client = new MlflowClient(deps.mlflowUri);
   const cacheDir = join(deps.stateDir, 'cache', 'artifacts');
   const targets = new Map<TargetKind, DeploymentTarget>();
   const target = (kind: TargetKind): DeploymentTarget => {
-    if (kind === 'azure') {
-      throw ApplicationFailure.nonRetryable('the azure target is not available in this build; use target: local', 'TargetUnavailable');
+    if (!targets.has(kind)) {
+      if (kind === 'azure') {
+        // Settings are read when the target is first used: a worker without Azure settings still serves local.
+        try {
+          targets.set(kind, azureTargetFromEnv(deps.azureCredential ?? defaultCredential()));
+        } catch (error) {
+          throw asFailure(error);
+        }
+      } else {
+        targets.set(kind, new LocalTarget(deps.endpointUrl, join(deps.stateDir, 'serving')));
+      }
     }
-    if (!targets.has(kind)) targets.set(kind, new LocalTarget(deps.endpointUrl, join(deps.stateDir, 'serving')));
     return targets.get(kind)!;
+  };
+  /** A short target call: its errors become activity failures (retried or not as they deserve). */
+  const quick = async <T>(fn: () => Promise<T>): Promise<T> => {
+    try {
+      return await fn();
+    } catch (error) {
+      throw asFailure(error);
+    }
   };
   const fetchFile = (model: ModelFiles, name: string) =>
     localArtifact(client, model.train.files[name]!, { artifactUri: model.train.mlflow.artifactUri, path: name }, cacheDir);
@@ -73,28 +129,47 @@ export function createDeploymentActivities(deps: DeploymentDeps) {
     (await target(kind).logs(endpoint, deployment).catch((error: Error) => [`(logs unavailable: ${error.message})`])).slice(-20);
 
   return {
+    /** Proves a target usable before a release does any work: settings, credentials, the workspace. Changes nothing. */
+    async checkDeploymentTarget(input: { target: TargetKind }): Promise<{ target: TargetKind; detail: string }> {
+      const t = target(input.target);
+      if (t instanceof AzureTarget) {
+        const access = await quick(() => t.checkAccess());
+        return { target: input.target, detail: `workspace ${access.workspace} (${access.location}) reachable with the worker's Azure credential` };
+      }
+      return { target: input.target, detail: `local endpoint server at ${deps.endpointUrl}` };
+    },
+
     async describeEndpoint(input: { target: TargetKind; endpoint: string }): Promise<EndpointState> {
-      return target(input.target).describeEndpoint(input.endpoint);
+      return quick(() => target(input.target).describeEndpoint(input.endpoint));
     },
 
-    async ensureEndpoint(input: { target: TargetKind; endpoint: string }): Promise<{ created: boolean }> {
-      return target(input.target).ensureEndpoint(input.endpoint);
+    async ensureEndpoint(input: { target: TargetKind; endpoint: string; timeout?: string }): Promise<{ created: boolean }> {
+      return longOperation(`creating endpoint ${input.endpoint}`, timeoutOf(input), (options) => target(input.target).ensureEndpoint(input.endpoint, options));
     },
 
-    async deleteEndpoint(input: { target: TargetKind; endpoint: string }): Promise<{ deleted: boolean }> {
-      return target(input.target).deleteEndpoint(input.endpoint);
+    async deleteEndpoint(input: { target: TargetKind; endpoint: string; timeout?: string }): Promise<{ deleted: boolean }> {
+      return longOperation(`deleting endpoint ${input.endpoint}`, timeoutOf(input), (options) => target(input.target).deleteEndpoint(input.endpoint, options));
     },
 
     /** Deploys a model version to one colour (0 % traffic). A deployment that fails to start fails with its logs. */
-    async deployModel(input: { target: TargetKind; endpoint: string; deployment: string; model: ModelFiles }) {
+    async deployModel(input: { target: TargetKind; endpoint: string; deployment: string; model: ModelFiles; spec?: DeploymentSpec; timeout?: string }) {
       const [modelPath, contractPath] = await Promise.all([fetchFile(input.model, 'model/model.onnx'), fetchFile(input.model, 'model/input_contract.json')]);
-      const state = await target(input.target).createDeployment(input.endpoint, input.deployment, {
-        name: input.model.name,
-        version: input.model.version,
-        modelPath: modelPath!,
-        contractPath: contractPath!,
-        sha256: input.model.train.files['model/model.onnx']!.sha256,
-      });
+      const spec = input.spec ?? { instanceType: 'Standard_F4s_v2', instanceCount: 1 };
+      const state = await longOperation(`deploying ${input.model.name} v${input.model.version} to ${input.deployment}`, timeoutOf(input), (options) =>
+        target(input.target).createDeployment(
+          input.endpoint,
+          input.deployment,
+          {
+            name: input.model.name,
+            version: input.model.version,
+            modelPath: modelPath!,
+            contractPath: contractPath!,
+            sha256: input.model.train.files['model/model.onnx']!.sha256,
+          },
+          spec,
+          options,
+        ),
+      );
       if (state.state !== 'Succeeded') {
         const logs = await tail(input.target, input.endpoint, input.deployment);
         throw ApplicationFailure.nonRetryable(`deployment ${input.deployment} did not start (${state.state}: ${state.error ?? 'no reason given'})`, 'DeploymentFailed', { logs });
@@ -102,12 +177,12 @@ export function createDeploymentActivities(deps: DeploymentDeps) {
       return state;
     },
 
-    async setTraffic(input: { target: TargetKind; endpoint: string; traffic: Record<string, number>; mirror?: { deployment: string; percent: number } }): Promise<void> {
-      await target(input.target).setTraffic(input.endpoint, input.traffic, input.mirror);
+    async setTraffic(input: { target: TargetKind; endpoint: string; traffic: Record<string, number>; mirror?: { deployment: string; percent: number }; timeout?: string }): Promise<void> {
+      await longOperation(`setting traffic of ${input.endpoint}`, timeoutOf(input), (options) => target(input.target).setTraffic(input.endpoint, input.traffic, input.mirror, options));
     },
 
-    async deleteDeployment(input: { target: TargetKind; endpoint: string; deployment: string }): Promise<{ deleted: boolean }> {
-      return target(input.target).deleteDeployment(input.endpoint, input.deployment);
+    async deleteDeployment(input: { target: TargetKind; endpoint: string; deployment: string; timeout?: string }): Promise<{ deleted: boolean }> {
+      return longOperation(`deleting deployment ${input.deployment}`, timeoutOf(input), (options) => target(input.target).deleteDeployment(input.endpoint, input.deployment, options));
     },
 
     /**
@@ -117,7 +192,7 @@ export function createDeploymentActivities(deps: DeploymentDeps) {
     async healthCheck(input: HealthCheckInput): Promise<HealthCheckResult> {
       const t = target(input.target);
       const checks: HealthCheck[] = [];
-      const state = await t.describeEndpoint(input.endpoint);
+      const state = await quick(() => t.describeEndpoint(input.endpoint));
       const deployment = state.deployments.find((d) => d.name === input.deployment);
       checks.push({ name: 'readiness', passed: deployment?.state === 'Succeeded', detail: `state ${deployment?.state ?? 'absent'}` });
 
@@ -128,7 +203,8 @@ export function createDeploymentActivities(deps: DeploymentDeps) {
       let errors = 0;
       const latencies: number[] = [];
       for (let i = 0; i < rows.length; i++) {
-        const probe = await t.probe(input.endpoint, input.deployment, rows[i]);
+        const probe = await quick(() => t.probe(input.endpoint, input.deployment, rows[i]));
+        if (i % 10 === 0) Context.current().heartbeat({ message: `probed ${i + 1}/${rows.length} golden rows` });
         latencies.push(probe.latencyMs);
         if (probe.status !== 200) {
           errors++;
@@ -157,7 +233,7 @@ export function createDeploymentActivities(deps: DeploymentDeps) {
 
     /** Error rate and latency of a deployment while it took traffic; a breach fails with the evidence. */
     async analyzeBake(input: BakeInput): Promise<DeploymentMetrics> {
-      const metrics = await target(input.target).metrics(input.endpoint, input.deployment, input.sinceMs);
+      const metrics = await quick(() => target(input.target).metrics(input.endpoint, input.deployment, input.sinceMs));
       const breaches: string[] = [];
       if (metrics.errorRate > input.maxErrorRate) breaches.push(`error rate ${(100 * metrics.errorRate).toFixed(2)} % > ${(100 * input.maxErrorRate).toFixed(2)} %`);
       if (metrics.p95Ms > input.maxLatencyMs) breaches.push(`p95 ${metrics.p95Ms.toFixed(2)} ms > ${input.maxLatencyMs} ms`);

@@ -1,5 +1,6 @@
 // All activities, built from their dependencies. Workflows import only the *types* exported here.
 import { join } from 'node:path';
+import type { TokenCredential } from '@azure/core-auth';
 import { createDataActivities } from './data';
 import { createDeploymentActivities } from './deployment';
 import { createEnvironmentActivities } from './environment';
@@ -15,6 +16,8 @@ export interface ActivityDeps {
   stateDir: string;
   /** The local endpoint server (target local). */
   endpointUrl: string;
+  /** Target azure: the credential (DefaultAzureCredential when absent). Never leaves the worker. */
+  azureCredential?: TokenCredential;
 }
 
 /** Activities for the orchestration task queue: light, I/O-bound work. */

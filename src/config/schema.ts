@@ -156,6 +156,9 @@ export const releaseConfigSchema = z.strictObject({
   bake_time: durationString.default('10s').describe('how long each traffic step runs before its error rate and latency are analysed, e.g. 0s, 30s, 5m (default 10s)'),
   max_error_rate: z.number().min(0).max(1).default(0.01).describe('highest accepted share of failed requests in a health check or bake, 0–1 (default 0.01)'),
   no_cleanup: z.boolean().default(false).describe('true or false: keep the old colour deployed (at 0 %) after a successful rollout (default false)'),
+  deployment_timeout: durationString
+    .default('30m')
+    .describe('bound on each long target operation (provisioning a deployment, a traffic change, a deletion), e.g. 20m, 1h (default 30m)'),
   termination_wait: durationString.default('5s').describe('wait before deleting the old colour, so in-flight requests finish (default 5s)'),
 
   // --- workflow control (the original's flags)

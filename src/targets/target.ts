@@ -28,6 +28,18 @@ export interface ModelToDeploy {
   sha256: string;
 }
 
+/** How a deployment runs, where the platform asks (Azure: VM size and instance count). */
+export interface DeploymentSpec {
+  instanceType: string;
+  instanceCount: number;
+}
+
+/** Long operations: a signal that bounds or cancels the wait, and progress for heartbeats. */
+export interface OperationOptions {
+  signal?: AbortSignal;
+  progress?: (message: string) => void;
+}
+
 export interface ProbeResult {
   status: number;
   latencyMs: number;
@@ -50,14 +62,16 @@ export interface DeploymentTarget {
   readonly kind: 'local' | 'azure';
   /** The live state; an error reading it is an error (never "no deployments"). */
   describeEndpoint(endpoint: string): Promise<EndpointState>;
-  ensureEndpoint(endpoint: string): Promise<{ created: boolean }>;
-  deleteEndpoint(endpoint: string): Promise<{ deleted: boolean }>;
-  createDeployment(endpoint: string, deployment: string, model: ModelToDeploy): Promise<DeploymentState>;
-  setTraffic(endpoint: string, traffic: Record<string, number>, mirror?: { deployment: string; percent: number }): Promise<void>;
+  ensureEndpoint(endpoint: string, options?: OperationOptions): Promise<{ created: boolean }>;
+  deleteEndpoint(endpoint: string, options?: OperationOptions): Promise<{ deleted: boolean }>;
+  /** Deploys (or, on a retry, finds) the model on one deployment at 0 % traffic; a deployment that fails to start is returned as Failed. */
+  createDeployment(endpoint: string, deployment: string, model: ModelToDeploy, spec: DeploymentSpec, options?: OperationOptions): Promise<DeploymentState>;
+  /** Sets the traffic weights (and mirror) and returns once the platform shows them. */
+  setTraffic(endpoint: string, traffic: Record<string, number>, mirror?: { deployment: string; percent: number }, options?: OperationOptions): Promise<void>;
   /** Scores records on one deployment directly (not through the traffic split). */
   probe(endpoint: string, deployment: string, body: unknown): Promise<ProbeResult>;
   metrics(endpoint: string, deployment: string, sinceMs: number): Promise<DeploymentMetrics>;
   logs(endpoint: string, deployment: string): Promise<string[]>;
-  deleteDeployment(endpoint: string, deployment: string): Promise<{ deleted: boolean }>;
+  deleteDeployment(endpoint: string, deployment: string, options?: OperationOptions): Promise<{ deleted: boolean }>;
   endpointKey(endpoint: string): Promise<string>;
 }

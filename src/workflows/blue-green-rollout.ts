@@ -4,8 +4,10 @@
 // cancellation the undos run in reverse, in a non-cancellable scope, and the failure says what was undone.
 import { ApplicationFailure, CancellationScope, proxyActivities, sleep } from '@temporalio/workflow';
 import type { Duration } from '@temporalio/common';
+import { msToNumber } from '@temporalio/common/lib/time';
 import type { OrchestrationActivities } from '../activities';
 import type { ModelFiles, TargetKind } from '../activities/deployment';
+import type { DeploymentSpec } from '../targets/target';
 import { innermostFailure } from './failures';
 
 export interface RolloutInput {
@@ -25,6 +27,10 @@ export interface RolloutInput {
   maxLatencyMs: number;
   noCleanup: boolean;
   terminationWait: string;
+  /** How the new colour runs (Azure: VM size and instances). */
+  spec: DeploymentSpec;
+  /** Bound on each long target operation: provisioning, a traffic change, a deletion. */
+  deploymentTimeout: string;
 }
 
 export interface RolloutStep {
@@ -55,21 +61,31 @@ export interface RolloutFailureDetails {
   steps: RolloutStep[];
 }
 
-// Reads, traffic and alias changes are quick: a short timeout means a worker that died mid-call is noticed soon.
+// Reads, probes, metrics and alias changes are quick: a short timeout means a worker that died mid-call is noticed soon.
 const act = proxyActivities<OrchestrationActivities>({
-  startToCloseTimeout: '1 minute',
+  startToCloseTimeout: '2 minutes',
   retry: { maximumAttempts: 5, initialInterval: '1 second', maximumInterval: '20 seconds' },
 });
-// Creating a deployment and probing it can take minutes on a cloud target.
-const slow = proxyActivities<OrchestrationActivities>({
-  startToCloseTimeout: '30 minutes',
-  retry: { maximumAttempts: 3, initialInterval: '5 seconds', maximumInterval: '1 minute' },
-});
-const undoActivities = proxyActivities<OrchestrationActivities>({
-  startToCloseTimeout: '10 minutes',
-  // An undo that fails is retried hard, and reported if it still fails — never swallowed.
-  retry: { maximumAttempts: 10, initialInterval: '1 second', maximumInterval: '30 seconds' },
-});
+
+/**
+ * Target changes (provisioning, traffic, deletions) take minutes on a cloud target. The activity bounds its own
+ * wait by deployment_timeout and heartbeats, so a dead worker is noticed within a minute, not at the bound.
+ */
+function targetActivities(deploymentTimeout: string) {
+  const startToCloseTimeout = msToNumber(deploymentTimeout as Duration) + 5 * 60_000;
+  const long = proxyActivities<OrchestrationActivities>({
+    startToCloseTimeout,
+    heartbeatTimeout: '1 minute',
+    retry: { maximumAttempts: 3, initialInterval: '5 seconds', maximumInterval: '1 minute' },
+  });
+  const undo = proxyActivities<OrchestrationActivities>({
+    startToCloseTimeout,
+    heartbeatTimeout: '1 minute',
+    // An undo that fails is retried hard, and reported if it still fails — never swallowed.
+    retry: { maximumAttempts: 10, initialInterval: '1 second', maximumInterval: '30 seconds' },
+  });
+  return { long, undo };
+}
 
 export function alternateColour(colour: string): string {
   if (colour === 'blue') return 'green';
@@ -79,6 +95,8 @@ export function alternateColour(colour: string): string {
 
 export async function blueGreenRollout(input: RolloutInput): Promise<RolloutResult> {
   const { target, endpoint } = input;
+  const timeout = input.deploymentTimeout;
+  const { long: slow, undo: undoActivities } = targetActivities(timeout);
   const steps: RolloutStep[] = [];
   const note = (action: string, detail?: string) => steps.push({ at: new Date().toISOString(), action, detail });
   const compensations: { description: string; undo: () => Promise<unknown> }[] = [];
@@ -93,9 +111,9 @@ export async function blueGreenRollout(input: RolloutInput): Promise<RolloutResu
     note('read endpoint', `${before.exists ? `traffic ${JSON.stringify(before.traffic)}` : 'endpoint does not exist yet'}; deploying to ${idle}`);
 
     failedAt = 'creating the endpoint';
-    const ensured = await act.ensureEndpoint({ target, endpoint });
+    const ensured = await slow.ensureEndpoint({ target, endpoint, timeout });
     if (ensured.created) {
-      compensations.push({ description: `deleted endpoint ${endpoint} (created by this rollout)`, undo: () => undoActivities.deleteEndpoint({ target, endpoint }) });
+      compensations.push({ description: `deleted endpoint ${endpoint} (created by this rollout)`, undo: () => undoActivities.deleteEndpoint({ target, endpoint, timeout }) });
       note('created endpoint', endpoint);
     }
 
@@ -103,17 +121,17 @@ export async function blueGreenRollout(input: RolloutInput): Promise<RolloutResu
     if (stale) {
       // A colour left at 0 % (no_cleanup) is replaced; it took no traffic, so nothing is lost.
       failedAt = `removing the idle ${idle} deployment`;
-      await act.deleteDeployment({ target, endpoint, deployment: idle });
+      await slow.deleteDeployment({ target, endpoint, deployment: idle, timeout });
       note('removed idle deployment', `${idle} (${stale.modelName} v${stale.modelVersion}, 0 % traffic)`);
     }
 
     failedAt = `deploying to ${idle}`;
-    compensations.push({ description: `deleted deployment ${idle}`, undo: () => undoActivities.deleteDeployment({ target, endpoint, deployment: idle }) });
-    await slow.deployModel({ target, endpoint, deployment: idle, model: input.model });
+    compensations.push({ description: `deleted deployment ${idle}`, undo: () => undoActivities.deleteDeployment({ target, endpoint, deployment: idle, timeout }) });
+    await slow.deployModel({ target, endpoint, deployment: idle, model: input.model, spec: input.spec, timeout });
     note('deployed', `${input.model.name} v${input.model.version} to ${idle} at 0 % traffic`);
 
     failedAt = `health checks on ${idle}`;
-    const health = await slow.healthCheck({
+    const health = await act.healthCheck({
       target, endpoint, deployment: idle, model: input.model, maxLatencyMs: input.maxLatencyMs, maxErrorRate: input.maxErrorRate,
     });
     note('health checks passed', health.checks.map((c) => `${c.name}: ${c.detail}`).join('; '));
@@ -121,12 +139,12 @@ export async function blueGreenRollout(input: RolloutInput): Promise<RolloutResu
     // Traffic by plan; the undo restores the traffic (and mirror) exactly as read before.
     compensations.push({
       description: `restored traffic to ${JSON.stringify(before.traffic)}`,
-      undo: () => undoActivities.setTraffic({ target, endpoint, traffic: before.traffic, mirror: before.mirror }),
+      undo: () => undoActivities.setTraffic({ target, endpoint, traffic: before.traffic, mirror: before.mirror, timeout }),
     });
     let shadow: RolloutResult['shadow'];
     if (live && input.shadowPercent > 0) {
       failedAt = 'the shadow phase';
-      await act.setTraffic({ target, endpoint, traffic: before.traffic, mirror: { deployment: idle, percent: input.shadowPercent } });
+      await slow.setTraffic({ target, endpoint, traffic: before.traffic, mirror: { deployment: idle, percent: input.shadowPercent }, timeout });
       const shadowStart = Date.now();
       await sleep(input.shadowTime as Duration);
       const mirrored = await act.analyzeBake({ target, endpoint, deployment: idle, sinceMs: shadowStart, maxErrorRate: input.maxErrorRate, maxLatencyMs: input.maxLatencyMs });
@@ -138,7 +156,7 @@ export async function blueGreenRollout(input: RolloutInput): Promise<RolloutResu
     for (const percent of plan) {
       failedAt = `traffic step ${percent} %`;
       const traffic = live && percent < 100 ? { [idle]: percent, [live]: 100 - percent } : { [idle]: 100 };
-      await act.setTraffic({ target, endpoint, traffic });
+      await slow.setTraffic({ target, endpoint, traffic, timeout });
       note('traffic', JSON.stringify(traffic));
       const bakeStart = Date.now();
       await sleep(input.bakeTime as Duration);
@@ -170,7 +188,7 @@ export async function blueGreenRollout(input: RolloutInput): Promise<RolloutResu
       else {
         await sleep(input.terminationWait as Duration);
         try {
-          await act.deleteDeployment({ target, endpoint, deployment: live });
+          await slow.deleteDeployment({ target, endpoint, deployment: live, timeout });
           cleanup = `deleted ${live} after ${input.terminationWait}`;
         } catch (error) {
           cleanup = `could not delete ${live}: ${innermostFailure(error).message}`;

@@ -164,11 +164,14 @@ export async function modelRelease(input: ReleaseInput): Promise<ReleaseResult> 
       throw ApplicationFailure.nonRetryable("the config has no data contract (data:). Fix: add one; 'modelship data infer-schema FILE' proposes it.", 'ConfigInvalid');
     }
     if (!config.skip_deployment && config.target === 'azure') {
-      // Fail before any work rather than after an hour of training: this build cannot deploy to Azure yet.
-      throw ApplicationFailure.nonRetryable(
-        'deployment to target "azure" is not available in this build. Fix: use target: local, or skip_deployment: true.',
-        'DeploymentUnavailable',
-      );
+      // Fail before any work rather than after an hour of training: settings, credentials and the workspace first.
+      if (config.shadow_percent > 0) {
+        throw ApplicationFailure.nonRetryable(
+          'shadow_percent needs mirror traffic, which target azure cannot set through Azure ML API 2022-10-01. Fix: shadow_percent: 0 with target: azure.',
+          'ConfigInvalid',
+        );
+      }
+      await quick.checkDeploymentTarget({ target: config.target });
     }
 
     const validated = await step(

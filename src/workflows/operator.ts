@@ -24,6 +24,8 @@ export function rolloutSettingsOf(config: ReleaseConfig): RolloutSettings {
     maxLatencyMs: config.max_latency_ms,
     noCleanup: config.no_cleanup,
     terminationWait: config.termination_wait,
+    spec: { instanceType: config.instance_type, instanceCount: config.instance_count },
+    deploymentTimeout: config.deployment_timeout,
   };
 }
 

@@ -2,7 +2,7 @@
 import { randomUUID } from 'node:crypto';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { DefaultLogger, Runtime, type Worker } from '@temporalio/worker';
-import { createWorkers, runWorkers, type QueueRole } from '../../src/worker';
+import { createWorkers, runWorkers, type ModelshipWorkerOptions, type QueueRole } from '../../src/worker';
 import type { TaskQueues } from '../../src/config/environment';
 
 export function requireEnv(name: string): string {
@@ -38,6 +38,7 @@ export async function withWorkers<T>(
   env: TestWorkflowEnvironment,
   fn: (queues: TaskQueues, workers: Worker[]) => Promise<T>,
   roles?: QueueRole[],
+  extra: Pick<ModelshipWorkerOptions, 'azureCredential'> = {},
 ): Promise<T> {
   const queues = uniqueQueues();
   const workers = await createWorkers({
@@ -48,6 +49,7 @@ export async function withWorkers<T>(
     mlflowUri: mlflowUri(),
     stateDir: process.env.MODELSHIP_TEST_STATE_DIR,
     shutdownGraceTime: '1s',
+    ...extra,
   });
   const running = runWorkers(workers);
   try {

@@ -1,7 +1,9 @@
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { endpointUrl, stateDir, taskQueues } from '../../config/environment';
+import { azureTargetFromEnv } from '../../targets/azure/target';
 import { LocalTarget } from '../../targets/local';
+import type { DeploymentTarget } from '../../targets/target';
 import type { RolloutResult } from '../../workflows/blue-green-rollout';
 import { rolloutSettingsOf, type RollbackResult } from '../../workflows/operator';
 import { workflowUrl } from '../release';
@@ -9,13 +11,19 @@ import { connectClient, failureMessage } from '../temporal';
 import { configFromFlags } from './release';
 
 const localTarget = () => new LocalTarget(endpointUrl(), join(stateDir(), 'serving'));
+/** local: the endpoint server; azure: the workspace in AZURE_SUBSCRIPTION_ID/AZURE_RESOURCE_GROUP/AZURE_WORKSPACE_NAME. */
+const targetOf = (kind: string | undefined): DeploymentTarget => {
+  if (kind === undefined || kind === 'local') return localTarget();
+  if (kind === 'azure') return azureTargetFromEnv();
+  throw new Error(`--target ${kind}: use local or azure`);
+};
 
 
 export function registerEndpointCommands(program: Command): void {
-  const endpoint = program.command('endpoint').description('inspect online endpoints of the local target: deployments, traffic, keys');
+  const endpoint = program.command('endpoint').description('inspect online endpoints: deployments, traffic, keys (--target azure for Azure ML)');
   endpoint
     .command('list')
-    .description("every endpoint with its deployments (colour, model, version, state), traffic and scoring URL")
+    .description("every endpoint of the local target with its deployments (colour, model, version, state), traffic and scoring URL")
     .option('--json', 'print as JSON')
     .action(async (options: { json?: boolean }) => {
       const endpoints = await localTarget().listEndpoints();
@@ -26,9 +34,10 @@ export function registerEndpointCommands(program: Command): void {
   endpoint
     .command('show <name>')
     .description('one endpoint: deployments, traffic, mirror and scoring URL')
+    .option('--target <target>', 'local (default) or azure (the workspace in AZURE_SUBSCRIPTION_ID, AZURE_RESOURCE_GROUP, AZURE_WORKSPACE_NAME)')
     .option('--json', 'print as JSON')
-    .action(async (name: string, options: { json?: boolean }) => {
-      const state = await localTarget().describeEndpoint(name);
+    .action(async (name: string, options: { json?: boolean; target?: string }) => {
+      const state = await targetOf(options.target).describeEndpoint(name);
       if (!state.exists) {
         console.error(`no endpoint named ${name} (modelship endpoint list shows them)`);
         process.exit(1);
@@ -39,8 +48,9 @@ export function registerEndpointCommands(program: Command): void {
   endpoint
     .command('key <name>')
     .description("print the endpoint's key (stdout only, for scripts: curl -H \"Authorization: Bearer $(modelship endpoint key E)\")")
-    .action(async (name: string) => {
-      process.stdout.write(`${await localTarget().endpointKey(name)}\n`);
+    .option('--target <target>', 'local (default) or azure')
+    .action(async (name: string, options: { target?: string }) => {
+      process.stdout.write(`${await targetOf(options.target).endpointKey(name)}\n`);
     });
 
   program

@@ -1,0 +1,247 @@
+// The azure target through the release workflow, against the emulated Azure ML workspace (test/support/
+// azure-emulator.ts: HTTPS, real paths and long-running operations, Azurite storage, deployments that really score):
+// releases alternate colours, a failed provisioning rolls back with the container logs in the report, 409 and 429
+// are waited out, a missing login fails before any change, and no secret reaches workflow history.
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import type { TokenCredential } from '@azure/core-auth';
+import { WorkflowFailedError } from '@temporalio/client';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { startRelease } from '../src/client/release';
+import { failureMessage } from '../src/client/temporal';
+import { projectRoot, venvExecutable } from '../src/config/environment';
+import { loadConfig } from '../src/config/load';
+import type { ReleaseConfigInput } from '../src/config/schema';
+import { generateBankingCsv } from '../src/data/generate';
+import { MlflowClient } from '../src/registry/mlflow';
+import { azureTargetFromEnv } from '../src/targets/azure/target';
+import { azureSettingsFromEnv } from '../src/targets/azure/workspace';
+import type { ReleaseResult } from '../src/workflows/release-api';
+import { AzureMlEmulator } from './support/azure-emulator';
+import { runCli } from './support/cli';
+import { connectTestEnvironment, mlflowUri, withWorkers } from './support/temporal';
+
+const dir = mkdtempSync(join(tmpdir(), 'modelship-azure-'));
+const dataPath = join(dir, 'bank.csv');
+const modelName = `azure-test-${Date.now()}`;
+const endpoint = `az-${Date.now().toString(36)}`;
+process.env.MODELSHIP_ARTIFACTS_DIR = join(dir, 'workflow_artifacts');
+const TOKEN = `emulator-token-${Date.now().toString(36)}`;
+const staticCredential: TokenCredential = { getToken: async () => ({ token: TOKEN, expiresOnTimestamp: Date.now() + 3_600_000 }) };
+
+describe('azure target (emulated workspace)', () => {
+  let env: TestWorkflowEnvironment;
+  const emulator = new AzureMlEmulator();
+  const workflowIds: string[] = [];
+  const registry = () => new MlflowClient(mlflowUri());
+  const target = () => azureTargetFromEnv(staticCredential);
+
+  const release = (overrides: Partial<ReleaseConfigInput>, options: { modelUri?: string; credential?: TokenCredential } = {}) =>
+    withWorkers(
+      env,
+      async (queues) => {
+        const config = loadConfig({
+          path: join(projectRoot, 'config/default.yaml'),
+          overrides: {
+            input_data_path: dataPath, model_name: modelName, endpoint_name: endpoint, target: 'azure', n_iter: 1, cv_folds: 2,
+            model_families: ['logistic_regression'], auto_approve_deployment: true, bake_time: '1s', termination_wait: '0s',
+            min_f1: 0, min_roc_auc: 0.5, min_accuracy: 0, max_regression: 1, deployment_timeout: '2m', ...overrides,
+          },
+        }).config;
+        const handle = await startRelease(env.client, env.namespace ?? 'default', config, { queues, modelUri: options.modelUri });
+        workflowIds.push(handle.workflowId);
+        return (await handle.result()) as ReleaseResult;
+      },
+      undefined,
+      { azureCredential: options.credential ?? staticCredential },
+    );
+  const latestReport = () => {
+    const root = process.env.MODELSHIP_ARTIFACTS_DIR!;
+    const latest = readdirSync(root).map((d) => join(root, d)).sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs)[0]!;
+    return JSON.parse(readFileSync(join(latest, 'workflow_report.json'), 'utf8'));
+  };
+  const writes = () => emulator.requests.filter((r) => r.method !== 'GET' && !r.path.endsWith('/listSecrets') && !r.path.endsWith('/listKeys'));
+
+  before(async () => {
+    await emulator.start();
+    Object.assign(process.env, emulator.env());
+    env = await connectTestEnvironment();
+    await generateBankingCsv({ rows: 1000, seed: 33, out: dataPath });
+  });
+  after(async () => {
+    await env?.teardown();
+    await emulator.stop();
+  });
+
+  it('fails before any change when the worker has no Azure credentials, naming the fix', async () => {
+    const noLogin: TokenCredential = { getToken: async () => Promise.reject(new Error('ChainedTokenCredential authentication failed.\nCredentialUnavailableError: EnvironmentCredential is unavailable.')) };
+    await assert.rejects(release({}, { credential: noLogin }), (error: unknown) => {
+      assert.ok(error instanceof WorkflowFailedError);
+      assert.match(failureMessage(error), /no Azure credentials for workspace modelship-ws: .*tried EnvironmentCredential.*Fix: sign in with `az login`/);
+      return true;
+    });
+    assert.deepEqual(writes(), [], 'nothing was changed in the workspace');
+    await assert.rejects(registry().resolve(`models:/${modelName}/1`), 'no training was spent and no model registered');
+
+    const unset = { ...process.env };
+    delete unset.AZURE_WORKSPACE_NAME;
+    assert.throws(() => azureSettingsFromEnv(unset), /target azure needs AZURE_WORKSPACE_NAME in the worker's environment.*Fix: export/);
+
+    // The CLI with DefaultAzureCredential and no login anywhere: the same clear error, nothing changed.
+    const shown = await runCli(['endpoint', 'show', endpoint, '--target', 'azure'], { AZURE_CLIENT_ID: '', AZURE_TENANT_ID: '', AZURE_CLIENT_SECRET: '', AZURE_FEDERATED_TOKEN_FILE: '' });
+    assert.equal(shown.code, 1);
+    assert.match(shown.stderr, /no Azure credentials for workspace modelship-ws: .*Fix: sign in with `az login`/);
+    assert.deepEqual(writes(), []);
+  });
+
+  it('releases to the emulated workspace, and a second release flips colour through 409s and 429s', async () => {
+    const first = await release({});
+    assert.equal(first.outcome, 'succeeded', first.error);
+    assert.equal(first.deployment?.colour, 'blue');
+    let state = await target().describeEndpoint(endpoint);
+    assert.deepEqual(state.traffic, { blue: 100 });
+    assert.equal(state.deployments[0]!.modelVersion, '1');
+    const uploads = await emulator.blobs('LocalUpload/modelship/');
+    assert.equal(uploads.filter((b) => b.endsWith('/model.onnx')).length, 1);
+    assert.ok(uploads.some((b) => b.endsWith('/score.py')) && uploads.some((b) => b.endsWith('/records.py')), `code uploaded: ${uploads.join(', ')}`);
+
+    // Scoring through the endpoint's URI with its key, as a client would.
+    const probe = await target().probe(endpoint, 'blue', [{ Age: 40 }]);
+    assert.equal(probe.status, 422);
+    assert.match(JSON.stringify(probe.body), /missing field/);
+
+    emulator.faults.conflicts = 2;
+    emulator.faults.throttle = 2;
+    const requestsBefore = emulator.requests.length;
+    const second = await release({ random_state: 7 });
+    assert.equal(second.outcome, 'succeeded', second.error);
+    assert.equal(second.deployment?.colour, 'green');
+    state = await target().describeEndpoint(endpoint);
+    assert.deepEqual(state.traffic, { green: 100 });
+    assert.deepEqual(state.deployments.map((d) => `${d.name}:${d.modelVersion}`), ['green:2'], 'blue was deleted after the shift');
+    const during = emulator.requests.slice(requestsBefore);
+    assert.equal(during.filter((r) => r.status === 409 && r.method === 'PUT' && r.path.endsWith(`/onlineEndpoints/${endpoint}`)).length, 2, '409s were waited out');
+    assert.equal(during.filter((r) => r.status === 429).length, 2, '429s were retried after Retry-After');
+    assert.equal((await registry().resolve(`models:/${modelName}@production`)).version, '2');
+    assert.equal((await registry().resolve(`models:/${modelName}@previous`)).version, '1');
+    assert.ok(during.some((r) => r.path.endsWith('/providers/Microsoft.Insights/metrics')), 'the bake read Azure Monitor metrics');
+  });
+
+  it('rolls back a deployment whose provisioning fails, with the container logs in the report', async () => {
+    const production = (await registry().resolve(`models:/${modelName}@production`)).version;
+    emulator.faults.failProvisioning = { deployment: 'blue', logs: ['Traceback (most recent call last):', 'ModuleNotFoundError: No module named onnxruntime'] };
+    await assert.rejects(release({ skip_training: true }, { modelUri: `models:/${modelName}/1` }), (error: unknown) => {
+      assert.ok(error instanceof WorkflowFailedError);
+      assert.match(failureMessage(error), /rollout failed at deploying to blue: deployment blue did not start \(Failed: .*ResourceNotReady/);
+      assert.match(failureMessage(error), /Rolled back: deleted deployment blue/);
+      return true;
+    });
+    const report = latestReport();
+    assert.match(JSON.stringify(report.failure_details), /\[InferenceServer\] ModuleNotFoundError: No module named onnxruntime/);
+    assert.match(JSON.stringify(report.failure_details), /\[StorageInitializer\] downloaded 2 files/);
+    const state = await target().describeEndpoint(endpoint);
+    assert.deepEqual(state.traffic, { green: 100 });
+    assert.deepEqual(state.deployments.map((d) => d.name), ['green']);
+    assert.equal((await registry().resolve(`models:/${modelName}@production`)).version, production, '@production unchanged');
+  });
+
+  it('rolls back a deployment that answers 5xx, and a retried release uploads nothing twice', async () => {
+    const blobsBefore = await emulator.blobs('LocalUpload/');
+    emulator.faults.scoreErrors = { deployment: 'blue', status: 502 };
+    await assert.rejects(release({ skip_training: true }, { modelUri: `models:/${modelName}/1` }), (error: unknown) => {
+      assert.match(failureMessage(error), /health checks failed on blue: .*error_rate \(50\/50 failed.*Rolled back: deleted deployment blue/);
+      return true;
+    });
+    emulator.faults.scoreErrors = undefined;
+    assert.deepEqual(await emulator.blobs('LocalUpload/'), blobsBefore, 'content-addressed: the same model and code were not uploaded again');
+    assert.deepEqual((await target().describeEndpoint(endpoint)).traffic, { green: 100 });
+  });
+
+  it('keeps the scoring script on the local endpoint contract (python/modelship_scoring/score.py)', async () => {
+    // The model folder as the emulated storage initializer downloaded it for green from the datastore.
+    const modelDir = emulator.modelDir(endpoint, 'green');
+    const child = spawn(venvExecutable('python'), ['serve_local.py', '0'], {
+      cwd: join(projectRoot, 'python', 'modelship_scoring'),
+      env: { ...process.env, AZUREML_MODEL_DIR: modelDir, MODELSHIP_MODEL_NAME: modelName, MODELSHIP_MODEL_VERSION: '2', MODELSHIP_DEPLOYMENT: 'green' },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    try {
+      const port = await new Promise<number>((resolve, reject) => {
+        child.stdout!.on('data', (chunk: Buffer) => {
+          const match = /listening (\d+)/.exec(chunk.toString());
+          if (match) resolve(Number(match[1]));
+        });
+        child.once('exit', (code) => reject(new Error(`score.py server exited ${code}`)));
+      });
+      const rows = readFileSync(join(dir, 'bank.csv'), 'utf8').trim().split('\n');
+      const header = rows[0]!.split(',');
+      const contract = JSON.parse(readFileSync(join(modelDir, 'input_contract.json'), 'utf8')) as { features: { column: string }[] };
+      const columns = new Set(contract.features.map((f) => f.column));
+      const record = (line: string) => Object.fromEntries(header.map((h, i) => [h, line.split(',')[i]!]).filter(([h]) => columns.has(h!)));
+      const records = rows.slice(1, 6).map(record);
+      const { Age: _age, ...missing } = records[0]!;
+      const cases: [string, unknown][] = [
+        ['one record', records[0]],
+        ['a batch', records],
+        ['a missing field', missing],
+        ['an unknown field', { ...records[0], Colour: 'red' }],
+        ['a number that is not', { ...records[0], Age: 'forty' }],
+        ['an empty batch', []],
+        ['too many records', Array.from({ length: 1001 }, () => records[0])],
+        ['malformed JSON', '{not json'],
+      ];
+      const python = async (body: unknown) => {
+        const response = await fetch(`http://127.0.0.1:${port}/score`, { method: 'POST', body: typeof body === 'string' ? body : JSON.stringify(body) });
+        return { status: response.status, body: (await response.json()) as Record<string, unknown> };
+      };
+      // The reference: the emulated deployment green, which scores with the local endpoint's code.
+      const azure = async (body: unknown) => {
+        const result = await target().probe(endpoint, 'green', typeof body === 'string' ? undefined : body);
+        return { status: result.status, body: result.body as Record<string, unknown> };
+      };
+      for (const [name, body] of cases) {
+        const got = await python(body);
+        const reference = typeof body === 'string' ? { status: 400, body: { error: { message: 'the request body is not valid JSON' } } } : await azure(body);
+        assert.equal(got.status, reference.status, `${name}: status`);
+        if (got.status === 200) {
+          assert.deepEqual(got.body.predictions, reference.body.predictions, `${name}: labels`);
+          (got.body.probabilities as number[]).forEach((p, i) => assert.ok(Math.abs(p - (reference.body.probabilities as number[])[i]!) < 1e-9, `${name}: probability ${i}`));
+          assert.deepEqual(got.body.model, { name: modelName, version: '2' });
+          assert.equal(typeof got.body, 'object', 'an object, not a JSON string encoded twice');
+        } else {
+          assert.deepEqual(got.body, reference.body, `${name}: the same error body`);
+        }
+      }
+    } finally {
+      child.kill('SIGTERM');
+    }
+  });
+
+  it('keeps credentials, keys and account secrets out of workflow history', async () => {
+    const keys = await target().endpointKey(endpoint);
+    const secrets = [TOKEN, keys, 'Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq'];
+    assert.ok(emulator.tokensSeen.has(TOKEN), 'the static token was used');
+    assert.ok(workflowIds.length >= 4);
+    const pending = [...workflowIds];
+    let inspected = 0;
+    while (pending.length > 0) {
+      const workflowId = pending.pop()!;
+      const history = await env.client.workflow.getHandle(workflowId).fetchHistory();
+      // The rollouts are child workflows: their histories are inspected too.
+      for (const event of history.events ?? []) {
+        const child = event.childWorkflowExecutionStartedEventAttributes?.workflowExecution?.workflowId;
+        if (child) pending.push(child);
+      }
+      const text = JSON.stringify(history, (_key, value) => (value instanceof Uint8Array ? Buffer.from(value).toString('utf8') : value));
+      for (const secret of secrets) assert.ok(!text.includes(secret), `a secret reached the history of ${workflowId}`);
+      inspected++;
+    }
+    assert.ok(inspected > workflowIds.length, 'child rollout histories were inspected');
+    const reports = readdirSync(process.env.MODELSHIP_ARTIFACTS_DIR!).map((d) => readFileSync(join(process.env.MODELSHIP_ARTIFACTS_DIR!, d, 'workflow_report.json'), 'utf8'));
+    for (const report of reports) for (const secret of secrets) assert.ok(!report.includes(secret), 'a secret reached a report');
+  });
+});
