@@ -4,6 +4,7 @@
 // are waited out, a missing login fails before any change, and no secret reaches workflow history.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { request as httpsRequest } from 'node:https';
 import { mkdtempSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -20,6 +21,7 @@ import { generateBankingCsv } from '../src/data/generate';
 import { MlflowClient } from '../src/registry/mlflow';
 import { azureTargetFromEnv } from '../src/targets/azure/target';
 import { azureSettingsFromEnv } from '../src/targets/azure/workspace';
+import { rolloutSettingsOf, type RollbackResult } from '../src/workflows/operator';
 import type { ReleaseResult } from '../src/workflows/release-api';
 import { AzureMlEmulator } from './support/azure-emulator';
 import { runCli } from './support/cli';
@@ -161,6 +163,105 @@ describe('azure target (emulated workspace)', () => {
     assert.deepEqual((await target().describeEndpoint(endpoint)).traffic, { green: 100 });
   });
 
+  it('abandons a provisioning slower than deployment_timeout and rolls it back', async () => {
+    emulator.faults.operationMs = 5_000;
+    try {
+      await assert.rejects(release({ skip_training: true, deployment_timeout: '2s' }, { modelUri: `models:/${modelName}/1` }), (error: unknown) => {
+        const message = failureMessage(error);
+        assert.match(message, /rollout failed at deploying to blue: .*took longer than deployment_timeout \(2s\)/);
+        assert.match(message, /Rolled back: deleted deployment blue/);
+        assert.doesNotMatch(message, /UNDO FAILURES/);
+        return true;
+      });
+    } finally {
+      emulator.faults.operationMs = undefined;
+    }
+    const state = await target().describeEndpoint(endpoint);
+    assert.deepEqual(state.traffic, { green: 100 });
+    assert.deepEqual(state.deployments.map((d) => d.name), ['green'], 'the slow deployment was deleted once its operation ended');
+  });
+
+  it('serves continuous traffic through a stepped shift with zero failed requests', async () => {
+    const { scoringUri } = await target().describeEndpoint(endpoint);
+    const key = await target().endpointKey(endpoint);
+    const lines = readFileSync(dataPath, 'utf8').trim().split('\n');
+    const header = lines[0]!.split(',');
+    const contract = JSON.parse(readFileSync(join(emulator.modelDir(endpoint, 'green'), 'input_contract.json'), 'utf8')) as { features: { column: string }[] };
+    const columns = new Set(contract.features.map((f) => f.column));
+    const record = Object.fromEntries(header.map((h, i) => [h, lines[1]!.split(',')[i]!]).filter(([h]) => columns.has(h!)));
+    const counts = { ok: 0, failed: 0, byDeployment: {} as Record<string, number> };
+    const scoreOnce = () =>
+      new Promise<void>((resolve) => {
+        const req = httpsRequest(scoringUri!, { method: 'POST', ca: emulator.caPem, headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' } }, (res) => {
+          res.resume();
+          res.on('end', () => {
+            if (res.statusCode === 200) {
+              counts.ok++;
+              const deployment = String(res.headers['azureml-model-deployment']);
+              counts.byDeployment[deployment] = (counts.byDeployment[deployment] ?? 0) + 1;
+            } else counts.failed++;
+            resolve();
+          });
+        });
+        req.on('error', () => {
+          counts.failed++;
+          resolve();
+        });
+        req.end(JSON.stringify(record));
+      });
+    let running = true;
+    const load = (async () => {
+      while (running) await scoreOnce();
+    })();
+    const result = await release({ skip_training: true, traffic_plan: [50, 100], bake_time: '2s' }, { modelUri: `models:/${modelName}/1` }).finally(() => (running = false));
+    await load;
+    assert.equal(result.outcome, 'succeeded', result.error);
+    assert.equal(result.deployment?.colour, 'blue');
+    assert.equal(counts.failed, 0, `failed requests during the rollout: ${JSON.stringify(counts)}`);
+    assert.ok((counts.byDeployment.green ?? 0) > 0 && (counts.byDeployment.blue ?? 0) > 0, `both colours served: ${JSON.stringify(counts)}`);
+    const bakes = result.deployment!.steps.filter((step) => step.action === 'bake passed').map((step) => step.detail!);
+    assert.equal(bakes.length, 2);
+    // Bakes of seconds see Azure Monitor's whole minutes only when they cross one; either way the report says which.
+    for (const bake of bakes) assert.match(bake, /^(50|100) %: \d+ requests, .*\(Azure Monitor/);
+  });
+
+  it('rolls back by redeploying @previous through the operator workflow', async () => {
+    const config = loadConfig({ path: join(projectRoot, 'config/default.yaml'), overrides: { bake_time: '1s', termination_wait: '0s', deployment_timeout: '2m' } }).config;
+    const rolledBack = await withWorkers(
+      env,
+      async (queues) => {
+        const workflowId = `rollback-${endpoint}-${Date.now()}`;
+        workflowIds.push(workflowId);
+        return env.client.workflow.execute('rollbackEndpoint', { taskQueue: queues.orchestration, workflowId, args: [{ target: 'azure', endpoint, settings: rolloutSettingsOf(config) }] }) as Promise<RollbackResult>;
+      },
+      undefined,
+      { azureCredential: staticCredential },
+    );
+    assert.equal(rolledBack.how, 'redeploy');
+    const state = await target().describeEndpoint(endpoint);
+    assert.deepEqual(state.traffic, { green: 100 });
+    assert.deepEqual(state.deployments.map((d) => `${d.name}:${d.modelVersion}`), ['green:2']);
+    assert.equal((await registry().resolve(`models:/${modelName}@production`)).version, '2');
+    assert.equal((await registry().resolve(`models:/${modelName}@previous`)).version, '1');
+  });
+
+  it('reads requests, server errors and latency of one deployment from Azure Monitor metrics', async () => {
+    const since = Date.now() - 120_000;
+    const before = await target().metrics(endpoint, 'green', since);
+    const record = JSON.parse(readFileSync(join(emulator.modelDir(endpoint, 'green'), 'input_contract.json'), 'utf8')) as { features: { column: string }[] };
+    const body = Object.fromEntries(record.features.map((f) => [f.column, null]));
+    emulator.faults.scoreErrors = { deployment: 'green', status: 503 };
+    for (let i = 0; i < 5; i++) assert.equal((await target().probe(endpoint, 'green', body)).status, 503);
+    emulator.faults.scoreErrors = undefined;
+    for (let i = 0; i < 15; i++) assert.equal((await target().probe(endpoint, 'green', body)).status, 200);
+    await target().probe(endpoint, 'green', []); // a 400 is the client's fault: counted, never an error of the deployment
+    const after = await target().metrics(endpoint, 'green', since);
+    assert.equal(after.requests - before.requests, 21);
+    assert.equal(after.errors - before.errors, 5);
+    assert.ok(after.p95Ms > 0 && after.p99Ms >= after.p95Ms && after.p95Ms >= after.p50Ms, JSON.stringify(after));
+    assert.match(after.note ?? '', /^Azure Monitor, [12] whole minutes?$/);
+  });
+
   it('keeps the scoring script on the local endpoint contract (python/modelship_scoring/score.py)', async () => {
     // The model folder as the emulated storage initializer downloaded it for green from the datastore.
     const modelDir = emulator.modelDir(endpoint, 'green');
@@ -225,7 +326,7 @@ describe('azure target (emulated workspace)', () => {
     const keys = await target().endpointKey(endpoint);
     const secrets = [TOKEN, keys, 'Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq'];
     assert.ok(emulator.tokensSeen.has(TOKEN), 'the static token was used');
-    assert.ok(workflowIds.length >= 4);
+    assert.ok(workflowIds.length >= 7);
     const pending = [...workflowIds];
     let inspected = 0;
     while (pending.length > 0) {

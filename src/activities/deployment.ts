@@ -55,8 +55,9 @@ export interface HealthCheckResult {
 }
 
 /** The bound of one long target operation: the rollout's deployment_timeout, 30 minutes by default. */
-function timeoutOf(input: { timeout?: string }): number {
-  return msToNumber((input.timeout ?? '30 minutes') as Parameters<typeof msToNumber>[0]);
+function timeoutOf(input: { timeout?: string }): { ms: number; text: string } {
+  const text = input.timeout ?? '30m';
+  return { ms: msToNumber(text as Parameters<typeof msToNumber>[0]), text };
 }
 
 export interface BakeInput {
@@ -80,19 +81,22 @@ function asFailure(error: unknown): unknown {
  * Options for a long target operation inside an activity: bounded by `timeoutMs` and by cancellation, with a
  * heartbeat every few seconds (carrying the latest progress) so a dead worker is noticed and cancellation arrives.
  */
-async function longOperation<T>(what: string, timeoutMs: number, fn: (options: OperationOptions) => Promise<T>): Promise<T> {
+async function longOperation<T>(what: string, timeout: { ms: number; text: string }, fn: (options: OperationOptions) => Promise<T>): Promise<T> {
   const context = Context.current();
   let latest = what;
   const beat = setInterval(() => context.heartbeat({ message: latest }), 5_000);
   context.heartbeat({ message: latest });
+  const deadline = new AbortController();
+  const timer = setTimeout(() => deadline.abort(new Error(`${what} took longer than deployment_timeout (${timeout.text})`)), timeout.ms);
   try {
-    const signal = AbortSignal.any([context.cancellationSignal, AbortSignal.timeout(timeoutMs)]);
+    const signal = AbortSignal.any([context.cancellationSignal, deadline.signal]);
     return await fn({ signal, progress: (message) => (latest = message) });
   } catch (error) {
     if (context.cancellationSignal.aborted) throw error;
     throw asFailure(error);
   } finally {
     clearInterval(beat);
+    clearTimeout(timer);
   }
 }
 

@@ -56,6 +56,8 @@ export interface DeploymentMetrics {
   /** Mirrored (shadow) predictions compared with the live deployment's, and how many agreed. */
   shadowCompared?: number;
   shadowAgreed?: number;
+  /** What limits these numbers, when something does (e.g. a platform's metric grain). */
+  note?: string;
 }
 
 export interface DeploymentTarget {

@@ -162,7 +162,7 @@ export async function blueGreenRollout(input: RolloutInput): Promise<RolloutResu
       await sleep(input.bakeTime as Duration);
       failedAt = `bake analysis at ${percent} %`;
       const metrics = await act.analyzeBake({ target, endpoint, deployment: idle, sinceMs: bakeStart, maxErrorRate: input.maxErrorRate, maxLatencyMs: input.maxLatencyMs });
-      note('bake passed', `${percent} %: ${metrics.requests} requests, error rate ${(100 * metrics.errorRate).toFixed(2)} %, p95 ${metrics.p95Ms.toFixed(2)} ms`);
+      note('bake passed', `${percent} %: ${metrics.requests} requests, error rate ${(100 * metrics.errorRate).toFixed(2)} %, p95 ${metrics.p95Ms.toFixed(2)} ms${metrics.note ? ` (${metrics.note})` : ''}`);
     }
 
     // Aliases: production → the new version, previous → the old production version.

@@ -50,7 +50,9 @@ const sleep = (ms: number, signal?: AbortSignal) =>
     };
     signal?.addEventListener('abort', onAbort, { once: true });
   });
-const abortError = (signal: AbortSignal) => new AzureTargetError(`gave up waiting: ${signal.reason instanceof Error ? signal.reason.message : String(signal.reason ?? 'cancelled')}`, false);
+/** A wait cut short by its bound. Retryable by default: a later attempt may find the blocking operation done. */
+const abortError = (signal: AbortSignal, retryable = true) =>
+  new AzureTargetError(`gave up waiting: ${signal.reason instanceof Error ? signal.reason.message : String(signal.reason ?? 'cancelled')}`, retryable);
 
 /** An SDK error as one line without request details (URLs may carry SAS tokens; headers carry tokens). */
 export function describeAzureError(error: unknown): string {
@@ -112,6 +114,7 @@ export class AzureTarget implements DeploymentTarget {
       try {
         return await fn();
       } catch (error) {
+        if (options.signal?.aborted) throw abortError(options.signal);
         if (!isConflict(error)) throw new AzureTargetError(`${what}: ${describeAzureError(error)}`, !(error instanceof RestError) || (error.statusCode ?? 500) >= 500);
         options.progress?.(`${what}: ${describeAzureError(error)}; waiting (attempt ${attempt})`);
         await sleep(Math.min(this.workspace.settings.pollIntervalMs * attempt, 30_000), options.signal);
@@ -288,7 +291,8 @@ export class AzureTarget implements DeploymentTarget {
     try {
       await this.whenNotUpdating(`creating deployment ${deployment}`, () => this.workspace.putDeployment(endpoint, deployment, body, { abortSignal: options.signal }), options);
     } catch (error) {
-      if (options.signal?.aborted) throw abortError(options.signal);
+      // Provisioning slower than deployment_timeout is final: the rollout rolls back rather than wait on.
+      if (options.signal?.aborted) throw abortError(options.signal, false);
       // A failed provisioning: report it as a Failed deployment (the caller fetches its logs), unless it is gone.
       const after = await this.workspace.getDeployment(endpoint, deployment).catch(() => undefined);
       if (!after) throw error instanceof AzureTargetError ? error : new AzureTargetError(`creating deployment ${deployment}: ${describeAzureError(error)}`, true);
@@ -332,10 +336,16 @@ export class AzureTarget implements DeploymentTarget {
     return postJson(scoring.uri, body, { authorization: `Bearer ${scoring.key}`, 'azureml-model-deployment': deployment }, this.workspace.settings.caPem);
   }
 
-  /** Azure Monitor metrics of the endpoint, for one deployment, since a moment (minute grain). */
+  /**
+   * Azure Monitor metrics of the endpoint for one deployment, over the whole minutes since `sinceMs`. Metrics
+   * have a one-minute grain and are keyed by deployment name: the minute in which the bake started also holds
+   * the health-check probes and any earlier deployment of the same colour, so it is left out.
+   */
   async metrics(endpoint: string, deployment: string, sinceMs: number): Promise<DeploymentMetrics> {
-    const from = new Date(Math.floor(sinceMs / 60_000) * 60_000).toISOString();
-    const to = new Date(Date.now() + 60_000).toISOString();
+    const fromMs = Math.ceil(sinceMs / 60_000) * 60_000;
+    const nowMs = Date.now();
+    const from = new Date(fromMs).toISOString();
+    const to = new Date(Math.max(nowMs, fromMs) + 60_000).toISOString();
     const filter = encodeURIComponent(`deployment eq '${deployment}' and statusCodeClass eq '*'`);
     const base = `${this.workspace.endpointId(endpoint)}/providers/Microsoft.Insights/metrics?api-version=2018-01-01&timespan=${from}/${to}&interval=PT1M`;
     const requests = await this.call('reading request metrics', () => this.workspace.armGet<MetricsResponse>(`${base}&metricnames=RequestsPerMinute&aggregation=Total&$filter=${filter}`, {}));
@@ -351,7 +361,12 @@ export class AzureTarget implements DeploymentTarget {
       if (statusClass.startsWith('5')) errors += sum;
     }
     const worst = (name: string) => Math.max(0, ...(latency.value.find((m) => m.name.value === name)?.timeseries ?? []).flatMap((s) => s.data.map((p) => p.average ?? 0)));
-    return { requests: total, errors, errorRate: total ? errors / total : 0, p50Ms: worst('RequestLatency_P50'), p95Ms: worst('RequestLatency_P95'), p99Ms: worst('RequestLatency_P99') };
+    const wholeMinutes = Math.max(0, Math.floor((nowMs - fromMs) / 60_000));
+    const note =
+      wholeMinutes === 0
+        ? 'Azure Monitor reports whole minutes and none has passed since the bake started: use bake_time of 2m or more on Azure'
+        : `Azure Monitor, ${wholeMinutes} whole minute${wholeMinutes === 1 ? '' : 's'}`;
+    return { requests: total, errors, errorRate: total ? errors / total : 0, p50Ms: worst('RequestLatency_P50'), p95Ms: worst('RequestLatency_P95'), p99Ms: worst('RequestLatency_P99'), note };
   }
 
   async logs(endpoint: string, deployment: string): Promise<string[]> {
