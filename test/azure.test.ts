@@ -107,6 +107,7 @@ describe('azure target (emulated workspace)', () => {
     let state = await target().describeEndpoint(endpoint);
     assert.deepEqual(state.traffic, { blue: 100 });
     assert.equal(state.deployments[0]!.modelVersion, '1');
+    assert.deepEqual((await target().listEndpoints()).map((e) => [e.endpoint, e.traffic]), [[endpoint, { blue: 100 }]]);
     const uploads = await emulator.blobs('LocalUpload/modelship/');
     assert.equal(uploads.filter((b) => b.endsWith('/model.onnx')).length, 1);
     assert.ok(uploads.some((b) => b.endsWith('/score.py')) && uploads.some((b) => b.endsWith('/records.py')), `code uploaded: ${uploads.join(', ')}`);

@@ -12,7 +12,7 @@ import { localArtifact, MlflowClient } from '../registry/mlflow';
 import { AzureTarget, AzureTargetError, azureTargetFromEnv } from '../targets/azure/target';
 import { AzureConfigError, defaultCredential } from '../targets/azure/workspace';
 import { LocalTarget } from '../targets/local';
-import type { DeploymentMetrics, DeploymentSpec, DeploymentTarget, EndpointState, OperationOptions } from '../targets/target';
+import { DEFAULT_DEPLOYMENT_SPEC, type DeploymentMetrics, type DeploymentSpec, type DeploymentTarget, type EndpointState, type OperationOptions } from '../targets/target';
 import type { TrainResult } from './training';
 
 export type TargetKind = 'local' | 'azure';
@@ -158,7 +158,7 @@ export function createDeploymentActivities(deps: DeploymentDeps) {
     /** Deploys a model version to one colour (0 % traffic). A deployment that fails to start fails with its logs. */
     async deployModel(input: { target: TargetKind; endpoint: string; deployment: string; model: ModelFiles; spec?: DeploymentSpec; timeout?: string }) {
       const [modelPath, contractPath] = await Promise.all([fetchFile(input.model, 'model/model.onnx'), fetchFile(input.model, 'model/input_contract.json')]);
-      const spec = input.spec ?? { instanceType: 'Standard_F4s_v2', instanceCount: 1 };
+      const spec = input.spec ?? DEFAULT_DEPLOYMENT_SPEC;
       const state = await longOperation(`deploying ${input.model.name} v${input.model.version} to ${input.deployment}`, timeoutOf(input), (options) =>
         target(input.target).createDeployment(
           input.endpoint,

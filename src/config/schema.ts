@@ -3,6 +3,7 @@
 // Secrets and connection settings (Temporal address, MLflow URI, Azure ids) never live here: see environment.ts.
 import { z } from 'zod';
 import { msToNumber } from '@temporalio/common/lib/time';
+import { DEFAULT_DEPLOYMENT_SPEC } from '../targets/target';
 
 const durationString = z
   .string()
@@ -137,9 +138,9 @@ export const releaseConfigSchema = z.strictObject({
   instance_type: z
     .string()
     .min(1)
-    .default('Standard_F4s_v2')
+    .default(DEFAULT_DEPLOYMENT_SPEC.instanceType)
     .describe('Azure VM size per deployment (default Standard_F4s_v2; F2s_v2 is often too small to start)'),
-  instance_count: z.int().min(1).max(100).default(1).describe('instances per deployment, a whole number from 1 (default 1)'),
+  instance_count: z.int().min(1).max(100).default(DEFAULT_DEPLOYMENT_SPEC.instanceCount).describe('instances per deployment, a whole number from 1 (default 1)'),
   traffic_plan: z
     .array(z.int().min(1).max(100))
     .min(1)

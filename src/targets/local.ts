@@ -55,8 +55,9 @@ export class LocalTarget implements DeploymentTarget {
     return { endpoint, exists: true, scoringUri: body.scoringUri, traffic: body.traffic, mirror: body.mirror, deployments: body.deployments };
   }
 
-  async listEndpoints(): Promise<(Omit<EndpointState, 'exists' | 'endpoint'> & { name: string })[]> {
-    return (await this.call<(Omit<EndpointState, 'exists' | 'endpoint'> & { name: string })[]>('GET', '')).body;
+  async listEndpoints(): Promise<EndpointState[]> {
+    const { body } = await this.call<(Omit<EndpointState, 'exists' | 'endpoint'> & { name: string })[]>('GET', '');
+    return body.map(({ name, ...state }) => ({ endpoint: name, exists: true, ...state }));
   }
 
   async ensureEndpoint(endpoint: string): Promise<{ created: boolean }> {

@@ -34,6 +34,9 @@ export interface DeploymentSpec {
   instanceCount: number;
 }
 
+/** Standard_F4s_v2: Azure's suggested starting size; the original's F2s_v2 was often too small to start. */
+export const DEFAULT_DEPLOYMENT_SPEC: DeploymentSpec = { instanceType: 'Standard_F4s_v2', instanceCount: 1 };
+
 /** Long operations: a signal that bounds or cancels the wait, and progress for heartbeats. */
 export interface OperationOptions {
   signal?: AbortSignal;
@@ -64,6 +67,8 @@ export interface DeploymentTarget {
   readonly kind: 'local' | 'azure';
   /** The live state; an error reading it is an error (never "no deployments"). */
   describeEndpoint(endpoint: string): Promise<EndpointState>;
+  /** Every endpoint of the target with its state. */
+  listEndpoints(): Promise<EndpointState[]>;
   ensureEndpoint(endpoint: string, options?: OperationOptions): Promise<{ created: boolean }>;
   deleteEndpoint(endpoint: string, options?: OperationOptions): Promise<{ deleted: boolean }>;
   /** Deploys (or, on a retry, finds) the model on one deployment at 0 % traffic; a deployment that fails to start is returned as Failed. */

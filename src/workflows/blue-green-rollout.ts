@@ -7,7 +7,7 @@ import type { Duration } from '@temporalio/common';
 import { msToNumber } from '@temporalio/common/lib/time';
 import type { OrchestrationActivities } from '../activities';
 import type { ModelFiles, TargetKind } from '../activities/deployment';
-import type { DeploymentSpec } from '../targets/target';
+import { DEFAULT_DEPLOYMENT_SPEC, type DeploymentSpec } from '../targets/target';
 import { innermostFailure } from './failures';
 
 export interface RolloutInput {
@@ -95,7 +95,9 @@ export function alternateColour(colour: string): string {
 
 export async function blueGreenRollout(input: RolloutInput): Promise<RolloutResult> {
   const { target, endpoint } = input;
-  const timeout = input.deploymentTimeout;
+  // Defaults for rollouts started before these settings existed (replay-safe).
+  const timeout = input.deploymentTimeout ?? '30m';
+  const spec = input.spec ?? DEFAULT_DEPLOYMENT_SPEC;
   const { long: slow, undo: undoActivities } = targetActivities(timeout);
   const steps: RolloutStep[] = [];
   const note = (action: string, detail?: string) => steps.push({ at: new Date().toISOString(), action, detail });
@@ -127,7 +129,7 @@ export async function blueGreenRollout(input: RolloutInput): Promise<RolloutResu
 
     failedAt = `deploying to ${idle}`;
     compensations.push({ description: `deleted deployment ${idle}`, undo: () => undoActivities.deleteDeployment({ target, endpoint, deployment: idle, timeout }) });
-    await slow.deployModel({ target, endpoint, deployment: idle, model: input.model, spec: input.spec, timeout });
+    await slow.deployModel({ target, endpoint, deployment: idle, model: input.model, spec, timeout });
     note('deployed', `${input.model.name} v${input.model.version} to ${idle} at 0 % traffic`);
 
     failedAt = `health checks on ${idle}`;

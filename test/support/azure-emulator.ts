@@ -267,6 +267,9 @@ export class AzureMlEmulator {
     if ((collection === 'models' || collection === 'codes' || collection === 'environments') && name && sub === 'versions' && version && !action) {
       return this.asset(method, collection, name, version, body);
     }
+    if (collection === 'onlineEndpoints' && !name && method === 'GET') {
+      return { status: 200, body: { value: [...this.endpoints.values()].map(publicEndpoint) } };
+    }
     if (collection === 'onlineEndpoints' && name) {
       if (!sub) return this.endpoint(method, name, body);
       if (sub === 'listKeys' && method === 'POST') {
@@ -472,9 +475,14 @@ export class AzureMlEmulator {
     await this.runtimes.get(`${endpoint}/${name}`)?.model?.release().catch(() => undefined);
   }
 
-  /** A PUT as a long-running operation: the resource now, its Azure-AsyncOperation to poll, the work after a delay. */
-  private longRunning(busyKey: string, status: number, resource: unknown, work: () => Promise<void>) {
+  /**
+   * A PUT as a long-running operation, the work done after a delay. As in the 2022-10-01 specification: 201
+   * (created) carries Azure-AsyncOperation to poll; 200 (updated) carries no header, and the client polls the
+   * resource's provisioningState instead.
+   */
+  private longRunning(busyKey: string, status: 200 | 201, resource: unknown, work: () => Promise<void>) {
     const operation = this.startOperation(busyKey, work);
+    if (status === 200) return { status, body: resource };
     return { status, body: resource, headers: { 'azure-asyncoperation': this.operationUrl('mfeOperationsStatus', operation.id), 'x-ms-async-operation-timeout': 'PT1H' } };
   }
 

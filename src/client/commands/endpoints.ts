@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { endpointUrl, stateDir, taskQueues } from '../../config/environment';
 import { azureTargetFromEnv } from '../../targets/azure/target';
 import { LocalTarget } from '../../targets/local';
-import type { DeploymentTarget } from '../../targets/target';
+import type { DeploymentTarget, EndpointState } from '../../targets/target';
 import type { RolloutResult } from '../../workflows/blue-green-rollout';
 import { rolloutSettingsOf, type RollbackResult } from '../../workflows/operator';
 import { workflowUrl } from '../release';
@@ -23,10 +23,11 @@ export function registerEndpointCommands(program: Command): void {
   const endpoint = program.command('endpoint').description('inspect online endpoints: deployments, traffic, keys (--target azure for Azure ML)');
   endpoint
     .command('list')
-    .description("every endpoint of the local target with its deployments (colour, model, version, state), traffic and scoring URL")
+    .description("every endpoint with its deployments (colour, model, version, state), traffic and scoring URL")
+    .option('--target <target>', 'local (default) or azure (the workspace in AZURE_SUBSCRIPTION_ID, AZURE_RESOURCE_GROUP, AZURE_WORKSPACE_NAME)')
     .option('--json', 'print as JSON')
-    .action(async (options: { json?: boolean }) => {
-      const endpoints = await localTarget().listEndpoints();
+    .action(async (options: { json?: boolean; target?: string }) => {
+      const endpoints = await targetOf(options.target).listEndpoints();
       if (options.json) return void console.log(JSON.stringify(endpoints, null, 2));
       if (endpoints.length === 0) return void console.log('no endpoints yet: a release with deployment creates one');
       for (const e of endpoints) printEndpoint(e);
@@ -43,7 +44,7 @@ export function registerEndpointCommands(program: Command): void {
         process.exit(1);
       }
       if (options.json) return void console.log(JSON.stringify(state, null, 2));
-      printEndpoint({ ...state, name });
+      printEndpoint(state);
     });
   endpoint
     .command('key <name>')
@@ -101,8 +102,8 @@ async function runOperator<R>(workflowType: string, workflowId: string, args: un
   }
 }
 
-function printEndpoint(e: { name?: string; endpoint?: string; scoringUri?: string; traffic: Record<string, number>; mirror?: { deployment: string; percent: number }; deployments: { name: string; modelName?: string; modelVersion?: string; state: string }[] }): void {
-  console.log(`${e.name ?? e.endpoint}  ${e.scoringUri ?? ''}`);
+function printEndpoint(e: EndpointState): void {
+  console.log(`${e.endpoint}  ${e.scoringUri ?? ''}`);
   console.log(`  traffic ${JSON.stringify(e.traffic)}${e.mirror ? `  mirror ${e.mirror.percent} % → ${e.mirror.deployment}` : ''}`);
   for (const d of e.deployments) console.log(`  ${d.name.padEnd(8)} ${d.modelName ?? '?'} v${d.modelVersion ?? '?'}  ${d.state}  ${e.traffic[d.name] ?? 0} %`);
 }

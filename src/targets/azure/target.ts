@@ -115,6 +115,7 @@ export class AzureTarget implements DeploymentTarget {
         return await fn();
       } catch (error) {
         if (options.signal?.aborted) throw abortError(options.signal);
+        if (error instanceof AzureTargetError) throw error;
         if (!isConflict(error)) throw new AzureTargetError(`${what}: ${describeAzureError(error)}`, !(error instanceof RestError) || (error.statusCode ?? 500) >= 500);
         options.progress?.(`${what}: ${describeAzureError(error)}; waiting (attempt ${attempt})`);
         await sleep(Math.min(this.workspace.settings.pollIntervalMs * attempt, 30_000), options.signal);
@@ -134,6 +135,15 @@ export class AzureTarget implements DeploymentTarget {
   async describeEndpoint(endpoint: string): Promise<EndpointState> {
     const found = await this.call(`reading endpoint ${endpoint}`, () => this.workspace.getEndpoint(endpoint));
     if (!found) return { endpoint, exists: false, traffic: {}, deployments: [] };
+    return this.stateOf(endpoint, found);
+  }
+
+  async listEndpoints(): Promise<EndpointState[]> {
+    const endpoints = await this.call('listing endpoints', () => this.workspace.listEndpoints());
+    return Promise.all(endpoints.map((found) => this.stateOf(found.name ?? '', found)));
+  }
+
+  private async stateOf(endpoint: string, found: OnlineEndpoint): Promise<EndpointState> {
     const deployments = await this.call(`listing deployments of ${endpoint}`, () => this.workspace.listDeployments(endpoint));
     return {
       endpoint,

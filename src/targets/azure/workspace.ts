@@ -97,6 +97,7 @@ export interface AzureMlWorkspace {
   putModelVersion(name: string, version: string, properties: { modelUri: string; description: string; tags: Record<string, string> }): Promise<void>;
   putCodeVersion(name: string, version: string, properties: { codeUri: string; description: string }): Promise<void>;
   putEnvironmentVersion(name: string, version: string, properties: { image: string; condaFile: string; description: string }): Promise<void>;
+  listEndpoints(): Promise<OnlineEndpoint[]>;
   getEndpoint(endpoint: string): Promise<OnlineEndpoint | undefined>;
   putEndpoint(endpoint: string, body: OnlineEndpoint, options: LroOptions): Promise<OnlineEndpoint>;
   deleteEndpoint(endpoint: string, options: LroOptions): Promise<boolean>;
@@ -196,6 +197,11 @@ export function createAzureMlWorkspace(settings: AzureSettings, credential: Toke
       await client.environmentVersions.createOrUpdate(rg, ws, name, version, {
         properties: { image: properties.image, condaFile: properties.condaFile, description: properties.description, osType: 'Linux' },
       });
+    },
+    async listEndpoints() {
+      const endpoints: OnlineEndpoint[] = [];
+      for await (const endpoint of client.onlineEndpoints.list(rg, ws)) endpoints.push(endpoint);
+      return endpoints;
     },
     getEndpoint: (endpoint) => orUndefined(client.onlineEndpoints.get(rg, ws, endpoint)),
     putEndpoint: (endpoint, body, options) => client.onlineEndpoints.beginCreateOrUpdateAndWait(rg, ws, endpoint, body, lro(options)),
