@@ -93,6 +93,13 @@ describe('config loader', () => {
     assert.match(problems[0]!, /cv_folds \(from the command line\): too small/);
   });
 
+  it('refuses a shadow phase with target azure, at its line, before anything runs', () => {
+    const problems = problemsOf(() => loadConfig({ path: writeConfig('target: azure\nshadow_percent: 20\n') }));
+    assert.equal(problems.length, 1);
+    assert.match(problems[0]!, /^shadow_percent \(line 2\): target azure cannot mirror traffic .*set shadow_percent to 0 with target: azure \(got 20\)/);
+    assert.equal(loadConfig({ path: writeConfig('target: azure\nshadow_percent: 0\n') }).config.target, 'azure');
+  });
+
   it('keeps the original skip_azure_deployment key as an alias of skip_deployment', () => {
     assert.equal(loadConfig({ path: writeConfig('skip_azure_deployment: true\n') }).config.skip_deployment, true);
     assert.equal(loadConfig({ path: writeConfig('skip_azure_deployment: false\n') }).config.skip_deployment, false);

@@ -9,10 +9,10 @@ import { msToNumber } from '@temporalio/common/lib/time';
 import { readRecords } from '../evaluation/evaluate';
 import type { InputContract } from '../model/input-contract';
 import { localArtifact, MlflowClient } from '../registry/mlflow';
-import { AzureTarget, AzureTargetError, azureTargetFromEnv } from '../targets/azure/target';
+import { AzureTargetError, azureTargetFromEnv } from '../targets/azure/target';
 import { AzureConfigError, defaultCredential } from '../targets/azure/workspace';
 import { LocalTarget } from '../targets/local';
-import { DEFAULT_DEPLOYMENT_SPEC, type DeploymentMetrics, type DeploymentSpec, type DeploymentTarget, type EndpointState, type OperationOptions } from '../targets/target';
+import { DEFAULT_DEPLOYMENT_SPEC, DEFAULT_DEPLOYMENT_TIMEOUT, type DeploymentMetrics, type DeploymentSpec, type DeploymentTarget, type EndpointState, type OperationOptions } from '../targets/target';
 import type { TrainResult } from './training';
 
 export type TargetKind = 'local' | 'azure';
@@ -54,9 +54,9 @@ export interface HealthCheckResult {
   metrics: { requests: number; errors: number; p95Ms: number };
 }
 
-/** The bound of one long target operation: the rollout's deployment_timeout, 30 minutes by default. */
+/** The bound of one long target operation: the rollout's deployment_timeout. */
 function timeoutOf(input: { timeout?: string }): { ms: number; text: string } {
-  const text = input.timeout ?? '30m';
+  const text = input.timeout ?? DEFAULT_DEPLOYMENT_TIMEOUT;
   return { ms: msToNumber(text as Parameters<typeof msToNumber>[0]), text };
 }
 
@@ -134,13 +134,8 @@ export function createDeploymentActivities(deps: DeploymentDeps) {
 
   return {
     /** Proves a target usable before a release does any work: settings, credentials, the workspace. Changes nothing. */
-    async checkDeploymentTarget(input: { target: TargetKind }): Promise<{ target: TargetKind; detail: string }> {
-      const t = target(input.target);
-      if (t instanceof AzureTarget) {
-        const access = await quick(() => t.checkAccess());
-        return { target: input.target, detail: `workspace ${access.workspace} (${access.location}) reachable with the worker's Azure credential` };
-      }
-      return { target: input.target, detail: `local endpoint server at ${deps.endpointUrl}` };
+    async checkDeploymentTarget(input: { target: TargetKind }): Promise<{ target: TargetKind; reached: string }> {
+      return { target: input.target, reached: await quick(() => target(input.target).checkAccess()) };
     },
 
     async describeEndpoint(input: { target: TargetKind; endpoint: string }): Promise<EndpointState> {

@@ -3,7 +3,7 @@
 // Secrets and connection settings (Temporal address, MLflow URI, Azure ids) never live here: see environment.ts.
 import { z } from 'zod';
 import { msToNumber } from '@temporalio/common/lib/time';
-import { DEFAULT_DEPLOYMENT_SPEC } from '../targets/target';
+import { DEFAULT_DEPLOYMENT_SPEC, DEFAULT_DEPLOYMENT_TIMEOUT } from '../targets/target';
 
 const durationString = z
   .string()
@@ -158,7 +158,7 @@ export const releaseConfigSchema = z.strictObject({
   max_error_rate: z.number().min(0).max(1).default(0.01).describe('highest accepted share of failed requests in a health check or bake, 0–1 (default 0.01)'),
   no_cleanup: z.boolean().default(false).describe('true or false: keep the old colour deployed (at 0 %) after a successful rollout (default false)'),
   deployment_timeout: durationString
-    .default('30m')
+    .default(DEFAULT_DEPLOYMENT_TIMEOUT)
     .describe('bound on each long target operation (provisioning a deployment, a traffic change, a deletion), e.g. 20m, 1h (default 30m)'),
   termination_wait: durationString.default('5s').describe('wait before deleting the old colour, so in-flight requests finish (default 5s)'),
 
@@ -181,6 +181,11 @@ export const releaseConfigSchema = z.strictObject({
   approval_timeout: durationString
     .default('24h')
     .describe('how long to wait for approval before the run ends as "approval expired", e.g. 30m, 24h (default 24h)'),
+}).superRefine((config, context) => {
+  // Azure ML API 2022-10-01 (what @azure/arm-machinelearning 2.1.1 speaks) has no mirror traffic.
+  if (config.target === 'azure' && config.shadow_percent > 0) {
+    context.addIssue({ code: 'custom', path: ['shadow_percent'], message: 'target azure cannot mirror traffic (Azure ML API 2022-10-01): set shadow_percent to 0 with target: azure' });
+  }
 });
 
 export type ReleaseConfigInput = z.input<typeof releaseConfigSchema>;

@@ -55,6 +55,11 @@ export class LocalTarget implements DeploymentTarget {
     return { endpoint, exists: true, scoringUri: body.scoringUri, traffic: body.traffic, mirror: body.mirror, deployments: body.deployments };
   }
 
+  async checkAccess(): Promise<string> {
+    const endpoints = await this.listEndpoints();
+    return `local endpoint server at ${this.baseUrl} (${endpoints.length} endpoint${endpoints.length === 1 ? '' : 's'})`;
+  }
+
   async listEndpoints(): Promise<EndpointState[]> {
     const { body } = await this.call<(Omit<EndpointState, 'exists' | 'endpoint'> & { name: string })[]>('GET', '');
     return body.map(({ name, ...state }) => ({ endpoint: name, exists: true, ...state }));

@@ -37,6 +37,9 @@ export interface DeploymentSpec {
 /** Standard_F4s_v2: Azure's suggested starting size; the original's F2s_v2 was often too small to start. */
 export const DEFAULT_DEPLOYMENT_SPEC: DeploymentSpec = { instanceType: 'Standard_F4s_v2', instanceCount: 1 };
 
+/** The bound on one long target operation (provisioning, a traffic change, a deletion): config deployment_timeout. */
+export const DEFAULT_DEPLOYMENT_TIMEOUT = '30m';
+
 /** Long operations: a signal that bounds or cancels the wait, and progress for heartbeats. */
 export interface OperationOptions {
   signal?: AbortSignal;
@@ -65,6 +68,8 @@ export interface DeploymentMetrics {
 
 export interface DeploymentTarget {
   readonly kind: 'local' | 'azure';
+  /** Proves the target usable (reachable, credentials accepted) without changing anything; says what it reached. */
+  checkAccess(): Promise<string>;
   /** The live state; an error reading it is an error (never "no deployments"). */
   describeEndpoint(endpoint: string): Promise<EndpointState>;
   /** Every endpoint of the target with its state. */

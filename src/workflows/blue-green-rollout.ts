@@ -7,7 +7,7 @@ import type { Duration } from '@temporalio/common';
 import { msToNumber } from '@temporalio/common/lib/time';
 import type { OrchestrationActivities } from '../activities';
 import type { ModelFiles, TargetKind } from '../activities/deployment';
-import { DEFAULT_DEPLOYMENT_SPEC, type DeploymentSpec } from '../targets/target';
+import { DEFAULT_DEPLOYMENT_SPEC, DEFAULT_DEPLOYMENT_TIMEOUT, type DeploymentSpec } from '../targets/target';
 import { innermostFailure } from './failures';
 
 export interface RolloutInput {
@@ -96,7 +96,7 @@ export function alternateColour(colour: string): string {
 export async function blueGreenRollout(input: RolloutInput): Promise<RolloutResult> {
   const { target, endpoint } = input;
   // Defaults for rollouts started before these settings existed (replay-safe).
-  const timeout = input.deploymentTimeout ?? '30m';
+  const timeout = input.deploymentTimeout ?? DEFAULT_DEPLOYMENT_TIMEOUT;
   const spec = input.spec ?? DEFAULT_DEPLOYMENT_SPEC;
   const { long: slow, undo: undoActivities } = targetActivities(timeout);
   const steps: RolloutStep[] = [];

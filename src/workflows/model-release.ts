@@ -163,14 +163,8 @@ export async function modelRelease(input: ReleaseInput): Promise<ReleaseResult> 
     if (!contract) {
       throw ApplicationFailure.nonRetryable("the config has no data contract (data:). Fix: add one; 'modelship data infer-schema FILE' proposes it.", 'ConfigInvalid');
     }
-    if (!config.skip_deployment && config.target === 'azure') {
-      // Fail before any work rather than after an hour of training: settings, credentials and the workspace first.
-      if (config.shadow_percent > 0) {
-        throw ApplicationFailure.nonRetryable(
-          'shadow_percent needs mirror traffic, which target azure cannot set through Azure ML API 2022-10-01. Fix: shadow_percent: 0 with target: azure.',
-          'ConfigInvalid',
-        );
-      }
+    if (!config.skip_deployment) {
+      // Fail before any work rather than after an hour of training: the target reachable, its credentials accepted.
       await quick.checkDeploymentTarget({ target: config.target });
     }
 

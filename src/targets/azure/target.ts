@@ -71,9 +71,9 @@ export class AzureTarget implements DeploymentTarget {
   ) {}
 
   /** Proves the credential and the workspace before anything is changed: a missing login fails here, clearly. */
-  async checkAccess(): Promise<{ workspace: string; location: string }> {
+  async checkAccess(): Promise<string> {
     const location = await this.call('reading the workspace', () => this.workspace.location());
-    return { workspace: this.workspace.settings.workspace, location };
+    return `Azure ML workspace ${this.workspace.settings.workspace} (${location})`;
   }
 
   /** A token, once per target: without it every call would fail with the SDK's long credential-chain message. */
