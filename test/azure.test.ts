@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { TokenCredential } from '@azure/core-auth';
-import { WorkflowFailedError } from '@temporalio/client';
+import { CancelledFailure, WorkflowFailedError } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { startRelease } from '../src/client/release';
 import { failureMessage } from '../src/client/temporal';
@@ -180,6 +180,44 @@ describe('azure target (emulated workspace)', () => {
     const state = await target().describeEndpoint(endpoint);
     assert.deepEqual(state.traffic, { green: 100 });
     assert.deepEqual(state.deployments.map((d) => d.name), ['green'], 'the slow deployment was deleted once its operation ended');
+  });
+
+  it('stops waiting on a provisioning when the release is cancelled, and rolls it back', async () => {
+    emulator.faults.operationMs = 10_000;
+    try {
+      await withWorkers(
+        env,
+        async (queues) => {
+          const config = loadConfig({
+            path: join(projectRoot, 'config/default.yaml'),
+            overrides: { input_data_path: dataPath, model_name: modelName, endpoint_name: endpoint, target: 'azure', skip_training: true, auto_approve_deployment: true, min_f1: 0, min_roc_auc: 0.5, min_accuracy: 0, max_regression: 1 },
+          }).config;
+          const handle = await startRelease(env.client, env.namespace ?? 'default', config, { queues, modelUri: `models:/${modelName}/1` });
+          workflowIds.push(handle.workflowId);
+          const putAt = emulator.requests.length;
+          while (!emulator.requests.slice(putAt).some((r) => r.method === 'PUT' && r.path.endsWith('/deployments/blue'))) await new Promise((r) => setTimeout(r, 100));
+          const cancelledAt = Date.now();
+          await handle.cancel();
+          await assert.rejects(handle.result(), (error: unknown) => error instanceof WorkflowFailedError && error.cause instanceof CancelledFailure);
+          // A cancelled run keeps no message: its status query and report say what happened.
+          const state = await handle.query<ReleaseResult>('status');
+          assert.equal(state.outcome, 'cancelled');
+          assert.equal(state.error, 'rollout cancelled at deploying to blue. Rolled back: deleted deployment blue');
+          const report = latestReport();
+          assert.equal(report.outcome, 'cancelled');
+          assert.deepEqual(report.failure_details.undone, ['deleted deployment blue'], 'the rollback is in the report');
+          assert.equal((await handle.describe()).status.name, 'CANCELLED');
+          assert.ok(Date.now() - cancelledAt < 60_000);
+        },
+        undefined,
+        { azureCredential: staticCredential },
+      );
+    } finally {
+      emulator.faults.operationMs = undefined;
+    }
+    const state = await target().describeEndpoint(endpoint);
+    assert.deepEqual(state.traffic, { green: 100 });
+    assert.deepEqual(state.deployments.map((d) => d.name), ['green'], 'the cancelled deployment was deleted');
   });
 
   it('serves continuous traffic through a stepped shift with zero failed requests', async () => {

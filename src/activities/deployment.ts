@@ -84,7 +84,7 @@ function asFailure(error: unknown): unknown {
 async function longOperation<T>(what: string, timeout: { ms: number; text: string }, fn: (options: OperationOptions) => Promise<T>): Promise<T> {
   const context = Context.current();
   let latest = what;
-  const beat = setInterval(() => context.heartbeat({ message: latest }), 5_000);
+  const beat = setInterval(() => context.heartbeat({ message: latest }), 2_000);
   context.heartbeat({ message: latest });
   const deadline = new AbortController();
   const timer = setTimeout(() => deadline.abort(new Error(`${what} took longer than deployment_timeout (${timeout.text})`)), timeout.ms);
@@ -92,7 +92,8 @@ async function longOperation<T>(what: string, timeout: { ms: number; text: strin
     const signal = AbortSignal.any([context.cancellationSignal, deadline.signal]);
     return await fn({ signal, progress: (message) => (latest = message) });
   } catch (error) {
-    if (context.cancellationSignal.aborted) throw error;
+    // Cancelled: report it as a cancellation (the wait stopped because of it), not as the target's error.
+    if (context.cancellationSignal.aborted) throw context.cancellationSignal.reason ?? error;
     throw asFailure(error);
   } finally {
     clearInterval(beat);

@@ -2,7 +2,7 @@
 // traffic, shifts traffic by plan with a bake and analysis per step, then moves the registry aliases and removes
 // the old colour. Every side effect registers its undo before the workflow moves on; on any failure or
 // cancellation the undos run in reverse, in a non-cancellable scope, and the failure says what was undone.
-import { ApplicationFailure, CancellationScope, proxyActivities, sleep } from '@temporalio/workflow';
+import { ApplicationFailure, CancellationScope, isCancellation, proxyActivities, sleep } from '@temporalio/workflow';
 import type { Duration } from '@temporalio/common';
 import { msToNumber } from '@temporalio/common/lib/time';
 import type { OrchestrationActivities } from '../activities';
@@ -216,12 +216,14 @@ export async function blueGreenRollout(input: RolloutInput): Promise<RolloutResu
       }
     });
     note('rolled back', undone.join('; '));
+    const cancelled = isCancellation(error);
+    const message =
+      (cancelled ? `rollout cancelled at ${failedAt}` : `rollout failed at ${failedAt}: ${cause.message}`) +
+      `. Rolled back: ${undone.join('; ') || 'nothing to undo'}` +
+      (undoFailures.length ? `. UNDO FAILURES: ${undoFailures.join('; ')}` : '');
     const details: RolloutFailureDetails = { failed: failedAt, evidence: cause.details, undone, undoFailures, steps };
-    throw ApplicationFailure.nonRetryable(
-      `rollout failed at ${failedAt}: ${cause.message}. Rolled back: ${undone.join('; ') || 'nothing to undo'}` +
-        (undoFailures.length ? `. UNDO FAILURES: ${undoFailures.join('; ')}` : ''),
-      'RolloutFailed',
-      details,
-    );
+    // A failure, even when cancelled: a cancelled workflow's result keeps neither message nor details, and the
+    // parent's report needs both (what was undone).
+    throw ApplicationFailure.nonRetryable(message, cancelled ? 'RolloutCancelled' : 'RolloutFailed', details);
   }
 }

@@ -3,8 +3,10 @@
 import {
   ApplicationFailure,
   CancellationScope,
+  CancelledFailure,
   condition,
   executeChild,
+  isCancellation,
   proxyActivities,
   setCurrentDetails,
   setHandler,
@@ -306,7 +308,8 @@ export async function modelRelease(input: ReleaseInput): Promise<ReleaseResult> 
     }
   } catch (error) {
     failure = error;
-    state.outcome = 'failed';
+    // Cancelled: by a CancelledFailure here, or a child that failed because this run was cancelled.
+    state.outcome = isCancellation(error) || CancellationScope.current().consideredCancelled ? 'cancelled' : 'failed';
     state.error = errorMessage(error);
     failedDetails = failureDetails(error);
   }
@@ -356,7 +359,11 @@ export async function modelRelease(input: ReleaseInput): Promise<ReleaseResult> 
   });
 
   if (failure) {
-    throw ApplicationFailure.nonRetryable(`release failed at ${state.steps.find((s) => s.status === 'failed')?.name ?? 'start'}: ${state.error}`, 'ReleaseFailed', state);
+    const at = state.steps.find((s) => s.status === 'failed')?.name ?? 'start';
+    // A cancelled release ends cancelled, its record written and any rollout undone. Temporal keeps no message or
+    // details for a cancellation: the report and the `status` query hold them.
+    if (state.outcome === 'cancelled') throw new CancelledFailure(`release cancelled at ${at}: ${state.error}`);
+    throw ApplicationFailure.nonRetryable(`release failed at ${at}: ${state.error}`, 'ReleaseFailed', state);
   }
   return { ...state, artifactsDir, reportPath };
 }

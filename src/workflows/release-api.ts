@@ -40,7 +40,7 @@ export interface ApprovalRecord {
   reason?: string;
 }
 
-export type ReleaseOutcome = 'succeeded' | 'failed' | 'rejected' | 'approval_expired' | 'running';
+export type ReleaseOutcome = 'succeeded' | 'failed' | 'cancelled' | 'rejected' | 'approval_expired' | 'running';
 
 export interface CandidateRef {
   name: string;

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { Option } from 'commander';
-import { WorkflowUpdateFailedError } from '@temporalio/client';
+import { CancelledFailure, WorkflowFailedError, WorkflowUpdateFailedError } from '@temporalio/client';
 import { ConfigError, loadConfig } from '../../config/load';
 import type { ReleaseConfigInput } from '../../config/schema';
 import { approveUpdate, rejectUpdate, statusQuery, type ReleaseResult } from '../../workflows/release-api';
@@ -75,9 +75,15 @@ export function registerReleaseCommands(program: Command): void {
           return;
         }
         if (outcome.error) {
-          const status = (outcome.error as { cause?: { details?: unknown[] } }).cause?.details?.[0] as ReleaseResult | undefined;
-          if (options.json) console.log(JSON.stringify({ outcome: 'failed', error: failureMessage(outcome.error), status }, null, 2));
-          else console.error(`\nrelease failed: ${failureMessage(outcome.error)}${status ? `\n${summarize(status, namespace)}` : ''}`);
+          // A cancelled run keeps no message or details: its status query says what happened.
+          const cancelled = outcome.error instanceof WorkflowFailedError && outcome.error.cause instanceof CancelledFailure;
+          const status = cancelled
+            ? await handle.query(statusQuery).catch(() => undefined)
+            : ((outcome.error as { cause?: { details?: unknown[] } }).cause?.details?.[0] as ReleaseResult | undefined);
+          const ended = cancelled ? 'cancelled' : 'failed';
+          const why = cancelled ? (status?.error ?? 'cancelled') : failureMessage(outcome.error);
+          if (options.json) console.log(JSON.stringify({ outcome: ended, error: why, status }, null, 2));
+          else console.error(`\nrelease ${ended}: ${why}${status ? `\n${summarize(status, namespace)}` : ''}`);
           process.exitCode = 1;
           return;
         }
