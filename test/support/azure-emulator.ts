@@ -313,7 +313,7 @@ export class AzureMlEmulator {
         throw new HttpError(409, 'UserError', `${kind} ${name}:${version} already exists and ${immutable} cannot be changed.`);
       }
     }
-    const resource: Resource = { id, name: version, type: `Microsoft.MachineLearningServices/workspaces/${kind}/versions`, properties: { ...properties, provisioningState: 'Succeeded' } };
+    const resource: Resource = { id, name: version, type: `Microsoft.MachineLearningServices/workspaces/${kind}/versions`, properties: { ...properties } };
     this.assets.set(key, resource);
     return { status: existing ? 200 : 201, body: resource };
   }
