@@ -18,6 +18,8 @@ import { projectRoot, venvExecutable } from '../src/config/environment';
 import { loadConfig } from '../src/config/load';
 import type { ReleaseConfigInput } from '../src/config/schema';
 import { generateBankingCsv } from '../src/data/generate';
+import { readRecords } from '../src/evaluation/evaluate';
+import type { InputContract } from '../src/model/input-contract';
 import { MlflowClient } from '../src/registry/mlflow';
 import { azureTargetFromEnv } from '../src/targets/azure/target';
 import { azureSettingsFromEnv } from '../src/targets/azure/workspace';
@@ -42,19 +44,24 @@ describe('azure target (emulated workspace)', () => {
   const registry = () => new MlflowClient(mlflowUri());
   const target = () => azureTargetFromEnv(staticCredential);
 
+  const releaseConfig = (overrides: Partial<ReleaseConfigInput>) =>
+    loadConfig({
+      path: join(projectRoot, 'config/default.yaml'),
+      overrides: {
+        input_data_path: dataPath, model_name: modelName, endpoint_name: endpoint, target: 'azure', n_iter: 1, cv_folds: 2,
+        model_families: ['logistic_regression'], auto_approve_deployment: true, bake_time: '1s', termination_wait: '0s',
+        min_f1: 0, min_roc_auc: 0.5, min_accuracy: 0, max_regression: 1, deployment_timeout: '2m', ...overrides,
+      },
+    }).config;
+  /** Records of the sample data with the fields the model deployed to green takes. */
+  const sampleRecords = (count: number) =>
+    readRecords(dataPath, JSON.parse(readFileSync(join(emulator.modelDir(endpoint, 'green'), 'input_contract.json'), 'utf8')) as InputContract, count);
+
   const release = (overrides: Partial<ReleaseConfigInput>, options: { modelUri?: string; credential?: TokenCredential } = {}) =>
     withWorkers(
       env,
       async (queues) => {
-        const config = loadConfig({
-          path: join(projectRoot, 'config/default.yaml'),
-          overrides: {
-            input_data_path: dataPath, model_name: modelName, endpoint_name: endpoint, target: 'azure', n_iter: 1, cv_folds: 2,
-            model_families: ['logistic_regression'], auto_approve_deployment: true, bake_time: '1s', termination_wait: '0s',
-            min_f1: 0, min_roc_auc: 0.5, min_accuracy: 0, max_regression: 1, deployment_timeout: '2m', ...overrides,
-          },
-        }).config;
-        const handle = await startRelease(env.client, env.namespace ?? 'default', config, { queues, modelUri: options.modelUri });
+        const handle = await startRelease(env.client, env.namespace ?? 'default', releaseConfig(overrides), { queues, modelUri: options.modelUri });
         workflowIds.push(handle.workflowId);
         return (await handle.result()) as ReleaseResult;
       },
@@ -188,11 +195,7 @@ describe('azure target (emulated workspace)', () => {
       await withWorkers(
         env,
         async (queues) => {
-          const config = loadConfig({
-            path: join(projectRoot, 'config/default.yaml'),
-            overrides: { input_data_path: dataPath, model_name: modelName, endpoint_name: endpoint, target: 'azure', skip_training: true, auto_approve_deployment: true, min_f1: 0, min_roc_auc: 0.5, min_accuracy: 0, max_regression: 1 },
-          }).config;
-          const handle = await startRelease(env.client, env.namespace ?? 'default', config, { queues, modelUri: `models:/${modelName}/1` });
+          const handle = await startRelease(env.client, env.namespace ?? 'default', releaseConfig({ skip_training: true }), { queues, modelUri: `models:/${modelName}/1` });
           workflowIds.push(handle.workflowId);
           const putAt = emulator.requests.length;
           while (!emulator.requests.slice(putAt).some((r) => r.method === 'PUT' && r.path.endsWith('/deployments/blue'))) await new Promise((r) => setTimeout(r, 100));
@@ -223,11 +226,7 @@ describe('azure target (emulated workspace)', () => {
   it('serves continuous traffic through a stepped shift with zero failed requests', async () => {
     const { scoringUri } = await target().describeEndpoint(endpoint);
     const key = await target().endpointKey(endpoint);
-    const lines = readFileSync(dataPath, 'utf8').trim().split('\n');
-    const header = lines[0]!.split(',');
-    const contract = JSON.parse(readFileSync(join(emulator.modelDir(endpoint, 'green'), 'input_contract.json'), 'utf8')) as { features: { column: string }[] };
-    const columns = new Set(contract.features.map((f) => f.column));
-    const record = Object.fromEntries(header.map((h, i) => [h, lines[1]!.split(',')[i]!]).filter(([h]) => columns.has(h!)));
+    const [record] = await sampleRecords(1);
     const counts = { ok: 0, failed: 0, byDeployment: {} as Record<string, number> };
     const scoreOnce = () =>
       new Promise<void>((resolve) => {
@@ -287,8 +286,7 @@ describe('azure target (emulated workspace)', () => {
   it('reads requests, server errors and latency of one deployment from Azure Monitor metrics', async () => {
     const since = Date.now() - 120_000;
     const before = await target().metrics(endpoint, 'green', since);
-    const record = JSON.parse(readFileSync(join(emulator.modelDir(endpoint, 'green'), 'input_contract.json'), 'utf8')) as { features: { column: string }[] };
-    const body = Object.fromEntries(record.features.map((f) => [f.column, null]));
+    const body = Object.fromEntries(Object.keys((await sampleRecords(1))[0]!).map((column) => [column, null]));
     emulator.faults.scoreErrors = { deployment: 'green', status: 503 };
     for (let i = 0; i < 5; i++) assert.equal((await target().probe(endpoint, 'green', body)).status, 503);
     emulator.faults.scoreErrors = undefined;
@@ -317,12 +315,7 @@ describe('azure target (emulated workspace)', () => {
         });
         child.once('exit', (code) => reject(new Error(`score.py server exited ${code}`)));
       });
-      const rows = readFileSync(join(dir, 'bank.csv'), 'utf8').trim().split('\n');
-      const header = rows[0]!.split(',');
-      const contract = JSON.parse(readFileSync(join(modelDir, 'input_contract.json'), 'utf8')) as { features: { column: string }[] };
-      const columns = new Set(contract.features.map((f) => f.column));
-      const record = (line: string) => Object.fromEntries(header.map((h, i) => [h, line.split(',')[i]!]).filter(([h]) => columns.has(h!)));
-      const records = rows.slice(1, 6).map(record);
+      const records = await sampleRecords(5);
       const { Age: _age, ...missing } = records[0]!;
       const cases: [string, unknown][] = [
         ['one record', records[0]],
