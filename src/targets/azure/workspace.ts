@@ -75,8 +75,8 @@ export interface BlobDatastore {
 
 export type DatastoreSecret = { kind: 'accountKey'; key: string } | { kind: 'sas'; token: string } | { kind: 'none' };
 
+/** A registered asset version's properties (modelUri, codeUri, image…), to compare with what would be registered. */
 export interface AssetVersion {
-  id: string;
   properties: Record<string, unknown>;
 }
 
@@ -183,7 +183,7 @@ export function createAzureMlWorkspace(settings: AzureSettings, credential: Toke
           : kind === 'codes'
             ? await orUndefined(client.codeVersions.get(rg, ws, name, version))
             : await orUndefined(client.environmentVersions.get(rg, ws, name, version));
-      return found ? { id: found.id ?? '', properties: found.properties as unknown as Record<string, unknown> } : undefined;
+      return found ? { properties: found.properties as unknown as Record<string, unknown> } : undefined;
     },
     async putModelVersion(name, version, properties) {
       await client.modelVersions.createOrUpdate(rg, ws, name, version, {
