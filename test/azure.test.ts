@@ -73,6 +73,21 @@ describe('azure target (emulated workspace)', () => {
     const latest = readdirSync(root).map((d) => join(root, d)).sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs)[0]!;
     return JSON.parse(readFileSync(join(latest, 'workflow_report.json'), 'utf8'));
   };
+  /** Green alone is deployed and takes all traffic: the state every rolled-back release here must leave. */
+  const assertGreenAlone = async (why: string) => {
+    const state = await target().describeEndpoint(endpoint);
+    assert.deepEqual(state.traffic, { green: 100 });
+    assert.deepEqual(state.deployments.map((d) => d.name), ['green'], why);
+  };
+  /** Runs fn while every long-running operation of the emulator takes `ms`. */
+  const withSlowOperations = async (ms: number, fn: () => Promise<void>) => {
+    emulator.faults.operationMs = ms;
+    try {
+      await fn();
+    } finally {
+      emulator.faults.operationMs = undefined;
+    }
+  };
   const writes = () => emulator.requests.filter((r) => r.method !== 'GET' && !r.path.endsWith('/listSecrets') && !r.path.endsWith('/listKeys'));
 
   before(async () => {
@@ -153,9 +168,7 @@ describe('azure target (emulated workspace)', () => {
     const report = latestReport();
     assert.match(JSON.stringify(report.failure_details), /\[InferenceServer\] ModuleNotFoundError: No module named onnxruntime/);
     assert.match(JSON.stringify(report.failure_details), /\[StorageInitializer\] downloaded 2 files/);
-    const state = await target().describeEndpoint(endpoint);
-    assert.deepEqual(state.traffic, { green: 100 });
-    assert.deepEqual(state.deployments.map((d) => d.name), ['green']);
+    await assertGreenAlone('the failed deployment was deleted');
     assert.equal((await registry().resolve(`models:/${modelName}@production`)).version, production, '@production unchanged');
   });
 
@@ -172,27 +185,21 @@ describe('azure target (emulated workspace)', () => {
   });
 
   it('abandons a provisioning slower than deployment_timeout and rolls it back', async () => {
-    emulator.faults.operationMs = 5_000;
-    try {
-      await assert.rejects(release({ skip_training: true, deployment_timeout: '2s' }, { modelUri: `models:/${modelName}/1` }), (error: unknown) => {
+    await withSlowOperations(5_000, () =>
+      assert.rejects(release({ skip_training: true, deployment_timeout: '2s' }, { modelUri: `models:/${modelName}/1` }), (error: unknown) => {
         const message = failureMessage(error);
         assert.match(message, /rollout failed at deploying to blue: .*took longer than deployment_timeout \(2s\)/);
         assert.match(message, /Rolled back: deleted deployment blue/);
         assert.doesNotMatch(message, /UNDO FAILURES/);
         return true;
-      });
-    } finally {
-      emulator.faults.operationMs = undefined;
-    }
-    const state = await target().describeEndpoint(endpoint);
-    assert.deepEqual(state.traffic, { green: 100 });
-    assert.deepEqual(state.deployments.map((d) => d.name), ['green'], 'the slow deployment was deleted once its operation ended');
+      }),
+    );
+    await assertGreenAlone('the slow deployment was deleted once its operation ended');
   });
 
   it('stops waiting on a provisioning when the release is cancelled, and rolls it back', async () => {
-    emulator.faults.operationMs = 10_000;
-    try {
-      await withWorkers(
+    await withSlowOperations(10_000, () =>
+      withWorkers(
         env,
         async (queues) => {
           const handle = await startRelease(env.client, env.namespace ?? 'default', releaseConfig({ skip_training: true }), { queues, modelUri: `models:/${modelName}/1` });
@@ -214,13 +221,9 @@ describe('azure target (emulated workspace)', () => {
         },
         undefined,
         { azureCredential: staticCredential },
-      );
-    } finally {
-      emulator.faults.operationMs = undefined;
-    }
-    const state = await target().describeEndpoint(endpoint);
-    assert.deepEqual(state.traffic, { green: 100 });
-    assert.deepEqual(state.deployments.map((d) => d.name), ['green'], 'the cancelled deployment was deleted');
+      ),
+    );
+    await assertGreenAlone('the cancelled deployment was deleted');
   });
 
   it('serves continuous traffic through a stepped shift with zero failed requests', async () => {
