@@ -16,7 +16,8 @@ import yaml
 from sklearn.ensemble import RandomForestClassifier
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "python"))
-from modelship_trainer.__main__ import build_pipeline, export_onnx  # noqa: E402
+from modelship_trainer.export import export_onnx  # noqa: E402
+from modelship_trainer.pipelines import build_pipeline  # noqa: E402
 from modelship_trainer.features import build_input_contract, to_model_frame  # noqa: E402
 
 

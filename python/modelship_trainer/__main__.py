@@ -14,35 +14,22 @@ import hashlib
 import json
 import os
 import sys
-import threading
 import time
 import warnings
 
 import numpy as np
 import pandas as pd
-from scipy.stats import loguniform, randint
 from sklearn.base import clone
-from sklearn.compose import ColumnTransformer
-from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
-from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import get_scorer, roc_auc_score, f1_score, accuracy_score
+from sklearn.metrics import roc_auc_score, accuracy_score
 from sklearn.model_selection import RandomizedSearchCV, StratifiedKFold, cross_val_predict, train_test_split
-from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from . import CONTRACT_VERSION
+from .export import PARITY_TOLERANCE, ParityError, export_onnx, onnx_probabilities
 from .features import build_input_contract, to_model_frame
-from .onnx_ops import MedianImputer
-from skl2onnx.sklapi import CastTransformer
-
-PARITY_TOLERANCE = 1e-4
-_print_lock = threading.Lock()
-
-
-def emit(event: str, **fields):
-    with _print_lock:
-        sys.stdout.write(json.dumps({"event": event, **fields}) + "\n")
-        sys.stdout.flush()
+from .pipelines import build_pipeline
+from .progress import emit
+from .search import ProgressScorer, best_threshold, search_spaces
+from .tracking import log_to_mlflow
 
 
 def sha256_file(path: str) -> str:
@@ -51,126 +38,6 @@ def sha256_file(path: str) -> str:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
-
-
-def search_spaces(random_state: int) -> dict:
-    return {
-        # The original's space.
-        "random_forest": (
-            RandomForestClassifier(random_state=random_state, n_jobs=1),
-            {
-                "n_estimators": randint(50, 200),
-                "max_depth": randint(3, 20),
-                "min_samples_split": randint(2, 20),
-                "min_samples_leaf": randint(1, 20),
-                "bootstrap": [True, False],
-                "class_weight": [None, "balanced"],
-            },
-        ),
-        "hist_gradient_boosting": (
-            HistGradientBoostingClassifier(random_state=random_state, early_stopping=False),
-            {
-                "learning_rate": loguniform(0.02, 0.3),
-                "max_iter": randint(50, 250),
-                "max_leaf_nodes": randint(8, 48),
-                "min_samples_leaf": randint(10, 80),
-                "l2_regularization": loguniform(1e-4, 1.0),
-                "class_weight": [None, "balanced"],
-            },
-        ),
-        # The baseline: a linear model on the same features.
-        "logistic_regression": (
-            LogisticRegression(max_iter=2000),
-            {"C": loguniform(1e-3, 1e2), "class_weight": [None, "balanced"]},
-        ),
-    }
-
-
-def build_pipeline(contract: dict, estimator) -> Pipeline:
-    numeric = [spec["name"] for f in contract["features"] if f["kind"] != "categorical" for spec in f["inputs"]]
-    categorical = [f["inputs"][0]["name"] for f in contract["features"] if f["kind"] == "categorical"]
-    transformers = []
-    if numeric:
-        transformers.append(("numeric", Pipeline([("impute", MedianImputer()), ("scale", StandardScaler())]), numeric))
-    if categorical:
-        # The cast keeps the whole feature matrix in float64, so trees convert with float64 thresholds.
-        encode = Pipeline([("onehot", OneHotEncoder(handle_unknown="ignore", sparse_output=False)), ("cast", CastTransformer(dtype=np.float64))])
-        transformers.append(("categorical", encode, categorical))
-    steps = [("features", ColumnTransformer(transformers))]
-    if isinstance(estimator, (RandomForestClassifier, HistGradientBoostingClassifier)):
-        # Trees split float32 features, as scikit-learn's forests do internally; see onnx_ops.py.
-        steps.append(("float32", CastTransformer(dtype=np.float32)))
-    return Pipeline(steps + [("model", estimator)])
-
-
-class ProgressScorer:
-    """Wraps the search's scorer to report each finished fit (the search calls it once per fit)."""
-
-    def __init__(self, scoring: str, total: int, family: str, state: dict):
-        self.scorer = get_scorer(scoring)
-        self.total, self.family, self.state = total, family, state
-
-    def __call__(self, estimator, X, y):
-        score = self.scorer(estimator, X, y)
-        with _print_lock:
-            self.state["done"] += 1
-            done = self.state["done"]
-        emit("progress", phase="search", family=self.family, done=done, total=self.total, message=f"fit {done}/{self.total} ({self.family})")
-        return score
-
-
-def best_threshold(labels: np.ndarray, probabilities: np.ndarray) -> float:
-    """The threshold that maximises F1 on out-of-fold predictions (training rows only)."""
-    best, best_f1 = 0.5, -1.0
-    for threshold in np.unique(np.round(probabilities, 4)):
-        f1 = f1_score(labels, probabilities >= threshold, zero_division=0)
-        if f1 > best_f1:
-            best, best_f1 = float(threshold), f1
-    return best
-
-
-def export_onnx(pipeline: Pipeline, contract: dict, path: str):
-    from skl2onnx import to_onnx
-    from skl2onnx.common.data_types import DoubleTensorType, StringTensorType
-
-    initial_types = [
-        (spec["name"], DoubleTensorType([None, 1]) if spec["type"] == "double" else StringTensorType([None, 1]))
-        for feature in contract["features"]
-        for spec in feature["inputs"]
-    ]
-    model = to_onnx(pipeline, initial_types=initial_types, options={id(pipeline.steps[-1][1]): {"zipmap": False}}, target_opset={"": 17, "ai.onnx.ml": 3})
-    with open(path, "wb") as handle:
-        handle.write(model.SerializeToString())
-    return model
-
-
-def onnx_probabilities(path: str, frame: pd.DataFrame) -> np.ndarray:
-    import onnxruntime as ort
-
-    session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
-    feeds = {}
-    for node in session.get_inputs():
-        column = frame[node.name]
-        feeds[node.name] = (column.to_numpy(dtype=np.float64) if node.type == "tensor(double)" else column.to_numpy(dtype=object)).reshape(-1, 1)
-    outputs = session.run(None, feeds)
-    names = [o.name for o in session.get_outputs()]
-    return np.asarray(outputs[names.index("probabilities")])[:, 1]
-
-
-def log_to_mlflow(request: dict, files: dict, params: dict, metrics: dict) -> dict:
-    settings = request.get("mlflow")
-    if not settings:
-        return {}
-    import mlflow
-
-    mlflow.set_tracking_uri(settings["tracking_uri"])
-    experiment = mlflow.set_experiment(settings["experiment"])
-    with mlflow.start_run(run_name=settings.get("run_name"), tags=settings.get("tags", {})) as run:
-        mlflow.log_params(params)
-        mlflow.log_metrics({k: float(v) for k, v in metrics.items() if v is not None and np.isfinite(v)})
-        for artifact_path, local in files.items():
-            mlflow.log_artifact(local, artifact_path=os.path.dirname(artifact_path) or None)
-        return {"run_id": run.info.run_id, "experiment_id": experiment.experiment_id, "artifact_uri": run.info.artifact_uri}
 
 
 def train(request: dict) -> dict:
@@ -315,10 +182,6 @@ def train(request: dict) -> dict:
         json.dump(result, handle, indent=2)
     os.replace(result_path + ".tmp", result_path)  # atomic: a result file is always complete
     return {"result": result_path}
-
-
-class ParityError(Exception):
-    pass
 
 
 def die_with_parent():
