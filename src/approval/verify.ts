@@ -2,6 +2,8 @@
 // version, these digests, this decision, this principal, a plausible time); the SSH signature over it is valid in the
 // modelship-approval namespace; and the allowed-signers file lets that principal sign with that key at that time.
 // Used by the worker's verification activity and by `modelship audit`.
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { checkSigner, parseAllowedSigners } from './allowed-signers';
 import { fingerprint, parseSignature, verifySignature } from './sshsig';
 import { APPROVAL_NAMESPACE, parseStatement, statementMismatches, type ApprovalStatement } from './statement';
@@ -63,4 +65,17 @@ export function verifySignedApproval(check: SignedApprovalCheck, allowedSignersT
   const signer = checkSigner(signers, statement.principal, parsed.publicKey, APPROVAL_NAMESPACE, new Date(at), keyFingerprint);
   if (!signer.allowed) return refuse(signer.reason);
   return { valid: true, principal: statement.principal, keyFingerprint, statement };
+}
+
+/** The allowed-signers file's text and sha256 (one read, so both describe the same bytes); a clear error if unreadable. */
+export function readAllowedSignersFile(path: string): { text: string; sha256: string } {
+  let bytes: Buffer;
+  try {
+    bytes = readFileSync(path);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : (error as Error).message;
+    throw new Error(`cannot read the allowed signers file ${path} (${why}). Fix: allowed_signers must name a file readable where modelship runs (a relative path is relative to the config file)`);
+  }
+  return { text: bytes.toString('utf8'), sha256: createHash('sha256').update(bytes).digest('hex') };
 }
