@@ -171,3 +171,21 @@ describe('a signed approval against what the release waits for', () => {
     assert.match(refused({}, 'alice@example.com ssh-ed25519 !!!\n'), /allowed signers file is unusable: allowed_signers line 1/);
   });
 });
+
+describe('approval config keys', () => {
+  it('resolves allowed_signers relative to the config file, defaults to one approval, and checks required_approvals against approvers', async () => {
+    const { mkdtempSync, writeFileSync } = await import('node:fs');
+    const { join } = await import('node:path');
+    const { tmpdir } = await import('node:os');
+    const { loadConfig, ConfigError } = await import('../src/config/load');
+    const dir = mkdtempSync(join(tmpdir(), 'modelship-approval-config-'));
+    const file = join(dir, 'release.yaml');
+    writeFileSync(file, 'allowed_signers: keys/allowed_signers\n');
+    const { config } = loadConfig({ path: file });
+    assert.equal(config.allowed_signers, join(dir, 'keys/allowed_signers'));
+    assert.deepEqual([config.required_approvals, config.forbid_self_approval], [1, false]);
+    assert.equal(loadConfig({}).config.allowed_signers, undefined, 'unset by default: names only');
+    writeFileSync(file, 'approvers: [alice]\nrequired_approvals: 2\n');
+    assert.throws(() => loadConfig({ path: file }), (error: unknown) => error instanceof ConfigError && /required_approvals \(line 2\): 2 approvals are required but approvers lists only 1/.test(error.message));
+  });
+});
