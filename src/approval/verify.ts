@@ -4,7 +4,7 @@
 // Used by the worker's verification activity and by `modelship audit`.
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { checkSigner, parseAllowedSigners } from './allowed-signers';
+import { AllowedSignersError, checkSigner, parseAllowedSigners } from './allowed-signers';
 import { fingerprint, parseSignature, verifySignature } from './sshsig';
 import { APPROVAL_NAMESPACE, parseStatement, statementMismatches, type ApprovalStatement } from './statement';
 
@@ -75,7 +75,12 @@ export function readAllowedSignersFile(path: string): { text: string; sha256: st
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     const why = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : (error as Error).message;
-    throw new Error(`cannot read the allowed signers file ${path} (${why}). Fix: allowed_signers must name a file readable where modelship runs (a relative path is relative to the config file)`);
+    throw new AllowedSignersError(`cannot read the allowed signers file ${path} (${why}). Fix: allowed_signers must name a file readable where modelship runs (a relative path is relative to the config file)`);
   }
   return { text: bytes.toString('utf8'), sha256: createHash('sha256').update(bytes).digest('hex') };
+}
+
+/** Reads and parses the allowed-signers file, for an early clear error (`start`, `config check`); returns its rules. */
+export function loadAllowedSigners(path: string) {
+  return parseAllowedSigners(readAllowedSignersFile(path).text, path);
 }

@@ -22,6 +22,8 @@ export interface ApprovalEvidence {
 export interface AuditLine {
   ok: boolean;
   text: string;
+  /** A heading or a fact, not a check. */
+  info?: boolean;
 }
 
 export interface AuditResult {
@@ -40,15 +42,16 @@ const short = (sha?: string) => (sha ? `${sha.slice(0, 12)}…` : '(none)');
 export async function auditApprovals(evidence: ApprovalEvidence, options: AuditOptions): Promise<AuditResult> {
   const lines: AuditLine[] = [];
   const say = (ok: boolean, text: string) => lines.push({ ok, text });
+  const tell = (text: string) => lines.push({ ok: true, text, info: true });
   const { candidate, approval, gate } = evidence;
-  say(true, `audit of ${evidence.workflowId} (from ${evidence.source})`);
+  tell(`audit of ${evidence.workflowId} (from ${evidence.source})`);
   if (!candidate || !approval) {
     say(false, 'no approval recorded: the release never reached its approval step');
     return { ok: false, lines };
   }
-  say(true, `candidate: ${candidate.name} version ${candidate.version}, model sha256 ${short(candidate.modelSha256)}, data sha256 ${short(candidate.dataSha256)}`);
+  tell(`candidate: ${candidate.name} version ${candidate.version}, model sha256 ${short(candidate.modelSha256)}, data sha256 ${short(candidate.dataSha256)}`);
   if (approval.automatic) say(false, `approved automatically (auto_approve_deployment): no person signed`);
-  if (approval.decision === 'expired') say(true, 'no decision: the approval expired');
+  if (approval.decision === 'expired') tell('no decision: the approval expired');
   const votes = approval.approvals ?? [];
   if (approval.signatures !== 'required') say(false, `names only: allowed_signers was not set, so ${votes.length ? votes.map((v) => v.by).join(', ') : approval.by ?? 'nobody'} is not verified`);
 

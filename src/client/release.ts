@@ -128,7 +128,10 @@ export function summarize(result: ReleaseStatus & { artifactsDir?: string; repor
   if (result.gates) lines.push(`gates:   ${result.gates.checks.map((c) => `${c.name} ${c.passed ? '✔' : '✖'}`).join(' · ')}`);
   const tests = result.steps.find((s) => s.name === 'local_tests');
   if (tests) lines.push(`tests:   ${tests.status}${tests.summary ? ` — ${tests.summary}` : ''}`);
-  if (result.approval) lines.push(`approval: ${result.approval.decision}${result.approval.automatic ? ' (automatic)' : result.approval.by ? ` by ${result.approval.by}` : ''}`);
+  if (result.approval) {
+    const signed = result.approval.signatures === 'required' ? ' (signed)' : result.approval.signatures === 'not required' && !result.approval.automatic ? ' (names only, not verified)' : '';
+    lines.push(`approval: ${result.approval.decision}${result.approval.automatic ? ' (automatic)' : result.approval.by ? ` by ${result.approval.by}${signed}` : ''}`);
+  }
   const deploy = result.steps.find((s) => s.name === 'deploy');
   if (deploy) lines.push(`served:  ${deploy.status === 'succeeded' ? deploy.summary : `not deployed (${deploy.summary ?? deploy.status})`}`);
   lines.push(`links:   ${workflowUrl(namespace, result.workflowId)}`);

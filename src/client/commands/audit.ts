@@ -36,7 +36,7 @@ export function registerAuditCommand(program: Command): void {
       const evidence = await evidenceOf(workflowId, options.report);
       const result = await auditApprovals(evidence, { mlflowUri: mlflowTrackingUri(), allowedSigners: options.allowedSigners });
       if (options.json) console.log(JSON.stringify(result, null, 2));
-      else for (const line of result.lines) console.log(`${line.ok ? '✔' : '✖'} ${line.text}`);
+      else for (const line of result.lines) console.log(`${line.info ? ' ' : line.ok ? '✔' : '✖'} ${line.text}`);
       if (!result.ok) process.exitCode = 1;
     });
 }

@@ -5,6 +5,8 @@ import { ConfigError, loadConfig } from '../../config/load';
 import type { ReleaseConfigInput } from '../../config/schema';
 import { approveUpdate, rejectUpdate, statusQuery, type ApprovalGateStatus, type ReleaseResult, type ReleaseStatus, type SignedMessage } from '../../workflows/release-api';
 import { signStatement, statementFor } from '../signing';
+import { AllowedSignersError } from '../../approval/allowed-signers';
+import { loadAllowedSigners } from '../../approval/verify';
 import { startRelease, summarize, watchRelease, workflowUrl } from '../release';
 import { connectClient, failureMessage } from '../temporal';
 
@@ -33,9 +35,12 @@ export function configFromFlags(options: StartOptions) {
     target: options.target,
   };
   try {
-    return loadConfig({ path: options.config, overrides }).config;
+    const { config } = loadConfig({ path: options.config, overrides });
+    // A release whose signers file is missing or malformed could never be approved: say so before it starts.
+    if (config.allowed_signers) loadAllowedSigners(config.allowed_signers);
+    return config;
   } catch (error) {
-    if (error instanceof ConfigError) {
+    if (error instanceof ConfigError || error instanceof AllowedSignersError) {
       console.error(error.message);
       process.exit(1);
     }
