@@ -172,6 +172,9 @@ describe('signed approvals', () => {
       const cliAudit = await runCli(['audit', a.workflowId], cliEnv);
       assert.equal(cliAudit.code, 0, cliAudit.stdout + cliAudit.stderr);
       assert.match(cliAudit.stdout, /✔ 2\. .* approved by bob@example.com, key SHA256:\S+, model sha256 [0-9a-f]{12}…: signature valid/);
+      const fromMemo = await runCli(['audit', a.workflowId], { ...cliEnv, MODELSHIP_ARTIFACTS_DIR: mkdtempSync(join(dir, 'elsewhere-')) });
+      assert.equal(fromMemo.code, 0, fromMemo.stdout + fromMemo.stderr);
+      assert.match(fromMemo.stdout, /from the memo of .* in Temporal[\s\S]*audit passed/);
       const cliEdited = await runCli(['audit', a.workflowId, '--report', join(dir, 'edited_report.json')], cliEnv);
       assert.equal(cliEdited.code, 1);
       assert.match(cliEdited.stdout, /audit FAILED/);

@@ -59,8 +59,11 @@ export interface ApprovalGateOptions {
 }
 
 export interface ApprovalGate {
-  /** Waits for (or takes automatically) the decision on `candidate`, records it, and returns it. */
-  decide(candidate: CandidateRef, trainingRunId: string): Promise<ApprovalRecord>;
+  /**
+   * Waits for (or takes automatically) the decision on `candidate`, records it, and returns it. `evidence` (e.g. a
+   * link to the review report) is appended to what the release says it waits for.
+   */
+  decide(candidate: CandidateRef, trainingRunId: string, evidence?: string): Promise<ApprovalRecord>;
 }
 
 /** Registers the approve/reject handlers at once (messages that arrive early are refused with a reason). */
@@ -241,15 +244,17 @@ export function createApprovalGate({ config, workflowId, startedBy, state, show 
   setHandler(approveSignal, viaSignal(validateApprove, apply('approved', 'signal')));
   setHandler(rejectSignal, viaSignal(validateReject, apply('rejected', 'signal')));
 
+  let review: string | undefined;
   const waitingText = () => {
     const { name, version } = candidate();
     const progress = required > 1 ? ` (${votes.filter((v) => v.decision === 'approved').length} of ${required} approvals)` : '';
     const key = signaturesRequired() ? ' --key ~/.ssh/id_ed25519' : '';
-    return `approval of ${name} version ${version}${progress}: modelship approve ${workflowId} --by NAME${key} (or reject${key ? ' --key …' : ''} --reason TEXT)`;
+    return `approval of ${name} version ${version}${progress}: modelship approve ${workflowId} --by NAME${key} (or reject${key ? ' --key …' : ''} --reason TEXT)${review ? `; ${review}` : ''}`;
   };
 
   return {
-    async decide(candidateRef: CandidateRef, trainingRunId: string): Promise<ApprovalRecord> {
+    async decide(candidateRef: CandidateRef, trainingRunId: string, evidence?: string): Promise<ApprovalRecord> {
+      review = evidence;
       if (config.auto_approve_deployment) {
         decision = { decision: 'approved', automatic: true, by: 'auto_approve_deployment', at: new Date().toISOString(), modelVersion: candidateRef.version };
       } else {
