@@ -93,7 +93,8 @@ describe('signed approvals', () => {
         statementFor({ ...status, candidate: { ...status.candidate!, ...(changes.version && { version: changes.version }), ...(changes.modelSha256 && { modelSha256: changes.modelSha256 }) } }, 'approved', 'alice@example.com', 'ok');
 
       // B: alice's valid approval (1 of 2), kept to be replayed on A; then bob's signed rejection ends B.
-      assert.match(await approve(b, 'alice@example.com', aliceSays(statusB), keys.sign(alice, aliceSays(statusB))), /by alice@example.com \(1 of 2 approvals\)/);
+      const aliceOnB = aliceSays(statusB);
+      assert.match(await approve(b, 'alice@example.com', aliceOnB, keys.sign(alice, aliceOnB)), /by alice@example.com \(1 of 2 approvals\)/);
       const replayed = (await b.query(statusQuery)).gate!.approvals[0]!.signed!;
       const rejection = statementFor(statusB, 'rejected', 'bob@example.com', 'drift in Age');
       await b.executeUpdate(rejectUpdate, { args: [{ by: 'bob@example.com', reason: 'drift in Age', modelVersion: '1', statement: rejection, signature: await signStatement(bob!.privatePath, rejection) }] });
