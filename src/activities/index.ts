@@ -1,6 +1,7 @@
 // All activities, built from their dependencies. Workflows import only the *types* exported here.
 import { join } from 'node:path';
 import type { TokenCredential } from '@azure/core-auth';
+import { createApprovalActivities } from './approval';
 import { createDataActivities } from './data';
 import { createDeploymentActivities } from './deployment';
 import { createEnvironmentActivities } from './environment';
@@ -30,6 +31,7 @@ export function createOrchestrationActivities(deps: ActivityDeps) {
     ...createLocalTestActivities({ mlflowUri: deps.mlflowUri, cacheDir: join(deps.stateDir, 'cache', 'artifacts') }),
     ...createRegistryActivities(deps),
     ...createReportActivities(deps),
+    ...createApprovalActivities(),
     ...createDeploymentActivities(deps),
   };
 }

@@ -1,5 +1,6 @@
 // The `modelship` command line. Each subcommand lives in its own module; this file only wires them up.
 import { Command } from 'commander';
+import { registerAuditCommand } from './commands/audit';
 import { registerConfigCommands } from './commands/config';
 import { registerDataCommands } from './commands/data';
 import { registerDevCommand } from './commands/dev';
@@ -30,6 +31,7 @@ TEMPORAL_TLS* (Temporal's standard variables) and MLFLOW_TRACKING_URI.`,
     );
   registerDemoCommand(program);
   registerReleaseCommands(program);
+  registerAuditCommand(program);
   registerEndpointCommands(program);
   registerDevCommand(program);
   registerWorkerCommand(program);

@@ -1,5 +1,6 @@
 // Starting, watching and answering releases from the CLI (and the demo).
 import { randomUUID } from 'node:crypto';
+import { userInfo } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { Client, WorkflowHandle } from '@temporalio/client';
 import { defaultPayloadConverter } from '@temporalio/common';
@@ -19,6 +20,15 @@ export function releaseWorkflowId(modelName: string): string {
   return `release-${modelName}-${stamp}-${randomUUID().slice(0, 4)}`;
 }
 
+/** Who runs this CLI, for `start --by` (the principal forbid_self_approval refuses). */
+export function osUser(): string | undefined {
+  try {
+    return userInfo().username;
+  } catch {
+    return process.env.USER || process.env.USERNAME || undefined;
+  }
+}
+
 export function workflowUrl(namespace: string, workflowId: string): string {
   return `${temporalUiUrl()}/namespaces/${namespace}/workflows/${encodeURIComponent(workflowId)}`;
 }
@@ -27,7 +37,7 @@ export async function startRelease(
   client: Client,
   namespace: string,
   config: ReleaseConfig,
-  options: { modelUri?: string; workflowId?: string; queues?: TaskQueues } = {},
+  options: { modelUri?: string; workflowId?: string; queues?: TaskQueues; startedBy?: string } = {},
 ): Promise<WorkflowHandle> {
   const queues = options.queues ?? taskQueues();
   const input: ReleaseInput = {
@@ -35,6 +45,7 @@ export async function startRelease(
     artifactsRoot: artifactsRoot(),
     modelUri: options.modelUri,
     codeVersion: codeVersion(),
+    startedBy: options.startedBy ?? osUser(),
     trainingTaskQueue: queues.training,
     links: { temporalUi: temporalUiUrl(), mlflow: mlflowTrackingUri(), namespace },
   };
@@ -117,7 +128,10 @@ export function summarize(result: ReleaseStatus & { artifactsDir?: string; repor
   if (result.gates) lines.push(`gates:   ${result.gates.checks.map((c) => `${c.name} ${c.passed ? '✔' : '✖'}`).join(' · ')}`);
   const tests = result.steps.find((s) => s.name === 'local_tests');
   if (tests) lines.push(`tests:   ${tests.status}${tests.summary ? ` — ${tests.summary}` : ''}`);
-  if (result.approval) lines.push(`approval: ${result.approval.decision}${result.approval.automatic ? ' (automatic)' : result.approval.by ? ` by ${result.approval.by}` : ''}`);
+  if (result.approval) {
+    const signed = result.approval.signatures === 'required' ? ' (signed)' : result.approval.signatures === 'not required' && !result.approval.automatic ? ' (names only, not verified)' : '';
+    lines.push(`approval: ${result.approval.decision}${result.approval.automatic ? ' (automatic)' : result.approval.by ? ` by ${result.approval.by}${signed}` : ''}`);
+  }
   const deploy = result.steps.find((s) => s.name === 'deploy');
   if (deploy) lines.push(`served:  ${deploy.status === 'succeeded' ? deploy.summary : `not deployed (${deploy.summary ?? deploy.status})`}`);
   lines.push(`links:   ${workflowUrl(namespace, result.workflowId)}`);

@@ -61,9 +61,10 @@ export function loadConfig(options: LoadConfigOptions = {}): LoadedConfig {
       const offset = node?.range?.[0];
       return offset === undefined ? undefined : lineCounter.linePos(offset).line;
     };
-    // Relative data paths are relative to the config file, so a config and its data can move together.
-    if (typeof fileValues.input_data_path === 'string' && !isAbsolute(fileValues.input_data_path)) {
-      fileValues.input_data_path = resolve(dirname(path), fileValues.input_data_path);
+    // Relative paths are relative to the config file, so a config and its data can move together.
+    for (const key of ['input_data_path', 'allowed_signers'] as const) {
+      const value = fileValues[key];
+      if (typeof value === 'string' && value && !isAbsolute(value)) fileValues[key] = resolve(dirname(path), value);
     }
   }
 
@@ -81,6 +82,7 @@ export function loadConfig(options: LoadConfigOptions = {}): LoadedConfig {
   const config = normalizeConfig(parsed.data);
   // Paths from the file were made absolute above; from flags or defaults they are relative to the working directory.
   config.input_data_path = resolve(config.input_data_path);
+  if (config.allowed_signers) config.allowed_signers = resolve(config.allowed_signers);
   return { config, path };
 }
 

@@ -181,7 +181,32 @@ export const releaseConfigSchema = z.strictObject({
   approval_timeout: durationString
     .default('24h')
     .describe('how long to wait for approval before the run ends as "approval expired", e.g. 30m, 24h (default 24h)'),
+  allowed_signers: z
+    .string()
+    .min(1)
+    .optional()
+    .describe(
+      "path of an allowed-signers file (git's gpg.ssh.allowedSignersFile format: principals [options] ssh-ed25519 KEY), relative to the config file; " +
+        'when set, approve and reject need an SSH signature (modelship approve ID --by NAME --key ~/.ssh/id_ed25519) by a key it lists; unset: names only, unverified',
+    ),
+  required_approvals: z
+    .int()
+    .min(1)
+    .max(20)
+    .default(1)
+    .describe('how many distinct principals must approve before the release deploys, a whole number from 1 (default 1); one rejection ends the release'),
+  forbid_self_approval: z
+    .boolean()
+    .default(false)
+    .describe('true or false: refuse an approval from the principal who started the release (modelship start --by NAME) (default false)'),
 }).superRefine((config, context) => {
+  if (config.approvers.length > 0 && config.required_approvals > config.approvers.length) {
+    context.addIssue({
+      code: 'custom',
+      path: ['required_approvals'],
+      message: `${config.required_approvals} approvals are required but approvers lists only ${config.approvers.length}: lower required_approvals or add approvers`,
+    });
+  }
   // Azure ML API 2022-10-01 (what @azure/arm-machinelearning 2.1.1 speaks) has no mirror traffic.
   if (config.target === 'azure' && config.shadow_percent > 0) {
     context.addIssue({ code: 'custom', path: ['shadow_percent'], message: 'target azure cannot mirror traffic (Azure ML API 2022-10-01): set shadow_percent to 0 with target: azure' });

@@ -4,30 +4,21 @@ import {
   ApplicationFailure,
   CancellationScope,
   CancelledFailure,
-  condition,
   executeChild,
   isCancellation,
   proxyActivities,
   setCurrentDetails,
   setHandler,
-  upsertMemo,
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
-import type { Duration } from '@temporalio/common';
 import type { OrchestrationActivities, TrainingActivities } from '../activities';
 import type { TrainResult } from '../activities/training';
 import type { ChampionResult } from '../activities/evaluation';
+import { createApprovalGate } from './approval-gate';
 import {
-  approveSignal,
-  approveUpdate,
-  rejectSignal,
-  rejectUpdate,
   statusQuery,
   STEP_NAMES,
-  type ApprovalRecord,
-  type ApproveRequest,
-  type RejectRequest,
   type ReleaseInput,
   type ReleaseResult,
   type ReleaseStatus,
@@ -69,57 +60,7 @@ export async function modelRelease(input: ReleaseInput): Promise<ReleaseResult> 
     steps: STEP_NAMES.map((name) => ({ name, status: 'pending' })),
     refused: [],
   };
-  let decision: ApprovalRecord | undefined;
-  let waitingForApproval = false;
-
-  // --- approval messages: Updates answer with a verdict; Signals of the same names do the same silently.
-  const checkApprover = (by: string | undefined) => {
-    if (!by || !by.trim()) throw new Error('refused: the approver is required (--by NAME)');
-    if (config.approvers.length > 0 && !config.approvers.includes(by)) {
-      throw new Error(`refused: ${by} is not an approver (approvers: ${config.approvers.join(', ')})`);
-    }
-  };
-  const checkWaiting = () => {
-    if (!waitingForApproval || decision) {
-      throw new Error(decision ? `refused: already ${decision.decision}` : `refused: not waiting for approval (current step: ${state.stage})`);
-    }
-  };
-  const validateApprove = (request: ApproveRequest) => {
-    checkWaiting();
-    checkApprover(request?.by);
-    if (String(request.modelVersion) !== state.candidate!.version) {
-      throw new Error(`refused: version ${request.modelVersion} is not the candidate waiting for approval (version ${state.candidate!.version})`);
-    }
-  };
-  const validateReject = (request: RejectRequest) => {
-    checkWaiting();
-    checkApprover(request?.by);
-    if (!request.reason || !request.reason.trim()) throw new Error('refused: a rejection needs a reason (--reason TEXT)');
-    if (request.modelVersion !== undefined && String(request.modelVersion) !== state.candidate!.version) {
-      throw new Error(`refused: version ${request.modelVersion} is not the candidate waiting for approval (version ${state.candidate!.version})`);
-    }
-  };
-  const approve = (request: ApproveRequest) => {
-    decision = { decision: 'approved', automatic: false, by: request.by, at: new Date().toISOString(), modelVersion: state.candidate!.version, comment: request.comment };
-    return `approved version ${decision.modelVersion} of ${state.candidate!.name} by ${request.by}`;
-  };
-  const reject = (request: RejectRequest) => {
-    decision = { decision: 'rejected', automatic: false, by: request.by, at: new Date().toISOString(), modelVersion: state.candidate!.version, reason: request.reason };
-    return `rejected version ${decision.modelVersion} of ${state.candidate!.name} by ${request.by}: ${request.reason}`;
-  };
   setHandler(statusQuery, () => state);
-  setHandler(approveUpdate, approve, { validator: validateApprove });
-  setHandler(rejectUpdate, reject, { validator: validateReject });
-  const viaSignal = <T>(validate: (r: T) => void, apply: (r: T) => string) => (request: T) => {
-    try {
-      validate(request);
-      apply(request);
-    } catch (error) {
-      state.refused.push(`signal from ${(request as { by?: string })?.by ?? 'unknown'}: ${(error as Error).message}`);
-    }
-  };
-  setHandler(approveSignal, viaSignal(validateApprove, approve));
-  setHandler(rejectSignal, viaSignal(validateReject, reject));
 
   // --- steps, each recorded with its times and a one-line summary.
   const record = (name: StepName) => state.steps.find((s) => s.name === name)!;
@@ -128,6 +69,8 @@ export async function modelRelease(input: ReleaseInput): Promise<ReleaseResult> 
       `**${state.stage}** · ${state.outcome}${state.candidate ? ` · candidate ${state.candidate.name} v${state.candidate.version}` : ''}` +
         `${state.waitingFor ? `\n\nwaiting for: ${state.waitingFor}` : ''}`,
     );
+  const gate = createApprovalGate({ config, workflowId, startedBy: input.startedBy, state, show });
+
   async function step<T>(name: StepName, run: () => Promise<T>, summarize: (result: T) => string): Promise<T> {
     const entry = record(name);
     state.stage = name;
@@ -235,7 +178,14 @@ export async function modelRelease(input: ReleaseInput): Promise<ReleaseResult> 
       },
       (r) => `${config.model_name} version ${r.version} @candidate${r.created ? '' : ' (existing version)'}`,
     );
-    state.candidate = { name: config.model_name, version: registered.version, modelUri: registered.modelUri };
+    state.candidate = {
+      name: config.model_name,
+      version: registered.version,
+      modelUri: registered.modelUri,
+      modelSha256: trained.files['model/model.onnx']?.sha256,
+      dataSha256: validated.sha256,
+    };
+    const candidate = state.candidate;
 
     if (config.skip_local_testing) skip('local_tests', 'skip_local_testing is set');
     else {
@@ -246,42 +196,17 @@ export async function modelRelease(input: ReleaseInput): Promise<ReleaseResult> 
       );
     }
 
-    await step(
+    const decision = await step(
       'approval',
-      async () => {
-        if (config.auto_approve_deployment) {
-          decision = { decision: 'approved', automatic: true, by: 'auto_approve_deployment', at: new Date().toISOString(), modelVersion: registered.version };
-        } else {
-          waitingForApproval = true;
-          state.waitingFor = `approval of ${config.model_name} version ${registered.version}: modelship approve ${workflowId} --by NAME (or reject --reason TEXT)`;
-          show();
-          const answered = await condition(() => decision !== undefined, config.approval_timeout as Duration);
-          waitingForApproval = false;
-          state.waitingFor = undefined;
-          if (!answered) decision = { decision: 'expired', automatic: false, at: new Date().toISOString(), modelVersion: registered.version };
-        }
-        state.approval = decision;
-        upsertMemo({ approval: decision });
-        const tags: Record<string, string> = {
-          'modelship.approval.decision': decision!.decision,
-          'modelship.approval.automatic': String(decision!.automatic),
-          'modelship.approval.at': decision!.at,
-          'modelship.approval.workflow_id': workflowId,
-        };
-        if (decision!.by) tags['modelship.approval.by'] = decision!.by;
-        if (decision!.comment) tags['modelship.approval.comment'] = decision!.comment;
-        if (decision!.reason) tags['modelship.approval.reason'] = decision!.reason;
-        await quick.tagApproval({ modelName: config.model_name, version: registered.version, runId: trained.mlflow.runId, tags });
-        return decision!;
-      },
+      () => gate.decide(candidate, trained.mlflow.runId),
       (d) =>
         d.decision === 'expired'
           ? `no decision within ${config.approval_timeout}: approval expired`
-          : `${d.decision}${d.automatic ? ' automatically (auto_approve_deployment)' : ` by ${d.by}`}${d.reason ? `: ${d.reason}` : d.comment ? `: ${d.comment}` : ''}`,
+          : `${d.decision}${d.automatic ? ' automatically (auto_approve_deployment)' : ` by ${d.by}`}${d.reason ? `: ${d.reason}` : d.comment ? `: ${d.comment}` : ''}${d.signatures === 'required' ? ' (signed)' : ''}`,
     );
 
-    if (decision!.decision !== 'approved') {
-      state.outcome = decision!.decision === 'rejected' ? 'rejected' : 'approval_expired';
+    if (decision.decision !== 'approved') {
+      state.outcome = decision.decision === 'rejected' ? 'rejected' : 'approval_expired';
       skip('deploy', `not deployed: ${state.outcome === 'rejected' ? 'rejected' : 'approval expired'}`);
     } else if (config.skip_deployment) {
       skip('deploy', 'skip_deployment is set');
@@ -331,6 +256,8 @@ export async function modelRelease(input: ReleaseInput): Promise<ReleaseResult> 
       metrics: state.metrics,
       gates: state.gates,
       approval: state.approval,
+      approvals: state.approval?.approvals,
+      approval_gate: state.gate,
       deployment: state.deployment,
       refused_messages: state.refused,
       steps: state.steps,

@@ -17,27 +17,76 @@ export interface StepRecord {
   summary?: string;
 }
 
-export interface ApproveRequest {
+/** With allowed_signers set: the canonical statement (src/approval/statement.ts) and its armored SSH signature. */
+export interface SignedMessage {
+  statement?: string;
+  signature?: string;
+}
+
+export interface ApproveRequest extends SignedMessage {
   by: string;
   /** The candidate version being approved: refused unless it is the one waiting. */
   modelVersion: string;
   comment?: string;
 }
 
-export interface RejectRequest {
+export interface RejectRequest extends SignedMessage {
   by: string;
   reason: string;
   modelVersion?: string;
 }
 
+/** The proof of one signed decision, as verified by the worker. */
+export interface ApprovalSignature {
+  statement: string;
+  signature: string;
+  /** SHA256:… of the signing key, as ssh-keygen -l prints it. */
+  keyFingerprint: string;
+  /** The allowed-signers file the signature was checked against, and its sha256 at that moment. */
+  allowedSigners: string;
+  allowedSignersSha256: string;
+}
+
+/** One accepted approve or reject, by one principal. */
+export interface ApprovalVote {
+  decision: 'approved' | 'rejected';
+  by: string;
+  /** When the workflow accepted it. */
+  at: string;
+  comment?: string;
+  reason?: string;
+  /** Present when allowed_signers was set. */
+  signed?: ApprovalSignature;
+}
+
 export interface ApprovalRecord {
   decision: 'approved' | 'rejected' | 'expired';
   automatic: boolean;
+  /** Who decided (several approvers joined by ", "). */
   by?: string;
   at: string;
   modelVersion: string;
   comment?: string;
   reason?: string;
+  /** Every accepted approve/reject in order, with its signature when signatures are required. */
+  approvals?: ApprovalVote[];
+  /** Whether decisions had to be signed: "required" (allowed_signers set) or "not required" (names only, unverified). */
+  signatures?: 'required' | 'not required';
+}
+
+/** The approval rules of a release and how far it got: in the status while it waits, and in the report. */
+export interface ApprovalGateStatus {
+  signatures: 'required' | 'not required';
+  allowedSigners?: string;
+  requiredApprovals: number;
+  forbidSelfApproval: boolean;
+  /** Who started the release (modelship start --by NAME, default the OS user). */
+  startedBy?: string;
+  /** When the release began waiting for a decision. */
+  waitingSince?: string;
+  approvals: ApprovalVote[];
+  /** Said plainly in reports when names are not verified. */
+  note?: string;
 }
 
 export type ReleaseOutcome = 'succeeded' | 'failed' | 'cancelled' | 'rejected' | 'approval_expired' | 'running';
@@ -46,6 +95,10 @@ export interface CandidateRef {
   name: string;
   version: string;
   modelUri: string;
+  /** sha256 of the ONNX model file: what an approval statement names. */
+  modelSha256?: string;
+  /** sha256 of the data this release validated (and trained on, unless skip_training). */
+  dataSha256?: string;
 }
 
 export interface ReleaseStatus {
@@ -58,6 +111,8 @@ export interface ReleaseStatus {
   gates?: GateResult;
   waitingFor?: string;
   approval?: ApprovalRecord;
+  /** The approval rules and the approvals so far, once the approval step began. */
+  gate?: ApprovalGateStatus;
   deployment?: RolloutResult;
   /** Approve/reject messages that were refused, with the reason (signals cannot answer, so they are listed). */
   refused: string[];
@@ -71,6 +126,8 @@ export interface ReleaseInput {
   /** For skip_training: the model to release (default models:/<model_name>@production). */
   modelUri?: string;
   codeVersion: string;
+  /** Who started the release (modelship start --by NAME, default the OS user): forbid_self_approval refuses them. */
+  startedBy?: string;
   /** Where training activities run (served apart from orchestration in production). */
   trainingTaskQueue: string;
   links: { temporalUi: string; mlflow: string; namespace: string };

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { ConfigError, loadConfig } from '../../config/load';
+import { loadAllowedSigners } from '../../approval/verify';
 import { describeKey, releaseConfigKeys, releaseConfigSchema } from '../../config/schema';
 
 export function registerConfigCommands(program: Command): void {
@@ -10,7 +11,16 @@ export function registerConfigCommands(program: Command): void {
     .description('validate a config file; prints every problem with its line and fix (exit 1), or "valid" (exit 0)')
     .option('-c, --config <file>', 'YAML config file', 'config/default.yaml')
     .action((options: { config: string }) => {
-      const { path } = loadOrExit(options.config);
+      const { path, config: loaded } = loadOrExit(options.config);
+      if (loaded.allowed_signers) {
+        try {
+          const rules = loadAllowedSigners(loaded.allowed_signers);
+          console.log(`${loaded.allowed_signers}: ${rules.length} allowed signer line(s)`);
+        } catch (error) {
+          console.error(`${path}: allowed_signers: ${(error as Error).message}`);
+          process.exit(1);
+        }
+      }
       console.log(`${path}: valid`);
     });
 

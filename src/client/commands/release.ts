@@ -3,7 +3,10 @@ import { Option } from 'commander';
 import { CancelledFailure, WorkflowFailedError, WorkflowUpdateFailedError } from '@temporalio/client';
 import { ConfigError, loadConfig } from '../../config/load';
 import type { ReleaseConfigInput } from '../../config/schema';
-import { approveUpdate, rejectUpdate, statusQuery, type ReleaseResult } from '../../workflows/release-api';
+import { approveUpdate, rejectUpdate, statusQuery, type ApprovalGateStatus, type ReleaseResult, type ReleaseStatus, type SignedMessage } from '../../workflows/release-api';
+import { signStatement, statementFor } from '../signing';
+import { AllowedSignersError } from '../../approval/allowed-signers';
+import { loadAllowedSigners } from '../../approval/verify';
 import { startRelease, summarize, watchRelease, workflowUrl } from '../release';
 import { connectClient, failureMessage } from '../temporal';
 
@@ -19,6 +22,7 @@ export interface StartOptions {
   target?: 'local' | 'azure';
   wait?: boolean;
   json?: boolean;
+  by?: string;
 }
 
 export function configFromFlags(options: StartOptions) {
@@ -31,9 +35,12 @@ export function configFromFlags(options: StartOptions) {
     target: options.target,
   };
   try {
-    return loadConfig({ path: options.config, overrides }).config;
+    const { config } = loadConfig({ path: options.config, overrides });
+    // A release whose signers file is missing or malformed could never be approved: say so before it starts.
+    if (config.allowed_signers) loadAllowedSigners(config.allowed_signers);
+    return config;
   } catch (error) {
-    if (error instanceof ConfigError) {
+    if (error instanceof ConfigError || error instanceof AllowedSignersError) {
       console.error(error.message);
       process.exit(1);
     }
@@ -57,11 +64,12 @@ export function registerReleaseCommands(program: Command): void {
     .addOption(new Option('--target <target>', 'deployment target').choices(['local', 'azure']))
     .option('--wait', 'show live progress until the run ends or waits for approval')
     .option('--json', 'print machine-readable JSON')
+    .option('--by <name>', 'who starts the release (forbid_self_approval refuses their approval); default: the OS user')
     .action(async (options: StartOptions) => {
       const config = configFromFlags(options);
       const { client, connection, namespace } = await connectClient();
       try {
-        const handle = await startRelease(client, namespace, config, { modelUri: options.modelUri });
+        const handle = await startRelease(client, namespace, config, { modelUri: options.modelUri, startedBy: options.by });
         const url = workflowUrl(namespace, handle.workflowId);
         if (!options.wait) {
           console.log(options.json ? JSON.stringify({ workflowId: handle.workflowId, url }) : `started ${handle.workflowId}\n  ${url}`);
@@ -100,12 +108,15 @@ export function registerReleaseCommands(program: Command): void {
   program
     .command('approve <workflowId>')
     .description('approve the candidate a release waits for (answers with the verdict, e.g. "refused: not an approver")')
-    .requiredOption('--by <name>', 'who approves (checked against approvers in the config)')
-    .option('--comment <text>', 'why')
+    .requiredOption('--by <name>', 'who approves: the principal in allowed_signers (and approvers) of the config')
+    .option('--key <file>', 'SSH key to sign with (required when the release sets allowed_signers), e.g. ~/.ssh/id_ed25519, or a .pub whose key is in ssh-agent')
+    .option('--comment <text>', 'why (one line; signed with the approval)')
     .option('--model-version <version>', 'the version you reviewed (default: the one waiting)')
-    .action(async (workflowId: string, options: { by: string; comment?: string; modelVersion?: string }) => {
-      await answer(workflowId, async (handle, version) =>
-        handle.executeUpdate(approveUpdate, { args: [{ by: options.by, comment: options.comment, modelVersion: options.modelVersion ?? version }] }),
+    .action(async (workflowId: string, options: { by: string; key?: string; comment?: string; modelVersion?: string }) => {
+      await answer(workflowId, 'approved', options.by, options.key, options.comment ?? '', (handle, status, signed) =>
+        handle.executeUpdate(approveUpdate, {
+          args: [{ by: options.by, comment: options.comment, modelVersion: options.modelVersion ?? status.candidate?.version ?? '', ...signed }],
+        }),
       );
     });
 
@@ -113,9 +124,12 @@ export function registerReleaseCommands(program: Command): void {
     .command('reject <workflowId>')
     .description('reject the candidate a release waits for; nothing is deployed')
     .requiredOption('--by <name>', 'who rejects')
-    .requiredOption('--reason <text>', 'why (required)')
-    .action(async (workflowId: string, options: { by: string; reason: string }) => {
-      await answer(workflowId, async (handle) => handle.executeUpdate(rejectUpdate, { args: [{ by: options.by, reason: options.reason }] }));
+    .requiredOption('--reason <text>', 'why (required; one line; signed with the rejection)')
+    .option('--key <file>', 'SSH key to sign with (required when the release sets allowed_signers)')
+    .action(async (workflowId: string, options: { by: string; reason: string; key?: string }) => {
+      await answer(workflowId, 'rejected', options.by, options.key, options.reason, (handle, status, signed) =>
+        handle.executeUpdate(rejectUpdate, { args: [{ by: options.by, reason: options.reason, modelVersion: signed.statement ? status.candidate?.version : undefined, ...signed }] }),
+      );
     });
 
   program
@@ -130,6 +144,7 @@ export function registerReleaseCommands(program: Command): void {
         console.log(`${workflowId}: ${status.stage} (${status.outcome})`);
         for (const step of status.steps) console.log(`  ${step.status.padEnd(9)} ${step.name.padEnd(12)} ${step.summary ?? ''}`);
         if (status.waitingFor) console.log(`waiting for ${status.waitingFor}`);
+        if (status.gate) console.log(describeGate(status.gate));
         if (status.refused.length) console.log(`refused messages:\n  ${status.refused.join('\n  ')}`);
         console.log(workflowUrl(namespace, workflowId));
       } finally {
@@ -167,15 +182,45 @@ export function registerReleaseCommands(program: Command): void {
     });
 }
 
+/** The approval rules and the approvals so far, for `status`. */
+function describeGate(gate: ApprovalGateStatus): string {
+  const rules = [
+    gate.signatures === 'required' ? `signatures required (${gate.allowedSigners})` : 'names only (allowed_signers not set: approvers are not verified)',
+    `${gate.requiredApprovals} approval(s) required`,
+    gate.forbidSelfApproval ? `self-approval refused (started by ${gate.startedBy ?? 'unknown'})` : undefined,
+  ].filter(Boolean);
+  const votes = gate.approvals.map((v) => `  ${v.at} ${v.decision} by ${v.by}${v.signed ? ` (signed, key ${v.signed.keyFingerprint})` : ''}`);
+  return [`approval: ${rules.join('; ')}`, ...votes].join('\n');
+}
+
+type ReleaseHandle = ReturnType<Awaited<ReturnType<typeof connectClient>>['client']['workflow']['getHandle']>;
+
+/**
+ * Answers a waiting release: reads what it waits for, signs the statement when the release requires signatures
+ * (or when --key is given), sends the Update and prints the verdict; a refusal exits 1.
+ */
 async function answer(
   workflowId: string,
-  send: (handle: ReturnType<Awaited<ReturnType<typeof connectClient>>['client']['workflow']['getHandle']>, version: string) => Promise<string>,
+  decision: 'approved' | 'rejected',
+  by: string,
+  key: string | undefined,
+  comment: string,
+  send: (handle: ReleaseHandle, status: ReleaseStatus, signed: SignedMessage) => Promise<string>,
 ): Promise<void> {
   const { client, connection } = await connectClient();
   try {
     const handle = client.workflow.getHandle(workflowId);
     const status = await handle.query(statusQuery);
-    console.log(await send(handle, status.candidate?.version ?? ''));
+    const required = status.gate?.signatures === 'required';
+    const command = decision === 'approved' ? 'approve' : 'reject';
+    if (required && !key) throw new Error(`refused: ${workflowId} requires a signed decision (allowed_signers is set). Fix: add --key ~/.ssh/id_ed25519 (the key listed for ${by})`);
+    let signed: SignedMessage = {};
+    if (key && !required) console.error(`note: ${workflowId} does not require signatures (allowed_signers is not set): the ${command} is sent by name only`);
+    else if (key) {
+      const statement = statementFor(status, decision, by, comment);
+      signed = { statement, signature: await signStatement(key, statement) };
+    }
+    console.log(await send(handle, status, signed));
   } catch (error) {
     const message = error instanceof WorkflowUpdateFailedError ? failureMessage(error) : (error as Error).message;
     console.error(message.startsWith('refused') ? message : `refused: ${message}`);
