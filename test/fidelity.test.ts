@@ -61,5 +61,7 @@ describe('ONNX fidelity in a release', () => {
     assert.ok(golden.passed, golden.observed);
     const labels = local.cases.find((c) => c.name === 'class_labels')!;
     assert.match(labels.observed, /^\[[01](,[01])*\]$/, 'a 0/1 target answers numbers');
+    const metrics = JSON.parse(readFileSync(join(result.artifactsDir, 'metrics.json'), 'utf8')) as { classes: unknown };
+    assert.deepEqual(metrics.classes, { negative: 0, positive: 1 }, 'the evaluation report names the classes');
   });
 });
