@@ -2,7 +2,9 @@
 
 The request/response contract is the local endpoint's (src/serving/endpoint-server.ts):
   request   one record {"Age": 41, ...} or a list of 1..1000 records, raw fields as in the training CSV
-  200       {"predictions": [0|1...], "probabilities": [p...], "model": {"name", "version"}, "deployment"}
+  200       {"predictions": [label...], "probabilities": [p...], "model": {"name", "version"}, "deployment"}
+            labels as the training data writes them ("malignant"/"benign"; numbers when both labels are numbers,
+            so a 0/1 target answers 0/1); p is the probability of the positive class
   400       malformed JSON or an empty batch; 413 over 1000 records; 422 a record that does not fit, naming the field
 Errors are real HTTP statuses (AMLResponse), and a success returns an object: the inference server encodes it
 once (returning a JSON string would be encoded twice).
@@ -20,7 +22,7 @@ import numpy as np
 import onnxruntime as ort
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from records import RecordError, check_records, to_feeds  # noqa: E402
+from records import RecordError, check_records, parse_number, to_feeds  # noqa: E402
 
 try:  # the Azure ML inference server (azureml-inference-server-http)
     from azureml_inference_server_http.api.aml_request import rawhttp
@@ -68,10 +70,22 @@ def init():
     _state.update(
         session=session,
         contract=contract,
+        labels=prediction_labels(contract),
         model={"name": os.environ.get("MODELSHIP_MODEL_NAME"), "version": os.environ.get("MODELSHIP_MODEL_VERSION")},
         deployment=os.environ.get("MODELSHIP_DEPLOYMENT"),
     )
     log.info("modelship: loaded model %s v%s", _state["model"]["name"], _state["model"]["version"])
+
+
+def prediction_labels(contract: dict) -> tuple:
+    """[negative, positive] predictions, by the rule of predictionLabels (src/model/input-contract.ts)."""
+    classes = contract.get("classes")
+    if not classes:
+        return (0, 1)
+    numbers = [parse_number(label) for label in classes]
+    if any(np.isnan(n) for n in numbers):
+        return tuple(classes)
+    return tuple(int(n) if n.is_integer() else n for n in numbers)
 
 
 def _error(status: int, message: str, field: str = None):
@@ -112,9 +126,9 @@ def run(request):
     if probabilities.ndim == 2:
         probabilities = probabilities[:, 1]
     probabilities = [float(p) for p in probabilities]
-    threshold = contract["threshold"]
+    threshold, labels = contract["threshold"], _state["labels"]
     return {
-        "predictions": [1 if p >= threshold else 0 for p in probabilities],
+        "predictions": [labels[1] if p >= threshold else labels[0] for p in probabilities],
         "probabilities": probabilities,
         "model": _state["model"],
         "deployment": _state["deployment"],

@@ -25,7 +25,7 @@ from sklearn.model_selection import RandomizedSearchCV, StratifiedKFold, cross_v
 
 from . import CONTRACT_VERSION
 from .export import PARITY_TOLERANCE, ParityError, export_onnx, onnx_probabilities
-from .features import build_input_contract, to_model_frame
+from .features import build_input_contract, class_labels, to_model_frame
 from .pipelines import build_pipeline
 from .progress import emit
 from .search import ProgressScorer, best_threshold, search_spaces
@@ -52,7 +52,7 @@ def train(request: dict) -> dict:
     target = raw[data["target"]].str.strip()
     y = (target == str(data["positive_class"])).astype(int).to_numpy()
     contract = build_input_contract(data)
-    contract.update({"target": data["target"], "positive_class": str(data["positive_class"])})
+    contract.update({"target": data["target"], "positive_class": str(data["positive_class"]), "classes": class_labels(target, str(data["positive_class"]))})
     X = to_model_frame(raw, contract)
 
     # One stratified split, made once and recorded; the test rows are never used for fitting.

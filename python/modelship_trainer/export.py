@@ -21,9 +21,19 @@ def export_onnx(pipeline: Pipeline, contract: dict, path: str):
         for spec in feature["inputs"]
     ]
     model = to_onnx(pipeline, initial_types=initial_types, options={id(pipeline.steps[-1][1]): {"zipmap": False}}, target_opset={"": 17, "ai.onnx.ml": 3})
+    check_double_precision(model)
     with open(path, "wb") as handle:
         handle.write(model.SerializeToString())
     return model
+
+
+def check_double_precision(model) -> None:
+    """Refuses a graph whose tree ensembles compare in float32 (thresholds stored as a float list)."""
+    for node in model.graph.node:
+        if node.op_type.startswith("TreeEnsemble"):
+            names = {attribute.name for attribute in node.attribute}
+            if "nodes_values" in names or "nodes_values_as_tensor" not in names:
+                raise ParityError(f"ONNX node {node.name} ({node.op_type}) has float32 thresholds; modelship ships double thresholds only")
 
 
 def onnx_probabilities(path: str, frame: pd.DataFrame) -> np.ndarray:

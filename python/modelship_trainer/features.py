@@ -48,3 +48,11 @@ def to_model_frame(raw: pd.DataFrame, contract: dict) -> pd.DataFrame:
             for spec in feature["inputs"]:
                 out[spec["name"]] = parts[spec["part"]].astype(np.float64)
     return pd.DataFrame(out, index=raw.index)
+
+
+def class_labels(target: pd.Series, positive_class: str) -> list:
+    """[negative, positive] as the data writes them, so predictions answer with the data's own labels."""
+    others = sorted(set(target) - {positive_class})
+    if len(others) != 1:
+        raise ValueError(f"the target must have exactly two values, {positive_class!r} and one other; found {sorted(set(target))[:5]}")
+    return [others[0], positive_class]

@@ -1,7 +1,9 @@
-"""A median imputer that converts to plain ONNX ops (IsNaN + Where).
+"""ONNX converters that keep the exported graph in double precision, so it decides as scikit-learn does:
 
-scikit-learn's SimpleImputer converts to the ai.onnx.ml Imputer op, which ONNX Runtime implements for float32
-only; the pipeline runs in float64 end to end so that ONNX and scikit-learn agree to 1e-4 on tree splits."""
+- a median imputer that converts to plain ONNX ops (IsNaN + Where): scikit-learn's SimpleImputer converts to the
+  ai.onnx.ml Imputer op, which ONNX Runtime implements for float32 only;
+- random forest and histogram gradient boosting as TreeEnsembleClassifier version 3 with double thresholds.
+Facts behind this: /work/shared/notes/onnx-fidelity.md (measured with onnxruntime 1.23.2, Python and Node)."""
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
@@ -40,9 +42,62 @@ def _convert(scope, operator, container):
 update_registered_converter(MedianImputer, "ModelshipMedianImputer", _shape, _convert)
 
 
-# Tree ensembles: scikit-learn's trees split float32 values, so the pipeline casts to float32 before the model
-# (CastTransformer) and skl2onnx's float32 tree converter reproduces it (parity ~1e-7 in practice).
+# Tree ensembles in double precision. skl2onnx always emits TreeEnsembleClassifier version 1, whose thresholds
+# are float32: a value near a split (balances in the millions, values differing in their last digits) can go the
+# other way than in scikit-learn. ai.onnx.ml version 3 stores thresholds, leaf weights and base values as double
+# tensors (`*_as_tensor`), and onnxruntime (Python and Node) then compares double inputs in double. The stock
+# converter already computes those values in double for double inputs (for forests it even adjusts each threshold
+# so that `x <= w` in double equals scikit-learn's `(float)x <= threshold`); it only writes them as float lists.
+from onnx import TensorProto, numpy_helper  # noqa: E402
+from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier  # noqa: E402
 from skl2onnx.common import tree_ensemble as _tree_ensemble  # noqa: E402
+from skl2onnx.common._registration import get_converter, get_shape_calculator  # noqa: E402
+from skl2onnx.common.data_types import DoubleTensorType  # noqa: E402
+from skl2onnx.operator_converters.random_forest import convert_sklearn_random_forest_classifier  # noqa: E402
+
+TREE_ENSEMBLE_DOUBLE_VERSION = 3  # ai.onnx.ml opset of TreeEnsembleClassifier with the *_as_tensor attributes
+_AS_TENSOR = ("nodes_values", "nodes_hitrates", "class_weights", "base_values")
+
+
+class _DoubleTreeContainer:
+    """The converter's container, except that a TreeEnsembleClassifier node is written in version 3 with double
+    tensors, and its probabilities (always float in ONNX) are cast to double where skl2onnx declared double."""
+
+    def __init__(self, container, scope, operator):
+        self._container, self._scope = container, scope
+        self._double_probabilities = isinstance(operator.outputs[1].type, DoubleTensorType)
+
+    def __getattr__(self, name):
+        return getattr(self._container, name)
+
+    def add_node(self, op_type, inputs, outputs, op_domain="", op_version=None, **attrs):
+        if op_type != "TreeEnsembleClassifier":
+            return self._container.add_node(op_type, inputs, outputs, op_domain=op_domain, op_version=op_version, **attrs)
+        for key in _AS_TENSOR:
+            if key in attrs:
+                attrs[f"{key}_as_tensor"] = numpy_helper.from_array(np.asarray(attrs.pop(key), dtype=np.float64).ravel(), name=key)
+        if not self._double_probabilities:
+            return self._container.add_node(op_type, inputs, outputs, op_domain=op_domain, op_version=TREE_ENSEMBLE_DOUBLE_VERSION, **attrs)
+        label, probabilities = outputs
+        float_probabilities = self._scope.get_unique_variable_name("probabilities_float")
+        self._container.add_node(op_type, inputs, [label, float_probabilities], op_domain=op_domain, op_version=TREE_ENSEMBLE_DOUBLE_VERSION, **attrs)
+        self._container.add_node("Cast", float_probabilities, probabilities, op_version=13, to=TensorProto.DOUBLE,
+                                 name=self._scope.get_unique_operator_name("CastProbabilities"))
+
+
+def _convert_tree_classifier_in_double(scope, operator, container):
+    if not isinstance(operator.inputs[0].type, DoubleTensorType):
+        raise TypeError("modelship exports trees with double inputs only (a float32 input would round values near a split)")
+    model = operator.raw_operator
+    if isinstance(model, HistGradientBoostingClassifier) and model.is_categorical_ is not None and np.any(model.is_categorical_):
+        raise ValueError("HistGradientBoosting with native categorical splits does not convert faithfully to ONNX; encode categories as codes")
+    convert_sklearn_random_forest_classifier(scope, operator, _DoubleTreeContainer(container, scope, operator), op_version=TREE_ENSEMBLE_DOUBLE_VERSION)
+
+
+for _model in (RandomForestClassifier, HistGradientBoostingClassifier):
+    _alias = f"Sklearn{_model.__name__}"
+    update_registered_converter(_model, _alias, get_shape_calculator(_alias), _convert_tree_classifier_in_double,
+                                options=get_converter(_alias).get_allowed_options())
 
 # skl2onnx 1.20 passes a Python bool for the missing-value flag of HistGradientBoosting nodes, which protobuf
 # refuses ("Expected an int, got a boolean"); ONNX wants 0/1.

@@ -7,7 +7,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { scoreLabelledCsv } from '../evaluation/evaluate';
 import { applyGates, type GateResult, type GateSettings } from '../evaluation/gates';
 import { classificationMetrics, type ClassificationMetrics } from '../evaluation/metrics';
-import { OnnxModel, type InputContract } from '../model/input-contract';
+import { OnnxModel, predictionLabels, type InputContract } from '../model/input-contract';
 import { localArtifact, MlflowClient, tagValue } from '../registry/mlflow';
 import type { TrainResult } from './training';
 
@@ -89,7 +89,9 @@ export function createEvaluationActivities(deps: EvaluationDeps) {
       const metrics = classificationMetrics(scored.labels, scored.probabilities, contract.threshold);
       mkdirSync(input.artifactsDir, { recursive: true });
       const metricsPath = join(input.artifactsDir, 'metrics.json');
-      writeFileSync(metricsPath, JSON.stringify({ ...metrics, parity_max_abs_diff: parity }, null, 2));
+      // The classes as the data writes them, so a reader knows what the confusion matrix's positives are.
+      const [negative, positive] = predictionLabels(contract);
+      writeFileSync(metricsPath, JSON.stringify({ ...metrics, parity_max_abs_diff: parity, classes: { negative, positive } }, null, 2));
       return { metrics, metricsPath, parityMaxAbsDiff: parity, rowsPerSecond: scored.labels.length / Math.max(seconds, 1e-9) };
     },
 

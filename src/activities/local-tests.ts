@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { readRecords } from '../evaluation/evaluate';
-import { OnnxModel, type InputContract } from '../model/input-contract';
+import { OnnxModel, predictionLabels, type InputContract } from '../model/input-contract';
 import { MAX_BATCH_RECORDS, ScoringError, scoreRecords } from '../model/scoring';
 import { localArtifact, MlflowClient } from '../registry/mlflow';
 import type { TrainResult } from './training';
@@ -103,6 +103,9 @@ export function createLocalTestActivities(deps: { mlflowUri: string; cacheDir: s
         record('single_record', single.labels.length === 1 && validProbability(single.probabilities[0]), 'one record → one label and a probability in [0, 1]', JSON.stringify(single));
         const five = await scoreRecords(model, rows.slice(0, 5));
         record('five_records', five.labels.length === 5 && five.probabilities.every(validProbability), 'five records → five predictions', `${five.labels.length} predictions`);
+        const classes = predictionLabels(contract);
+        record('class_labels', five.predictions.every((p) => classes.includes(p)), `predictions answer with the data's labels (${classes.map((c) => JSON.stringify(c)).join(' or ')})`,
+          JSON.stringify(five.predictions));
 
         const numeric = contract.features.find((f) => f.kind === 'numeric');
         const categorical = contract.features.find((f) => f.kind === 'categorical');

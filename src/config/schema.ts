@@ -3,7 +3,7 @@
 // Secrets and connection settings (Temporal address, MLflow URI, Azure ids) never live here: see environment.ts.
 import { z } from 'zod';
 import { msToNumber } from '@temporalio/common/lib/time';
-import { DEFAULT_DEPLOYMENT_SPEC, DEFAULT_DEPLOYMENT_TIMEOUT } from '../targets/target';
+import { DEFAULT_DEPLOYMENT_SPEC, DEFAULT_DEPLOYMENT_TIMEOUT } from '../shared/deployment';
 
 const durationString = z
   .string()

@@ -2,7 +2,7 @@
 // first) and a profile (rows, class balance, per-column statistics, sha256). Target leakage is measured on a
 // reservoir sample: a feature that alone separates the target is refused, named, with its ROC AUC.
 import type { DataContract } from '../config/schema';
-import { rocAuc } from '../evaluation/metrics';
+import { rocAuc } from '../shared/roc-auc';
 import { openCsv } from './csv';
 import { categoryValue, isMissing, parseDate, parseNumber } from './values';
 

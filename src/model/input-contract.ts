@@ -22,7 +22,23 @@ export interface InputContract {
   target: string;
   positive_class: string;
   threshold: number;
+  /** [negative, positive] as the training data writes them (trainer since issue 12); absent in older contracts. */
+  classes?: [string, string];
   features: FeatureSpec[];
+}
+
+/** A prediction as a client reads it: the data's own label (a number when the target's labels are numbers). */
+export type Prediction = string | number;
+
+/**
+ * [negative, positive] predictions: the contract's class labels, as numbers when both are numbers (a 0/1 target
+ * keeps answering 0/1), else as written; 0/1 for a contract without class labels.
+ */
+export function predictionLabels(contract: Pick<InputContract, 'classes'>): [Prediction, Prediction] {
+  const classes = contract.classes;
+  if (!classes) return [0, 1];
+  const numbers = classes.map((label) => parseNumber(label) ?? Number.NaN);
+  return numbers.every(Number.isFinite) ? [numbers[0]!, numbers[1]!] : [classes[0], classes[1]];
 }
 
 export type RawValue = string | number | boolean | null | undefined;
@@ -111,10 +127,14 @@ export function toFeeds(contract: InputContract, records: RawRecord[]): Record<s
 
 /** A loaded ONNX model with its contract: positive-class probabilities and labels for raw records. */
 export class OnnxModel {
+  private readonly predictions: [Prediction, Prediction];
+
   private constructor(
     readonly session: ort.InferenceSession,
     readonly contract: InputContract,
-  ) {}
+  ) {
+    this.predictions = predictionLabels(contract);
+  }
 
   static async load(modelPath: string, contract: InputContract): Promise<OnnxModel> {
     const session = await ort.InferenceSession.create(modelPath, { executionProviders: ['cpu'], intraOpNumThreads: 1 });
@@ -128,14 +148,24 @@ export class OnnxModel {
     if (records.length === 0) return new Float64Array(0);
     const output = await this.session.run(toFeeds(this.contract, records));
     const tensor = output.probabilities ?? output[this.session.outputNames[1]!];
-    const data = tensor!.data as Float32Array | Float64Array;
+    // float64 from double-precision graphs (trees cast, linear models compute in double), float32 from older ones.
+    if (!tensor || (tensor.type !== 'float32' && tensor.type !== 'float64') || tensor.data.length !== records.length * 2) {
+      throw new Error(`the model's probabilities output is ${tensor ? `${tensor.type} [${tensor.dims.join(', ')}]` : 'missing'}; expected float32 or float64 [${records.length}, 2]`);
+    }
+    const data = tensor.data as Float32Array | Float64Array;
     const result = new Float64Array(records.length);
     for (let i = 0; i < records.length; i++) result[i] = data[i * 2 + 1]!;
     return result;
   }
 
+  /** 1 for the positive class, else 0 (for metrics). */
   label(probability: number): number {
     return probability >= this.contract.threshold ? 1 : 0;
+  }
+
+  /** The class as the training data writes it (what clients read). */
+  prediction(probability: number): Prediction {
+    return this.predictions[this.label(probability)]!;
   }
 
   async release(): Promise<void> {

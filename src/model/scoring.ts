@@ -1,6 +1,6 @@
 // Scoring a request body of raw records: the one place that decides what a valid batch is, for the local test
 // suite and the serving endpoint alike.
-import { checkRecords, OnnxModel, RecordError, type RawRecord } from './input-contract';
+import { checkRecords, OnnxModel, RecordError, type Prediction, type RawRecord } from './input-contract';
 
 /** The largest batch one request may carry. */
 export const MAX_BATCH_RECORDS = 1_000;
@@ -18,7 +18,10 @@ export class ScoringError extends Error {
 }
 
 export interface Scores {
+  /** 1 for the positive class, else 0. */
   labels: number[];
+  /** The classes as the training data writes them (what a client reads). */
+  predictions: Prediction[];
   probabilities: number[];
 }
 
@@ -41,5 +44,5 @@ export async function scoreRecords(model: OnnxModel, body: unknown): Promise<Sco
     throw error;
   }
   const probabilities = Array.from(await model.probabilities(records));
-  return { probabilities, labels: probabilities.map((p) => model.label(p)) };
+  return { probabilities, labels: probabilities.map((p) => model.label(p)), predictions: probabilities.map((p) => model.prediction(p)) };
 }

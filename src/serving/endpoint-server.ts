@@ -10,7 +10,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { join } from 'node:path';
 import { OnnxModel, type InputContract } from '../model/input-contract';
 import { ScoringError, scoreRecords } from '../model/scoring';
-import type { DeploymentMetrics } from '../targets/target';
+import type { DeploymentMetrics } from '../shared/deployment';
 
 export const MAX_BODY_BYTES = 1_000_000;
 
@@ -233,8 +233,8 @@ export class EndpointServer {
     if (!requested && mirror && Math.random() * 100 < mirror.percent && endpoint.deployments[mirror.deployment]) {
       // Shadow traffic: the mirror's answer is never returned, only compared with the live one.
       void this.scoreOn(name, endpoint.deployments[mirror.deployment]!, body).then((shadow) => {
-        const live = (response.body as { predictions?: number[] }).predictions;
-        const mirrored = (shadow.body as { predictions?: number[] }).predictions;
+        const live = (response.body as { predictions?: unknown[] }).predictions;
+        const mirrored = (shadow.body as { predictions?: unknown[] }).predictions;
         if (response.status === 200 && shadow.status === 200 && live && mirrored) {
           const list = this.agreements.get(`${name}/${mirror.deployment}`) ?? [];
           list.push({ at: Date.now(), compared: live.length, agreed: live.filter((label, i) => label === mirrored[i]).length });
@@ -261,7 +261,7 @@ export class EndpointServer {
       const scores = await scoreRecords(model, body);
       const probabilities = faults?.flipPredictions ? scores.probabilities.map((p) => 1 - p) : scores.probabilities;
       answer = {
-        predictions: probabilities.map((p) => model.label(p)),
+        predictions: probabilities.map((p) => model.prediction(p)),
         probabilities,
         model: { name: deployment.modelName, version: deployment.modelVersion },
         deployment: deployment.name,

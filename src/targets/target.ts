@@ -1,5 +1,8 @@
 // The deployment-target seam: what the rollout workflow needs from any serving platform. Two implementations:
 // local (the embedded endpoint server) and azure (Azure ML managed online endpoints). Every method is idempotent.
+import type { DeploymentMetrics, DeploymentSpec } from '../shared/deployment';
+
+export { DEFAULT_DEPLOYMENT_SPEC, DEFAULT_DEPLOYMENT_TIMEOUT, type DeploymentMetrics, type DeploymentSpec } from '../shared/deployment';
 
 export interface DeploymentState {
   name: string;
@@ -28,18 +31,6 @@ export interface ModelToDeploy {
   sha256: string;
 }
 
-/** How a deployment runs, where the platform asks (Azure: VM size and instance count). */
-export interface DeploymentSpec {
-  instanceType: string;
-  instanceCount: number;
-}
-
-/** Standard_F4s_v2: Azure's suggested starting size; the original's F2s_v2 was often too small to start. */
-export const DEFAULT_DEPLOYMENT_SPEC: DeploymentSpec = { instanceType: 'Standard_F4s_v2', instanceCount: 1 };
-
-/** The bound on one long target operation (provisioning, a traffic change, a deletion): config deployment_timeout. */
-export const DEFAULT_DEPLOYMENT_TIMEOUT = '30m';
-
 /** Long operations: a signal that bounds or cancels the wait, and progress for heartbeats. */
 export interface OperationOptions {
   signal?: AbortSignal;
@@ -50,20 +41,6 @@ export interface ProbeResult {
   status: number;
   latencyMs: number;
   body: unknown;
-}
-
-export interface DeploymentMetrics {
-  requests: number;
-  errors: number;
-  errorRate: number;
-  p50Ms: number;
-  p95Ms: number;
-  p99Ms: number;
-  /** Mirrored (shadow) predictions compared with the live deployment's, and how many agreed. */
-  shadowCompared?: number;
-  shadowAgreed?: number;
-  /** What limits these numbers, when something does (e.g. a platform's metric grain). */
-  note?: string;
 }
 
 export interface DeploymentTarget {

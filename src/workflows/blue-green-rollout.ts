@@ -7,7 +7,7 @@ import type { Duration } from '@temporalio/common';
 import { msToNumber } from '@temporalio/common/lib/time';
 import type { OrchestrationActivities } from '../activities';
 import type { ModelFiles, TargetKind } from '../activities/deployment';
-import { DEFAULT_DEPLOYMENT_SPEC, DEFAULT_DEPLOYMENT_TIMEOUT, type DeploymentSpec } from '../targets/target';
+import { DEFAULT_DEPLOYMENT_SPEC, DEFAULT_DEPLOYMENT_TIMEOUT, type DeploymentSpec } from '../shared/deployment';
 import { innermostFailure } from './failures';
 
 export interface RolloutInput {
