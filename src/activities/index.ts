@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import type { TokenCredential } from '@azure/core-auth';
 import { createDataActivities } from './data';
 import { createDeploymentActivities } from './deployment';
+import { createEndpointLockActivities } from './endpoint-lock';
 import { createEnvironmentActivities } from './environment';
 import { createEvaluationActivities } from './evaluation';
 import { createLocalTestActivities } from './local-tests';
@@ -31,6 +32,7 @@ export function createOrchestrationActivities(deps: ActivityDeps) {
     ...createRegistryActivities(deps),
     ...createReportActivities(deps),
     ...createDeploymentActivities(deps),
+    ...createEndpointLockActivities(),
   };
 }
 

@@ -6,6 +6,8 @@ import { LocalTarget } from '../../targets/local';
 import type { DeploymentTarget, EndpointState } from '../../targets/target';
 import type { RolloutResult } from '../../workflows/blue-green-rollout';
 import { rolloutSettingsOf, type RollbackResult } from '../../workflows/operator';
+import { endpointLockId, type EndpointLockState } from '../../workflows/endpoint-lock-api';
+import { followHold, lockLines, readEndpointLock } from '../endpoint-lock';
 import { workflowUrl } from '../release';
 import { connectClient, failureMessage } from '../temporal';
 import { configFromFlags } from './release';
@@ -43,8 +45,11 @@ export function registerEndpointCommands(program: Command): void {
         console.error(`no endpoint named ${name} (modelship endpoint list shows them)`);
         process.exit(1);
       }
-      if (options.json) return void console.log(JSON.stringify(state, null, 2));
+      // Who holds the endpoint for a rollout, and who waits: from its lock workflow on Temporal.
+      const lock = await lockOf(options.target ?? 'local', name);
+      if (options.json) return void console.log(JSON.stringify({ ...state, rollouts: lock.state ?? null, ...(lock.error ? { rolloutsError: lock.error } : {}) }, null, 2));
       printEndpoint(state);
+      for (const line of lock.error ? [`  rollouts: unknown (${lock.error})`] : lockLines(name, lock.state)) console.log(line);
     });
   endpoint
     .command('key <name>')
@@ -90,6 +95,9 @@ async function runOperator<R>(workflowType: string, workflowId: string, args: un
   try {
     const handle = await client.workflow.start(workflowType, { taskQueue: taskQueues().orchestration, workflowId, args });
     console.log(`started ${workflowId}\n  ${workflowUrl(namespace, workflowId)}`);
+    // One rollout per endpoint: say at once whether this one holds the endpoint or waits its turn (and behind whom).
+    const hold = await followHold(handle, (line) => console.log(line), { untilHolding: Boolean(wait), timeoutMs: wait ? 24 * 3600_000 : 15_000 });
+    if (!hold && !wait) console.log('not yet queued for the endpoint: is a worker running? (modelship check)');
     if (!wait) return;
     try {
       console.log(describe((await handle.result()) as R));
@@ -99,6 +107,19 @@ async function runOperator<R>(workflowType: string, workflowId: string, args: un
     }
   } finally {
     await connection.close();
+  }
+}
+
+async function lockOf(target: string, endpoint: string): Promise<{ state?: EndpointLockState; error?: string }> {
+  try {
+    const { client, connection } = await connectClient();
+    try {
+      return { state: await readEndpointLock(client, endpointLockId(target, endpoint)) };
+    } finally {
+      await connection.close();
+    }
+  } catch (error) {
+    return { error: (error as Error).message };
   }
 }
 
