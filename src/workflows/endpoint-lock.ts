@@ -103,14 +103,17 @@ export async function endpointLock(input: EndpointLockInput): Promise<EndpointLo
   for (;;) {
     if (!state.holder && state.waiting.length > 0) {
       const next = state.waiting.shift()!;
+      // The holder from now on: requests arriving while the grant is on its way queue behind it.
+      const holder = { ...next, grantedAt: new Date().toISOString() };
+      state.holder = holder;
       try {
         await grant(next, next.queuedBehind ? lastHolder : undefined);
-        state.holder = { ...next, grantedAt: new Date().toISOString() };
         state.granted++;
         lastHolder = next.workflowId;
         log(`granted to ${next.workflowId}`);
       } catch (error) {
         // A closed run cannot take a signal: it stopped waiting without saying so (terminated, timed out).
+        if (state.holder === holder) state.holder = undefined;
         log(`${next.workflowId} gone before its turn (${innermostFailure(error).message}); skipped`);
       }
       show();

@@ -309,7 +309,12 @@ export async function modelRelease(input: ReleaseInput): Promise<ReleaseResult> 
       };
       state.deployment = await step(
         'deploy',
-        () => (usesEndpointLock() ? holdEndpoint(claim, onHold, rollout) : rollout()),
+        () => {
+          if (!usesEndpointLock()) return rollout();
+          // Set before the first await, so a watcher's first look at the running step already says it.
+          record('deploy').summary = `asking for endpoint ${config.endpoint_name} (one rollout per endpoint)`;
+          return holdEndpoint(claim, onHold, rollout);
+        },
         (r) =>
           `${r.colour} serves ${config.model_name} v${registered.version} at ${r.scoringUri} (traffic ${JSON.stringify(r.traffic)}); ${r.cleanup}` +
           (state.endpointHold?.waitedBehind ? `; waited ${state.endpointHold.waitedSeconds} s for the endpoint behind ${state.endpointHold.waitedBehind}` : ''),

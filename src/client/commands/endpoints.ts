@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { endpointUrl, stateDir, taskQueues } from '../../config/environment';
@@ -72,7 +73,7 @@ export function registerEndpointCommands(program: Command): void {
       const config = configFromFlags({ config: options.config, target: options.target });
       const settings = { ...rolloutSettingsOf(config), noCleanup: !options.cleanup || config.no_cleanup };
       const name = options.endpointName ?? config.endpoint_name;
-      await runOperator('deployRegisteredModel', `deploy-${name}-${Date.now()}`, [{ target: config.target, endpoint: name, modelUri: options.modelUri, settings }], options.wait,
+      await runOperator('deployRegisteredModel', `deploy-${name}-${Date.now()}-${randomUUID().slice(0, 4)}`, [{ target: config.target, endpoint: name, modelUri: options.modelUri, settings }], options.wait,
         (r: RolloutResult) => `deployed to ${r.colour} of ${r.endpoint}: traffic ${JSON.stringify(r.traffic)}; ${r.cleanup}\nscoring URL: ${r.scoringUri}`);
     });
 
@@ -85,7 +86,7 @@ export function registerEndpointCommands(program: Command): void {
     .action(async (options: { endpointName?: string; config: string; wait?: boolean }) => {
       const config = configFromFlags({ config: options.config });
       const name = options.endpointName ?? config.endpoint_name;
-      await runOperator('rollbackEndpoint', `rollback-${name}-${Date.now()}`, [{ target: config.target, endpoint: name, settings: rolloutSettingsOf(config) }], options.wait,
+      await runOperator('rollbackEndpoint', `rollback-${name}-${Date.now()}-${randomUUID().slice(0, 4)}`, [{ target: config.target, endpoint: name, settings: rolloutSettingsOf(config) }], options.wait,
         (r: RollbackResult) => `rolled back ${name} by ${r.how}: ${r.detail}`);
     });
 }
