@@ -6,7 +6,9 @@ import { WorkflowNotFoundError } from '@temporalio/client';
 import {
   endpointLockId,
   endpointLockQuery,
+  leaveEndpointSignal,
   requestEndpointSignal,
+  type EndpointLeave,
   type EndpointLockState,
   type EndpointRequest,
 } from '../workflows/endpoint-lock-api';
@@ -42,6 +44,28 @@ export function createEndpointLockActivities() {
         }
       }
       return undefined;
+    },
+
+    /**
+     * Leaves the endpoint (or stops waiting) and waits, briefly, until the lock has taken it in: the lock runs on the
+     * leaver's task queue, so its worker must still be there to hand the endpoint on (or to end an idle lock).
+     */
+    async leaveEndpoint(input: { lockId: string; leave: EndpointLeave }): Promise<void> {
+      const handle = Context.current().client.workflow.getHandle(input.lockId);
+      try {
+        await handle.signal(leaveEndpointSignal, input.leave);
+        const deadline = Date.now() + 30_000;
+        while (Date.now() < deadline) {
+          if ((await handle.describe()).status.name !== 'RUNNING') return;
+          const lock = await handle.query(endpointLockQuery);
+          const mine = (r?: { workflowId: string; runId: string }) => r?.workflowId === input.leave.workflowId && r.runId === input.leave.runId;
+          if (!mine(lock.holder) && !lock.waiting.some(mine)) return;
+          await new Promise((resolve) => setTimeout(resolve, 200));
+        }
+      } catch (error) {
+        if (error instanceof WorkflowNotFoundError) return; // no lock run open: nothing to leave
+        throw error;
+      }
     },
 
     /** 'RUNNING', or how the run ended ('COMPLETED', 'FAILED', 'TERMINATED', …), or 'NOT_FOUND'. */

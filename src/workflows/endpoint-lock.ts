@@ -1,8 +1,9 @@
 // One rollout per endpoint, durably and across every worker and client: a workflow per endpoint
 // (id endpoint-lock:<target>:<endpoint>) grants the endpoint to one requester at a time, in the order they asked.
 // Requesters reach it by signal-with-start (an activity), so the first request creates it; the holder leaves by
-// signal when it ends, whatever the outcome. A holder that ends without leaving (terminated, its worker's code
-// gone) is found by a periodic check of its run and released, so no dead run holds an endpoint for long.
+// signal when it ends, whatever the outcome (an activity that waits until the lock has taken it in, since the lock
+// runs on the leaver's task queue). A holder that ends without leaving (terminated, timed out) is found by a
+// periodic check of its run and released, so no dead run holds an endpoint for long.
 // The lock ends when nobody holds or waits; a request that arrives as it ends is re-sent by its requester.
 import {
   allHandlersFinished,
@@ -44,7 +45,7 @@ const RECENT_EVENTS = 20;
 
 const act = proxyActivities<OrchestrationActivities>({
   startToCloseTimeout: '1 minute',
-  retry: { maximumAttempts: 5, initialInterval: '1 second', maximumInterval: '10 seconds' },
+  retry: { maximumAttempts: 10, initialInterval: '1 second', maximumInterval: '10 seconds' },
 });
 
 const sameRun = (a: { workflowId: string; runId: string }, b: { workflowId: string; runId: string }) => a.workflowId === b.workflowId && a.runId === b.runId;
@@ -152,11 +153,6 @@ export async function endpointLock(input: EndpointLockInput): Promise<EndpointLo
 
 // --- The requester's side: used inside the workflow that rolls out (release, deploy, rollback).
 
-const lockActivities = proxyActivities<OrchestrationActivities>({
-  startToCloseTimeout: '1 minute',
-  retry: { maximumAttempts: 10, initialInterval: '1 second', maximumInterval: '10 seconds' },
-});
-
 /** While waiting, the request is re-sent this often: it survives a lock that ended or continued as new meanwhile. */
 const RESEND_EVERY = '1 minute';
 
@@ -190,7 +186,7 @@ export async function holdEndpoint<T>(claim: EndpointClaim, progress: (p: HoldPr
   let hold: HoldProgress | undefined;
   try {
     for (;;) {
-      const view = await lockActivities.requestEndpoint({ target: claim.target, endpoint: claim.endpoint, taskQueue, request });
+      const view = await act.requestEndpoint({ target: claim.target, endpoint: claim.endpoint, taskQueue, request });
       if (granted) break;
       const holder = view?.holder && view.holder.workflowId !== workflowId ? describeHolder(view.holder) : undefined;
       const position = view?.waiting.findIndex((w) => w.workflowId === workflowId && w.runId === runId) ?? -1;
@@ -215,7 +211,8 @@ export async function holdEndpoint<T>(claim: EndpointClaim, progress: (p: HoldPr
   } finally {
     // Not cancellable: a cancelled run must still leave (or stop waiting), or the next one waits for the check.
     const reason = granted ? ended : `stopped waiting (${ended})`;
-    await CancellationScope.nonCancellable(() => getExternalWorkflowHandle(lockId).signal(leaveEndpointSignal, { workflowId, runId, reason }).catch(() => undefined));
+    // A leave that cannot be delivered is no deadlock: the lock's check of this run releases the endpoint.
+    await CancellationScope.nonCancellable(() => act.leaveEndpoint({ lockId, leave: { workflowId, runId, reason } }).catch(() => undefined));
     progress({ ...(hold ?? { lockId, endpoint: claim.endpoint }), state: 'released', line: `left endpoint ${claim.endpoint}: ${reason}` });
   }
 }
