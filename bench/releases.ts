@@ -4,6 +4,7 @@
 // checks they did not interfere (artifacts, MLflow runs, endpoints) and prints releases per hour and where the time
 // went: each step's time, and how long training waited for the training queue's slot.
 //   npm run bench:releases                 5 at once, config/default.yaml, 5,000 rows (the demo's data)
+//   npm run bench:releases -- --quick       the same with n_iter 2, cv_folds 2 (the tests' search): minutes, not an hour
 //   npm run bench:releases -- --releases 3 --rows 2000 --no-reference
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -25,6 +26,7 @@ const { values: flags } = parseArgs({
     rows: { type: 'string', default: '5000' },
     config: { type: 'string', default: join(projectRoot, 'config/default.yaml') },
     'no-reference': { type: 'boolean', default: false },
+    quick: { type: 'boolean', default: false },
   },
 });
 const count = Number(flags.releases);
@@ -60,7 +62,10 @@ async function runReleases(client: Client, namespace: string, dataPath: string, 
     names.map(async (name) => {
       const config = loadConfig({
         path: resolve(flags.config!),
-        overrides: { input_data_path: dataPath, model_name: name, endpoint_name: `${name}-endpoint`, auto_approve_deployment: true },
+        overrides: {
+          input_data_path: dataPath, model_name: name, endpoint_name: `${name}-endpoint`, auto_approve_deployment: true,
+          ...(flags.quick ? { n_iter: 2, cv_folds: 2 } : {}),
+        },
       }).config;
       const handle = await startRelease(client, namespace, config);
       let result: ReleaseResult;
@@ -109,7 +114,8 @@ function printSteps(runs: Run[]): void {
 async function main() {
   const stateDir = mkdtempSync(join(tmpdir(), 'modelship-bench-releases-'));
   process.env.MODELSHIP_ARTIFACTS_DIR = join(stateDir, 'workflow_artifacts');
-  console.log(`bench:releases — ${count} releases at once, ${flags.config} (auto-approved, deployed to local endpoints), ${flags.rows} rows`);
+  const training = `training concurrency ${process.env.MODELSHIP_TRAINING_CONCURRENCY || 1}${flags.quick ? ', --quick: n_iter 2, cv_folds 2' : ', the config\'s search'}`;
+  console.log(`bench:releases — ${count} releases at once, ${flags.config} (auto-approved, deployed to local endpoints), ${flags.rows} rows, ${training}`);
   const stack = await EmbeddedStack.start({
     stateDir,
     ports: { temporal: await freePort(), mlflow: await freePort(), endpoint: await freePort() },
@@ -118,6 +124,10 @@ async function main() {
     readyTimeoutMs: 180_000,
   });
   Object.assign(process.env, stack.env);
+  // Ctrl-C stops the stack (its children run in their own process groups).
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => void stack.stop().finally(() => (rmSync(stateDir, { recursive: true, force: true }), process.exit(130))));
+  }
   try {
     const dataPath = join(stateDir, 'bank.csv');
     await generateBankingCsv({ rows: Number(flags.rows), seed: 42, out: dataPath });

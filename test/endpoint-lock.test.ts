@@ -157,4 +157,37 @@ describe('one rollout per endpoint', () => {
       await assertOneDeployment(endpoint, '2');
     });
   });
+
+  it('a cancelled waiter stops waiting and a cancelled holder undoes its rollout, then leaves: the lock ends free', async () => {
+    const endpoint = `lock-cancel-${stamp}`;
+    const settings = rolloutSettingsOf(loadConfig({ path: configPath }).config);
+    await withWorkers(env, async (queues) => {
+      const deploy = (version: string) =>
+        env.client.workflow.start('deployRegisteredModel', {
+          taskQueue: queues.orchestration,
+          workflowId: `deploy-${endpoint}-v${version}`,
+          args: [{ target: 'local', endpoint, modelUri: `models:/${modelName}/${version}`, settings: { ...settings, bakeTime: '10m' } }],
+        });
+      const until = async (handle: Awaited<ReturnType<typeof deploy>>, state: HoldProgress['state']) => {
+        while ((await handle.query(operatorProgressQuery).catch(() => undefined))?.state !== state) await sleep(200);
+      };
+      const holder = await deploy('1');
+      await until(holder, 'holding');
+      const waiter = await deploy('2');
+      await until(waiter, 'waiting');
+      while ((await target().describeEndpoint(endpoint)).traffic.blue !== 100) await sleep(200); // baking at 100 %
+
+      await waiter.cancel();
+      await assert.rejects(waiter.result());
+      await holder.cancel();
+      await assert.rejects(holder.result());
+      const lock = await env.client.workflow.getHandle(endpointLockId('local', endpoint)).result();
+      assert.equal(lock.holder, undefined);
+      assert.deepEqual(lock.waiting, []);
+      const events = lock.recent.join('\n');
+      assert.match(events, new RegExp(`${waiter.workflowId} stopped waiting: stopped waiting \\(ended: .*cancel`, 'i'));
+      assert.match(events, new RegExp(`${holder.workflowId} released it: ended: rollout cancelled at .*Rolled back: .*deleted endpoint`));
+      assert.equal((await target().describeEndpoint(endpoint)).exists, false, 'the cancelled rollout deleted the endpoint it had created');
+    });
+  });
 });
