@@ -42,10 +42,12 @@ export async function followHold(handle: WorkflowHandle, print: (line: string) =
 }
 
 /** `modelship status` of a deploy or rollback run: what it is, how it stands, and the endpoint it holds or waits for. */
-export async function printOperatorStatus(client: Client, handle: WorkflowHandle, type: string, status: string): Promise<void> {
-  console.log(`${handle.workflowId}: ${type} (${status.toLowerCase()})`);
+export async function printOperatorStatus(client: Client, handle: WorkflowHandle, type: string, status: string, json?: boolean): Promise<void> {
   const hold = await handle.query(operatorProgressQuery).catch(() => undefined);
+  const lock = hold && hold.state !== 'released' ? await readEndpointLock(client, hold.lockId) : undefined;
+  if (json) return void console.log(JSON.stringify({ workflowId: handle.workflowId, type, status, endpointHold: hold ?? null, lock: lock ?? null }, null, 2));
+  console.log(`${handle.workflowId}: ${type} (${status.toLowerCase()})`);
   if (!hold) return;
   console.log(`  ${hold.line}`);
-  if (hold.state !== 'released') for (const line of lockLines(hold.endpoint, await readEndpointLock(client, hold.lockId))) console.log(line);
+  if (hold.state !== 'released') for (const line of lockLines(hold.endpoint, lock)) console.log(line);
 }

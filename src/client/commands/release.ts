@@ -128,9 +128,10 @@ export function registerReleaseCommands(program: Command): void {
       try {
         const handle = client.workflow.getHandle(workflowId);
         const run = await handle.describe();
-        if (run.type !== 'modelRelease' && !options.json) {
-          await printOperatorStatus(client, handle, run.type, run.status.name);
-          return void console.log(workflowUrl(namespace, workflowId));
+        if (run.type !== 'modelRelease') {
+          await printOperatorStatus(client, handle, run.type, run.status.name, options.json);
+          if (!options.json) console.log(workflowUrl(namespace, workflowId));
+          return;
         }
         const status = await handle.query(statusQuery);
         if (options.json) return void console.log(JSON.stringify(status, null, 2));
