@@ -98,7 +98,7 @@ async function runOperator<R>(workflowType: string, workflowId: string, args: un
     console.log(`started ${workflowId}\n  ${workflowUrl(namespace, workflowId)}`);
     // One rollout per endpoint: say at once whether this one holds the endpoint or waits its turn (and behind whom).
     const hold = await followHold(handle, (line) => console.log(line), { untilHolding: Boolean(wait), timeoutMs: wait ? 24 * 3600_000 : 15_000 });
-    if (!hold && !wait) console.log('not yet queued for the endpoint: is a worker running? (modelship check)');
+    if (!hold && !wait) console.log('not yet queued for the endpoint after 15 s (is a worker running? modelship check); modelship status ID tells later');
     if (!wait) return;
     try {
       console.log(describe((await handle.result()) as R));
