@@ -4,6 +4,7 @@ import type { TokenCredential } from '@azure/core-auth';
 import { createApprovalActivities } from './approval';
 import { createDataActivities } from './data';
 import { createDeploymentActivities } from './deployment';
+import { createEndpointLockActivities } from './endpoint-lock';
 import { createEnvironmentActivities } from './environment';
 import { createEvaluationActivities } from './evaluation';
 import { createLocalTestActivities } from './local-tests';
@@ -33,6 +34,7 @@ export function createOrchestrationActivities(deps: ActivityDeps) {
     ...createReportActivities(deps),
     ...createApprovalActivities(),
     ...createDeploymentActivities(deps),
+    ...createEndpointLockActivities(),
   };
 }
 

@@ -25,6 +25,7 @@ import {
   type StepName,
 } from './release-api';
 import { blueGreenRollout } from './blue-green-rollout';
+import { holdEndpoint, usesEndpointLock, type HoldProgress } from './endpoint-lock';
 import { innermostFailure } from './failures';
 import { rolloutSettingsOf } from './operator';
 import { MODEL_NAME, RELEASE_OUTCOME, RELEASE_STAGE } from './search-attributes';
@@ -212,22 +213,36 @@ export async function modelRelease(input: ReleaseInput): Promise<ReleaseResult> 
       skip('deploy', 'skip_deployment is set');
       state.outcome = 'succeeded';
     } else {
+      const rollout = () =>
+        executeChild(blueGreenRollout, {
+          workflowId: `${workflowId}-rollout`,
+          args: [
+            {
+              ...rolloutSettingsOf(config),
+              target: config.target,
+              endpoint: config.endpoint_name,
+              model: { name: config.model_name, version: registered.version, train: trained },
+              modelName: config.model_name,
+            },
+          ],
+        });
+      // One rollout per endpoint: wait for the endpoint in order, hold it through the rollout and its undo.
+      const claim = { target: config.target, endpoint: config.endpoint_name, kind: 'release' as const, description: `release of ${config.model_name} v${registered.version}` };
+      const onHold = (hold: HoldProgress) => {
+        state.endpointHold = hold;
+        record('deploy').summary = hold.line;
+      };
       state.deployment = await step(
         'deploy',
-        () =>
-          executeChild(blueGreenRollout, {
-            workflowId: `${workflowId}-rollout`,
-            args: [
-              {
-                ...rolloutSettingsOf(config),
-                target: config.target,
-                endpoint: config.endpoint_name,
-                model: { name: config.model_name, version: registered.version, train: trained },
-                modelName: config.model_name,
-              },
-            ],
-          }),
-        (r) => `${r.colour} serves ${config.model_name} v${registered.version} at ${r.scoringUri} (traffic ${JSON.stringify(r.traffic)}); ${r.cleanup}`,
+        () => {
+          if (!usesEndpointLock()) return rollout();
+          // Set before the first await, so a watcher's first look at the running step already says it.
+          record('deploy').summary = `asking for endpoint ${config.endpoint_name} (one rollout per endpoint)`;
+          return holdEndpoint(claim, onHold, rollout);
+        },
+        (r) =>
+          `${r.colour} serves ${config.model_name} v${registered.version} at ${r.scoringUri} (traffic ${JSON.stringify(r.traffic)}); ${r.cleanup}` +
+          (state.endpointHold?.waitedBehind ? `; waited ${state.endpointHold.waitedSeconds} s for the endpoint behind ${state.endpointHold.waitedBehind}` : ''),
       );
       state.outcome = 'succeeded';
     }

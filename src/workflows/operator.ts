@@ -1,9 +1,11 @@
-// Operator workflows: deploy a registered model on its own, and roll an endpoint back.
-import { ApplicationFailure, executeChild, proxyActivities } from '@temporalio/workflow';
+// Operator workflows: deploy a registered model on its own, and roll an endpoint back. Each holds the endpoint
+// (one rollout per endpoint, see endpoint-lock.ts) from before it reads the endpoint until it has ended.
+import { ApplicationFailure, defineQuery, executeChild, proxyActivities, setHandler } from '@temporalio/workflow';
 import type { OrchestrationActivities } from '../activities';
 import type { TargetKind } from '../activities/deployment';
 import type { ReleaseConfig } from '../config/schema';
 import { blueGreenRollout, type RolloutInput, type RolloutResult } from './blue-green-rollout';
+import { holdEndpoint, usesEndpointLock, type EndpointClaim, type HoldProgress } from './endpoint-lock';
 
 const act = proxyActivities<OrchestrationActivities>({
   startToCloseTimeout: '10 minutes',
@@ -37,8 +39,24 @@ export interface DeployInput {
   settings: RolloutSettings;
 }
 
+/** What an operator workflow is doing about its endpoint: waiting for it or holding it (for the CLI). */
+export const operatorProgressQuery = defineQuery<HoldProgress | undefined>('endpointHold');
+
+/** Runs `work` holding the endpoint; runs started before the lock existed run it as they did. */
+async function asSoleRollout<T>(claim: EndpointClaim, work: () => Promise<T>): Promise<T> {
+  if (!usesEndpointLock()) return work();
+  let progress: HoldProgress | undefined;
+  setHandler(operatorProgressQuery, () => progress);
+  return holdEndpoint(claim, (p) => (progress = p), work);
+}
+
 /** The blue-green rollout of an already registered model (modelship deploy). */
 export async function deployRegisteredModel(input: DeployInput): Promise<RolloutResult> {
+  const claim: EndpointClaim = { target: input.target, endpoint: input.endpoint, kind: 'deploy', description: `deploy ${input.modelUri}` };
+  return asSoleRollout(claim, () => deployUnheld(input));
+}
+
+async function deployUnheld(input: DeployInput): Promise<RolloutResult> {
   const model = await act.resolveRegisteredModel(input.modelUri);
   return executeChild(blueGreenRollout, {
     workflowId: `${workflowIdOf(input.endpoint)}-deploy-v${model.version}-${Date.now()}`,
@@ -68,6 +86,11 @@ function workflowIdOf(endpoint: string): string {
  * otherwise a blue-green rollout of @previous. Either way @production and @previous are swapped.
  */
 export async function rollbackEndpoint(input: RollbackInput): Promise<RollbackResult> {
+  const claim: EndpointClaim = { target: input.target, endpoint: input.endpoint, kind: 'rollback', description: `rollback of ${input.endpoint}` };
+  return asSoleRollout(claim, () => rollbackUnheld(input));
+}
+
+async function rollbackUnheld(input: RollbackInput): Promise<RollbackResult> {
   const { target, endpoint } = input;
   const state = await act.describeEndpoint({ target, endpoint });
   const liveColour = Object.entries(state.traffic).sort((a, b) => b[1] - a[1])[0]?.[0];
@@ -89,7 +112,8 @@ export async function rollbackEndpoint(input: RollbackInput): Promise<RollbackRe
       detail: `traffic moved back to ${standby.name} (v${standby.modelVersion}); ${live.name} kept at 0 %`,
     };
   }
-  const rollout = await deployRegisteredModel({ target, endpoint, modelUri: `models:/${live.modelName}@previous`, settings: input.settings });
+  // Already holding the endpoint: the redeploy runs inside this hold.
+  const rollout = await deployUnheld({ target, endpoint, modelUri: `models:/${live.modelName}@previous`, settings: input.settings });
   return {
     how: 'redeploy',
     from: { colour: live.name, version: live.modelVersion },

@@ -4,6 +4,7 @@ import type { ReleaseConfig } from '../config/schema';
 import type { GateResult } from '../evaluation/gates';
 import type { ClassificationMetrics } from '../evaluation/metrics';
 import type { RolloutResult } from './blue-green-rollout';
+import type { HoldProgress } from './endpoint-lock-api';
 
 export const STEP_NAMES = ['validate_data', 'train', 'evaluate', 'gates', 'register', 'local_tests', 'approval', 'deploy', 'report'] as const;
 export type StepName = (typeof STEP_NAMES)[number];
@@ -114,6 +115,8 @@ export interface ReleaseStatus {
   /** The approval rules and the approvals so far, once the approval step began. */
   gate?: ApprovalGateStatus;
   deployment?: RolloutResult;
+  /** One rollout per endpoint: waiting for the endpoint, holding it, or done with it (deploy step). */
+  endpointHold?: HoldProgress;
   /** Approve/reject messages that were refused, with the reason (signals cannot answer, so they are listed). */
   refused: string[];
   error?: string;

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { endpointUrl, stateDir, taskQueues } from '../../config/environment';
@@ -6,6 +7,8 @@ import { LocalTarget } from '../../targets/local';
 import type { DeploymentTarget, EndpointState } from '../../targets/target';
 import type { RolloutResult } from '../../workflows/blue-green-rollout';
 import { rolloutSettingsOf, type RollbackResult } from '../../workflows/operator';
+import { endpointLockId, type EndpointLockState } from '../../workflows/endpoint-lock-api';
+import { followHold, lockLines, readEndpointLock } from '../endpoint-lock';
 import { workflowUrl } from '../release';
 import { connectClient, failureMessage } from '../temporal';
 import { configFromFlags } from './release';
@@ -43,8 +46,11 @@ export function registerEndpointCommands(program: Command): void {
         console.error(`no endpoint named ${name} (modelship endpoint list shows them)`);
         process.exit(1);
       }
-      if (options.json) return void console.log(JSON.stringify(state, null, 2));
+      // Who holds the endpoint for a rollout, and who waits: from its lock workflow on Temporal.
+      const lock = await lockOf(options.target ?? 'local', name);
+      if (options.json) return void console.log(JSON.stringify({ ...state, rollouts: lock.state ?? null, ...(lock.error ? { rolloutsError: lock.error } : {}) }, null, 2));
       printEndpoint(state);
+      for (const line of lock.error ? [`  rollouts: unknown (${lock.error})`] : lockLines(name, lock.state)) console.log(line);
     });
   endpoint
     .command('key <name>')
@@ -67,7 +73,7 @@ export function registerEndpointCommands(program: Command): void {
       const config = configFromFlags({ config: options.config, target: options.target });
       const settings = { ...rolloutSettingsOf(config), noCleanup: !options.cleanup || config.no_cleanup };
       const name = options.endpointName ?? config.endpoint_name;
-      await runOperator('deployRegisteredModel', `deploy-${name}-${Date.now()}`, [{ target: config.target, endpoint: name, modelUri: options.modelUri, settings }], options.wait,
+      await runOperator('deployRegisteredModel', `deploy-${name}-${Date.now()}-${randomUUID().slice(0, 4)}`, [{ target: config.target, endpoint: name, modelUri: options.modelUri, settings }], options.wait,
         (r: RolloutResult) => `deployed to ${r.colour} of ${r.endpoint}: traffic ${JSON.stringify(r.traffic)}; ${r.cleanup}\nscoring URL: ${r.scoringUri}`);
     });
 
@@ -80,7 +86,7 @@ export function registerEndpointCommands(program: Command): void {
     .action(async (options: { endpointName?: string; config: string; wait?: boolean }) => {
       const config = configFromFlags({ config: options.config });
       const name = options.endpointName ?? config.endpoint_name;
-      await runOperator('rollbackEndpoint', `rollback-${name}-${Date.now()}`, [{ target: config.target, endpoint: name, settings: rolloutSettingsOf(config) }], options.wait,
+      await runOperator('rollbackEndpoint', `rollback-${name}-${Date.now()}-${randomUUID().slice(0, 4)}`, [{ target: config.target, endpoint: name, settings: rolloutSettingsOf(config) }], options.wait,
         (r: RollbackResult) => `rolled back ${name} by ${r.how}: ${r.detail}`);
     });
 }
@@ -90,6 +96,9 @@ async function runOperator<R>(workflowType: string, workflowId: string, args: un
   try {
     const handle = await client.workflow.start(workflowType, { taskQueue: taskQueues().orchestration, workflowId, args });
     console.log(`started ${workflowId}\n  ${workflowUrl(namespace, workflowId)}`);
+    // One rollout per endpoint: say at once whether this one holds the endpoint or waits its turn (and behind whom).
+    const hold = await followHold(handle, (line) => console.log(line), { untilHolding: Boolean(wait), timeoutMs: wait ? 24 * 3600_000 : 15_000 });
+    if (!hold && !wait) console.log('not yet queued for the endpoint after 15 s (is a worker running? modelship check); modelship status ID tells later');
     if (!wait) return;
     try {
       console.log(describe((await handle.result()) as R));
@@ -99,6 +108,19 @@ async function runOperator<R>(workflowType: string, workflowId: string, args: un
     }
   } finally {
     await connection.close();
+  }
+}
+
+async function lockOf(target: string, endpoint: string): Promise<{ state?: EndpointLockState; error?: string }> {
+  try {
+    const { client, connection } = await connectClient();
+    try {
+      return { state: await readEndpointLock(client, endpointLockId(target, endpoint)) };
+    } finally {
+      await connection.close();
+    }
+  } catch (error) {
+    return { error: (error as Error).message };
   }
 }
 

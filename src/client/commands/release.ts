@@ -7,6 +7,7 @@ import { approveUpdate, rejectUpdate, statusQuery, type ApprovalGateStatus, type
 import { signStatement, statementFor } from '../signing';
 import { AllowedSignersError } from '../../approval/allowed-signers';
 import { loadAllowedSigners } from '../../approval/verify';
+import { lockLines, printOperatorStatus, readEndpointLock } from '../endpoint-lock';
 import { startRelease, summarize, watchRelease, workflowUrl } from '../release';
 import { connectClient, failureMessage } from '../temporal';
 
@@ -134,17 +135,29 @@ export function registerReleaseCommands(program: Command): void {
 
   program
     .command('status <workflowId>')
-    .description("a release's current step, step results, candidate, gates and what it waits for")
+    .description("a release's current step, step results, candidate, gates and what it waits for; for a deploy or rollback run, whether it holds its endpoint or waits")
     .option('--json', 'print the status as JSON')
     .action(async (workflowId: string, options: { json?: boolean }) => {
       const { client, connection, namespace } = await connectClient();
       try {
-        const status = await client.workflow.getHandle(workflowId).query(statusQuery);
+        const handle = client.workflow.getHandle(workflowId);
+        const run = await handle.describe();
+        if (run.type !== 'modelRelease') {
+          await printOperatorStatus(client, handle, run.type, run.status.name, options.json);
+          if (!options.json) console.log(workflowUrl(namespace, workflowId));
+          return;
+        }
+        const status = await handle.query(statusQuery);
         if (options.json) return void console.log(JSON.stringify(status, null, 2));
         console.log(`${workflowId}: ${status.stage} (${status.outcome})`);
         for (const step of status.steps) console.log(`  ${step.status.padEnd(9)} ${step.name.padEnd(12)} ${step.summary ?? ''}`);
         if (status.waitingFor) console.log(`waiting for ${status.waitingFor}`);
         if (status.gate) console.log(describeGate(status.gate));
+        // One rollout per endpoint: while this release waits for its endpoint or holds it, who holds and who waits.
+        if (status.endpointHold && status.endpointHold.state !== 'released') {
+          console.log(`endpoint ${status.endpointHold.endpoint}:`);
+          for (const line of lockLines(status.endpointHold.endpoint, await readEndpointLock(client, status.endpointHold.lockId))) console.log(line);
+        }
         if (status.refused.length) console.log(`refused messages:\n  ${status.refused.join('\n  ')}`);
         console.log(workflowUrl(namespace, workflowId));
       } finally {

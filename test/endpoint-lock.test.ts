@@ -1,0 +1,193 @@
+// One rollout per endpoint, on the test run's real Temporal, MLflow and local endpoint server: two deploys and two
+// releases racing to one endpoint take turns (the end state is one deployment at 100 %, no orphan), each command
+// says whether it waited and behind whom, and a holder that is terminated does not keep the endpoint.
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { startRelease } from '../src/client/release';
+import { projectRoot } from '../src/config/environment';
+import { loadConfig } from '../src/config/load';
+import { generateBankingCsv } from '../src/data/generate';
+import { LocalTarget } from '../src/targets/local';
+import { endpointLockId, type HoldProgress } from '../src/workflows/endpoint-lock-api';
+import { operatorProgressQuery, rolloutSettingsOf } from '../src/workflows/operator';
+import type { ReleaseResult } from '../src/workflows/release-api';
+import { runCli } from './support/cli';
+import { connectTestEnvironment, requireEnv, withWorkers } from './support/temporal';
+
+const dir = mkdtempSync(join(tmpdir(), 'modelship-endpoint-lock-'));
+const dataPath = join(dir, 'bank.csv');
+const modelName = `lock-test-${Date.now()}`;
+const stamp = Date.now().toString(36);
+process.env.MODELSHIP_ARTIFACTS_DIR = join(dir, 'workflow_artifacts');
+
+const target = () => new LocalTarget(requireEnv('MODELSHIP_ENDPOINT_URL'), join(requireEnv('MODELSHIP_TEST_STATE_DIR'), 'serving'));
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** The end state every race must leave: one deployment, serving `version` at 100 %. */
+async function assertOneDeployment(endpoint: string, version: string) {
+  const state = await target().describeEndpoint(endpoint);
+  assert.equal(state.deployments.length, 1, `one deployment, no orphan: ${JSON.stringify(state.deployments)}`);
+  const [only] = state.deployments;
+  assert.deepEqual(state.traffic, { [only!.name]: 100 });
+  assert.equal(only!.modelVersion, version, 'the rollout that went last is the one serving');
+}
+
+describe('one rollout per endpoint', () => {
+  let env: TestWorkflowEnvironment;
+  // A config the CLI reads: quick training, a bake long enough that racing rollouts would overlap without the lock.
+  const configPath = join(dir, 'config.yaml');
+  const configText = (bake: string) =>
+    readFileSync(join(projectRoot, 'config/default.yaml'), 'utf8')
+      .replace(/^input_data_path: .*$/m, `input_data_path: ${dataPath}`)
+      .replace(/^model_name: .*$/m, `model_name: ${modelName}`)
+      .replace(/^n_iter: .*$/m, 'n_iter: 1')
+      .replace(/^cv_folds: .*$/m, 'cv_folds: 2')
+      .replace(/^model_families: .*$/m, 'model_families: [logistic_regression]')
+      .replace(/^min_roc_auc: .*$/m, 'min_roc_auc: 0.5')
+      .replace(/^min_f1: .*$/m, 'min_f1: 0')
+      .replace(/^min_accuracy: .*$/m, 'min_accuracy: 0')
+      .replace(/^max_regression: .*$/m, 'max_regression: 1')
+      .replace(/^bake_time: .*$/m, `bake_time: ${bake}`)
+      .replace(/^termination_wait: .*$/m, 'termination_wait: 0s');
+
+  before(async () => {
+    env = await connectTestEnvironment();
+    await generateBankingCsv({ rows: 1000, seed: 11, out: dataPath });
+    writeFileSync(configPath, configText('4s'));
+    // Two registered versions to race with (trained once, not deployed).
+    await withWorkers(env, async (queues) => {
+      for (const seed of [1, 2]) {
+        const config = loadConfig({ path: configPath, overrides: { skip_deployment: true, auto_approve_deployment: true, random_state: seed } }).config;
+        const result = (await (await startRelease(env.client, env.namespace ?? 'default', config, { queues })).result()) as ReleaseResult;
+        assert.equal(result.candidate?.version, String(seed), result.error);
+      }
+    });
+  });
+  after(async () => {
+    await env?.teardown();
+  });
+
+  it('two `modelship deploy --wait` at the same moment: one rolls out, the other waits its turn and says behind whom', async () => {
+    const endpoint = `lock-deploy-${stamp}`;
+    await withWorkers(env, async (queues) => {
+      const cliEnv = { MODELSHIP_TASK_QUEUE: queues.orchestration };
+      const deploy = (version: string) => runCli(['deploy', '--model-uri', `models:/${modelName}/${version}`, '--endpoint-name', endpoint, '--config', configPath, '--wait'], cliEnv);
+      const results = await Promise.all([deploy('1'), deploy('2')]);
+      for (const r of results) assert.equal(r.code, 0, `${r.stdout}\n${r.stderr}`);
+      const outputs = results.map((r) => r.stdout);
+      const waitedIndex = outputs.findIndex((o) => /waiting for endpoint lock-deploy-\S+, held by deploy-lock-deploy-\S+ \(deploy models:\//.test(o));
+      assert.ok(waitedIndex >= 0, `one deploy waited:\n${outputs.join('\n---\n')}`);
+      assert.match(outputs[waitedIndex]!, /holds endpoint \S+ after waiting \d+ s behind deploy-lock-deploy-/);
+      assert.match(outputs[waitedIndex]!, /deployed to (blue|green) of/);
+      assert.match(outputs[1 - waitedIndex]!, /holds endpoint \S+ \(it was free\): rolling out/);
+      assert.doesNotMatch(outputs[1 - waitedIndex]!, /waiting for endpoint/);
+      await assertOneDeployment(endpoint, waitedIndex === 0 ? '1' : '2');
+
+      const shown = await runCli(['endpoint', 'show', endpoint], cliEnv);
+      assert.match(shown.stdout, /rollouts: free/);
+    });
+  });
+
+  it('two releases racing to deploy: their rollouts never overlap, one waits and says so in its output and status', async () => {
+    const endpoint = `lock-release-${stamp}`;
+    const config = join(dir, 'release.yaml');
+    writeFileSync(config, configText('4s').replace(/^endpoint_name: .*$/m, `endpoint_name: ${endpoint}`));
+    await withWorkers(env, async (queues) => {
+      const cliEnv = { MODELSHIP_TASK_QUEUE: queues.orchestration, MODELSHIP_TRAINING_TASK_QUEUE: queues.training };
+      const release = (version: string) =>
+        runCli(['start', '--config', config, '--skip-training', '--model-uri', `models:/${modelName}/${version}`, '--skip-local-testing', '--auto-approve', '--wait'], cliEnv);
+      const results = await Promise.all([release('1'), release('2')]);
+      for (const r of results) assert.equal(r.code, 0, `${r.stdout}\n${r.stderr}`);
+      const outputs = results.map((r) => r.stdout);
+      const waitedIndex = outputs.findIndex((o) => /… deploy: waiting for endpoint \S+, held by release-\S+ \(release of \S+ v\d/.test(o));
+      assert.ok(waitedIndex >= 0, `one release waited for the endpoint:\n${outputs.join('\n---\n')}`);
+      assert.match(outputs[waitedIndex]!, /… deploy: holds endpoint \S+ after waiting \d+ s behind release-/);
+      assert.match(outputs[waitedIndex]!, /served: +\S+ serves .*; waited \d+ s for the endpoint behind release-/);
+      assert.match(outputs[1 - waitedIndex]!, /… deploy: holds endpoint \S+ \(it was free\)/);
+
+      // The invariant itself: the two rollout child workflows ran one after the other.
+      const ids = outputs.map((o) => /started (\S+)/.exec(o)![1]!);
+      const spans = await Promise.all(ids.map(async (id) => {
+        const d = await env.client.workflow.getHandle(`${id}-rollout`).describe();
+        return [d.startTime.getTime(), d.closeTime!.getTime()] as const;
+      }));
+      const [a, b] = spans.sort((x, y) => x[0] - y[0]);
+      assert.ok(a![1] <= b![0], `rollouts overlapped: ${JSON.stringify(spans)}`);
+
+      const waiter = await env.client.workflow.getHandle(ids[waitedIndex]!).result() as ReleaseResult;
+      assert.equal(waiter.endpointHold?.state, 'released');
+      assert.equal(waiter.endpointHold?.waitedBehind, ids[1 - waitedIndex]);
+      await assertOneDeployment(endpoint, waitedIndex === 0 ? '1' : '2');
+    });
+  });
+
+  it('endpoint show and status name the holder and the waiter; a terminated holder does not keep the endpoint', async () => {
+    const endpoint = `lock-dead-${stamp}`;
+    const settings = rolloutSettingsOf(loadConfig({ path: configPath }).config);
+    await withWorkers(env, async (queues) => {
+      const deploy = (version: string, bake: string) =>
+        env.client.workflow.start('deployRegisteredModel', {
+          taskQueue: queues.orchestration,
+          workflowId: `deploy-${endpoint}-v${version}`,
+          args: [{ target: 'local', endpoint, modelUri: `models:/${modelName}/${version}`, settings: { ...settings, bakeTime: bake } }],
+        });
+      const until = async (handle: Awaited<ReturnType<typeof deploy>>, state: HoldProgress['state']) => {
+        while ((await handle.query(operatorProgressQuery).catch(() => undefined))?.state !== state) await sleep(200);
+      };
+      const stuck = await deploy('1', '10m');
+      await until(stuck, 'holding');
+      const next = await deploy('2', '1s');
+      await until(next, 'waiting');
+      while (!(await target().describeEndpoint(endpoint)).exists) await sleep(200);
+      const shown = await runCli(['endpoint', 'show', endpoint], { MODELSHIP_TASK_QUEUE: queues.orchestration });
+      assert.match(shown.stdout, new RegExp(`rollouts: held by ${stuck.workflowId} \\(deploy models:/${modelName}/1, since [\\d:]+ UTC\\)\n +waiting 1: ${next.workflowId} \\(deploy models:/${modelName}/2\\)`), shown.stdout);
+      const status = await runCli(['status', next.workflowId], { MODELSHIP_TASK_QUEUE: queues.orchestration });
+      assert.match(status.stdout, new RegExp(`waiting for endpoint ${endpoint}, held by ${stuck.workflowId}`), status.stdout);
+      await stuck.terminate('test: a holder that dies without releasing');
+      const result = await next.result();
+      assert.equal(result.outcome, 'succeeded');
+      const hold = await next.query(operatorProgressQuery);
+      assert.equal(hold?.waitedBehind, stuck.workflowId);
+      const lock = await env.client.workflow.getHandle(endpointLockId('local', endpoint)).result();
+      assert.ok(lock.recent.some((e: string) => /deploy-\S+-v1 ended without releasing it \(TERMINATED\); released/.test(e)), lock.recent.join('\n'));
+      await assertOneDeployment(endpoint, '2');
+    });
+  });
+
+  it('a cancelled waiter stops waiting and a cancelled holder undoes its rollout, then leaves: the lock ends free', async () => {
+    const endpoint = `lock-cancel-${stamp}`;
+    const settings = rolloutSettingsOf(loadConfig({ path: configPath }).config);
+    await withWorkers(env, async (queues) => {
+      const deploy = (version: string) =>
+        env.client.workflow.start('deployRegisteredModel', {
+          taskQueue: queues.orchestration,
+          workflowId: `deploy-${endpoint}-v${version}`,
+          args: [{ target: 'local', endpoint, modelUri: `models:/${modelName}/${version}`, settings: { ...settings, bakeTime: '10m' } }],
+        });
+      const until = async (handle: Awaited<ReturnType<typeof deploy>>, state: HoldProgress['state']) => {
+        while ((await handle.query(operatorProgressQuery).catch(() => undefined))?.state !== state) await sleep(200);
+      };
+      const holder = await deploy('1');
+      await until(holder, 'holding');
+      const waiter = await deploy('2');
+      await until(waiter, 'waiting');
+      while ((await target().describeEndpoint(endpoint)).traffic.blue !== 100) await sleep(200); // baking at 100 %
+
+      await waiter.cancel();
+      await assert.rejects(waiter.result());
+      await holder.cancel();
+      await assert.rejects(holder.result());
+      const lock = await env.client.workflow.getHandle(endpointLockId('local', endpoint)).result();
+      assert.equal(lock.holder, undefined);
+      assert.deepEqual(lock.waiting, []);
+      const events = lock.recent.join('\n');
+      assert.match(events, new RegExp(`${waiter.workflowId} stopped waiting: stopped waiting \\(ended: .*cancel`, 'i'));
+      assert.match(events, new RegExp(`${holder.workflowId} released it: ended: rollout cancelled at .*Rolled back: .*deleted endpoint`));
+      assert.equal((await target().describeEndpoint(endpoint)).exists, false, 'the cancelled rollout deleted the endpoint it had created');
+    });
+  });
+});
