@@ -3,12 +3,14 @@
 //
 // Environment: TEMPORAL_ADDRESS / TEMPORAL_NAMESPACE / TEMPORAL_API_KEY / TEMPORAL_TLS* (Temporal's own),
 // MLFLOW_TRACKING_URI, MODELSHIP_WORKER_QUEUES (orchestration,training — which queues this process serves),
-// MODELSHIP_TRAINING_CONCURRENCY (default 1), MODELSHIP_SHUTDOWN_GRACE (default 30s).
+// MODELSHIP_TRAINING_CONCURRENCY (default 1), MODELSHIP_SHUTDOWN_GRACE (default 30s), MODELSHIP_BUILD_ID and
+// MODELSHIP_WORKER_VERSIONING (see worker-deployment.ts).
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
-import type { Duration } from '@temporalio/common';
+import type { Duration, WorkerDeploymentVersion } from '@temporalio/common';
 import type { TokenCredential } from '@azure/core-auth';
 import { createOrchestrationActivities, createTrainingActivities } from './activities';
 import { endpointUrl, mlflowTrackingUri, stateDir, taskQueues, temporalConnectConfig, type TaskQueues } from './config/environment';
+import { makeCurrentVersion, versioningMode, workerVersion } from './worker-deployment';
 
 export type QueueRole = keyof TaskQueues;
 
@@ -31,6 +33,11 @@ export interface ModelshipWorkerOptions {
   shutdownGraceTime?: Duration;
   /** A prebuilt workflow bundle (tests reuse one); by default the workflows are bundled at start. */
   workflowBundle?: WorkerOptions['workflowBundle'];
+  /**
+   * Poll as this Worker Deployment Version (both queues). Unset: an unversioned worker (the tests' default, so
+   * tests running side by side never move each other's routing).
+   */
+  version?: WorkerDeploymentVersion;
 }
 
 export async function createWorkers(options: ModelshipWorkerOptions): Promise<Worker[]> {
@@ -44,6 +51,11 @@ export async function createWorkers(options: ModelshipWorkerOptions): Promise<Wo
     // Progress (e.g. "fit 37/180") reaches the server, the Web UI and `modelship start --wait` within seconds.
     defaultHeartbeatThrottleInterval: '2s' as Duration,
     maxHeartbeatThrottleInterval: '2s' as Duration,
+    // Each workflow type declares its behaviour (workflows/versioning.ts); the default only covers a type added
+    // without one, and AUTO_UPGRADE is the safe one for this project (every change is patched(), see README).
+    ...(options.version
+      ? { workerDeploymentOptions: { useWorkerVersioning: true as const, version: options.version, defaultVersioningBehavior: 'AUTO_UPGRADE' as const } }
+      : {}),
   };
   const workers: Promise<Worker>[] = [];
   if (roles.includes('orchestration')) {
@@ -95,6 +107,8 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
   if (!Number.isInteger(trainingConcurrency) || trainingConcurrency < 1) {
     throw new Error('MODELSHIP_TRAINING_CONCURRENCY must be a whole number ≥ 1.');
   }
+  const mode = versioningMode(env);
+  const version = workerVersion(env);
   const connection = await NativeConnection.connect(connectionOptions);
   try {
     const workers = await createWorkers({
@@ -105,10 +119,25 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
       mlflowUri: mlflowTrackingUri(env),
       trainingConcurrency,
       shutdownGraceTime: (env.MODELSHIP_SHUTDOWN_GRACE as Duration | undefined) || '30s',
+      version,
     });
     const served = roles.map((role) => `${queues[role]} (${role})`).join(', ');
-    console.log(`modelship worker ${process.pid} polling ${served} in namespace ${namespace} at ${connectionOptions.address}`);
-    await runWorkers(workers);
+    const build = version ? `build ${version.buildId} of worker deployment ${version.deploymentName}` : 'unversioned';
+    console.log(`modelship worker ${process.pid} polling ${served} in namespace ${namespace} at ${connectionOptions.address} (${build})`);
+    const running = runWorkers(workers);
+    if (version && mode === 'current') {
+      // After the pollers start: the server only accepts a version it has seen polling.
+      makeCurrentVersion(connection.workflowService, namespace, version).then(
+        (made) =>
+          console.log(
+            made.changed
+              ? `modelship worker: build ${made.buildId} is now the current version (was ${made.previous ?? 'unversioned'}); auto-upgrading runs move to it`
+              : `modelship worker: build ${made.buildId} is already the current version`,
+          ),
+        (error: unknown) => console.error(`modelship worker: WARNING ${(error as Error).message}`),
+      );
+    }
+    await running;
   } finally {
     await connection.close();
   }
