@@ -14,6 +14,16 @@ import { makeCurrentVersion, versioningMode, workerVersion } from './worker-depl
 
 export type QueueRole = keyof TaskQueues;
 
+/**
+ * Every workflow type auto-upgrades: a run moves to the current build at its next workflow task, so each change
+ * to the commands a workflow emits goes behind patched() (test/histories is replayed in CI). Releases wait up to
+ * approval_timeout and rollouts bake for hours while holding live traffic: pinned, they would need their old
+ * build running until they end, which a single `modelship dev` worker cannot do, and a fix could never reach them.
+ * Set on the worker, not per type with setWorkflowOptions: the SDK refuses a per-type behaviour on an unversioned
+ * worker (tests, MODELSHIP_WORKER_VERSIONING=off).
+ */
+export const WORKFLOW_VERSIONING_BEHAVIOUR = 'AUTO_UPGRADE' as const;
+
 export interface ModelshipWorkerOptions {
   connection: NativeConnection;
   namespace: string;
@@ -51,10 +61,8 @@ export async function createWorkers(options: ModelshipWorkerOptions): Promise<Wo
     // Progress (e.g. "fit 37/180") reaches the server, the Web UI and `modelship start --wait` within seconds.
     defaultHeartbeatThrottleInterval: '2s' as Duration,
     maxHeartbeatThrottleInterval: '2s' as Duration,
-    // Each workflow type declares its behaviour (workflows/versioning.ts); the default only covers a type added
-    // without one, and AUTO_UPGRADE is the safe one for this project (every change is patched(), see README).
     ...(options.version
-      ? { workerDeploymentOptions: { useWorkerVersioning: true as const, version: options.version, defaultVersioningBehavior: 'AUTO_UPGRADE' as const } }
+      ? { workerDeploymentOptions: { useWorkerVersioning: true as const, version: options.version, defaultVersioningBehavior: WORKFLOW_VERSIONING_BEHAVIOUR } }
       : {}),
   };
   const workers: Promise<Worker>[] = [];

@@ -4,7 +4,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { DefaultLogger, Runtime, Worker, type WorkflowBundle } from '@temporalio/worker';
-import { VERSIONING_BEHAVIOURS } from '../src/workflows/versioning';
 import * as workflows from '../src/workflows';
 import { workflowBundle } from './support/bundles';
 import { readCorpus, readManifests, unlistedFiles, type CorpusEntry } from './support/histories';
@@ -69,14 +68,5 @@ describe('history corpus', () => {
       assert.ok(unguarded.some((line) => line.startsWith(`${release.path} `) && /Nondeterminism|DeterminismViolation/i.test(line)), `${release.path} is reported:\n${unguarded.join('\n')}`);
     }
     assert.deepEqual(await replayFailures(await workflowBundle('build-b-guarded'), corpus), []);
-  });
-
-  it('every workflow type declares its versioning behaviour', () => {
-    for (const [name, fn] of Object.entries(workflows)) {
-      if (typeof fn !== 'function') continue;
-      const declared = (fn as { workflowDefinitionOptions?: { versioningBehavior?: string } }).workflowDefinitionOptions?.versioningBehavior;
-      assert.ok(declared, `${name} declares no versioning behaviour: add it to VERSIONING_BEHAVIOURS in src/workflows/versioning.ts`);
-      assert.equal(declared, VERSIONING_BEHAVIOURS[name as keyof typeof VERSIONING_BEHAVIOURS]);
-    }
   });
 });

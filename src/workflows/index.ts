@@ -4,5 +4,3 @@ export type { StackCheckInput, StackCheckResult } from './stack-check';
 export { modelRelease } from './model-release';
 export { blueGreenRollout } from './blue-green-rollout';
 export { deployRegisteredModel, rollbackEndpoint } from './operator';
-// Each type's versioning behaviour, declared where the worker loads the workflows.
-import './versioning';
