@@ -7,7 +7,7 @@
 import { hostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { WorkerDeploymentVersion } from '@temporalio/common';
-import type { temporal } from '@temporalio/proto';
+import { temporal } from '@temporalio/proto';
 import { buildId } from './build-id';
 
 export const DEPLOYMENT_NAME = 'modelship';
@@ -39,7 +39,10 @@ const grpcCode = (error: unknown) => (error as { code?: number }).code;
 const NOT_FOUND = 5;
 const FAILED_PRECONDITION = 9;
 
-const enumName = (value: unknown, prefix: string) => (typeof value === 'string' ? value : String(value ?? '')).replace(prefix, '');
+const { VersionDrainageStatus, WorkerDeploymentVersionStatus } = temporal.api.enums.v1;
+/** An enum value as its short name (DRAINING, not 3 or VERSION_DRAINAGE_STATUS_DRAINING). */
+const enumName = (names: Record<number, string>, value: number | null | undefined, prefix: string) =>
+  (names[value ?? 0] ?? String(value)).replace(prefix, '');
 
 /** The deployment's routing and versions as the server sees them; undefined before any versioned worker polled. */
 export async function describeDeployment(service: WorkflowService, namespace: string, deploymentName = DEPLOYMENT_NAME): Promise<DeploymentState | undefined> {
@@ -53,8 +56,8 @@ export async function describeDeployment(service: WorkflowService, namespace: st
         : undefined,
       versions: (info?.versionSummaries ?? []).map((summary) => ({
         buildId: summary.deploymentVersion?.buildId ?? '',
-        status: enumName(summary.status, 'WORKER_DEPLOYMENT_VERSION_STATUS_'),
-        drainage: summary.drainageInfo?.status ? enumName(summary.drainageInfo.status, 'VERSION_DRAINAGE_STATUS_') : undefined,
+        status: enumName(WorkerDeploymentVersionStatus, summary.status, 'WORKER_DEPLOYMENT_VERSION_STATUS_'),
+        drainage: summary.drainageInfo?.status ? enumName(VersionDrainageStatus, summary.drainageInfo.status, 'VERSION_DRAINAGE_STATUS_') : undefined,
       })),
     };
   } catch (error) {
