@@ -5,7 +5,7 @@
 //   npm run histories:record                       → test/histories/<package version>-<commit>/
 //   npm run histories:record -- --label NAME       → test/histories/NAME/ (MODELSHIP_BUILD_ID works too)
 //   npm run histories:record -- --only rejected    → re-records some paths, keeping the folder's other files
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative, resolve } from 'node:path';
@@ -231,6 +231,10 @@ async function collect(client: Client, scenario: string, workflowId: string, int
 
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: { label: { type: 'string' }, only: { type: 'string', multiple: true } } });
+  const uncommitted = execFileSync('git', ['status', '--porcelain', '--', 'src/workflows'], { cwd: projectRoot, encoding: 'utf8' }).trim();
+  if (uncommitted && !values.label && !process.env.MODELSHIP_BUILD_ID) {
+    throw new Error(`src/workflows has uncommitted changes:\n${uncommitted}\nFix: commit them first, so the folder's build id names the code that recorded it (or pass --label NAME).`);
+  }
   const label = values.label ?? buildId();
   const selected = values.only ? scenarios.filter((s) => values.only!.includes(s.name)) : scenarios;
   if (values.only && selected.length !== values.only.length) {
