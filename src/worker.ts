@@ -132,7 +132,8 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
     const served = roles.map((role) => `${queues[role]} (${role})`).join(', ');
     const build = version ? `build ${version.buildId} of worker deployment ${version.deploymentName}` : 'unversioned';
     console.log(`modelship worker ${process.pid} polling ${served} in namespace ${namespace} at ${connectionOptions.address} (${build})`);
-    const running = runWorkers(workers);
+    let stopped = false;
+    const running = runWorkers(workers).finally(() => (stopped = true));
     if (version && mode === 'current') {
       // After the pollers start: the server only accepts a version it has seen polling.
       makeCurrentVersion(connection.workflowService, namespace, version).then(
@@ -142,7 +143,8 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
               ? `modelship worker: build ${made.buildId} is now the current version (was ${made.previous ?? 'unversioned'}); auto-upgrading runs move to it`
               : `modelship worker: build ${made.buildId} is already the current version`,
           ),
-        (error: unknown) => console.error(`modelship worker: WARNING ${(error as Error).message}`),
+        // Stopped while still trying (e.g. Ctrl-C at start-up): nothing to report.
+        (error: unknown) => stopped || console.error(`modelship worker: WARNING ${(error as Error).message}`),
       );
     }
     await running;
