@@ -4,19 +4,19 @@
 // child process, to kill it mid-training), and keeps data small so the whole run takes a few minutes.
 //   npm run histories:record                       → test/histories/<package version>-<commit>/
 //   npm run histories:record -- --label NAME       → test/histories/NAME/ (MODELSHIP_BUILD_ID works too)
-//   npm run histories:record -- --only rejected    → re-records some paths, keeping the folder's other files
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils';
+import { temporal } from '@temporalio/proto';
 import { DefaultLogger, Runtime, NativeConnection } from '@temporalio/worker';
 import { buildId } from '../src/build-id';
 import { EmbeddedStack, freePort } from '../src/client/embedded-stack';
-import { activityProgress, startRelease } from '../src/client/release';
+import { startRelease } from '../src/client/release';
 import { projectRoot, type TaskQueues } from '../src/config/environment';
 import { loadConfig } from '../src/config/load';
 import type { ReleaseConfigInput } from '../src/config/schema';
@@ -65,13 +65,19 @@ async function waitForApproval(handle: WorkflowHandle): Promise<string> {
   throw new Error(`${handle.workflowId} never waited for approval`);
 }
 
-async function waitForStep(handle: WorkflowHandle, pattern: RegExp): Promise<void> {
-  for (let i = 0; i < 480; i++) {
-    const [progress, status] = await Promise.all([activityProgress(handle).catch(() => undefined), handle.query(statusQuery).catch(() => undefined)]);
-    if (pattern.test(`${status?.stage ?? ''} ${progress ?? ''}`)) return;
+/** Waits until a worker has started activity `type` (the trainer subprocess is running). */
+async function waitForActivityStarted(handle: WorkflowHandle, type: string): Promise<void> {
+  let seen = '';
+  // Minutes, not seconds: a fresh worker process compiles and bundles before it polls, slowly on a busy machine.
+  for (let i = 0; i < 1200; i++) {
+    const description = await handle.describe().catch(() => undefined);
+    const pending = description?.raw.pendingActivities ?? [];
+    if (pending.some((a) => a.activityType?.name === type && a.state === temporal.api.enums.v1.PendingActivityState.PENDING_ACTIVITY_STATE_STARTED)) return;
+    seen = `${description?.status.name ?? '(not described)'}, pending ${pending.map((a) => a.activityType?.name).join(', ') || 'none'}`;
+    if (description && description.status.name !== 'RUNNING') break;
     await sleep(250);
   }
-  throw new Error(`${handle.workflowId} never reached ${pattern}`);
+  throw new Error(`${handle.workflowId}: ${type} never started on a worker (last seen: ${seen})`);
 }
 
 // Order matters: later scenarios use the model versions and endpoint colours earlier ones leave.
@@ -230,20 +236,16 @@ async function collect(client: Client, scenario: string, workflowId: string, int
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { label: { type: 'string' }, only: { type: 'string', multiple: true } } });
+  const { values } = parseArgs({ options: { label: { type: 'string' } } });
   const uncommitted = execFileSync('git', ['status', '--porcelain', '--', 'src/workflows'], { cwd: projectRoot, encoding: 'utf8' }).trim();
   if (uncommitted && !values.label && !process.env.MODELSHIP_BUILD_ID) {
     throw new Error(`src/workflows has uncommitted changes:\n${uncommitted}\nFix: commit them first, so the folder's build id names the code that recorded it (or pass --label NAME).`);
   }
   const label = values.label ?? buildId();
-  const selected = values.only ? scenarios.filter((s) => values.only!.includes(s.name)) : scenarios;
-  if (values.only && selected.length !== values.only.length) {
-    throw new Error(`--only: unknown scenario(s). Known: ${scenarios.map((s) => s.name).join(', ')}`);
-  }
   const outDir = join(HISTORIES_ROOT, label);
   const stateDir = mkdtempSync(join(tmpdir(), 'modelship-histories-'));
   Runtime.install({ logger: new DefaultLogger('WARN') });
-  console.log(`recording ${selected.length} paths into ${relative(process.cwd(), outDir)} (servers in ${stateDir})`);
+  console.log(`recording ${scenarios.length} paths into ${relative(process.cwd(), outDir)} (servers in ${stateDir})`);
   const stack = await EmbeddedStack.start({
     stateDir,
     ports: { temporal: await freePort(), mlflow: await freePort(), endpoint: await freePort() },
@@ -306,7 +308,7 @@ async function main(): Promise<void> {
         const first = spawn(process.execPath, ['--import', 'tsx', join(projectRoot, 'src/worker.ts')], { env: workerEnv, stdio: 'ignore' });
         children.push(first);
         const handle = await startRelease(client, stack.namespace, configOf({ skip_deployment: true, n_iter: 3 }), { queues: crashQueues });
-        await waitForStep(handle, /trainModel: fit \d+\//);
+        await waitForActivityStarted(handle, 'trainModel');
         first.kill('SIGKILL');
         await new Promise((done) => first.once('exit', done));
         const second = await createWorkers({ connection: workerConnection, namespace: stack.namespace, queues: crashQueues, mlflowUri: stack.mlflowUri, stateDir, endpointUrl: stack.endpointUrl, shutdownGraceTime: '1s' });
@@ -314,14 +316,15 @@ async function main(): Promise<void> {
         await handle.result().catch(() => undefined);
         for (const worker of second) worker.shutdown();
         await secondRunning;
+        const attempts = ((await handle.fetchHistory()).events ?? []).map((e) => e.activityTaskStartedEventAttributes?.attempt ?? 0);
+        if (Math.max(...attempts) < 2) throw new Error(`${handle.workflowId}: no activity was retried, so the kill missed the training. Record again.`);
         return handle;
       },
     };
 
-    const previous: HistoryManifest | undefined = existsSync(join(outDir, MANIFEST_FILE)) ? JSON.parse(readFileSync(join(outDir, MANIFEST_FILE), 'utf8')) : undefined;
-    const recorded: RecordedWorkflow[] = (previous?.workflows ?? []).filter((w) => !selected.some((s) => s.name === w.scenario));
+    const recorded: RecordedWorkflow[] = [];
     const histories = new Map<string, string>();
-    for (const scenario of selected) {
+    for (const scenario of scenarios) {
       const started = Date.now();
       const handle = await scenario.run(ctx);
       const before = recorded.length;
@@ -334,17 +337,16 @@ async function main(): Promise<void> {
     await workerConnection.close();
     await connection.close();
 
-    for (const scenario of selected) rmSync(join(outDir, scenario.name), { recursive: true, force: true });
+    rmSync(outDir, { recursive: true, force: true });
     for (const [file, json] of histories) {
       mkdirSync(join(outDir, file, '..'), { recursive: true });
       writeFileSync(join(outDir, file), `${json}\n`);
     }
-    const descriptions = Object.fromEntries([...(previous ? Object.entries(previous.scenarios) : []), ...selected.map((s) => [s.name, s.description])]);
     const manifest: HistoryManifest = {
       build: label,
       recordedAt: new Date().toISOString(),
       temporal: 'dev server of the Temporal CLI in .venv (python/requirements.txt)',
-      scenarios: descriptions,
+      scenarios: Object.fromEntries(scenarios.map((s) => [s.name, s.description])),
       workflows: recorded.sort((a, b) => a.file.localeCompare(b.file)),
     };
     writeFileSync(join(outDir, MANIFEST_FILE), `${JSON.stringify(manifest, null, 2)}\n`);
