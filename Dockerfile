@@ -13,4 +13,7 @@ COPY config ./config
 # postinstall builds .venv (trainer libraries); prepare compiles TypeScript into dist/.
 RUN npm ci --no-audit --no-fund
 ENV MODELSHIP_HOME=/data
+# The worker's build id (Worker Deployment Versioning): the image has no .git to read the commit from.
+ARG MODELSHIP_BUILD_ID
+ENV MODELSHIP_BUILD_ID=${MODELSHIP_BUILD_ID}
 CMD ["node", "bin/modelship.js", "worker"]

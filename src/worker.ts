@@ -3,14 +3,26 @@
 //
 // Environment: TEMPORAL_ADDRESS / TEMPORAL_NAMESPACE / TEMPORAL_API_KEY / TEMPORAL_TLS* (Temporal's own),
 // MLFLOW_TRACKING_URI, MODELSHIP_WORKER_QUEUES (orchestration,training — which queues this process serves),
-// MODELSHIP_TRAINING_CONCURRENCY (default 1), MODELSHIP_SHUTDOWN_GRACE (default 30s).
+// MODELSHIP_TRAINING_CONCURRENCY (default 1), MODELSHIP_SHUTDOWN_GRACE (default 30s), MODELSHIP_BUILD_ID and
+// MODELSHIP_WORKER_VERSIONING (see worker-deployment.ts).
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
-import type { Duration } from '@temporalio/common';
+import type { Duration, WorkerDeploymentVersion } from '@temporalio/common';
 import type { TokenCredential } from '@azure/core-auth';
 import { createOrchestrationActivities, createTrainingActivities } from './activities';
 import { endpointUrl, mlflowTrackingUri, stateDir, taskQueues, temporalConnectConfig, type TaskQueues } from './config/environment';
+import { makeCurrentVersion, versioningMode, workerVersion } from './worker-deployment';
 
 export type QueueRole = keyof TaskQueues;
+
+/**
+ * Every workflow type auto-upgrades: a run moves to the current build at its next workflow task, so each change
+ * to the commands a workflow emits goes behind patched() (test/histories is replayed in CI). Releases wait up to
+ * approval_timeout and rollouts bake for hours while holding live traffic: pinned, they would need their old
+ * build running until they end, which a single `modelship dev` worker cannot do, and a fix could never reach them.
+ * Set on the worker, not per type with setWorkflowOptions: the SDK refuses a per-type behaviour on an unversioned
+ * worker (tests, MODELSHIP_WORKER_VERSIONING=off).
+ */
+export const WORKFLOW_VERSIONING_BEHAVIOUR = 'AUTO_UPGRADE' as const;
 
 export interface ModelshipWorkerOptions {
   connection: NativeConnection;
@@ -31,6 +43,11 @@ export interface ModelshipWorkerOptions {
   shutdownGraceTime?: Duration;
   /** A prebuilt workflow bundle (tests reuse one); by default the workflows are bundled at start. */
   workflowBundle?: WorkerOptions['workflowBundle'];
+  /**
+   * Poll as this Worker Deployment Version (both queues). Unset: an unversioned worker (the tests' default, so
+   * tests running side by side never move each other's routing).
+   */
+  version?: WorkerDeploymentVersion;
 }
 
 export async function createWorkers(options: ModelshipWorkerOptions): Promise<Worker[]> {
@@ -44,6 +61,9 @@ export async function createWorkers(options: ModelshipWorkerOptions): Promise<Wo
     // Progress (e.g. "fit 37/180") reaches the server, the Web UI and `modelship start --wait` within seconds.
     defaultHeartbeatThrottleInterval: '2s' as Duration,
     maxHeartbeatThrottleInterval: '2s' as Duration,
+    ...(options.version
+      ? { workerDeploymentOptions: { useWorkerVersioning: true as const, version: options.version, defaultVersioningBehavior: WORKFLOW_VERSIONING_BEHAVIOUR } }
+      : {}),
   };
   const workers: Promise<Worker>[] = [];
   if (roles.includes('orchestration')) {
@@ -95,6 +115,8 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
   if (!Number.isInteger(trainingConcurrency) || trainingConcurrency < 1) {
     throw new Error('MODELSHIP_TRAINING_CONCURRENCY must be a whole number ≥ 1.');
   }
+  const mode = versioningMode(env);
+  const version = workerVersion(env);
   const connection = await NativeConnection.connect(connectionOptions);
   try {
     const workers = await createWorkers({
@@ -105,10 +127,27 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
       mlflowUri: mlflowTrackingUri(env),
       trainingConcurrency,
       shutdownGraceTime: (env.MODELSHIP_SHUTDOWN_GRACE as Duration | undefined) || '30s',
+      version,
     });
     const served = roles.map((role) => `${queues[role]} (${role})`).join(', ');
-    console.log(`modelship worker ${process.pid} polling ${served} in namespace ${namespace} at ${connectionOptions.address}`);
-    await runWorkers(workers);
+    const build = version ? `build ${version.buildId} of worker deployment ${version.deploymentName}` : 'unversioned';
+    console.log(`modelship worker ${process.pid} polling ${served} in namespace ${namespace} at ${connectionOptions.address} (${build})`);
+    let stopped = false;
+    const running = runWorkers(workers).finally(() => (stopped = true));
+    if (version && mode === 'current') {
+      // After the pollers start: the server only accepts a version it has seen polling.
+      makeCurrentVersion(connection.workflowService, namespace, version).then(
+        (made) =>
+          console.log(
+            made.changed
+              ? `modelship worker: build ${made.buildId} is now the current version (was ${made.previous ?? 'unversioned'}); auto-upgrading runs move to it`
+              : `modelship worker: build ${made.buildId} is already the current version`,
+          ),
+        // Stopped while still trying (e.g. Ctrl-C at start-up): nothing to report.
+        (error: unknown) => stopped || console.error(`modelship worker: WARNING ${(error as Error).message}`),
+      );
+    }
+    await running;
   } finally {
     await connection.close();
   }

@@ -6,7 +6,9 @@ export function registerWorkerCommand(program: Command): void {
     .command('worker')
     .description(
       'run a modelship worker against the Temporal server named by TEMPORAL_ADDRESS (default 127.0.0.1:7233).\n' +
-        'MODELSHIP_WORKER_QUEUES=orchestration or =training serves one task queue, to scale them apart.',
+        'MODELSHIP_WORKER_QUEUES=orchestration or =training serves one task queue, to scale them apart.\n' +
+        'It polls as build MODELSHIP_BUILD_ID (default: package version + git commit) of worker deployment modelship and\n' +
+        'makes that build current as it starts (MODELSHIP_WORKER_VERSIONING=manual leaves routing to you, =off: unversioned).',
     )
     .action(async () => {
       await runWorker();
