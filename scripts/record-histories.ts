@@ -332,6 +332,17 @@ async function main(): Promise<void> {
       const runs = recorded.slice(before).map((w) => `${w.workflowType} ${w.status.toLowerCase()}`).join(', ');
       console.log(`  ${scenario.name}: ${runs} (${((Date.now() - started) / 1000).toFixed(1)} s)`);
     }
+    // Per-endpoint lock workflows are started by signal-with-start from activities, not as children: gather every
+    // one the paths above created (each ends once nobody holds or waits).
+    const lockScenario = 'endpoint-locks';
+    for await (const lock of client.workflow.list({ query: `WorkflowType = 'endpointLock'` })) {
+      await collect(client, lockScenario, lock.workflowId, recorded, histories).catch((error: unknown) => {
+        throw new Error(`${lock.workflowId}: ${(error as Error).message}`);
+      });
+    }
+    if (recorded.some((w) => w.scenario === lockScenario)) {
+      scenarios.push({ name: lockScenario, description: 'the per-endpoint lock workflows of the paths above (grant in order, release, end when free)', run: async () => { throw new Error('gathered, not run'); } });
+    }
     for (const worker of workers) worker.shutdown();
     await running;
     await workerConnection.close();
