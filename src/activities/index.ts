@@ -8,6 +8,7 @@ import { createEvaluationActivities } from './evaluation';
 import { createLocalTestActivities } from './local-tests';
 import { createRegistryActivities } from './registry';
 import { createReportActivities } from './report';
+import { createReviewActivities } from './review';
 import { createTrainingActivities as createTrainerActivities } from './training';
 
 export interface ActivityDeps {
@@ -30,6 +31,7 @@ export function createOrchestrationActivities(deps: ActivityDeps) {
     ...createLocalTestActivities({ mlflowUri: deps.mlflowUri, cacheDir: join(deps.stateDir, 'cache', 'artifacts') }),
     ...createRegistryActivities(deps),
     ...createReportActivities(deps),
+    ...createReviewActivities({ mlflowUri: deps.mlflowUri, cacheDir: join(deps.stateDir, 'cache', 'artifacts') }),
     ...createDeploymentActivities(deps),
   };
 }
