@@ -7,6 +7,7 @@ import {
   condition,
   executeChild,
   isCancellation,
+  patched,
   proxyActivities,
   setCurrentDetails,
   setHandler,
@@ -18,6 +19,8 @@ import type { Duration } from '@temporalio/common';
 import type { OrchestrationActivities, TrainingActivities } from '../activities';
 import type { TrainResult } from '../activities/training';
 import type { ChampionResult } from '../activities/evaluation';
+import type { ReviewInput } from '../activities/review';
+import type { RolloutFailureDetails } from './blue-green-rollout';
 import {
   approveSignal,
   approveUpdate,
@@ -35,6 +38,7 @@ import {
 } from './release-api';
 import { blueGreenRollout } from './blue-green-rollout';
 import { innermostFailure } from './failures';
+import { REVIEW_PATCH, reviewMarkdown, writeReleaseReview } from './release-review';
 import { rolloutSettingsOf } from './operator';
 import { MODEL_NAME, RELEASE_OUTCOME, RELEASE_STAGE } from './search-attributes';
 
@@ -126,7 +130,7 @@ export async function modelRelease(input: ReleaseInput): Promise<ReleaseResult> 
   const show = () =>
     setCurrentDetails(
       `**${state.stage}** · ${state.outcome}${state.candidate ? ` · candidate ${state.candidate.name} v${state.candidate.version}` : ''}` +
-        `${state.waitingFor ? `\n\nwaiting for: ${state.waitingFor}` : ''}`,
+        `${state.waitingFor ? `\n\nwaiting for: ${state.waitingFor}` : ''}${reviewMarkdown(state.review)}`,
     );
   async function step<T>(name: StepName, run: () => Promise<T>, summarize: (result: T) => string): Promise<T> {
     const entry = record(name);
@@ -160,6 +164,9 @@ export async function modelRelease(input: ReleaseInput): Promise<ReleaseResult> 
   let failure: unknown;
   let failedDetails: unknown;
   let train: Pick<TrainResult, 'files' | 'mlflow' | 'bestFamily'> | undefined;
+  // The review report: its inputs once the candidate is registered and tested, written again after the rollout.
+  let review: Omit<ReviewInput, 'phase' | 'signedApprovals'> | undefined;
+  const signedApprovals = Boolean((config as { allowed_signers?: unknown }).allowed_signers);
   try {
     const contract = config.data;
     if (!contract) {
@@ -206,11 +213,17 @@ export async function modelRelease(input: ReleaseInput): Promise<ReleaseResult> 
     );
     state.metrics = evaluation.metrics;
 
+    const reviewing = patched(REVIEW_PATCH);
+    let champion: ChampionResult | undefined;
+    let championNote: string | undefined;
     state.gates = await step(
       'gates',
       async () => {
-        let champion: ChampionResult | undefined = await heavy.evaluateChampion({ modelName: config.model_name, train: trained });
-        if (champion && preregistered && champion.version === preregistered.version) champion = undefined; // releasing @production itself
+        champion = await heavy.evaluateChampion({ modelName: config.model_name, train: trained, ...(reviewing && { artifactsDir }) });
+        if (champion && preregistered && champion.version === preregistered.version) {
+          championNote = `the candidate is @production itself (version ${champion.version})`;
+          champion = undefined; // releasing @production itself
+        }
         return heavy.checkGates({ settings: config, candidate: evaluation.metrics, champion });
       },
       (r) => `${r.checks.length} checks passed${r.checks.some((c) => c.name === 'champion_challenger') ? ' (incl. champion/challenger)' : ''}`,
@@ -237,13 +250,38 @@ export async function modelRelease(input: ReleaseInput): Promise<ReleaseResult> 
     );
     state.candidate = { name: config.model_name, version: registered.version, modelUri: registered.modelUri };
 
+    let latencySamplesPath: string | undefined;
     if (config.skip_local_testing) skip('local_tests', 'skip_local_testing is set');
     else {
-      await step(
+      ({ latencySamplesPath } = await step(
         'local_tests',
         () => heavy.runLocalTests({ train: trained, artifactsDir, maxLatencyMs: config.max_latency_ms }),
         (r) => `${r.cases.length} cases passed; single-record p50 ${r.latency.single.p50_ms.toFixed(2)} ms, p95 ${r.latency.single.p95_ms.toFixed(2)} ms, p99 ${r.latency.single.p99_ms.toFixed(2)} ms`,
-      );
+      ));
+    }
+
+    if (reviewing) {
+      review = {
+        workflowId,
+        artifactsDir,
+        modelName: config.model_name,
+        candidate: { version: registered.version, modelUri: registered.modelUri },
+        train: trained,
+        data: { path: config.input_data_path, sha256: validated.sha256, contract },
+        evaluation: { metrics: evaluation.metrics, scores: evaluation.scores },
+        champion,
+        championNote,
+        gates: state.gates.checks,
+        latency: { samplesPath: latencySamplesPath, maxLatencyMs: config.max_latency_ms, skipped: config.skip_local_testing ? 'skip_local_testing is set' : undefined },
+        links: input.links,
+      };
+      state.review = await writeReleaseReview({
+        ...review,
+        phase: 'awaiting_approval',
+        signedApprovals,
+        waitingFor: config.auto_approve_deployment ? undefined : `a decision on ${config.model_name} version ${registered.version}: modelship approve ${workflowId} --by NAME (or reject --reason TEXT)`,
+      });
+      show();
     }
 
     await step(
@@ -314,6 +352,27 @@ export async function modelRelease(input: ReleaseInput): Promise<ReleaseResult> 
     failedDetails = failureDetails(error);
   }
 
+  // --- the review's second section (the approval and the rollout), on every path once the first was written.
+  if (review) {
+    const deploy = record('deploy');
+    const recorded = state as { approvals?: unknown; approval?: unknown };
+    const reviewInput = review;
+    await CancellationScope.nonCancellable(async () => {
+      state.review = await writeReleaseReview({
+        ...reviewInput,
+        phase: 'final',
+        signedApprovals,
+        approvals: recorded.approvals ?? recorded.approval,
+        outcome: state.outcome,
+        rollout: {
+          result: state.deployment,
+          failure: deploy.status === 'failed' ? (failedDetails as RolloutFailureDetails | undefined) : undefined,
+          notDeployed: deploy.summary ?? `not deployed (${state.outcome})`,
+        },
+      });
+    });
+  }
+
   // --- the report, on every path; not cancellable, so a cancelled run still leaves its record.
   let reportPath: string | undefined;
   await CancellationScope.nonCancellable(async () => {
@@ -332,6 +391,7 @@ export async function modelRelease(input: ReleaseInput): Promise<ReleaseResult> 
       gates: state.gates,
       approval: state.approval,
       deployment: state.deployment,
+      review: state.review,
       refused_messages: state.refused,
       steps: state.steps,
       config,
