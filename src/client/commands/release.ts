@@ -4,7 +4,7 @@ import { CancelledFailure, WorkflowFailedError, WorkflowUpdateFailedError } from
 import { ConfigError, loadConfig } from '../../config/load';
 import type { ReleaseConfigInput } from '../../config/schema';
 import { approveUpdate, rejectUpdate, statusQuery, type ReleaseResult } from '../../workflows/release-api';
-import { startRelease, summarize, watchRelease, workflowUrl } from '../release';
+import { reviewLines, startRelease, summarize, watchRelease, workflowUrl } from '../release';
 import { connectClient, failureMessage } from '../temporal';
 
 export interface StartOptions {
@@ -130,6 +130,7 @@ export function registerReleaseCommands(program: Command): void {
         console.log(`${workflowId}: ${status.stage} (${status.outcome})`);
         for (const step of status.steps) console.log(`  ${step.status.padEnd(9)} ${step.name.padEnd(12)} ${step.summary ?? ''}`);
         if (status.waitingFor) console.log(`waiting for ${status.waitingFor}`);
+        if (status.review) console.log(reviewLines(status.review).join('\n'));
         if (status.refused.length) console.log(`refused messages:\n  ${status.refused.join('\n  ')}`);
         console.log(workflowUrl(namespace, workflowId));
       } finally {
