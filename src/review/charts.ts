@@ -126,7 +126,7 @@ export function importanceSpec(rows: Rows, metric: string): VegaLiteSpec {
     ...base(`Permutation importance (drop in ${metric}, held-out rows)`, 420, Math.max(120, 18 * rows.length)),
     // Sorted here (largest first) rather than by the encoding: the two layers would disagree on the sort.
     data: { values: [...rows].sort((a, b) => Number(b.importance_mean) - Number(a.importance_mean)) },
-    encoding: { y: { field: 'feature', type: 'nominal', title: null, sort: null } },
+    encoding: { y: { field: 'feature', type: 'nominal', title: null, sort: null, axis: { labelLimit: 260 } } },
     layer: [
       { mark: { type: 'bar', color: COLOURS.candidate }, encoding: { x: { field: 'importance_mean', type: 'quantitative', title: `mean drop in ${metric}` } } },
       { mark: { type: 'rule', color: '#111827' }, encoding: { x: { field: 'low', type: 'quantitative' }, x2: { field: 'high' } } },
@@ -142,7 +142,7 @@ export function driftSpec(rows: Rows, flag: number): VegaLiteSpec {
         data: { values: rows },
         mark: { type: 'bar' },
         encoding: {
-          y: { field: 'feature', type: 'nominal', title: null, sort: '-x' },
+          y: { field: 'feature', type: 'nominal', title: null, sort: '-x', axis: { labelLimit: 260 } },
           x: { field: 'psi', type: 'quantitative', title: 'population stability index' },
           color: { field: 'status', type: 'nominal', title: null, scale: { domain: ['stable', `drift (PSI > ${flag})`], range: [COLOURS.ok, COLOURS.bad] } },
         },
@@ -170,7 +170,10 @@ export function latencySpec(rows: Rows, marks: { label: string; ms: number }[]):
   };
 }
 
+const COLOUR_OF: Record<string, string> = { blue: '#2563eb', green: '#16a34a' };
+
 export function trafficSpec(rows: Rows, events: Rows): VegaLiteSpec {
+  const colours = [...new Set(rows.map((r) => String(r.colour)))].sort();
   return {
     ...base('Rollout: traffic per colour over time', 560, 200),
     layer: [
@@ -180,7 +183,7 @@ export function trafficSpec(rows: Rows, events: Rows): VegaLiteSpec {
         encoding: {
           x: { field: 'seconds', type: 'quantitative', title: 'seconds since the rollout started' },
           y: { field: 'percent', type: 'quantitative', title: 'traffic %', scale: { domain: [0, 100] } },
-          color: { field: 'colour', type: 'nominal', title: null, scale: { domain: ['blue', 'green'], range: ['#2563eb', '#16a34a'], unknown: COLOURS.neutral } },
+          color: { field: 'colour', type: 'nominal', title: null, scale: { domain: colours, range: colours.map((c) => COLOUR_OF[c] ?? COLOURS.neutral) } },
         },
       },
       {
