@@ -1,8 +1,20 @@
-// Screenshot of a review page (the README's docs/review.png): node --import tsx scripts/review-screenshot.ts REVIEW.html OUT.png
+// Screenshot of a review page (the README's docs/review.png):
+//   node --import tsx scripts/review-screenshot.ts REVIEW.html|REVIEW.json OUT.png
+// A review.json is rendered to a page first, with the current code: the page is reproducible from its numbers.
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { ReviewDocument } from '../src/review/document';
+import { renderReviewHtml } from '../src/review/page';
 import { launchChromium, visitReview } from '../test/support/browser';
 
-async function main(input: string | undefined, output: string | undefined) {
-  if (!input || !output) throw new Error('usage: node --import tsx scripts/review-screenshot.ts REVIEW.html OUT.png');
+async function main(source: string | undefined, output: string | undefined) {
+  if (!source || !output) throw new Error('usage: node --import tsx scripts/review-screenshot.ts REVIEW.html|REVIEW.json OUT.png');
+  let input = source;
+  if (source.endsWith('.json')) {
+    input = join(mkdtempSync(join(tmpdir(), 'modelship-review-')), 'review.html');
+    writeFileSync(input, await renderReviewHtml(JSON.parse(readFileSync(source, 'utf8')) as ReviewDocument));
+  }
   const browser = await launchChromium();
   try {
     const visit = await visitReview(browser, input, { width: 1360, height: 900 });
