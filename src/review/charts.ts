@@ -164,7 +164,8 @@ export function latencySpec(rows: Rows, marks: { label: string; ms: number }[]):
       {
         data: { values: marks },
         mark: { type: 'rule', strokeDash: [4, 4] },
-        encoding: { x: { field: 'ms', type: 'quantitative' }, color: { field: 'label', type: 'nominal', title: null, scale: { range: [COLOURS.neutral, COLOURS.bad] } } },
+        // The first mark (p95) grey, the second (the limit) red, whatever their labels sort as.
+        encoding: { x: { field: 'ms', type: 'quantitative' }, color: { field: 'label', type: 'nominal', title: null, scale: { domain: marks.map((m) => m.label), range: [COLOURS.neutral, COLOURS.bad] } } },
       },
     ],
   };
