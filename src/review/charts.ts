@@ -202,7 +202,11 @@ export function bakeSpec(rows: Rows): VegaLiteSpec {
     data: { values: rows },
     encoding: { x: { field: 'step', type: 'ordinal', title: 'traffic step (new colour %)', sort: null, axis: { labelAngle: 0 } } },
     layer: [
-      { mark: { type: 'bar', color: COLOURS.candidate, width: { band: 0.5 } }, encoding: { y: { field: 'p95_ms', type: 'quantitative', title: 'p95 latency (ms)' } } },
+      {
+        mark: { type: 'bar', color: COLOURS.candidate, width: { band: 0.5 } },
+        // A fixed domain with room for the labels, also when no request came in (p95 0 everywhere).
+        encoding: { y: { field: 'p95_ms', type: 'quantitative', title: 'p95 latency (ms)', scale: { domain: [0, 1.25 * Math.max(1, ...rows.map((r) => Number(r.p95_ms) || 0))] } } },
+      },
       { mark: { type: 'text', dy: -8, fontSize: 11 }, encoding: { y: { field: 'p95_ms', type: 'quantitative' }, text: { field: 'label' } } },
     ],
   };

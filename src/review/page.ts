@@ -16,7 +16,7 @@ main{padding:20px 32px 40px;max-width:1440px}h2{font-size:17px;margin:28px 0 10p
 .grid{display:flex;flex-wrap:wrap;gap:14px}.card{background:#fff;border:1px solid #e2e8f0;border-radius:8px;padding:12px 14px}
 figure{margin:0}figure svg{display:block;max-width:100%;height:auto}figcaption{font-size:12px;color:#475569;margin-top:4px}figure.chart figcaption{width:0;min-width:100%}
 table{border-collapse:collapse;font-size:13px}th,td{padding:4px 10px;border-bottom:1px solid #e5e7eb;text-align:left}th{color:#475569;font-weight:600}
-td.num{text-align:right;font-variant-numeric:tabular-nums}.pass{color:#15803d;font-weight:600}.fail{color:#b91c1c;font-weight:600}
+td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}.pass{color:#15803d;font-weight:600}.fail{color:#b91c1c;font-weight:600}
 .warn{color:#b91c1c;font-weight:600}.note{color:#64748b;font-style:italic}.kv td:first-child{color:#475569}
 a{color:#2563eb}code{font:12px ui-monospace,SFMono-Regular,Menlo,monospace;background:#f1f5f9;padding:1px 4px;border-radius:4px}
 .up{color:#15803d}.down{color:#b91c1c}`;
