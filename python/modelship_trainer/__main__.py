@@ -26,6 +26,7 @@ from sklearn.model_selection import RandomizedSearchCV, StratifiedKFold, cross_v
 from . import CONTRACT_VERSION
 from .export import PARITY_TOLERANCE, ParityError, export_onnx, onnx_probabilities
 from .features import build_input_contract, class_labels, to_model_frame
+from .importance import write_importance
 from .pipelines import build_pipeline
 from .progress import emit
 from .search import ProgressScorer, best_threshold, search_spaces
@@ -147,6 +148,8 @@ def train(request: dict) -> dict:
         "data/split.json": split_path,
         "search/cv_results.json": cv_path,
     }
+    emit("progress", phase="importance", message="permutation importance on the held-out rows")
+    files["evaluation/feature_importance.json"] = write_importance(os.path.join(out, "feature_importance.json"), best, X_test, y_test, contract, request["scoring"], seed)
     params = {
         "best_family": best_family,
         "n_iter": n_iter,

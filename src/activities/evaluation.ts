@@ -1,7 +1,7 @@
 // Evaluation with onnxruntime-node on the held-out rows, the cross-language parity check against the trainer's
 // scikit-learn probabilities, and champion/challenger against the current @production model.
 import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { scoreLabelledCsv } from '../evaluation/evaluate';
@@ -9,7 +9,9 @@ import { applyGates, type GateResult, type GateSettings } from '../evaluation/ga
 import { classificationMetrics, type ClassificationMetrics } from '../evaluation/metrics';
 import { OnnxModel, predictionLabels, type InputContract } from '../model/input-contract';
 import { localArtifact, MlflowClient, tagValue } from '../registry/mlflow';
-import type { TrainResult } from './training';
+import { sha256File } from '../data/csv';
+import type { ScoredRows } from '../evaluation/evaluate';
+import type { FileRef, TrainResult } from './training';
 
 export const PARITY_TOLERANCE = 1e-4;
 
@@ -30,16 +32,27 @@ export interface EvaluateResult {
   /** Max |ONNX Runtime (Node) − scikit-learn| probability on the held-out rows. */
   parityMaxAbsDiff: number;
   rowsPerSecond: number;
+  /** Labels and probabilities on the held-out rows, for the review's curves (a file, never in the payload). */
+  scores?: ScoresRef;
+}
+
+/** A scores file on the machine that wrote it, and the same file in the MLflow run (for any other machine). */
+export interface ScoresRef extends FileRef {
+  artifactUri: string;
+  artifactPath: string;
 }
 
 export interface ChampionInput {
   modelName: string;
   train: Pick<TrainResult, 'files' | 'mlflow'>;
+  /** When set, the champion's scores are kept there (and in the candidate's run) for the review. */
+  artifactsDir?: string;
 }
 
 export interface ChampionResult {
   version: string;
   metrics: ClassificationMetrics;
+  scores?: ScoresRef;
 }
 
 export interface GateInput {
@@ -52,6 +65,16 @@ export function createEvaluationActivities(deps: EvaluationDeps) {
   const client = new MlflowClient(deps.mlflowUri);
   const fetchTrained = (train: EvaluateInput['train'], name: string) =>
     localArtifact(client, train.files[name]!, { artifactUri: train.mlflow.artifactUri, path: name }, deps.cacheDir);
+  /** Writes scores to <artifactsDir>/evaluation/<name> and uploads them to the run, keyed by release. */
+  const keepScores = async (train: EvaluateInput['train'], artifactsDir: string, name: string, scored: ScoredRows): Promise<ScoresRef> => {
+    const path = join(artifactsDir, 'evaluation', name);
+    mkdirSync(join(artifactsDir, 'evaluation'), { recursive: true });
+    const text = JSON.stringify({ labels: Array.from(scored.labels), probabilities: Array.from(scored.probabilities) });
+    writeFileSync(path, text);
+    const artifactPath = `evaluation/${basename(artifactsDir)}/${name}`;
+    await client.uploadArtifact(train.mlflow.artifactUri, artifactPath, text);
+    return { path, sha256: await sha256File(path), artifactUri: train.mlflow.artifactUri, artifactPath };
+  };
 
   return {
     async evaluateCandidate(input: EvaluateInput): Promise<EvaluateResult> {
@@ -92,7 +115,8 @@ export function createEvaluationActivities(deps: EvaluationDeps) {
       // The classes as the data writes them, so a reader knows what the confusion matrix's positives are.
       const [negative, positive] = predictionLabels(contract);
       writeFileSync(metricsPath, JSON.stringify({ ...metrics, parity_max_abs_diff: parity, classes: { negative, positive } }, null, 2));
-      return { metrics, metricsPath, parityMaxAbsDiff: parity, rowsPerSecond: scored.labels.length / Math.max(seconds, 1e-9) };
+      const scores = await keepScores(input.train, input.artifactsDir, 'candidate_scores.json', scored);
+      return { metrics, metricsPath, parityMaxAbsDiff: parity, rowsPerSecond: scored.labels.length / Math.max(seconds, 1e-9), scores };
     },
 
     /** Scores the current @production model on the candidate's held-out rows; undefined when there is none. */
@@ -111,7 +135,9 @@ export function createEvaluationActivities(deps: EvaluationDeps) {
       try {
         const testRows = await fetchTrained(input.train, 'data/test_rows.csv');
         const scored = await scoreLabelledCsv(model, testRows);
-        return { version: champion.version, metrics: classificationMetrics(scored.labels, scored.probabilities, contract.threshold) };
+        const metrics = classificationMetrics(scored.labels, scored.probabilities, contract.threshold);
+        const scores = input.artifactsDir ? await keepScores(input.train, input.artifactsDir, 'champion_scores.json', scored) : undefined;
+        return { version: champion.version, metrics, ...(scores && { scores }) };
       } finally {
         await model.release();
       }

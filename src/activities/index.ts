@@ -10,6 +10,7 @@ import { createEvaluationActivities } from './evaluation';
 import { createLocalTestActivities } from './local-tests';
 import { createRegistryActivities } from './registry';
 import { createReportActivities } from './report';
+import { createReviewActivities } from './review';
 import { createTrainingActivities as createTrainerActivities } from './training';
 
 export interface ActivityDeps {
@@ -33,6 +34,7 @@ export function createOrchestrationActivities(deps: ActivityDeps) {
     ...createRegistryActivities(deps),
     ...createReportActivities(deps),
     ...createApprovalActivities(),
+    ...createReviewActivities({ mlflowUri: deps.mlflowUri, cacheDir: join(deps.stateDir, 'cache', 'artifacts') }),
     ...createDeploymentActivities(deps),
     ...createEndpointLockActivities(),
   };

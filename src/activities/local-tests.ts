@@ -39,19 +39,22 @@ export interface LocalTestResult {
   failed: string[];
   latency: { single: LatencyStats; batch100: LatencyStats };
   resultsPath: string;
+  /** Every timed single-record call (ms), for the review's latency histogram. */
+  latencySamplesPath?: string;
 }
 
 function percentile(sorted: number[], q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))]!;
 }
 
-async function timeCalls(calls: number, fn: () => Promise<unknown>): Promise<LatencyStats> {
+async function timeCalls(calls: number, fn: () => Promise<unknown>, samples?: number[]): Promise<LatencyStats> {
   const times: number[] = [];
   for (let i = 0; i < calls; i++) {
     const start = performance.now();
     await fn();
     times.push(performance.now() - start);
   }
+  samples?.push(...times);
   times.sort((a, b) => a - b);
   return {
     calls,
@@ -131,12 +134,13 @@ export function createLocalTestActivities(deps: { mlflowUri: string; cacheDir: s
 
         // Latency: warm up, then single-record and 100-record calls through the same path an endpoint uses.
         for (let i = 0; i < 5; i++) await scoreRecords(model, base);
-        const singleStats = await timeCalls(100, () => scoreRecords(model, base));
+        const samples: number[] = [];
+        const singleStats = await timeCalls(100, () => scoreRecords(model, base), samples);
         const batch = Array.from({ length: 100 }, (_, i) => rows[i % rows.length]!);
         const batchStats = await timeCalls(20, () => scoreRecords(model, batch));
         record('latency', singleStats.p95_ms <= input.maxLatencyMs, `single-record p95 ≤ max_latency_ms (${input.maxLatencyMs} ms)`,
           `p50 ${singleStats.p50_ms.toFixed(2)} ms, p95 ${singleStats.p95_ms.toFixed(2)} ms, p99 ${singleStats.p99_ms.toFixed(2)} ms; 100-record p95 ${batchStats.p95_ms.toFixed(2)} ms`);
-        return finish(input, cases, { single: singleStats, batch100: batchStats });
+        return finish(input, cases, { single: singleStats, batch100: batchStats }, samples);
       } finally {
         await model.release();
       }
@@ -164,11 +168,16 @@ async function expectRejected(
   }
 }
 
-function finish(input: LocalTestInput, cases: TestCase[], latency: LocalTestResult['latency'] | undefined): LocalTestResult {
+function finish(input: LocalTestInput, cases: TestCase[], latency: LocalTestResult['latency'] | undefined, samples?: number[]): LocalTestResult {
   const failed = cases.filter((c) => !c.passed).map((c) => c.name);
   mkdirSync(input.artifactsDir, { recursive: true });
   const resultsPath = join(input.artifactsDir, 'local_tests.json');
-  const result = { passed: failed.length === 0, cases, failed, latency: latency ?? { single: emptyStats(), batch100: emptyStats() }, resultsPath };
+  let latencySamplesPath: string | undefined;
+  if (samples) {
+    latencySamplesPath = join(input.artifactsDir, 'local_tests_latency.json');
+    writeFileSync(latencySamplesPath, JSON.stringify({ single_record_ms: samples }));
+  }
+  const result = { passed: failed.length === 0, cases, failed, latency: latency ?? { single: emptyStats(), batch100: emptyStats() }, resultsPath, ...(latencySamplesPath && { latencySamplesPath }) };
   writeFileSync(resultsPath, JSON.stringify(result, null, 2));
   if (failed.length > 0) {
     const details = cases.filter((c) => !c.passed).map((c) => `  - ${c.name}: expected ${c.expected}; observed ${c.observed}`).join('\n');

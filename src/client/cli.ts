@@ -6,6 +6,7 @@ import { registerDataCommands } from './commands/data';
 import { registerDevCommand } from './commands/dev';
 import { registerDemoCommand } from './commands/demo';
 import { registerReleaseCommands } from './commands/release';
+import { registerReportCommand } from './commands/report';
 import { registerServeCommand } from './commands/serve';
 import { registerEndpointCommands } from './commands/endpoints';
 import { registerCheckCommand } from './commands/check';
@@ -32,6 +33,7 @@ TEMPORAL_TLS* (Temporal's standard variables) and MLFLOW_TRACKING_URI.`,
   registerDemoCommand(program);
   registerReleaseCommands(program);
   registerAuditCommand(program);
+  registerReportCommand(program);
   registerEndpointCommands(program);
   registerDevCommand(program);
   registerWorkerCommand(program);

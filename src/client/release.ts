@@ -7,7 +7,7 @@ import { defaultPayloadConverter } from '@temporalio/common';
 import { mlflowTrackingUri, projectRoot, taskQueues, temporalUiUrl, type TaskQueues } from '../config/environment';
 import type { ReleaseConfig } from '../config/schema';
 import { MODEL_NAME } from '../workflows/search-attributes';
-import { statusQuery, type ReleaseInput, type ReleaseResult, type ReleaseStatus } from '../workflows/release-api';
+import { statusQuery, type ReleaseInput, type ReleaseResult, type ReleaseStatus, type ReviewRef } from '../workflows/release-api';
 
 export const artifactsRoot = () => resolve(process.env.MODELSHIP_ARTIFACTS_DIR || join(projectRoot, 'workflow_artifacts'));
 
@@ -137,5 +137,15 @@ export function summarize(result: ReleaseStatus & { artifactsDir?: string; repor
   lines.push(`links:   ${workflowUrl(namespace, result.workflowId)}`);
   lines.push(`         ${mlflowTrackingUri()}/#/models/${result.candidate?.name ?? ''}`);
   if (result.reportPath) lines.push(`report:  ${result.reportPath}`);
+  if (result.review) lines.push(...reviewLines(result.review));
   return lines.join('\n');
+}
+
+/** The review's file, its page in MLflow, or why it is missing. */
+export function reviewLines(review: ReviewRef): string[] {
+  return [
+    review.path && `review:  ${review.path}${review.phase === 'awaiting_approval' ? ' (read it before approving)' : ''}`,
+    review.mlflowUrl && `         ${review.mlflowUrl}`,
+    review.error && `review:  ${review.error}`,
+  ].filter((line): line is string => Boolean(line));
 }

@@ -179,7 +179,7 @@ class ColumnStats {
 }
 
 /** Deterministic reservoir sample of feature values and target labels. */
-class Reservoir {
+export class Reservoir {
   readonly rows: { values: (number | string | null)[]; label: number }[] = [];
   private seen = 0;
   private state: number;

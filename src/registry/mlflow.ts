@@ -136,6 +136,10 @@ export class MlflowClient {
     return version;
   }
 
+  async getRun(runId: string): Promise<{ info: { run_id: string; experiment_id: string; artifact_uri: string } }> {
+    return (await this.request<{ run: { info: { run_id: string; experiment_id: string; artifact_uri: string } } }>('GET', 'runs/get', { run_id: runId })).run;
+  }
+
   async setRunTag(runId: string, key: string, value: string): Promise<void> {
     await this.request('POST', 'runs/set-tag', { run_id: runId, key, value });
   }

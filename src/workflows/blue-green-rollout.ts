@@ -37,6 +37,8 @@ export interface RolloutStep {
   at: string;
   action: string;
   detail?: string;
+  /** The numbers of a traffic change or a bake analysis, for the review's timeline. */
+  data?: Record<string, unknown>;
 }
 
 export interface RolloutResult {
@@ -100,7 +102,7 @@ export async function blueGreenRollout(input: RolloutInput): Promise<RolloutResu
   const spec = input.spec ?? DEFAULT_DEPLOYMENT_SPEC;
   const { long: slow, undo: undoActivities } = targetActivities(timeout);
   const steps: RolloutStep[] = [];
-  const note = (action: string, detail?: string) => steps.push({ at: new Date().toISOString(), action, detail });
+  const note = (action: string, detail?: string, data?: Record<string, unknown>) => steps.push({ at: new Date().toISOString(), action, detail, ...(data && { data }) });
   const compensations: { description: string; undo: () => Promise<unknown> }[] = [];
   let failedAt = 'reading the endpoint';
 
@@ -159,12 +161,14 @@ export async function blueGreenRollout(input: RolloutInput): Promise<RolloutResu
       failedAt = `traffic step ${percent} %`;
       const traffic = live && percent < 100 ? { [idle]: percent, [live]: 100 - percent } : { [idle]: 100 };
       await slow.setTraffic({ target, endpoint, traffic, timeout });
-      note('traffic', JSON.stringify(traffic));
+      note('traffic', JSON.stringify(traffic), { traffic });
       const bakeStart = Date.now();
       await sleep(input.bakeTime as Duration);
       failedAt = `bake analysis at ${percent} %`;
       const metrics = await act.analyzeBake({ target, endpoint, deployment: idle, sinceMs: bakeStart, maxErrorRate: input.maxErrorRate, maxLatencyMs: input.maxLatencyMs });
-      note('bake passed', `${percent} %: ${metrics.requests} requests, error rate ${(100 * metrics.errorRate).toFixed(2)} %, p95 ${metrics.p95Ms.toFixed(2)} ms${metrics.note ? ` (${metrics.note})` : ''}`);
+      note('bake passed', `${percent} %: ${metrics.requests} requests, error rate ${(100 * metrics.errorRate).toFixed(2)} %, p95 ${metrics.p95Ms.toFixed(2)} ms${metrics.note ? ` (${metrics.note})` : ''}`, {
+        percent, requests: metrics.requests, errorRate: metrics.errorRate, p95Ms: metrics.p95Ms,
+      });
     }
 
     // Aliases: production → the new version, previous → the old production version.

@@ -6,6 +6,7 @@ import {
   CancelledFailure,
   executeChild,
   isCancellation,
+  patched,
   proxyActivities,
   setCurrentDetails,
   setHandler,
@@ -16,6 +17,8 @@ import type { OrchestrationActivities, TrainingActivities } from '../activities'
 import type { TrainResult } from '../activities/training';
 import type { ChampionResult } from '../activities/evaluation';
 import { createApprovalGate } from './approval-gate';
+import type { ReviewInput } from '../activities/review';
+import type { RolloutFailureDetails } from './blue-green-rollout';
 import {
   statusQuery,
   STEP_NAMES,
@@ -27,6 +30,7 @@ import {
 import { blueGreenRollout } from './blue-green-rollout';
 import { holdEndpoint, usesEndpointLock, type HoldProgress } from './endpoint-lock';
 import { innermostFailure } from './failures';
+import { REVIEW_PATCH, reviewMarkdown, writeReleaseReview } from './release-review';
 import { rolloutSettingsOf } from './operator';
 import { MODEL_NAME, RELEASE_OUTCOME, RELEASE_STAGE } from './search-attributes';
 
@@ -68,7 +72,7 @@ export async function modelRelease(input: ReleaseInput): Promise<ReleaseResult> 
   const show = () =>
     setCurrentDetails(
       `**${state.stage}** · ${state.outcome}${state.candidate ? ` · candidate ${state.candidate.name} v${state.candidate.version}` : ''}` +
-        `${state.waitingFor ? `\n\nwaiting for: ${state.waitingFor}` : ''}`,
+        `${state.waitingFor ? `\n\nwaiting for: ${state.waitingFor}` : ''}${reviewMarkdown(state.review)}`,
     );
   const gate = createApprovalGate({ config, workflowId, startedBy: input.startedBy, state, show });
 
@@ -104,6 +108,9 @@ export async function modelRelease(input: ReleaseInput): Promise<ReleaseResult> 
   let failure: unknown;
   let failedDetails: unknown;
   let train: Pick<TrainResult, 'files' | 'mlflow' | 'bestFamily'> | undefined;
+  // The review report: its inputs once the candidate is registered and tested, written again after the rollout.
+  let review: Omit<ReviewInput, 'phase' | 'signedApprovals'> | undefined;
+  const signedApprovals = Boolean(config.allowed_signers);
   try {
     const contract = config.data;
     if (!contract) {
@@ -150,11 +157,17 @@ export async function modelRelease(input: ReleaseInput): Promise<ReleaseResult> 
     );
     state.metrics = evaluation.metrics;
 
+    const reviewing = patched(REVIEW_PATCH);
+    let champion: ChampionResult | undefined;
+    let championNote: string | undefined;
     state.gates = await step(
       'gates',
       async () => {
-        let champion: ChampionResult | undefined = await heavy.evaluateChampion({ modelName: config.model_name, train: trained });
-        if (champion && preregistered && champion.version === preregistered.version) champion = undefined; // releasing @production itself
+        champion = await heavy.evaluateChampion({ modelName: config.model_name, train: trained, ...(reviewing && { artifactsDir }) });
+        if (champion && preregistered && champion.version === preregistered.version) {
+          championNote = `the candidate is @production itself (version ${champion.version})`;
+          champion = undefined; // releasing @production itself
+        }
         return heavy.checkGates({ settings: config, candidate: evaluation.metrics, champion });
       },
       (r) => `${r.checks.length} checks passed${r.checks.some((c) => c.name === 'champion_challenger') ? ' (incl. champion/challenger)' : ''}`,
@@ -188,18 +201,47 @@ export async function modelRelease(input: ReleaseInput): Promise<ReleaseResult> 
     };
     const candidate = state.candidate;
 
+    let latencySamplesPath: string | undefined;
     if (config.skip_local_testing) skip('local_tests', 'skip_local_testing is set');
     else {
-      await step(
+      ({ latencySamplesPath } = await step(
         'local_tests',
         () => heavy.runLocalTests({ train: trained, artifactsDir, maxLatencyMs: config.max_latency_ms }),
         (r) => `${r.cases.length} cases passed; single-record p50 ${r.latency.single.p50_ms.toFixed(2)} ms, p95 ${r.latency.single.p95_ms.toFixed(2)} ms, p99 ${r.latency.single.p99_ms.toFixed(2)} ms`,
-      );
+      ));
+    }
+
+    if (reviewing) {
+      review = {
+        workflowId,
+        artifactsDir,
+        modelName: config.model_name,
+        candidate: { version: registered.version, modelUri: registered.modelUri },
+        train: trained,
+        data: { path: config.input_data_path, sha256: validated.sha256, contract },
+        evaluation: { metrics: evaluation.metrics, scores: evaluation.scores },
+        champion,
+        championNote,
+        gates: state.gates.checks,
+        latency: { samplesPath: latencySamplesPath, maxLatencyMs: config.max_latency_ms, skipped: config.skip_local_testing ? 'skip_local_testing is set' : undefined },
+        links: input.links,
+      };
+      state.review = await writeReleaseReview({
+        ...review,
+        phase: 'awaiting_approval',
+        signedApprovals,
+        waitingFor: config.auto_approve_deployment ? undefined : `a decision on ${config.model_name} version ${registered.version}: modelship approve ${workflowId} --by NAME (or reject --reason TEXT)`,
+      });
+      show();
     }
 
     const decision = await step(
       'approval',
-      () => gate.decide(candidate, trained.mlflow.runId),
+      () => {
+        // The approver reads the review before deciding: where it is goes into what the release waits for.
+        const where = state.review?.mlflowUrl ?? state.review?.path;
+        return gate.decide(candidate, trained.mlflow.runId, where ? `review: ${where} (modelship report ${workflowId})` : undefined);
+      },
       (d) =>
         d.decision === 'expired'
           ? `no decision within ${config.approval_timeout}: approval expired`
@@ -254,6 +296,27 @@ export async function modelRelease(input: ReleaseInput): Promise<ReleaseResult> 
     failedDetails = failureDetails(error);
   }
 
+  // --- the review's second section (the approval and the rollout), on every path once the first was written.
+  if (review) {
+    const deploy = record('deploy');
+    const reviewInput = review;
+    await CancellationScope.nonCancellable(async () => {
+      state.review = await writeReleaseReview({
+        ...reviewInput,
+        phase: 'final',
+        signedApprovals,
+        // Each accepted vote (with its verified signature) when the gate kept them, else the one decision.
+        approvals: state.approval?.approvals?.length ? state.approval.approvals : state.approval,
+        outcome: state.outcome,
+        rollout: {
+          result: state.deployment,
+          failure: deploy.status === 'failed' ? (failedDetails as RolloutFailureDetails | undefined) : undefined,
+          notDeployed: deploy.summary ?? `not deployed (${state.outcome})`,
+        },
+      });
+    });
+  }
+
   // --- the report, on every path; not cancellable, so a cancelled run still leaves its record.
   let reportPath: string | undefined;
   await CancellationScope.nonCancellable(async () => {
@@ -274,6 +337,7 @@ export async function modelRelease(input: ReleaseInput): Promise<ReleaseResult> 
       approvals: state.approval?.approvals,
       approval_gate: state.gate,
       deployment: state.deployment,
+      review: state.review,
       refused_messages: state.refused,
       steps: state.steps,
       config,

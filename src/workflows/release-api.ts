@@ -120,6 +120,19 @@ export interface ReleaseStatus {
   /** Approve/reject messages that were refused, with the reason (signals cannot answer, so they are listed). */
   refused: string[];
   error?: string;
+  /** The review report (review.html + review.json), once written: before approval, updated after the rollout. */
+  review?: ReviewRef;
+}
+
+export interface ReviewRef {
+  phase: 'awaiting_approval' | 'final';
+  /** review.html on the worker that wrote it (absent when writing failed: see error). */
+  path?: string;
+  jsonPath?: string;
+  /** The review in the MLflow UI's artifact viewer, and the run. */
+  mlflowUrl?: string;
+  runUrl?: string;
+  error?: string;
 }
 
 export interface ReleaseInput {

@@ -1,5 +1,6 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import type { Command } from 'commander';
 import { mlflowTrackingUri, stateDir, taskQueues } from '../../config/environment';
 import { generateBankingCsv } from '../../data/generate';
@@ -89,6 +90,9 @@ export function registerDemoCommand(program: Command): void {
           const result = outcome.result ?? ((outcome.error as { cause?: { details?: unknown[] } } | undefined)?.cause?.details?.[0] as ReleaseResult | undefined);
           console.log(`\n${result ? summarize(result, namespace) : `release failed: ${outcome.error?.message}`}`);
           console.log(`\ndemo finished in ${elapsed()}${stack ? ' (Web UI and MLflow stop with the demo; `npm run dev` keeps them up)' : ''}`);
+          const review = result?.review;
+          if (review?.mlflowUrl && !stack) console.log(`review in MLflow: ${review.mlflowUrl}`);
+          if (review?.path) console.log(`review of this release: ${pathToFileURL(review.path).href}`);
           if (!outcome.result || outcome.result.outcome !== 'succeeded') process.exitCode = 1;
         } finally {
           await connection.close();

@@ -8,7 +8,7 @@ import { signStatement, statementFor } from '../signing';
 import { AllowedSignersError } from '../../approval/allowed-signers';
 import { loadAllowedSigners } from '../../approval/verify';
 import { lockLines, printOperatorStatus, readEndpointLock } from '../endpoint-lock';
-import { startRelease, summarize, watchRelease, workflowUrl } from '../release';
+import { reviewLines, startRelease, summarize, watchRelease, workflowUrl } from '../release';
 import { connectClient, failureMessage } from '../temporal';
 
 export interface StartOptions {
@@ -158,6 +158,7 @@ export function registerReleaseCommands(program: Command): void {
           console.log(`endpoint ${status.endpointHold.endpoint}:`);
           for (const line of lockLines(status.endpointHold.endpoint, await readEndpointLock(client, status.endpointHold.lockId))) console.log(line);
         }
+        if (status.review) console.log(reviewLines(status.review).join('\n'));
         if (status.refused.length) console.log(`refused messages:\n  ${status.refused.join('\n  ')}`);
         console.log(workflowUrl(namespace, workflowId));
       } finally {

@@ -1,0 +1,183 @@
+// The release review: review.json (the numbers) and review.html (the page, charts inlined) in
+// workflow_artifacts/<id>/ and in the MLflow run. Written while the release waits for approval and again after
+// the rollout. Inputs are references (paths with digests and MLflow locations); everything is re-read, so a
+// retried or repeated call writes the same files.
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Context } from '@temporalio/activity';
+import type { DataContract } from '../config/schema';
+import type { GateCheck } from '../evaluation/gates';
+import type { ClassificationMetrics } from '../evaluation/metrics';
+import { localArtifact, MlflowClient, MlflowError } from '../registry/mlflow';
+import { approvalViews, curvePanels, driftPanel, gatesPanel, latencyPanel, metricRows, REVIEW_VERSION, type ReviewDocument, type ScoredModel } from '../review/document';
+import { compareSketches, sketchCsv, type DataSketch } from '../review/drift';
+import { renderReviewHtml } from '../review/page';
+import { rolloutView } from '../review/rollout';
+import type { RolloutFailureDetails, RolloutResult } from '../workflows/blue-green-rollout';
+import type { ScoresRef } from './evaluation';
+import type { TrainResult } from './training';
+
+export const IMPORTANCE_ARTIFACT = 'evaluation/feature_importance.json';
+export const SKETCH_ARTIFACT = 'review/data_sketch.json';
+
+export interface ReviewInput {
+  workflowId: string;
+  artifactsDir: string;
+  phase: ReviewDocument['phase'];
+  modelName: string;
+  candidate: { version: string; modelUri: string };
+  train: Pick<TrainResult, 'files' | 'mlflow' | 'bestFamily'>;
+  data: { path: string; sha256: string; contract: DataContract };
+  evaluation: { metrics: ClassificationMetrics; scores?: ScoresRef };
+  champion?: { version: string; metrics: ClassificationMetrics; scores?: ScoresRef };
+  /** Why there is no champion to compare with. */
+  championNote?: string;
+  gates?: GateCheck[];
+  latency: { samplesPath?: string; maxLatencyMs: number; skipped?: string };
+  /** The approval record(s) of the release status, whatever their shape. */
+  approvals?: unknown;
+  /** Whether approvals must be signed (allowed_signers is set). */
+  signedApprovals: boolean;
+  waitingFor?: string;
+  outcome?: string;
+  rollout?: { result?: RolloutResult; failure?: RolloutFailureDetails; notDeployed?: string };
+  links: { mlflow: string; temporalUi: string; namespace: string };
+}
+
+export interface ReviewResult {
+  htmlPath: string;
+  jsonPath: string;
+  /** Where the review is in the MLflow run (absent when the upload failed: the local files still stand). */
+  mlflow?: { artifactPath: string; reviewUrl: string; runUrl: string };
+  mlflowError?: string;
+}
+
+export function createReviewActivities(deps: { mlflowUri: string; cacheDir: string }) {
+  const client = new MlflowClient(deps.mlflowUri);
+
+  const readScores = async (ref: ScoresRef | undefined) => {
+    if (!ref) return undefined;
+    const path = await localArtifact(client, ref, { artifactUri: ref.artifactUri, path: ref.artifactPath }, deps.cacheDir);
+    return JSON.parse(readFileSync(path, 'utf8')) as { labels: number[]; probabilities: number[] };
+  };
+
+  /** An optional artifact of a run: by digest when known, else by path; undefined when the run has none. */
+  const optionalArtifact = async (artifactUri: string, path: string, ref?: { path: string; sha256: string }) => {
+    try {
+      if (ref) return readFileSync(await localArtifact(client, ref, { artifactUri, path }, deps.cacheDir), 'utf8');
+      const destination = join(deps.cacheDir, 'by-path', encodeURIComponent(`${artifactUri}/${path}`));
+      await client.downloadArtifact(artifactUri, path, destination);
+      return readFileSync(destination, 'utf8');
+    } catch (error) {
+      if (error instanceof MlflowError && error.status === 404) return undefined;
+      throw error;
+    }
+  };
+
+  async function importance(input: ReviewInput): Promise<ReviewDocument['importance']> {
+    const text = await optionalArtifact(input.train.mlflow.artifactUri, IMPORTANCE_ARTIFACT, input.train.files[IMPORTANCE_ARTIFACT]);
+    if (!text) return { available: false, note: "the training run has no feature importance (trained before modelship computed it)" };
+    const parsed = JSON.parse(text) as { metric: string; features: { feature: string; importance_mean: number; importance_std: number }[] };
+    return { available: true, metric: parsed.metric, rows: parsed.features };
+  }
+
+  async function drift(input: ReviewInput, madeByThisRelease: boolean): Promise<ReviewDocument['drift']> {
+    const current = await sketchCsv(input.data.path, input.data.contract, input.data.sha256);
+    // This run's data sketch goes with the run, so the next release can compare against it from any machine.
+    if (madeByThisRelease) await client.uploadArtifact(input.train.mlflow.artifactUri, SKETCH_ARTIFACT, JSON.stringify(current));
+    if (!input.champion) return driftPanel(undefined, '', input.championNote ?? 'no @production model: nothing to compare with');
+    const champion = await client.getVersion(input.modelName, input.champion.version);
+    const text = await optionalArtifact(champion.source.replace(/\/model\/?$/, ''), SKETCH_ARTIFACT);
+    if (!text) return driftPanel(undefined, '', `@production v${input.champion.version}'s run has no data sketch (trained before review reports existed)`);
+    const reference = JSON.parse(text) as DataSketch;
+    return driftPanel(compareSketches(reference, current), `@production v${input.champion.version}'s training data (sha256 ${reference.data_sha256.slice(0, 12)}…, ${reference.rows} rows)`, '');
+  }
+
+  return {
+    async writeReview(input: ReviewInput): Promise<ReviewResult> {
+      const context = Context.current();
+      const beat = (message: string) => context.heartbeat({ message });
+      const madeByThisRelease = input.train.mlflow.experimentId !== '';
+      const candidateLabel = `candidate v${input.candidate.version}`;
+
+      beat('reading the held-out scores');
+      const candidateScores = await readScores(input.evaluation.scores);
+      const championScores = await readScores(input.champion?.scores);
+      const scored = (label: string, version: string, metrics: ClassificationMetrics, s: { labels: number[]; probabilities: number[] }): ScoredModel => ({ label, version, metrics, labels: s.labels, probabilities: s.probabilities });
+      const curves = candidateScores
+        ? curvePanels(
+            scored(candidateLabel, input.candidate.version, input.evaluation.metrics, candidateScores),
+            input.champion && championScores ? scored(`@production v${input.champion.version}`, input.champion.version, input.champion.metrics, championScores) : undefined,
+          )
+        : undefined;
+      const noScores = { available: false as const, note: 'the evaluation kept no scores (a release started before review reports)' };
+
+      beat('feature importance and data drift');
+      const [importancePanel, driftResult] = [await importance(input), await drift(input, madeByThisRelease)];
+      let latencySamples: number[] | undefined;
+      if (input.latency.samplesPath && existsSync(input.latency.samplesPath)) {
+        latencySamples = (JSON.parse(readFileSync(input.latency.samplesPath, 'utf8')) as { single_record_ms: number[] }).single_record_ms;
+      }
+
+      // Where the review goes in MLflow: the run's root when this release made the run; a release of an existing
+      // version (skip_training) writes beside it, under reviews/<workflow id>/.
+      const run = madeByThisRelease ? { experiment_id: input.train.mlflow.experimentId } : (await client.getRun(input.train.mlflow.runId)).info;
+      const prefix = madeByThisRelease ? '' : `reviews/${input.workflowId}/`;
+      const runUrl = `${input.links.mlflow}/#/experiments/${run.experiment_id}/runs/${input.train.mlflow.runId}`;
+      const reviewUrl = `${runUrl}/artifacts/${prefix}review.html`;
+
+      const doc: ReviewDocument = {
+        review_version: REVIEW_VERSION,
+        generated_at: new Date().toISOString(),
+        phase: input.phase,
+        workflow_id: input.workflowId,
+        model: {
+          name: input.modelName,
+          version: input.candidate.version,
+          uri: input.candidate.modelUri,
+          family: input.train.bestFamily,
+          data_sha256: input.data.sha256,
+          model_sha256: input.train.files['model/model.onnx']?.sha256,
+        },
+        champion: input.champion ? { version: input.champion.version } : { none: input.championNote ?? 'no @production model: nothing to compare with' },
+        outcome: input.outcome,
+        links: { mlflow_run: runUrl, review_in_mlflow: reviewUrl, temporal: `${input.links.temporalUi}/namespaces/${input.links.namespace}/workflows/${encodeURIComponent(input.workflowId)}` },
+        metrics: metricRows(input.evaluation.metrics, input.champion?.metrics),
+        roc: curves?.roc ?? noScores,
+        precision_recall: curves?.precision_recall ?? noScores,
+        calibration: curves?.calibration ?? noScores,
+        confusion: curves?.confusion ?? noScores,
+        score_distribution: curves?.score_distribution ?? noScores,
+        gates: gatesPanel(input.gates),
+        importance: importancePanel,
+        drift: driftResult,
+        latency: latencyPanel(latencySamples, input.latency.maxLatencyMs, input.latency.skipped ?? 'no latency samples on this machine (local tests ran elsewhere or before review reports)'),
+        approvals: { signed_setup: input.signedApprovals, records: approvalViews(input.approvals), waiting: input.waitingFor },
+        ...(input.phase === 'final' && {
+          rollout: input.rollout
+            ? { available: true as const, ...rolloutView(input.rollout.result, input.rollout.failure, input.rollout.notDeployed) }
+            : { available: false as const, note: 'no rollout' },
+        }),
+      };
+
+      beat('rendering the charts');
+      const html = await renderReviewHtml(doc);
+      const json = JSON.stringify(doc, null, 2);
+      mkdirSync(input.artifactsDir, { recursive: true });
+      const htmlPath = join(input.artifactsDir, 'review.html');
+      const jsonPath = join(input.artifactsDir, 'review.json');
+      writeFileSync(jsonPath, json);
+      writeFileSync(htmlPath, html);
+
+      beat('uploading to MLflow');
+      try {
+        await client.uploadArtifact(input.train.mlflow.artifactUri, `${prefix}review.json`, json);
+        await client.uploadArtifact(input.train.mlflow.artifactUri, `${prefix}review.html`, html);
+        return { htmlPath, jsonPath, mlflow: { artifactPath: `${prefix}review.html`, reviewUrl, runUrl } };
+      } catch (error) {
+        if (!(error instanceof MlflowError) || error.status === 0 || error.status >= 500) throw error; // retried
+        return { htmlPath, jsonPath, mlflowError: error.message };
+      }
+    },
+  };
+}

@@ -1,0 +1,160 @@
+// review.html: one self-contained page (inline CSS and SVG, no script, no network) from a review document. The
+// charts are rendered from the same rows review.json holds.
+import { bakeSpec, calibrationSpec, confusionSpec, driftSpec, importanceSpec, latencySpec, prSpec, renderSvg, rocSpec, scoreDistributionSpec, trafficSpec, type VegaLiteSpec } from './charts';
+import type { Panel, ReviewDocument, RolloutView } from './document';
+
+const escape = (text: unknown) =>
+  String(text ?? '').replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
+const fixed = (v: number | undefined, digits = 4) => (v === undefined || !Number.isFinite(v) ? '–' : v.toFixed(digits));
+
+const CSS = `
+*{box-sizing:border-box}body{margin:0;font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,"Helvetica Neue",Arial,sans-serif;color:#111827;background:#f8fafc}
+header{background:#0f172a;color:#f8fafc;padding:20px 32px}header h1{margin:0 0 4px;font-size:22px}header .sub{color:#cbd5e1;font-size:13px}
+header .badge{display:inline-block;margin-left:10px;padding:2px 10px;border-radius:999px;font-size:12px;font-weight:600;vertical-align:middle}
+.badge.wait{background:#fbbf24;color:#111827}.badge.ok{background:#22c55e;color:#052e16}.badge.bad{background:#ef4444;color:#fff}.badge.neutral{background:#94a3b8;color:#0f172a}
+main{padding:20px 32px 40px;max-width:1440px}h2{font-size:17px;margin:28px 0 10px;padding-bottom:4px;border-bottom:2px solid #e2e8f0}
+.grid{display:flex;flex-wrap:wrap;gap:14px}.card{background:#fff;border:1px solid #e2e8f0;border-radius:8px;padding:12px 14px}
+figure{margin:0}figure svg{display:block;max-width:100%;height:auto}figcaption{font-size:12px;color:#475569;margin-top:4px}figure.chart figcaption{width:0;min-width:100%}
+table{border-collapse:collapse;font-size:13px}th,td{padding:4px 10px;border-bottom:1px solid #e5e7eb;text-align:left}th{color:#475569;font-weight:600}
+td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}.pass{color:#15803d;font-weight:600}.fail{color:#b91c1c;font-weight:600}
+.warn{color:#b91c1c;font-weight:600}.note{color:#64748b;font-style:italic}.kv td:first-child{color:#475569}
+a{color:#2563eb}code{font:12px ui-monospace,SFMono-Regular,Menlo,monospace;background:#f1f5f9;padding:1px 4px;border-radius:4px}
+.up{color:#15803d}.down{color:#b91c1c}`;
+
+async function chart(id: string, panel: Panel<object> | undefined, spec: () => VegaLiteSpec, caption: string): Promise<string> {
+  if (!panel) return '';
+  if (!panel.available) {
+    return `<figure class="card chart-missing" data-chart="${id}"><figcaption><strong>${escape(id.replace(/_/g, ' '))}</strong>: <span class="note">${escape(panel.note)}</span></figcaption></figure>`;
+  }
+  return `<figure class="card chart" data-chart="${id}">${await renderSvg(spec())}<figcaption>${caption}</figcaption></figure>`;
+}
+
+function metricsTable(doc: ReviewDocument): string {
+  const champion = 'version' in doc.champion ? doc.champion.version : undefined;
+  const rows = doc.metrics
+    .map((m) => {
+      const delta = m.champion === undefined ? undefined : m.candidate - m.champion;
+      const better = delta === undefined ? '' : (m.name.startsWith('log loss') ? delta < 0 : delta > 0) ? 'up' : delta === 0 ? '' : 'down';
+      return `<tr><td>${escape(m.name)}</td><td class="num">${fixed(m.candidate)}</td>${champion ? `<td class="num">${fixed(m.champion)}</td><td class="num ${better}">${delta === undefined ? '' : (delta >= 0 ? '+' : '') + fixed(delta)}</td>` : ''}</tr>`;
+    })
+    .join('');
+  return `<table class="card" data-table="metrics"><tr><th>metric (held-out rows)</th><th>candidate v${escape(doc.model.version)}</th>${champion ? `<th>@production v${escape(champion)}</th><th>Δ</th>` : ''}</tr>${rows}</table>`;
+}
+
+function gatesTable(doc: ReviewDocument): string {
+  if (!doc.gates.available) return `<p class="note">${escape(doc.gates.note)}</p>`;
+  const rows = doc.gates.rows
+    .map((g) => `<tr><td>${escape(g.name)}</td><td class="num">${fixed(g.value)}</td><td class="num">${escape(g.comparison)} ${fixed(g.threshold)}</td><td class="${g.result}">${g.result}</td><td>${escape(g.detail)}</td></tr>`)
+    .join('');
+  return `<table class="card" data-table="gates"><tr><th>gate</th><th>value</th><th>threshold</th><th>result</th><th>what it checks</th></tr>${rows}</table>`;
+}
+
+function approvalsSection(doc: ReviewDocument): string {
+  const { approvals } = doc;
+  const unsigned = approvals.signed_setup
+    ? ''
+    : '<p class="warn" data-warning="unsigned">approvals are not signed: names only (set <code>allowed_signers</code> in the config to require SSH signatures)</p>';
+  const rows = approvals.records
+    .map((a) => `<tr><td>${escape(a.by)}${a.automatic ? ' <span class="note">(automatic)</span>' : ''}</td><td>${escape(a.decision)}</td><td>${escape(a.at)}</td><td class="${a.signed ? 'pass' : 'fail'}">${a.signed ? `signed${a.signature ? `: ${escape(a.signature)}` : ''}` : 'not signed'}</td><td>${escape(a.note ?? '')}</td></tr>`)
+    .join('');
+  const table = rows ? `<table class="card" data-table="approvals"><tr><th>who</th><th>decision</th><th>when</th><th>signature</th><th>comment / reason</th></tr>${rows}</table>` : '';
+  const waiting = approvals.waiting ? `<p><strong>Waiting for a decision.</strong> ${escape(approvals.waiting)}</p>` : '';
+  return `<h2 id="approval">Approval</h2>${unsigned}${waiting}${table || (waiting ? '' : '<p class="note">no decision recorded</p>')}`;
+}
+
+function driftTable(doc: ReviewDocument): string {
+  if (!doc.drift.available) return '';
+  const flagged = doc.drift.features.filter((f) => f.flagged);
+  if (!flagged.length) return `<p>No feature drifts above PSI ${doc.drift.threshold} (reference: ${escape(doc.drift.reference)}).</p>`;
+  const rows = flagged
+    .map((f) => {
+      const top = [...f.bins].sort((a, b) => Math.abs(b.current - b.reference) - Math.abs(a.current - a.reference)).slice(0, 3);
+      return `<tr><td>${escape(f.feature)}</td><td>${f.kind}</td><td class="num fail">${fixed(f.psi, 3)}</td><td>${top.map((b) => `${escape(b.bin)}: ${(100 * b.reference).toFixed(1)} % → ${(100 * b.current).toFixed(1)} %`).join('; ')}</td></tr>`;
+    })
+    .join('');
+  return `<table class="card" data-table="drift"><tr><th>drifted feature</th><th>kind</th><th>PSI</th><th>largest shifts (reference → candidate data)</th></tr>${rows}</table>`;
+}
+
+async function rolloutSection(doc: ReviewDocument): Promise<string> {
+  const panel = doc.rollout;
+  if (!panel) return '';
+  if (!panel.available) return `<h2 id="rollout">Rollout</h2><p class="note">${escape(panel.note)}</p>`;
+  const r: RolloutView = panel;
+  const events = r.compensations.map((c) => ({ seconds: c.seconds, label: `compensations: ${c.undone.join('; ') || 'nothing to undo'}` }));
+  const charts = r.traffic.length
+    ? [
+        await chart('traffic', panel, () => trafficSpec(r.traffic, events), `Traffic per colour after each change.${events.length ? ' <span class="warn">Red line: compensations ran (rolled back).</span>' : ''}`),
+        r.bakes.length ? await chart('bake', panel, () => bakeSpec(r.bakes.map((b) => ({ ...b, label: `${(100 * b.error_rate).toFixed(2)} % errors, ${b.requests} req` }))), 'p95 latency of the new colour per bake step, labelled with its error rate.') : '',
+      ].join('')
+    : '';
+  const compensations = r.compensations
+    .map((c) => `<p class="warn" data-compensation>compensations ran at ${escape(c.at)} (+${c.seconds} s): ${escape(c.undone.join('; ') || 'nothing to undo')}${c.failures.length ? `; UNDO FAILURES: ${escape(c.failures.join('; '))}` : ''}</p>`)
+    .join('');
+  const steps = r.steps.map((s) => `<tr><td class="num">+${s.seconds} s</td><td>${escape(s.action)}</td><td>${escape(s.detail ?? '')}</td></tr>`).join('');
+  const outcomeClass = r.outcome === 'succeeded' ? 'ok' : r.outcome === 'rolled back' ? 'bad' : 'neutral';
+  return `<h2 id="rollout">Rollout <span class="badge ${outcomeClass}">${escape(r.outcome)}</span></h2><p>${escape(r.summary)}</p>${compensations}
+<div class="grid">${charts}</div>${steps ? `<table class="card" data-table="rollout-steps" style="margin-top:14px"><tr><th>time</th><th>step</th><th>detail</th></tr>${steps}</table>` : ''}`;
+}
+
+/** p95, and the limit when it is near enough to be drawn without squashing the histogram. */
+function latencyMarks(latency: { p95_ms: number; p99_ms: number; max_latency_ms: number } | undefined) {
+  if (!latency) return [];
+  const marks = [{ label: `p95 ${latency.p95_ms.toFixed(2)} ms`, ms: latency.p95_ms }];
+  if (latency.max_latency_ms <= 3 * latency.p99_ms) marks.push({ label: `max_latency_ms ${latency.max_latency_ms}`, ms: latency.max_latency_ms });
+  return marks;
+}
+
+export async function renderReviewHtml(doc: ReviewDocument): Promise<string> {
+  const candidate = `candidate v${doc.model.version}`;
+  const champion = 'version' in doc.champion ? doc.champion.version : undefined;
+  const models = champion ? [candidate, `@production v${champion}`] : [candidate];
+  const badge =
+    doc.phase === 'awaiting_approval'
+      ? '<span class="badge wait">awaiting approval</span>'
+      : `<span class="badge ${doc.outcome === 'succeeded' ? 'ok' : doc.outcome === 'rejected' || doc.outcome === 'approval_expired' ? 'neutral' : 'bad'}">${escape(doc.outcome ?? 'final')}</span>`;
+  const link = (href: string | undefined, text: string) => (href ? `<a href="${escape(href)}" target="_blank" rel="noopener">${text}</a>` : '');
+  const links = [link(doc.links.mlflow_run, 'MLflow run'), link(doc.links.review_in_mlflow, 'this review in MLflow'), link(doc.links.temporal, 'Temporal workflow')].filter(Boolean).join(' · ');
+  const comparison = champion
+    ? `Candidate v${escape(doc.model.version)} (blue) against the current <strong>@production v${escape(champion)}</strong> (grey), both scored on the candidate's held-out rows.`
+    : `<span class="note">${escape('none' in doc.champion ? doc.champion.none : '')}</span>`;
+  const evidence = [
+    await chart('roc', doc.roc, () => rocSpec(doc.roc.available ? doc.roc.rows : [], models), 'Dashed: a random model.'),
+    await chart('precision_recall', doc.precision_recall, () => prSpec(doc.precision_recall.available ? doc.precision_recall.rows : [], models, doc.precision_recall.available ? doc.precision_recall.positive_rate : 0), 'Dashed: the positive rate (a random model).'),
+    await chart('calibration', doc.calibration, () => calibrationSpec(doc.calibration.available ? doc.calibration.rows : [], models), 'On the diagonal: predicted probabilities mean what they say.'),
+    await chart('confusion', doc.confusion, () => confusionSpec(doc.confusion.available ? doc.confusion.rows.map((r) => ({ ...r, label: String(r.count), dark: r.count > 0.5 * Math.max(...(doc.confusion.available ? doc.confusion.rows.map((x) => x.count) : [0])) })) : [], doc.confusion.available ? doc.confusion.threshold : 0), 'Candidate, at the decision threshold chosen in training.'),
+    await chart('score_distribution', doc.score_distribution, () => scoreDistributionSpec(doc.score_distribution.available ? doc.score_distribution.rows : []), 'Well separated classes make a good model; overlap is where it errs.'),
+  ].join('');
+  const importance = doc.importance.available ? doc.importance : undefined;
+  const latency = doc.latency.available ? doc.latency : undefined;
+  const drift = doc.drift.available ? doc.drift : undefined;
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; img-src data:">
+<title>Review: ${escape(doc.model.name)} v${escape(doc.model.version)}</title><style>${CSS}</style></head>
+<body data-phase="${doc.phase}">
+<header><h1>Release review: ${escape(doc.model.name)} v${escape(doc.model.version)} ${badge}</h1>
+<div class="sub">${escape(doc.workflow_id)} · generated ${escape(doc.generated_at)} · ${links}</div></header>
+<main>
+<table class="card kv" data-table="summary">
+<tr><td>model</td><td><code>${escape(doc.model.uri)}</code>${doc.model.family ? ` (${escape(doc.model.family)})` : ''}</td></tr>
+<tr><td>model sha256</td><td><code>${escape(doc.model.model_sha256 ?? '–')}</code></td></tr>
+<tr><td>data sha256</td><td><code>${escape(doc.model.data_sha256)}</code></td></tr>
+<tr><td>compared with</td><td>${champion ? `@production v${escape(champion)}` : escape('none' in doc.champion ? doc.champion.none : '')}</td></tr>
+</table>
+${approvalsSection(doc)}
+<h2 id="quality">Quality: candidate vs @production</h2><p>${comparison}</p>
+${metricsTable(doc)}
+<div class="grid" style="margin-top:14px">${evidence}</div>
+<h2 id="gates">Gates</h2>${gatesTable(doc)}
+<h2 id="importance">Feature importance</h2>
+<div class="grid">${await chart('importance', doc.importance, () => importanceSpec((importance?.rows ?? []).map((r) => ({ ...r, low: r.importance_mean - r.importance_std, high: r.importance_mean + r.importance_std })), importance?.metric ?? ''), 'Computed by the trainer: how much the held-out score drops when a feature\'s values are shuffled (bar: mean, line: ± one standard deviation).')}</div>
+<h2 id="drift">Data drift</h2>
+<div class="grid">${await chart('drift', doc.drift, () => driftSpec((drift?.features ?? []).map((f) => ({ feature: f.feature, psi: f.psi, status: f.flagged ? `drift (PSI > ${drift!.threshold})` : 'stable' })), drift?.threshold ?? 0.2), `Population stability index of each feature, this release's data against ${escape(drift?.reference ?? 'the reference')}; flagged above ${drift?.threshold ?? 0.2}.`)}</div>
+${driftTable(doc)}
+<h2 id="latency">Local-test latency</h2>
+<div class="grid">${await chart('latency', doc.latency, () => latencySpec(latency?.rows ?? [], latencyMarks(latency)), latency ? `p50 ${latency.p50_ms.toFixed(2)} ms · p95 ${latency.p95_ms.toFixed(2)} ms · p99 ${latency.p99_ms.toFixed(2)} ms (limit ${latency.max_latency_ms} ms), ONNX Runtime in the worker.` : '')}</div>
+${await rolloutSection(doc)}
+<p class="note" style="margin-top:28px">The numbers behind every chart are in review.json beside this page.</p>
+</main></body></html>
+`;
+}

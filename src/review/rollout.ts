@@ -1,0 +1,65 @@
+// The rollout's timeline for the review, read from the steps blueGreenRollout records (its result on success,
+// its failure details when it rolled back): traffic per colour over time, the bake analysis of each traffic
+// step, and where compensations ran.
+import type { RolloutFailureDetails, RolloutResult, RolloutStep } from '../workflows/blue-green-rollout';
+import type { RolloutView } from './document';
+
+const json = (text: string | undefined): Record<string, number> | undefined => {
+  try {
+    return text ? (JSON.parse(text) as Record<string, number>) : undefined;
+  } catch {
+    return undefined;
+  }
+};
+
+/** Bake numbers: the structured record when the step has one, else parsed from its text (older rollouts). */
+function bakeOf(step: RolloutStep): Omit<RolloutView['bakes'][number], 'seconds'> | undefined {
+  if (step.data && typeof step.data.percent === 'number') {
+    const d = step.data as { percent: number; requests: number; errorRate: number; p95Ms: number };
+    return { step: `${d.percent} %`, requests: d.requests, error_rate: d.errorRate, p95_ms: d.p95Ms };
+  }
+  const m = /^(\d+(?:\.\d+)?) %: (\d+) requests, error rate ([\d.]+) %, p95 ([\d.]+) ms/.exec(step.detail ?? '');
+  return m ? { step: `${m[1]} %`, requests: Number(m[2]), error_rate: Number(m[3]) / 100, p95_ms: Number(m[4]) } : undefined;
+}
+
+export function rolloutView(result: RolloutResult | undefined, failure: RolloutFailureDetails | undefined, notDeployed?: string): RolloutView {
+  if (!result && !failure) return { outcome: 'not deployed', summary: notDeployed ?? 'not deployed', traffic: [], bakes: [], compensations: [], steps: [] };
+  const steps = (result?.steps ?? failure?.steps ?? []) as RolloutStep[];
+  const t0 = steps.length ? Date.parse(steps[0]!.at) : 0;
+  const seconds = (at: string) => Math.round((Date.parse(at) - t0) / 100) / 10;
+  const colours = new Set<string>();
+  const snapshots: { seconds: number; traffic: Record<string, number> }[] = [];
+  let before: Record<string, number> = {};
+  const view: RolloutView = {
+    outcome: result ? 'succeeded' : 'rolled back',
+    summary: result
+      ? `${result.colour} serves at ${JSON.stringify(result.traffic)}; ${result.cleanup}`
+      : `failed at ${failure!.failed}; undone: ${failure!.undone.join('; ') || 'nothing'}${failure!.undoFailures.length ? `; UNDO FAILURES: ${failure!.undoFailures.join('; ')}` : ''}`,
+    traffic: [],
+    bakes: [],
+    compensations: [],
+    steps: steps.map((s) => ({ at: s.at, seconds: seconds(s.at), action: s.action, detail: s.detail })),
+  };
+  for (const step of steps) {
+    const t = seconds(step.at);
+    if (step.action === 'read endpoint') {
+      before = json(/traffic (\{[^}]*\})/.exec(step.detail ?? '')?.[1]) ?? {};
+      snapshots.push({ seconds: t, traffic: before });
+      const idle = /deploying to (\S+)/.exec(step.detail ?? '')?.[1];
+      if (idle) colours.add(idle);
+    } else if (step.action === 'traffic') {
+      const traffic = (step.data?.traffic as Record<string, number> | undefined) ?? json(step.detail);
+      if (traffic) snapshots.push({ seconds: t, traffic });
+    } else if (step.action === 'bake passed') {
+      const bake = bakeOf(step);
+      if (bake) view.bakes.push({ ...bake, seconds: t });
+    } else if (step.action === 'rolled back') {
+      view.compensations.push({ seconds: t, at: step.at, undone: failure?.undone ?? [], failures: failure?.undoFailures ?? [] });
+      snapshots.push({ seconds: t, traffic: before });
+    }
+  }
+  if (result && steps.length) snapshots.push({ seconds: seconds(steps[steps.length - 1]!.at), traffic: result.traffic });
+  for (const s of snapshots) for (const c of Object.keys(s.traffic)) colours.add(c);
+  for (const s of snapshots) for (const c of colours) view.traffic.push({ seconds: s.seconds, colour: c, percent: s.traffic[c] ?? 0 });
+  return view;
+}

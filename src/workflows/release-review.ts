@@ -1,0 +1,42 @@
+// The release's review report from the workflow's side: one activity call that writes review.html/review.json
+// (locally and to the MLflow run), and the markdown that points people at it. A review that cannot be written
+// is reported, not fatal: the release's own evidence (steps, metrics, gates) still stands in its status.
+import { proxyActivities } from '@temporalio/workflow';
+import type { OrchestrationActivities } from '../activities';
+import type { ReviewInput } from '../activities/review';
+import { innermostFailure } from './failures';
+import type { ReviewRef } from './release-api';
+
+/** The patch id guarding the review's activity calls (releases recorded before it replay without them). */
+export const REVIEW_PATCH = 'review-report';
+
+const reviewActivities = proxyActivities<OrchestrationActivities>({
+  startToCloseTimeout: '30 minutes',
+  heartbeatTimeout: '5 minutes',
+  retry: { maximumAttempts: 3, initialInterval: '2 seconds' },
+});
+
+export async function writeReleaseReview(input: ReviewInput): Promise<ReviewRef> {
+  try {
+    const written = await reviewActivities.writeReview(input);
+    return {
+      phase: input.phase,
+      path: written.htmlPath,
+      jsonPath: written.jsonPath,
+      mlflowUrl: written.mlflow?.reviewUrl,
+      runUrl: written.mlflow?.runUrl,
+      ...(written.mlflowError && { error: `written locally but not to MLflow: ${written.mlflowError}` }),
+    };
+  } catch (error) {
+    return { phase: input.phase, error: `the review could not be written: ${innermostFailure(error).message}` };
+  }
+}
+
+/** Markdown for the workflow's current details (the Temporal Web UI renders it; links open in a new tab). */
+export function reviewMarkdown(review: ReviewRef | undefined): string {
+  if (!review) return '';
+  const links = [review.mlflowUrl && `[review in MLflow](${review.mlflowUrl})`, review.runUrl && `[MLflow run](${review.runUrl})`].filter(Boolean).join(' · ');
+  const where = review.path ? `\`${review.path}\`` : '';
+  const error = review.error ? `\n\n⚠ ${review.error}` : '';
+  return `\n\n**review${review.phase === 'final' ? '' : ' (read before approving)'}**: ${[links, where].filter(Boolean).join(' · ')}${error}`;
+}
