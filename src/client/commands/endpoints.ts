@@ -6,7 +6,7 @@ import { LocalTarget } from '../../targets/local';
 import type { DeploymentTarget, EndpointState } from '../../targets/target';
 import type { RolloutResult } from '../../workflows/blue-green-rollout';
 import { rolloutSettingsOf, type RollbackResult } from '../../workflows/operator';
-import { workflowUrl } from '../release';
+import { awaitResult, workflowUrl } from '../release';
 import { connectClient, failureMessage } from '../temporal';
 import { configFromFlags } from './release';
 
@@ -91,10 +91,10 @@ async function runOperator<R>(workflowType: string, workflowId: string, args: un
     const handle = await client.workflow.start(workflowType, { taskQueue: taskQueues().orchestration, workflowId, args });
     console.log(`started ${workflowId}\n  ${workflowUrl(namespace, workflowId)}`);
     if (!wait) return;
-    try {
-      console.log(describe((await handle.result()) as R));
-    } catch (error) {
-      console.error(`failed: ${failureMessage(error)}`);
+    const outcome = await awaitResult<R>(handle, { onContact: (line) => console.log(`  ${line}`) });
+    if ('result' in outcome) console.log(describe(outcome.result));
+    else {
+      console.error(`failed: ${failureMessage(outcome.error)}`);
       process.exitCode = 1;
     }
   } finally {

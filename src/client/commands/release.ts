@@ -3,8 +3,8 @@ import { Option } from 'commander';
 import { CancelledFailure, WorkflowFailedError, WorkflowUpdateFailedError } from '@temporalio/client';
 import { ConfigError, loadConfig } from '../../config/load';
 import type { ReleaseConfigInput } from '../../config/schema';
-import { approveUpdate, rejectUpdate, statusQuery, type ReleaseResult } from '../../workflows/release-api';
-import { startRelease, summarize, watchRelease, workflowUrl } from '../release';
+import { approveUpdate, rejectUpdate, statusQuery } from '../../workflows/release-api';
+import { failedReleaseStatus, pendingWork, startRelease, summarize, watchRelease, workflowUrl } from '../release';
 import { connectClient, failureMessage } from '../temporal';
 
 export interface StartOptions {
@@ -77,9 +77,7 @@ export function registerReleaseCommands(program: Command): void {
         if (outcome.error) {
           // A cancelled run keeps no message or details: its status query says what happened.
           const cancelled = outcome.error instanceof WorkflowFailedError && outcome.error.cause instanceof CancelledFailure;
-          const status = cancelled
-            ? await handle.query(statusQuery).catch(() => undefined)
-            : ((outcome.error as { cause?: { details?: unknown[] } }).cause?.details?.[0] as ReleaseResult | undefined);
+          const status = cancelled ? await handle.query(statusQuery).catch(() => undefined) : failedReleaseStatus(outcome.error);
           const ended = cancelled ? 'cancelled' : 'failed';
           const why = cancelled ? (status?.error ?? 'cancelled') : failureMessage(outcome.error);
           if (options.json) console.log(JSON.stringify({ outcome: ended, error: why, status }, null, 2));
@@ -125,10 +123,14 @@ export function registerReleaseCommands(program: Command): void {
     .action(async (workflowId: string, options: { json?: boolean }) => {
       const { client, connection, namespace } = await connectClient();
       try {
-        const status = await client.workflow.getHandle(workflowId).query(statusQuery);
-        if (options.json) return void console.log(JSON.stringify(status, null, 2));
+        const handle = client.workflow.getHandle(workflowId);
+        const status = await handle.query(statusQuery);
+        // From the server: what each pending activity waits on (a retry and its last error, or heartbeat progress).
+        const pending = status.outcome === 'running' ? await pendingWork(handle).catch(() => []) : [];
+        if (options.json) return void console.log(JSON.stringify({ ...status, pending }, null, 2));
         console.log(`${workflowId}: ${status.stage} (${status.outcome})`);
         for (const step of status.steps) console.log(`  ${step.status.padEnd(9)} ${step.name.padEnd(12)} ${step.summary ?? ''}`);
+        for (const line of pending) console.log(`${status.stage}: ${line}`);
         if (status.waitingFor) console.log(`waiting for ${status.waitingFor}`);
         if (status.refused.length) console.log(`refused messages:\n  ${status.refused.join('\n  ')}`);
         console.log(workflowUrl(namespace, workflowId));
