@@ -77,6 +77,9 @@ export function isTransientRpcError(error: unknown): boolean {
   return false;
 }
 
+/** A gRPC error's own words ("14 UNAVAILABLE: Connection dropped"), not the client's wrapper. */
+const rpcMessage = (error: unknown) => ((error as { cause?: Error }).cause?.message ?? (error as Error).message) || String(error);
+
 /** The parts of a workflow handle a watcher uses (a fake in tests). */
 export type WatchedHandle = Pick<WorkflowHandle, 'result' | 'query' | 'describe' | 'workflowId'> & Partial<Pick<WorkflowHandle, 'client'>>;
 
@@ -110,9 +113,9 @@ export async function awaitResult<T>(handle: Pick<WorkflowHandle, 'result'>, opt
       }
       if (lostSince === undefined) {
         lostSince = Date.now();
-        options.onContact?.(`lost contact with Temporal (${(error as Error).message}); the release goes on without us, retrying…`);
+        options.onContact?.(`lost contact with Temporal (${rpcMessage(error)}); the release goes on without us, retrying…`);
       } else if (Date.now() - lostSince > giveUpAfter) {
-        return { error: new Error(`no answer from Temporal for ${Math.round(giveUpAfter / 60_000)} min (last error: ${(error as Error).message}); the release may still be running: modelship status <workflow id>`) };
+        return { error: new Error(`no answer from Temporal for ${Math.round(giveUpAfter / 60_000)} min (last error: ${rpcMessage(error)}); the release may still be running: modelship status <workflow id>`) };
       }
       await sleep(delay);
       delay = Math.min(delay * 2, 10_000);
