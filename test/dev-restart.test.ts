@@ -3,6 +3,7 @@
 // - kill -9 of every process of the stack during training, then a new start: ready although the resumed training
 //   holds the training queue's only slot;
 // - kill -9 of the supervisor alone: every child exits on its own, the trainer included;
+// - kill -9 of MLflow under a running `modelship dev`: it is started again;
 // and the release finishes with exactly one model version. Each test kills whatever it started, pass or fail.
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -160,6 +161,10 @@ describe('modelship dev restarts', () => {
     } finally {
       await connection.close();
     }
+    // 3. A part that dies under a running `modelship dev` is started again.
+    process.kill(-childGroups(stateDir).mlflow!, 'SIGKILL');
+    await until('MLflow to be started again', () => dev.output().includes('modelship: mlflow is back'), 240, dev.output);
+    assert.match(dev.output(), /mlflow exited unexpectedly[\s\S]*starting mlflow again \(restart 1 of 3/);
     const versions = await new MlflowClient(env.MLFLOW_TRACKING_URI!).searchVersions(`name='${modelName}'`);
     assert.equal(versions.length, 1, 'exactly one model version');
     dev.process.kill('SIGINT');

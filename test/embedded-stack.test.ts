@@ -8,6 +8,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, it } from 'node:test';
 import { EmbeddedStack, freePort, ManagedProcess, PortInUseError, reapLeftovers, StackAlreadyRunningError } from '../src/client/embedded-stack';
 import { projectRoot } from '../src/config/environment';
+import { runCli } from './support/cli';
 
 function alive(pid: number): boolean {
   try {
@@ -78,6 +79,11 @@ describe('embedded stack', () => {
     assert.equal(await (await fetch(`http://127.0.0.1:${mlflow}/health`)).text(), 'OK');
     assert.equal((await fetch(`http://127.0.0.1:${endpoint}/health`)).status, 200);
     assert.ok(existsSync(join(stateDir, 'temporal.db')), 'Temporal history is persisted in the state dir');
+    // A second terminal with the printed exports reaches this stack and its state dir (the endpoint admin token).
+    const exports = Object.fromEntries((/^\s*export (.+)$/m.exec(output)?.[1] ?? '').split(' ').map((pair) => pair.split('=', 2) as [string, string]));
+    assert.equal(exports.MODELSHIP_HOME, stateDir, output);
+    const listed = await runCli(['endpoint', 'list'], exports);
+    assert.equal(listed.code, 0, listed.stderr);
 
     const pids = readdirSync(join(stateDir, 'run'))
       .filter((f) => f.endsWith('.pid'))

@@ -42,13 +42,16 @@ export interface EmbeddedStackOptions {
   worker?: boolean;
   /** Extra flags for the endpoint server (tests: --allow-faults). */
   endpointArgs?: string[];
-  /** How long to wait for every part to answer its health check. */
+  /** How long to wait for every part to answer its health check (default 3 minutes). */
   readyTimeoutMs?: number;
   /** Progress lines ("waiting for MLflow…"). */
   onProgress?: (message: string) => void;
   /** Aborting (Ctrl-C) stops start-up and every part started so far; start() then rejects with StackStartAborted. */
   signal?: AbortSignal;
 }
+
+/** MLflow alone takes a minute to answer on a busy 2-core machine; a part that exits fails start-up at once anyway. */
+const DEFAULT_READY_TIMEOUT_MS = 180_000;
 
 /** The parts of a stack, in start order. */
 export type StackPart = 'temporal' | 'mlflow' | 'endpoints' | 'worker';
@@ -347,7 +350,7 @@ export class EmbeddedStack {
       if (port !== undefined && !(await isPortFree(port))) throw new PortInUseError(port, what, flag);
     }
 
-    const deadline = Date.now() + (this.options.readyTimeoutMs ?? 60_000);
+    const deadline = Date.now() + (this.options.readyTimeoutMs ?? DEFAULT_READY_TIMEOUT_MS);
     const temporal = this.launch('temporal');
     const mlflow = this.launch('mlflow');
     onProgress?.('waiting for Temporal and MLflow to answer…');
@@ -430,7 +433,8 @@ export class EmbeddedStack {
   }
 
   /** Starts a stopped part again with the same command, and waits until it answers. */
-  async startPart(part: StackPart, timeoutMs = 60_000): Promise<void> {
+  async startPart(part: StackPart, timeoutMs = DEFAULT_READY_TIMEOUT_MS): Promise<void> {
+    if (this.stopping) throw new Error('the stack is stopping');
     const old = this.part(part);
     if (old.running) throw new Error(`${part} is still running: stopPart('${part}') first`);
     this.processes.splice(this.processes.indexOf(old), 1, old.restart());

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { stateDir } from '../../config/environment';
-import { EmbeddedStack, PortInUseError, StackAlreadyRunningError, StackStartAborted } from '../embedded-stack';
+import { EmbeddedStack, PortInUseError, StackAlreadyRunningError, StackStartAborted, type ManagedProcess, type StackPart } from '../embedded-stack';
 import { portOption } from '../options';
 
 interface DevOptions {
@@ -103,13 +103,28 @@ async function runDev(options: DevOptions): Promise<void> {
   };
   process.once('SIGINT', () => void shutdown('interrupted', 0));
   process.once('SIGTERM', () => void shutdown('terminated', 0));
-  // A part that dies takes the stack down with it, loudly, rather than leaving a half-working stack.
-  for (const child of stack.children) {
-    void child.exited.then((code) => {
-      if (!stopping) {
-        console.error(`\nmodelship: ${child.name} exited unexpectedly (code ${code}). Its log ends with:\n${child.tail()}`);
-        void shutdown(`${child.name} stopped`, 1);
+  // A part that dies is started again (releases in flight ride out the gap); one that keeps dying takes the stack
+  // down with it, loudly, rather than leaving a half-working stack.
+  const restarts = new Map<string, number[]>();
+  const watch = (child: ManagedProcess) =>
+    void child.exited.then(async (code) => {
+      if (stopping) return;
+      const recent = (restarts.get(child.name) ?? []).filter((at) => Date.now() - at < RESTART_WINDOW_MS);
+      console.error(`\nmodelship: ${child.name} exited unexpectedly (code ${code}). Its log ends with:\n${child.tail()}`);
+      if (recent.length >= MAX_RESTARTS) return void shutdown(`${child.name} stopped ${MAX_RESTARTS + 1} times within 10 minutes`, 1);
+      restarts.set(child.name, [...recent, Date.now()]);
+      console.error(`modelship: starting ${child.name} again (restart ${recent.length + 1} of ${MAX_RESTARTS} within 10 minutes)…`);
+      try {
+        await stack.startPart(child.name as StackPart);
+      } catch (error) {
+        if (!stopping) void shutdown(`${child.name} could not start again (${(error as Error).message})`, 1);
+        return;
       }
+      console.log(`modelship: ${child.name} is back`);
+      watch(stack.children.find((part) => part.name === child.name)!);
     });
-  }
+  for (const child of stack.children) watch(child);
 }
+
+const MAX_RESTARTS = 3;
+const RESTART_WINDOW_MS = 10 * 60_000;
