@@ -109,10 +109,10 @@ describe('modelship dev restarts', () => {
     const artifactsDir = join(dir, 'workflow_artifacts');
     const ports = [await freePort(), await freePort(), await freePort(), await freePort()];
     const modelName = `killed-${Date.now().toString(36)}`;
-    await generateBankingCsv({ rows: 3000, seed: 5, out: join(dir, 'bank.csv') });
+    await generateBankingCsv({ rows: 2000, seed: 5, out: join(dir, 'bank.csv') });
     const defaults = parse(readFileSync(join(projectRoot, 'config/default.yaml'), 'utf8')) as Record<string, unknown>;
     writeFileSync(join(dir, 'release.yaml'), stringify({
-      ...defaults, input_data_path: join(dir, 'bank.csv'), model_name: modelName, n_iter: 4, cv_folds: 2,
+      ...defaults, input_data_path: join(dir, 'bank.csv'), model_name: modelName, n_iter: 2, cv_folds: 2,
       skip_deployment: true, auto_approve_deployment: true, skip_local_testing: true,
       min_f1: 0, min_roc_auc: 0.5, min_accuracy: 0, max_regression: 1,
     }));
