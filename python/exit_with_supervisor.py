@@ -3,8 +3,8 @@ modelship supervisor goes away, even by SIGKILL.
 
 The supervisor holds the write end of this process's stdin. When the supervisor exits, the kernel closes that pipe
 and stdin reads EOF: then the whole process group (the command and whatever it started, e.g. MLflow's uvicorn
-workers) gets SIGTERM, and SIGKILL after a grace period. Signals the supervisor sends to the group reach the command
-directly; this wrapper only waits for it and exits with its status.
+workers) gets SIGTERM, and SIGKILL after a grace period. SIGTERM or SIGINT sent to this process (e.g. `kill <pid>`
+with the pid `modelship dev` prints) is passed on to the command; this wrapper exits with the command's status.
 
     python exit_with_supervisor.py COMMAND [ARGS...]
 """
@@ -36,9 +36,14 @@ def main() -> int:
         print(__doc__, file=sys.stderr)
         return 2
     child = subprocess.Popen(sys.argv[1:], stdin=subprocess.DEVNULL)
-    # The group's SIGTERM/SIGINT reaches the child by itself; this process outlives it to report its status.
+    # Passed on, so a signal to this pid alone stops the command; when the supervisor signals the whole group the
+    # command gets it twice, which Temporal and MLflow take as one stop. This process outlives it to report its status.
+    def pass_on(signum, _frame):
+        if child.poll() is None:
+            child.send_signal(signum)
+
     for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: None)
+        signal.signal(sig, pass_on)
     threading.Thread(target=stop_group_when_stdin_closes, args=(child,), daemon=True).start()
     code = child.wait()
     return 128 - code if code < 0 else code

@@ -19,6 +19,15 @@ function alive(pid: number): boolean {
   }
 }
 
+function groupAlive(pgid: number): boolean {
+  try {
+    process.kill(-pgid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 async function occupy(port: number): Promise<() => Promise<void>> {
   const server = createServer();
   await new Promise<void>((resolve) => server.listen({ port, host: '127.0.0.1' }, resolve));
@@ -54,6 +63,27 @@ describe('embedded stack', () => {
     await orphan.exited;
     assert.equal(alive(orphan.pid!), false);
     assert.deepEqual(readdirSync(runDir).filter((f) => f.endsWith('.pid')), []);
+  });
+
+  it('a program under exit_with_supervisor.py stops with its whole group when the supervisor pipe closes, and on a signal to the wrapper', async () => {
+    const runDir = mkdtempSync(join(tmpdir(), 'modelship-watched-'));
+    const logDir = join(runDir, 'logs');
+    mkdirSync(logDir);
+    // The program starts a grandchild in its group, as MLflow starts uvicorn.
+    const script = 'sleep 300 & sleep 300; wait';
+    const piped = ManagedProcess.startWatched('piped', 'sh', ['-c', script], { runDir, logDir, env: process.env });
+    await sleep(500);
+    assert.ok(groupAlive(piped.pid!));
+    piped.child.stdin!.destroy(); // what the kernel does when the supervisor dies
+    await piped.exited;
+    for (let i = 0; i < 40 && groupAlive(piped.pid!); i++) await sleep(100);
+    assert.equal(groupAlive(piped.pid!), false, 'the program and its grandchild are gone');
+    assert.match(piped.tail(), /the supervisor has gone; stopping/);
+
+    const signalled = ManagedProcess.startWatched('signalled', 'sleep', ['300'], { runDir, logDir, env: process.env });
+    await sleep(500);
+    process.kill(signalled.pid!, 'SIGTERM'); // the wrapper alone, as `kill <pid>` would
+    assert.equal(await signalled.exited, 128 + 15, 'the wrapper passed SIGTERM on and exits with the status of the program');
   });
 
   it('`modelship dev` becomes ready, refuses a second stack on the same state, and leaves no process after Ctrl-C', async (t) => {

@@ -98,7 +98,7 @@ export class ManagedProcess {
     readonly child: ChildProcess,
     readonly logFile: string,
     private readonly pidFile: string,
-    /** How it was started, to start it again (restartPart). */
+    /** How it was started, to start it again (EmbeddedStack.startPart). */
     readonly spec: { command: string; args: string[]; options: SpawnOptions },
   ) {
     this.exited = new Promise((resolve) => {
