@@ -21,16 +21,7 @@ import { generateBankingCsv } from '../src/data/generate';
 import { MlflowClient } from '../src/registry/mlflow';
 import type { ReleaseResult } from '../src/workflows/release-api';
 import { runCli } from './support/cli';
-
-/** True while any process is in the group (each stack child leads its own). */
-function groupAlive(pgid: number): boolean {
-  try {
-    process.kill(-pgid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
+import { groupAlive } from './support/processes';
 
 function childGroups(stateDir: string): Record<string, number> {
   const runDir = join(stateDir, 'run');

@@ -9,19 +9,11 @@ import { describe, it } from 'node:test';
 import { EmbeddedStack, freePort, ManagedProcess, PortInUseError, reapLeftovers, StackAlreadyRunningError } from '../src/client/embedded-stack';
 import { projectRoot } from '../src/config/environment';
 import { runCli } from './support/cli';
+import { groupAlive } from './support/processes';
 
 function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-function groupAlive(pgid: number): boolean {
-  try {
-    process.kill(-pgid, 0);
     return true;
   } catch {
     return false;
