@@ -10,7 +10,9 @@ COPY python ./python
 COPY bin ./bin
 COPY src ./src
 COPY config ./config
-# postinstall builds .venv (trainer libraries); prepare compiles TypeScript into dist/.
+# postinstall builds .venv (trainer libraries); prepare compiles TypeScript into dist/. npm 10 (this image) ignores
+# package.json allowScripts: onnxruntime-node's documented variable keeps its GPU download skipped here.
+ENV ONNXRUNTIME_NODE_INSTALL=skip
 RUN npm ci --no-audit --no-fund
 ENV MODELSHIP_HOME=/data
 # The worker's build id (Worker Deployment Versioning): the image has no .git to read the commit from.

@@ -8,6 +8,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, it } from 'node:test';
 import { EmbeddedStack, freePort, ManagedProcess, PortInUseError, reapLeftovers, StackAlreadyRunningError } from '../src/client/embedded-stack';
 import { projectRoot } from '../src/config/environment';
+import { runCli } from './support/cli';
+import { groupAlive } from './support/processes';
 
 function alive(pid: number): boolean {
   try {
@@ -55,6 +57,27 @@ describe('embedded stack', () => {
     assert.deepEqual(readdirSync(runDir).filter((f) => f.endsWith('.pid')), []);
   });
 
+  it('a program under exit_with_supervisor.py stops with its whole group when the supervisor pipe closes, and on a signal to the wrapper', async () => {
+    const runDir = mkdtempSync(join(tmpdir(), 'modelship-watched-'));
+    const logDir = join(runDir, 'logs');
+    mkdirSync(logDir);
+    // The program starts a grandchild in its group, as MLflow starts uvicorn.
+    const script = 'sleep 300 & sleep 300; wait';
+    const piped = ManagedProcess.startWatched('piped', 'sh', ['-c', script], { runDir, logDir, env: process.env });
+    await sleep(500);
+    assert.ok(groupAlive(piped.pid!));
+    piped.child.stdin!.destroy(); // what the kernel does when the supervisor dies
+    await piped.exited;
+    for (let i = 0; i < 40 && groupAlive(piped.pid!); i++) await sleep(100);
+    assert.equal(groupAlive(piped.pid!), false, 'the program and its grandchild are gone');
+    assert.match(piped.tail(), /the supervisor has gone; stopping/);
+
+    const signalled = ManagedProcess.startWatched('signalled', 'sleep', ['300'], { runDir, logDir, env: process.env });
+    await sleep(500);
+    process.kill(signalled.pid!, 'SIGTERM'); // the wrapper alone, as `kill <pid>` would
+    assert.equal(await signalled.exited, 128 + 15, 'the wrapper passed SIGTERM on and exits with the status of the program');
+  });
+
   it('`modelship dev` becomes ready, refuses a second stack on the same state, and leaves no process after Ctrl-C', async (t) => {
     const stateDir = mkdtempSync(join(tmpdir(), 'modelship-dev-'));
     const [temporal, ui, mlflow, endpoint] = [await freePort(), await freePort(), await freePort(), await freePort()];
@@ -78,6 +101,11 @@ describe('embedded stack', () => {
     assert.equal(await (await fetch(`http://127.0.0.1:${mlflow}/health`)).text(), 'OK');
     assert.equal((await fetch(`http://127.0.0.1:${endpoint}/health`)).status, 200);
     assert.ok(existsSync(join(stateDir, 'temporal.db')), 'Temporal history is persisted in the state dir');
+    // A second terminal with the printed exports reaches this stack and its state dir (the endpoint admin token).
+    const exports = Object.fromEntries((/^\s*export (.+)$/m.exec(output)?.[1] ?? '').split(' ').map((pair) => pair.split('=', 2) as [string, string]));
+    assert.equal(exports.MODELSHIP_HOME, stateDir, output);
+    const listed = await runCli(['endpoint', 'list'], exports);
+    assert.equal(listed.code, 0, listed.stderr);
 
     const pids = readdirSync(join(stateDir, 'run'))
       .filter((f) => f.endsWith('.pid'))

@@ -11,6 +11,7 @@ import { registerServeCommand } from './commands/serve';
 import { registerEndpointCommands } from './commands/endpoints';
 import { registerCheckCommand } from './commands/check';
 import { registerWorkerCommand } from './commands/worker';
+import { exitWithSupervisor } from './supervisor-pipe';
 
 export function buildProgram(): Command {
   const program = new Command('modelship')
@@ -45,6 +46,8 @@ TEMPORAL_TLS* (Temporal's standard variables) and MLFLOW_TRACKING_URI.`,
 }
 
 export async function runCli(argv: string[]): Promise<void> {
+  // Started by `modelship dev` (the worker, the endpoint server): stop when it goes away, however it goes.
+  exitWithSupervisor();
   // `modelship … | head` closes stdout early: that is not an error.
   process.stdout.on('error', (error: NodeJS.ErrnoException) => {
     if (error.code === 'EPIPE') process.exit(0);

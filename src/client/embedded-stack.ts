@@ -2,17 +2,21 @@
 // child processes from the project's venv. `modelship dev` runs it in the foreground; the test runner runs one
 // per test run on free ports. Each child gets its own process group so a stop reaches its whole tree, and a
 // pid file, so a stack whose supervisor was killed is cleaned up by the next start instead of holding ports.
+// Each child's stdin is a pipe from the supervisor that is never written: when the supervisor dies, even by
+// SIGKILL, the pipe closes and the child stops on its own (modelship processes watch it themselves, see
+// supervisor-pipe.ts; the Temporal and MLflow binaries run under python/exit_with_supervisor.py).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
+import type { Writable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Client, Connection } from '@temporalio/client';
 import { SearchAttributeType } from '@temporalio/common';
-import { pythonChildEnv, taskQueues, venvExecutable, type TaskQueues } from '../config/environment';
+import { projectRoot, pythonChildEnv, taskQueues, venvExecutable, type TaskQueues } from '../config/environment';
 import { searchAttributeKeys } from '../workflows/search-attributes';
-import type { StackCheckResult } from '../workflows';
-import { runStackCheck } from './stack-check';
+import { missingPollers, pollerOfProcess } from './stack-check';
+import { SUPERVISOR_PIPE_ENV } from './supervisor-pipe';
 
 export interface StackPorts {
   temporal: number;
@@ -38,11 +42,19 @@ export interface EmbeddedStackOptions {
   worker?: boolean;
   /** Extra flags for the endpoint server (tests: --allow-faults). */
   endpointArgs?: string[];
-  /** How long to wait for every part to answer its health check. */
+  /** How long to wait for every part to answer its health check (default 3 minutes). */
   readyTimeoutMs?: number;
   /** Progress lines ("waiting for MLflow…"). */
   onProgress?: (message: string) => void;
+  /** Aborting (Ctrl-C) stops start-up and every part started so far; start() then rejects with StackStartAborted. */
+  signal?: AbortSignal;
 }
+
+/** MLflow alone takes a minute to answer on a busy 2-core machine; a part that exits fails start-up at once anyway. */
+const DEFAULT_READY_TIMEOUT_MS = 180_000;
+
+/** The parts of a stack, in start order. */
+export type StackPart = 'temporal' | 'mlflow' | 'endpoints' | 'worker';
 
 /** A port that is already taken; `flag` names the option that moves it. */
 export class PortInUseError extends Error {
@@ -70,6 +82,12 @@ export class StackAlreadyRunningError extends Error {
   }
 }
 
+export interface SpawnOptions {
+  runDir: string;
+  logDir: string;
+  env: NodeJS.ProcessEnv;
+}
+
 /** A child process with its own process group, its output in a log file, and a pid file while it runs. */
 export class ManagedProcess {
   private exitCode: number | null | undefined;
@@ -80,27 +98,48 @@ export class ManagedProcess {
     readonly child: ChildProcess,
     readonly logFile: string,
     private readonly pidFile: string,
+    /** How it was started, to start it again (EmbeddedStack.startPart). */
+    readonly spec: { command: string; args: string[]; options: SpawnOptions },
   ) {
     this.exited = new Promise((resolve) => {
       child.once('exit', (code, signal) => {
         this.exitCode = code ?? (signal ? null : 0);
         rmSync(this.pidFile, { force: true });
+        child.stdin?.destroy();
         resolve(this.exitCode);
       });
     });
   }
 
-  static start(name: string, command: string, args: string[], options: { runDir: string; logDir: string; env: NodeJS.ProcessEnv }): ManagedProcess {
+  static start(name: string, command: string, args: string[], options: SpawnOptions): ManagedProcess {
     const logFile = join(options.logDir, `${name}.log`);
     const logFd = openSync(logFile, 'a');
     try {
-      const child = spawn(command, args, { detached: true, stdio: ['ignore', logFd, logFd], env: options.env });
+      // stdin: the supervisor pipe (never written; it closes when this process dies, however it dies).
+      const child = spawn(command, args, { detached: true, stdio: ['pipe', logFd, logFd], env: { ...options.env, [SUPERVISOR_PIPE_ENV]: 'stdin' } });
+      const pipe = child.stdin as (Writable & { unref?: () => void }) | null;
+      pipe?.on('error', () => undefined); // the child closed its end: nothing to do
+      pipe?.unref?.(); // the pipe alone must not keep a finished supervisor alive
       const pidFile = join(options.runDir, `${name}.pid`);
       if (child.pid) writeFileSync(pidFile, JSON.stringify({ pid: child.pid, command, args }));
-      return new ManagedProcess(name, child, logFile, pidFile);
+      return new ManagedProcess(name, child, logFile, pidFile, { command, args, options });
     } finally {
       closeSync(logFd);
     }
+  }
+
+  /**
+   * A program that cannot watch the supervisor pipe itself runs under python/exit_with_supervisor.py, which stops
+   * the program's whole process group when the pipe closes.
+   */
+  static startWatched(name: string, command: string, args: string[], options: SpawnOptions): ManagedProcess {
+    const wrapper = join(projectRoot, 'python', 'exit_with_supervisor.py');
+    return ManagedProcess.start(name, venvExecutable('python'), [wrapper, command, ...args], options);
+  }
+
+  /** The same command again, as a new process (after this one has stopped). */
+  restart(): ManagedProcess {
+    return ManagedProcess.start(this.name, this.spec.command, this.spec.args, this.spec.options);
   }
 
   get running(): boolean {
@@ -192,9 +231,24 @@ export async function freePort(): Promise<number> {
   });
 }
 
-async function waitUntil<T>(what: string, deadline: number, process: ManagedProcess | undefined, probe: () => Promise<T | undefined>): Promise<T> {
+/** Ctrl-C (or any abort) during start-up: the stack stopped what it had started. */
+export class StackStartAborted extends Error {
+  constructor() {
+    super('start-up interrupted; every part that had started was stopped');
+    this.name = 'StackStartAborted';
+  }
+}
+
+async function waitUntil<T>(
+  what: string,
+  deadline: number,
+  process: ManagedProcess | undefined,
+  probe: () => Promise<T | undefined>,
+  signal?: AbortSignal,
+): Promise<T> {
   let lastError = '';
   while (Date.now() < deadline) {
+    if (signal?.aborted) throw new StackStartAborted();
     if (process && !process.running) {
       throw new Error(`${what} exited during start-up (exit code ${await process.exited}). Its log (${process.logFile}) ends with:\n${process.tail()}`);
     }
@@ -256,7 +310,7 @@ export class EmbeddedStack {
       TEMPORAL_ADDRESS: this.temporalAddress,
       TEMPORAL_NAMESPACE: this.namespace,
       MLFLOW_TRACKING_URI: this.mlflowUri,
-      MODELSHIP_HOME: this.options.stateDir,
+      MODELSHIP_HOME: resolve(this.options.stateDir),
       ...(this.endpointUrl ? { MODELSHIP_ENDPOINT_URL: this.endpointUrl } : {}),
       ...(this.uiUrl ? { MODELSHIP_TEMPORAL_UI_URL: this.uiUrl } : {}),
     };
@@ -279,11 +333,10 @@ export class EmbeddedStack {
   }
 
   private async startAll(): Promise<void> {
-    const { stateDir, ports, onProgress } = this.options;
+    const { stateDir, ports, onProgress, signal } = this.options;
     const runDir = join(stateDir, 'run');
     const logDir = join(stateDir, 'logs');
-    const mlflowDir = join(stateDir, 'mlflow');
-    for (const dir of [runDir, logDir, join(mlflowDir, 'artifacts')]) mkdirSync(dir, { recursive: true });
+    for (const dir of [runDir, logDir, join(stateDir, 'mlflow', 'artifacts')]) mkdirSync(dir, { recursive: true });
     this.claimStateDir(runDir);
     await reapLeftovers(runDir, onProgress);
 
@@ -297,51 +350,101 @@ export class EmbeddedStack {
       if (port !== undefined && !(await isPortFree(port))) throw new PortInUseError(port, what, flag);
     }
 
-    const spawnOptions = { runDir, logDir, env: pythonChildEnv() };
-    const temporalArgs = [
-      'server', 'start-dev',
-      '--ip', '127.0.0.1',
-      '--port', String(ports.temporal),
-      '--namespace', this.namespace,
-      '--log-level', 'warn',
-      ...(this.options.persistTemporal ? ['--db-filename', join(stateDir, 'temporal.db')] : []),
-      ...(ports.ui ? ['--ui-port', String(ports.ui)] : ['--headless']),
-      ...searchAttributeKeys.flatMap((key) => ['--search-attribute', `${key.name}=${searchAttributeTypeNames[key.type]}`]),
-    ];
-    const temporal = this.track(ManagedProcess.start('temporal', venvExecutable('temporal'), temporalArgs, spawnOptions));
-
-    const mlflowArgs = [
-      'server',
-      '--host', '127.0.0.1',
-      '--port', String(ports.mlflow),
-      '--backend-store-uri', `sqlite:///${join(mlflowDir, 'mlflow.db')}`,
-      '--artifacts-destination', join(mlflowDir, 'artifacts'),
-      '--serve-artifacts',
-      '--workers', '1',
-    ];
-    const mlflow = this.track(ManagedProcess.start('mlflow', venvExecutable('mlflow'), mlflowArgs, spawnOptions));
-
-    const deadline = Date.now() + (this.options.readyTimeoutMs ?? 60_000);
+    const deadline = Date.now() + (this.options.readyTimeoutMs ?? DEFAULT_READY_TIMEOUT_MS);
+    const temporal = this.launch('temporal');
+    const mlflow = this.launch('mlflow');
     onProgress?.('waiting for Temporal and MLflow to answer…');
-    await Promise.all([
-      waitUntil('Temporal dev server', deadline, temporal, () => this.probeTemporal()),
-      this.uiUrl ? waitUntil('Temporal Web UI', deadline, temporal, () => httpOk(this.uiUrl!)) : undefined,
-      waitUntil('MLflow server', deadline, mlflow, () => httpOk(`${this.mlflowUri}/health`)),
-    ]);
+    await Promise.all([this.ready(temporal, deadline), this.ready(mlflow, deadline)]);
 
     const cli = this.options.modelship;
-    if (cli && ports.endpoint !== undefined) {
-      const args = [...cli.args, 'serve', '--port', String(ports.endpoint), '--state-dir', join(stateDir, 'serving'), ...(this.options.endpointArgs ?? [])];
-      const server = this.track(ManagedProcess.start('endpoints', cli.command, args, { runDir, logDir, env: process.env }));
-      await waitUntil('local endpoint server', deadline, server, () => httpOk(`${this.endpointUrl}/health`));
-    }
+    if (cli && ports.endpoint !== undefined) await this.ready(this.launch('endpoints'), deadline);
     if (cli && this.options.worker !== false) {
-      onProgress?.('waiting for the worker to serve both task queues…');
-      const worker = this.track(
-        ManagedProcess.start('worker', cli.command, [...cli.args, 'worker'], { runDir, logDir, env: { ...process.env, ...this.env } }),
-      );
-      await waitUntil('modelship worker', deadline, worker, () => this.checkWorkers(deadline));
+      onProgress?.('waiting for the worker to poll both task queues…');
+      await this.ready(this.launch('worker'), deadline);
     }
+    if (signal?.aborted) throw new StackStartAborted();
+  }
+
+  /** Starts one part as a child process (see the class comment for the supervisor pipe). */
+  private launch(part: StackPart): ManagedProcess {
+    const { stateDir, ports } = this.options;
+    const spawnOptions = { runDir: join(stateDir, 'run'), logDir: join(stateDir, 'logs'), env: pythonChildEnv() };
+    const cli = this.options.modelship;
+    switch (part) {
+      case 'temporal': {
+        const args = [
+          'server', 'start-dev',
+          '--ip', '127.0.0.1',
+          '--port', String(ports.temporal),
+          '--namespace', this.namespace,
+          '--log-level', 'warn',
+          ...(this.options.persistTemporal ? ['--db-filename', join(stateDir, 'temporal.db')] : []),
+          ...(ports.ui ? ['--ui-port', String(ports.ui)] : ['--headless']),
+          ...searchAttributeKeys.flatMap((key) => ['--search-attribute', `${key.name}=${searchAttributeTypeNames[key.type]}`]),
+        ];
+        return this.track(ManagedProcess.startWatched('temporal', venvExecutable('temporal'), args, spawnOptions));
+      }
+      case 'mlflow': {
+        const mlflowDir = join(stateDir, 'mlflow');
+        const args = [
+          'server',
+          '--host', '127.0.0.1',
+          '--port', String(ports.mlflow),
+          '--backend-store-uri', `sqlite:///${join(mlflowDir, 'mlflow.db')}`,
+          '--artifacts-destination', join(mlflowDir, 'artifacts'),
+          '--serve-artifacts',
+          '--workers', '1',
+        ];
+        return this.track(ManagedProcess.startWatched('mlflow', venvExecutable('mlflow'), args, spawnOptions));
+      }
+      case 'endpoints': {
+        if (!cli || ports.endpoint === undefined) throw new Error('this stack runs no endpoint server (no modelship CLI or endpoint port)');
+        const args = [...cli.args, 'serve', '--port', String(ports.endpoint), '--state-dir', join(stateDir, 'serving'), ...(this.options.endpointArgs ?? [])];
+        return this.track(ManagedProcess.start('endpoints', cli.command, args, { ...spawnOptions, env: process.env }));
+      }
+      case 'worker': {
+        if (!cli) throw new Error('this stack runs no worker (no modelship CLI)');
+        return this.track(ManagedProcess.start('worker', cli.command, [...cli.args, 'worker'], { ...spawnOptions, env: { ...process.env, ...this.env } }));
+      }
+    }
+  }
+
+  /** Resolves once the part answers its health check (the worker: once it polls every queue it serves). */
+  private async ready(process: ManagedProcess, deadline: number): Promise<void> {
+    const signal = this.options.signal;
+    switch (process.name as StackPart) {
+      case 'temporal':
+        await waitUntil('Temporal dev server', deadline, process, () => this.probeTemporal(), signal);
+        if (this.uiUrl) await waitUntil('Temporal Web UI', deadline, process, () => httpOk(this.uiUrl!), signal);
+        return;
+      case 'mlflow':
+        return void (await waitUntil('MLflow server', deadline, process, () => httpOk(`${this.mlflowUri}/health`), signal));
+      case 'endpoints':
+        return void (await waitUntil('local endpoint server', deadline, process, () => httpOk(`${this.endpointUrl}/health`), signal));
+      case 'worker':
+        return void (await waitUntil('modelship worker', deadline, process, () => this.workerPolls(process.pid!), signal));
+    }
+  }
+
+  /** Stops one part (tests: a server restarted alone). The rest of the stack keeps running. */
+  async stopPart(part: StackPart): Promise<void> {
+    const process = this.part(part);
+    await process.stop(part === 'worker' ? 40_000 : 10_000);
+  }
+
+  /** Starts a stopped part again with the same command, and waits until it answers. */
+  async startPart(part: StackPart, timeoutMs = DEFAULT_READY_TIMEOUT_MS): Promise<void> {
+    if (this.stopping) throw new Error('the stack is stopping');
+    const old = this.part(part);
+    if (old.running) throw new Error(`${part} is still running: stopPart('${part}') first`);
+    this.processes.splice(this.processes.indexOf(old), 1, old.restart());
+    await this.ready(this.part(part), Date.now() + timeoutMs);
+  }
+
+  private part(part: StackPart): ManagedProcess {
+    const process = this.processes.find((p) => p.name === part);
+    if (!process) throw new Error(`this stack has no ${part}`);
+    return process;
   }
 
   /** One supervisor per state directory; children of a dead supervisor are leftovers to reap. */
@@ -372,12 +475,17 @@ export class EmbeddedStack {
     }
   }
 
-  /** Proof that a worker serves both task queues (see runStackCheck). */
-  async checkWorkers(deadline = Date.now() + 60_000): Promise<StackCheckResult> {
-    const connection = await Connection.connect({ address: this.temporalAddress });
+  /**
+   * The worker is ready when the server sees it poll every queue. Polls, not a check workflow: a check needs a
+   * free slot, and after a restart a resumed training may hold the training queue's only one for an hour.
+   */
+  private async workerPolls(pid: number): Promise<true | undefined> {
+    const connection = await Connection.connect({ address: this.temporalAddress, connectTimeout: 2_000 });
     try {
       const client = new Client({ connection, namespace: this.namespace });
-      return await runStackCheck(client, this.queues, Math.max(5_000, deadline - Date.now()));
+      const missing = await missingPollers(client, this.queues, pollerOfProcess(pid));
+      if (missing.length > 0) throw new Error(`not polled yet: ${missing.join(', ')}`);
+      return true;
     } finally {
       await connection.close();
     }

@@ -2,7 +2,9 @@
 import { randomUUID } from 'node:crypto';
 import { userInfo } from 'node:os';
 import { join, resolve } from 'node:path';
-import type { Client, WorkflowHandle } from '@temporalio/client';
+import { WorkflowContinuedAsNewError, WorkflowFailedError, type Client, type WorkflowHandle } from '@temporalio/client';
+import { WorkflowNotFoundError } from '@temporalio/common';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { defaultPayloadConverter } from '@temporalio/common';
 import { mlflowTrackingUri, projectRoot, taskQueues, temporalUiUrl, type TaskQueues } from '../config/environment';
 import type { ReleaseConfig } from '../config/schema';
@@ -61,45 +63,152 @@ export async function startRelease(
   });
 }
 
-/** What a running activity last reported in its heartbeat (e.g. "fit 37/180"), if any. */
-export async function activityProgress(handle: WorkflowHandle): Promise<string | undefined> {
-  const description = await handle.describe();
-  const pending = description.raw.pendingActivities ?? [];
-  for (const activity of pending) {
-    const payload = activity.heartbeatDetails?.payloads?.[0];
-    if (payload) {
-      const details = defaultPayloadConverter.fromPayload(payload as never) as { message?: string } | undefined;
-      if (details?.message) return `${activity.activityType?.name}: ${details.message}`;
-    }
-    if (activity.attempt && activity.attempt > 1) return `${activity.activityType?.name}: attempt ${activity.attempt}`;
+// gRPC status codes that say "the server or the network is having a moment", not "the workflow ended".
+const TRANSIENT_GRPC_CODES = new Set([
+  1, // CANCELLED (e.g. the channel closed under a long poll)
+  2, // UNKNOWN
+  4, // DEADLINE_EXCEEDED
+  8, // RESOURCE_EXHAUSTED
+  10, // ABORTED
+  13, // INTERNAL
+  14, // UNAVAILABLE (server restarting, connection refused)
+]);
+
+/**
+ * True for an error that a retry may cure: the Temporal server restarting, a dropped connection, a timed-out
+ * call. Never for a workflow's own end (failed, cancelled, terminated, timed out) nor for a refused request.
+ */
+export function isTransientRpcError(error: unknown): boolean {
+  if (error instanceof WorkflowFailedError || error instanceof WorkflowContinuedAsNewError || error instanceof WorkflowNotFoundError) return false;
+  for (let current = error as { code?: unknown; cause?: unknown; message?: unknown } | undefined, depth = 0; current && depth < 5; depth++) {
+    if (typeof current.code === 'number') return TRANSIENT_GRPC_CODES.has(current.code);
+    if (typeof current.message === 'string' && /ECONNREFUSED|ECONNRESET|socket hang up|Connection dropped|No connection established/i.test(current.message)) return true;
+    current = current.cause as typeof current;
   }
+  return false;
+}
+
+/** A gRPC error's own words ("14 UNAVAILABLE: Connection dropped"), not the client's wrapper. */
+const rpcMessage = (error: unknown) => ((error as { cause?: Error }).cause?.message ?? (error as Error).message) || String(error);
+
+/** The parts of a workflow handle a watcher uses (a fake in tests). */
+export type WatchedHandle = Pick<WorkflowHandle, 'result' | 'query' | 'describe' | 'workflowId'> & Partial<Pick<WorkflowHandle, 'client'>>;
+
+export interface RideOutOptions {
+  /** Called once when contact is lost and once when it is back. */
+  onContact?: (line: string) => void;
+  /** Give up after this long without an answer (default 15 minutes). */
+  giveUpAfterMs?: number;
+  /** First pause between retries, doubled up to 10 s (tests use a short one). */
+  retryDelayMs?: number;
+}
+
+/**
+ * The workflow's result, riding out transient errors (retry, the connection reconnects on its own): resolves with
+ * the result or the workflow's failure, never with a gRPC hiccup. A watcher must not report a release as failed,
+ * nor crash, because the server restarted under it.
+ */
+export async function awaitResult<T>(handle: Pick<WorkflowHandle, 'result'>, options: RideOutOptions = {}): Promise<{ result: T } | { error: Error }> {
+  const giveUpAfter = options.giveUpAfterMs ?? 15 * 60_000;
+  let lostSince: number | undefined;
+  let delay = options.retryDelayMs ?? 500;
+  for (;;) {
+    try {
+      const result = (await handle.result()) as T;
+      if (lostSince !== undefined) options.onContact?.('back in contact with Temporal');
+      return { result };
+    } catch (error) {
+      if (!isTransientRpcError(error)) {
+        if (lostSince !== undefined) options.onContact?.('back in contact with Temporal');
+        return { error: error as Error };
+      }
+      if (lostSince === undefined) {
+        lostSince = Date.now();
+        options.onContact?.(`lost contact with Temporal (${rpcMessage(error)}); the release goes on without us, retrying…`);
+      } else if (Date.now() - lostSince > giveUpAfter) {
+        return { error: new Error(`no answer from Temporal for ${Math.round(giveUpAfter / 60_000)} min (last error: ${rpcMessage(error)}); the release may still be running: modelship status <workflow id>`) };
+      }
+      await sleep(delay);
+      delay = Math.min(delay * 2, 10_000);
+    }
+  }
+}
+
+/** The release status a failed run carries as its failure details, if the error is that (and not, say, a gRPC error). */
+export function failedReleaseStatus(error: unknown): ReleaseResult | undefined {
+  if (!(error instanceof WorkflowFailedError)) return undefined;
+  const details = (error.cause as { details?: unknown } | undefined)?.details;
+  const status = Array.isArray(details) ? (details[0] as Partial<ReleaseResult> | undefined) : undefined;
+  return status && typeof status === 'object' && Array.isArray(status.steps) ? (status as ReleaseResult) : undefined;
+}
+
+interface PendingActivityLike {
+  activityType?: { name?: string | null } | null;
+  attempt?: number | null;
+  heartbeatDetails?: { payloads?: unknown[] | null } | null;
+  lastFailure?: { message?: string | null } | null;
+}
+
+/** One line for a pending activity: its retry and why ("registerModel: MLflow … unreachable, retrying (attempt 3)"), or its heartbeat progress. */
+export function describePendingActivity(activity: PendingActivityLike): string | undefined {
+  const name = activity.activityType?.name ?? 'activity';
+  const attempt = activity.attempt ?? 1;
+  if (attempt > 1 && activity.lastFailure?.message) return `${name}: ${activity.lastFailure.message}, retrying (attempt ${attempt})`;
+  const payload = activity.heartbeatDetails?.payloads?.[0];
+  if (payload) {
+    const details = defaultPayloadConverter.fromPayload(payload as never) as { message?: string } | undefined;
+    if (details?.message) return `${name}: ${details.message}`;
+  }
+  if (attempt > 1) return `${name}: attempt ${attempt}`;
   return undefined;
 }
 
 /**
+ * What the release is doing right now, from the server's view: each pending activity's heartbeat progress or the
+ * reason it is being retried, in the release and in its rollout (a child workflow).
+ */
+export async function pendingWork(handle: WatchedHandle): Promise<string[]> {
+  const description = await handle.describe();
+  const lines = (description.raw.pendingActivities ?? []).map(describePendingActivity).filter((line): line is string => !!line);
+  const client = handle.client;
+  for (const child of description.raw.pendingChildren ?? []) {
+    if (!client || !child.workflowId) continue;
+    const childDescription = await client.getHandle(child.workflowId).describe().catch(() => undefined);
+    for (const activity of childDescription?.raw.pendingActivities ?? []) {
+      const line = describePendingActivity(activity);
+      if (line) lines.push(`${child.workflowTypeName ?? 'child'}: ${line}`);
+    }
+  }
+  return lines;
+}
+
+/** What a running activity last reported in its heartbeat (e.g. "fit 37/180") or why it is retried, if any. */
+export async function activityProgress(handle: WatchedHandle): Promise<string | undefined> {
+  return (await pendingWork(handle))[0];
+}
+
+/**
  * Prints progress until the run ends (returns its result) or waits for approval (returns the status).
- * Each change of step, step summary or heartbeat progress is one line.
+ * Each change of step, step summary or heartbeat progress is one line. Transient errors from the server (a
+ * restart, a dropped connection) are ridden out and said once; they are never taken for the release's end.
  */
 export async function watchRelease(
-  handle: WorkflowHandle,
+  handle: WatchedHandle,
   print: (line: string) => void,
-  options: { stopAtApproval?: boolean } = {},
+  options: { stopAtApproval?: boolean; pollMs?: number } & Pick<RideOutOptions, 'retryDelayMs' | 'giveUpAfterMs'> = {},
 ): Promise<{ result?: ReleaseResult; status?: ReleaseStatus; error?: Error }> {
   const seen = new Set<string>();
   let lastProgress = '';
-  const done = handle.result().then(
-    (result: ReleaseResult) => ({ result }),
-    (error: Error) => ({ error }),
-  );
+  const done = awaitResult<ReleaseResult>(handle, { ...options, onContact: (line) => print(`    ${line}`) });
   for (;;) {
-    const finished = await Promise.race([done, new Promise<undefined>((r) => setTimeout(() => r(undefined), 1_000))]);
+    const finished = await Promise.race([done, sleep(options.pollMs ?? 1_000).then(() => undefined)]);
     let status: ReleaseStatus | undefined;
     try {
       status = await handle.query(statusQuery);
     } catch {
-      status = undefined; // not started on a worker yet, or already closed
+      status = undefined; // not started on a worker yet, already closed, or the server is restarting
     }
-    if (status) {
+    if (status && Array.isArray(status.steps)) {
       for (const step of status.steps) {
         const key = `${step.name}:${step.status}:${step.summary ?? ''}`;
         if (step.status !== 'pending' && !seen.has(key) && (step.status !== 'running' || !seen.has(`${step.name}:running:`))) {

@@ -64,9 +64,10 @@ export interface RolloutFailureDetails {
 }
 
 // Reads, probes, metrics and alias changes are quick: a short timeout means a worker that died mid-call is noticed soon.
+// Retried for about 4 minutes, so an endpoint server or MLflow restarting mid-rollout does not roll it back.
 const act = proxyActivities<OrchestrationActivities>({
   startToCloseTimeout: '2 minutes',
-  retry: { maximumAttempts: 5, initialInterval: '1 second', maximumInterval: '20 seconds' },
+  retry: { maximumAttempts: 15, initialInterval: '1 second', maximumInterval: '20 seconds' },
 });
 
 /**

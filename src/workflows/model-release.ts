@@ -34,14 +34,17 @@ import { REVIEW_PATCH, reviewMarkdown, writeReleaseReview } from './release-revi
 import { rolloutSettingsOf } from './operator';
 import { MODEL_NAME, RELEASE_OUTCOME, RELEASE_STAGE } from './search-attributes';
 
+// Retries ride out a service that restarts or is down for minutes (MLflow, the endpoint server): quick calls for
+// about 7 minutes, heavy ones for about 3. Business failures are non-retryable and end the step at once; while a
+// call is retried, `modelship status` shows its last error from the pending activity.
 const quick = proxyActivities<OrchestrationActivities>({
   startToCloseTimeout: '2 minutes',
-  retry: { maximumAttempts: 5, initialInterval: '1 second' },
+  retry: { maximumAttempts: 30, initialInterval: '1 second', maximumInterval: '15 seconds' },
 });
 const heavy = proxyActivities<OrchestrationActivities>({
   startToCloseTimeout: '1 hour',
   heartbeatTimeout: '5 minutes',
-  retry: { maximumAttempts: 3, initialInterval: '2 seconds' },
+  retry: { maximumAttempts: 8, initialInterval: '2 seconds', maximumInterval: '30 seconds' },
 });
 
 const errorMessage = (error: unknown) => innermostFailure(error).message;

@@ -1,13 +1,13 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Command } from 'commander';
 import { mlflowTrackingUri, stateDir, taskQueues } from '../../config/environment';
 import { generateBankingCsv } from '../../data/generate';
-import type { ReleaseResult } from '../../workflows/release-api';
-import { EmbeddedStack } from '../embedded-stack';
-import { startRelease, summarize, watchRelease, workflowUrl } from '../release';
-import { runStackCheck } from '../stack-check';
+import { EmbeddedStack, StackStartAborted } from '../embedded-stack';
+import { failedReleaseStatus, startRelease, summarize, watchRelease, workflowUrl } from '../release';
+import { missingPollers } from '../stack-check';
 import { connectClient } from '../temporal';
 import { configFromFlags } from './release';
 
@@ -39,41 +39,66 @@ export function registerDemoCommand(program: Command): void {
       const config = configFromFlags({ config: options.config, autoApprove: !options.manual });
 
       let stack: EmbeddedStack | undefined;
+      // Ctrl-C from the first moment: start-up stops and whatever started is stopped (below, or by start itself).
+      const interrupted = new AbortController();
+      let stopping: Promise<void> | undefined;
+      const stop = () =>
+        (stopping ??= (async () => {
+          if (stack) {
+            console.log('modelship demo: stopping the embedded stack…');
+            await stack.stop();
+            console.log('modelship demo: stopped.');
+          }
+        })());
+      let startup: Promise<unknown> | undefined;
+      process.once('SIGINT', () => {
+        interrupted.abort();
+        // An interrupted start-up stops what it started before it rejects; then stop the rest.
+        void Promise.resolve(startup)
+          .catch(() => undefined)
+          .then(stop)
+          .then(() => process.exit(130));
+      });
       const temporalUp = await connectClient().then(
         async ({ connection }) => (await connection.close(), true),
         () => false,
       );
       if (!temporalUp) {
         console.log('modelship demo: starting the embedded stack (Temporal, MLflow, worker)…');
-        stack = await EmbeddedStack.start({
-          stateDir: stateDir(),
-          ports: { temporal: 7233, ui: 8233, mlflow: 5000, endpoint: 5100 },
-          persistTemporal: true,
-          modelship: { command: process.execPath, args: [...process.execArgv, require.resolve('../cli')] },
-          onProgress: (message) => console.log(`  … ${message}`),
-        });
+        try {
+          startup = EmbeddedStack.start({
+            stateDir: stateDir(),
+            ports: { temporal: 7233, ui: 8233, mlflow: 5000, endpoint: 5100 },
+            persistTemporal: true,
+            modelship: { command: process.execPath, args: [...process.execArgv, require.resolve('../cli')] },
+            onProgress: (message) => console.log(`  … ${message}`),
+            signal: interrupted.signal,
+          });
+          stack = (await startup) as EmbeddedStack;
+        } catch (error) {
+          if (error instanceof StackStartAborted) return; // the SIGINT handler exits once start-up has stopped everything
+          throw error;
+        }
         Object.assign(process.env, stack.env);
         console.log(`  ready in ${elapsed()}`);
       } else if (!(await reachable(`${mlflowTrackingUri()}/health`))) {
         throw new Error(`Temporal is running but MLflow at ${mlflowTrackingUri()} is not: start both with 'npm run dev' or set MLFLOW_TRACKING_URI.`);
       }
 
-      const stop = async () => {
-        if (stack) {
-          console.log('modelship demo: stopping the embedded stack…');
-          await stack.stop();
-          console.log('modelship demo: stopped.');
-        }
-      };
-      process.once('SIGINT', () => void stop().then(() => process.exit(130)));
       try {
         const { client, connection, namespace } = await connectClient();
         try {
           if (!stack) {
-            console.log('modelship demo: using the running stack; checking that a worker serves both task queues…');
-            await runStackCheck(client, taskQueues(), '45s').catch(() => {
-              throw new Error("no worker answered on the modelship task queues: start one with 'npm run dev' (or 'modelship worker').");
-            });
+            console.log('modelship demo: using the running stack; checking that a worker polls both task queues…');
+            // Polls, seen by the server: a check workflow would wait for a free slot behind a running training.
+            let missing = await missingPollers(client, taskQueues());
+            for (let i = 0; i < 20 && missing.length > 0; i++) {
+              await sleep(500);
+              missing = await missingPollers(client, taskQueues());
+            }
+            if (missing.length > 0) {
+              throw new Error(`no worker polls ${missing.join(', ')}: start one with 'npm run dev' (or 'modelship worker').`);
+            }
           }
           if (!existsSync(config.input_data_path)) {
             mkdirSync(dirname(config.input_data_path), { recursive: true });
@@ -87,7 +112,7 @@ export function registerDemoCommand(program: Command): void {
             console.log(`\n  waiting for approval. In another terminal:\n    npx modelship approve ${handle.workflowId} --by YOUR_NAME\n`);
             outcome = await watchRelease(handle, (line) => console.log(`  ${line}`), { stopAtApproval: false });
           }
-          const result = outcome.result ?? ((outcome.error as { cause?: { details?: unknown[] } } | undefined)?.cause?.details?.[0] as ReleaseResult | undefined);
+          const result = outcome.result ?? failedReleaseStatus(outcome.error);
           console.log(`\n${result ? summarize(result, namespace) : `release failed: ${outcome.error?.message}`}`);
           console.log(`\ndemo finished in ${elapsed()}${stack ? ' (Web UI and MLflow stop with the demo; `npm run dev` keeps them up)' : ''}`);
           const review = result?.review;

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { stateDir } from '../../config/environment';
-import { EmbeddedStack, PortInUseError, StackAlreadyRunningError } from '../embedded-stack';
+import { EmbeddedStack, PortInUseError, StackAlreadyRunningError, StackStartAborted, type ManagedProcess, type StackPart } from '../embedded-stack';
 import { portOption } from '../options';
 
 interface DevOptions {
@@ -28,10 +28,24 @@ export function registerDevCommand(program: Command): void {
     });
 }
 
+/** `export …` for a second terminal: every variable the CLI reads to reach this stack. */
+export function exportLine(env: NodeJS.ProcessEnv): string {
+  const quote = (value: string) => (/^[\w@%+=:,./-]+$/.test(value) ? value : `'${value.replace(/'/g, `'\\''`)}'`);
+  return `export ${Object.entries(env).map(([name, value]) => `${name}=${quote(String(value))}`).join(' ')}`;
+}
+
 async function runDev(options: DevOptions): Promise<void> {
   const started = Date.now();
   const progress = (message: string) => console.log(`  … ${message}`);
   console.log('modelship: starting the embedded stack');
+  // Ctrl-C from the first moment: start-up stops and stops whatever it had started.
+  const interrupted = new AbortController();
+  const interrupt = () => {
+    if (!interrupted.signal.aborted) console.log('\nmodelship: interrupted during start-up; stopping what has started…');
+    interrupted.abort();
+  };
+  process.on('SIGINT', interrupt);
+  process.on('SIGTERM', interrupt);
   let stack: EmbeddedStack;
   try {
     stack = await EmbeddedStack.start({
@@ -41,13 +55,21 @@ async function runDev(options: DevOptions): Promise<void> {
       // The worker runs from this same entry point, with this Node's flags (so it works from src/ under tsx too).
       modelship: { command: process.execPath, args: [...process.execArgv, require.resolve('../cli')] },
       onProgress: progress,
+      signal: interrupted.signal,
     });
   } catch (error) {
+    if (error instanceof StackStartAborted) {
+      console.log('modelship: stopped.');
+      process.exit(130);
+    }
     if (error instanceof PortInUseError || error instanceof StackAlreadyRunningError) {
       console.error(`modelship dev: ${error.message}`);
       process.exit(1);
     }
     throw error;
+  } finally {
+    process.off('SIGINT', interrupt);
+    process.off('SIGTERM', interrupt);
   }
 
   const seconds = ((Date.now() - started) / 1000).toFixed(1);
@@ -63,7 +85,8 @@ async function runDev(options: DevOptions): Promise<void> {
       `  Worker          task queues ${stack.queues.orchestration}, ${stack.queues.training}  (pid ${pidOf('worker')})`,
       `  State and logs  ${options.stateDir}  (logs/*.log)`,
       '',
-      `In another terminal: export TEMPORAL_ADDRESS=${stack.temporalAddress} MLFLOW_TRACKING_URI=${stack.mlflowUri} MODELSHIP_ENDPOINT_URL=${stack.endpointUrl}`,
+      'In another terminal (so modelship commands reach this stack and its state dir):',
+      `  ${exportLine(stack.env)}`,
       'Press Ctrl-C to stop.',
       '',
     ].join('\n'),
@@ -80,13 +103,28 @@ async function runDev(options: DevOptions): Promise<void> {
   };
   process.once('SIGINT', () => void shutdown('interrupted', 0));
   process.once('SIGTERM', () => void shutdown('terminated', 0));
-  // A part that dies takes the stack down with it, loudly, rather than leaving a half-working stack.
-  for (const child of stack.children) {
-    void child.exited.then((code) => {
-      if (!stopping) {
-        console.error(`\nmodelship: ${child.name} exited unexpectedly (code ${code}). Its log ends with:\n${child.tail()}`);
-        void shutdown(`${child.name} stopped`, 1);
+  // A part that dies is started again (releases in flight ride out the gap); one that keeps dying takes the stack
+  // down with it, loudly, rather than leaving a half-working stack.
+  const restarts = new Map<string, number[]>();
+  const watch = (child: ManagedProcess) =>
+    void child.exited.then(async (code) => {
+      if (stopping) return;
+      const recent = (restarts.get(child.name) ?? []).filter((at) => Date.now() - at < RESTART_WINDOW_MS);
+      console.error(`\nmodelship: ${child.name} exited unexpectedly (code ${code}). Its log ends with:\n${child.tail()}`);
+      if (recent.length >= MAX_RESTARTS) return void shutdown(`${child.name} stopped ${MAX_RESTARTS + 1} times within 10 minutes`, 1);
+      restarts.set(child.name, [...recent, Date.now()]);
+      console.error(`modelship: starting ${child.name} again (restart ${recent.length + 1} of ${MAX_RESTARTS} within 10 minutes)…`);
+      try {
+        await stack.startPart(child.name as StackPart);
+      } catch (error) {
+        if (!stopping) void shutdown(`${child.name} could not start again (${(error as Error).message})`, 1);
+        return;
       }
+      console.log(`modelship: ${child.name} is back`);
+      watch(stack.children.find((part) => part.name === child.name)!);
     });
-  }
+  for (const child of stack.children) watch(child);
 }
+
+const MAX_RESTARTS = 3;
+const RESTART_WINDOW_MS = 10 * 60_000;

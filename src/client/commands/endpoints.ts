@@ -9,7 +9,7 @@ import type { RolloutResult } from '../../workflows/blue-green-rollout';
 import { rolloutSettingsOf, type RollbackResult } from '../../workflows/operator';
 import { endpointLockId, type EndpointLockState } from '../../workflows/endpoint-lock-api';
 import { followHold, lockLines, readEndpointLock } from '../endpoint-lock';
-import { workflowUrl } from '../release';
+import { awaitResult, workflowUrl } from '../release';
 import { connectClient, failureMessage } from '../temporal';
 import { configFromFlags } from './release';
 
@@ -100,10 +100,10 @@ async function runOperator<R>(workflowType: string, workflowId: string, args: un
     const hold = await followHold(handle, (line) => console.log(line), { untilHolding: Boolean(wait), timeoutMs: wait ? 24 * 3600_000 : 15_000 });
     if (!hold && !wait) console.log('not yet queued for the endpoint after 15 s (is a worker running? modelship check); modelship status ID tells later');
     if (!wait) return;
-    try {
-      console.log(describe((await handle.result()) as R));
-    } catch (error) {
-      console.error(`failed: ${failureMessage(error)}`);
+    const outcome = await awaitResult<R>(handle, { onContact: (line) => console.log(`  ${line}`) });
+    if ('result' in outcome) console.log(describe(outcome.result));
+    else {
+      console.error(`failed: ${failureMessage(outcome.error)}`);
       process.exitCode = 1;
     }
   } finally {

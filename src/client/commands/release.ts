@@ -8,7 +8,7 @@ import { signStatement, statementFor } from '../signing';
 import { AllowedSignersError } from '../../approval/allowed-signers';
 import { loadAllowedSigners } from '../../approval/verify';
 import { lockLines, printOperatorStatus, readEndpointLock } from '../endpoint-lock';
-import { reviewLines, startRelease, summarize, watchRelease, workflowUrl } from '../release';
+import { failedReleaseStatus, pendingWork, reviewLines, startRelease, summarize, watchRelease, workflowUrl } from '../release';
 import { connectClient, failureMessage } from '../temporal';
 
 export interface StartOptions {
@@ -86,9 +86,7 @@ export function registerReleaseCommands(program: Command): void {
         if (outcome.error) {
           // A cancelled run keeps no message or details: its status query says what happened.
           const cancelled = outcome.error instanceof WorkflowFailedError && outcome.error.cause instanceof CancelledFailure;
-          const status = cancelled
-            ? await handle.query(statusQuery).catch(() => undefined)
-            : ((outcome.error as { cause?: { details?: unknown[] } }).cause?.details?.[0] as ReleaseResult | undefined);
+          const status = cancelled ? await handle.query(statusQuery).catch(() => undefined) : failedReleaseStatus(outcome.error);
           const ended = cancelled ? 'cancelled' : 'failed';
           const why = cancelled ? (status?.error ?? 'cancelled') : failureMessage(outcome.error);
           if (options.json) console.log(JSON.stringify({ outcome: ended, error: why, status }, null, 2));
@@ -148,9 +146,12 @@ export function registerReleaseCommands(program: Command): void {
           return;
         }
         const status = await handle.query(statusQuery);
-        if (options.json) return void console.log(JSON.stringify(status, null, 2));
+        // From the server: what each pending activity waits on (a retry and its last error, or heartbeat progress).
+        const pending = status.outcome === 'running' ? await pendingWork(handle).catch(() => []) : [];
+        if (options.json) return void console.log(JSON.stringify({ ...status, pending }, null, 2));
         console.log(`${workflowId}: ${status.stage} (${status.outcome})`);
         for (const step of status.steps) console.log(`  ${step.status.padEnd(9)} ${step.name.padEnd(12)} ${step.summary ?? ''}`);
+        for (const line of pending) console.log(`${status.stage}: ${line}`);
         if (status.waitingFor) console.log(`waiting for ${status.waitingFor}`);
         if (status.gate) console.log(describeGate(status.gate));
         // One rollout per endpoint: while this release waits for its endpoint or holds it, who holds and who waits.
