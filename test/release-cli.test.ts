@@ -45,7 +45,7 @@ describe('release CLI', () => {
       assert.match(started.stdout, /\/namespaces\/default\/workflows\/release-/);
       assert.match(started.stdout, /✔ validate_data: 1000 rows/);
       assert.match(started.stdout, /✔ train: .* won/);
-      assert.match(started.stdout, /✔ local_tests: 13 cases passed/);
+      assert.match(started.stdout, /✔ local_tests: 14 cases passed/);
       assert.match(started.stdout, /waiting for approval of .* version 1: modelship approve/);
 
       const status = await modelship(['status', workflowId], cliEnv);
