@@ -116,6 +116,10 @@ def prepare(request: dict) -> dict:
     return {"result": write_json(os.path.join(out, "prepared.json"), result)}
 
 
+def shard_record(spec: dict, candidates: list) -> dict:
+    return {"id": spec["id"], "family": spec["family"], "candidates": candidates, "fits": sum(len(c.get("fold_scores", [])) for c in candidates)}
+
+
 def shard(request: dict) -> dict:
     sample = request["sample"]
     if sha256_file(sample["path"]) != sample["sha256"]:
@@ -127,8 +131,7 @@ def shard(request: dict) -> dict:
     progress = {"done": 0, "total": len(spec["candidates"]) * folds}
     candidates = score_shard(frame, y, contract_of(request), spec, folds=folds, seed=int(request["random_state"]), scoring=request["scoring"],
                              budget=resolve_budget(request), deadline=request.get("deadline"), completed=request.get("completed") or {}, progress=progress)
-    result = {"contract_version": CONTRACT_VERSION, "id": spec["id"], "family": spec["family"], "candidates": candidates,
-              "fits": sum(len(c.get("fold_scores", [])) for c in candidates)}
+    result = {"contract_version": CONTRACT_VERSION, **shard_record(spec, candidates)}
     return {"result": write_json(os.path.join(request["output_dir"], "shard.json"), result)}
 
 
@@ -165,7 +168,7 @@ def finish(request: dict, prepared: Prepared | None = None, shard_results: list 
     cv_results = gather(shard_results)
     best_family = max(cv_results, key=lambda f: cv_results[f]["best_score"])
     best_params = cv_results[best_family]["best_params"]
-    fits = sum(s["fits"] for s in shard_results)
+    fits = sum(s["fits"] for s in shard_results)  # the search's fits (the threshold's and the refit's not counted)
 
     X_sample, y_sample = prepared.sample()
     emit("progress", phase="threshold", message=f"choosing the decision threshold for {best_family} from out-of-fold predictions on the search sample")
@@ -175,7 +178,6 @@ def finish(request: dict, prepared: Prepared | None = None, shard_results: list 
         oof = cross_val_predict(oof_model, X_sample, y_sample, cv=StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed), method="predict_proba")[:, 1]
     threshold = best_threshold(y_sample, oof)
     contract["threshold"] = threshold
-    fits += folds
 
     emit("progress", phase="refit", message=f"refitting {best_family} on all {len(prepared.train_idx)} training rows")
     X_train, y_train = typed.X.iloc[prepared.train_idx], typed.y[prepared.train_idx]
@@ -183,7 +185,6 @@ def finish(request: dict, prepared: Prepared | None = None, shard_results: list 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         best.fit(X_train, y_train)
-    fits += 1
     del X_train, y_train
     X_test, y_test = typed.X.iloc[prepared.test_idx], typed.y[prepared.test_idx]
 
@@ -270,7 +271,7 @@ def train(request: dict) -> dict:
     for spec in shards:
         candidates = score_shard(X_sample, y_sample, prepared.contract, spec, folds=folds, seed=int(request["random_state"]), scoring=request["scoring"],
                                  budget=budget, deadline=deadline, completed={}, progress=progress)
-        shard_results.append({"id": spec["id"], "family": spec["family"], "candidates": candidates, "fits": sum(len(c.get("fold_scores", [])) for c in candidates)})
+        shard_results.append(shard_record(spec, candidates))
     return finish(request, prepared, shard_results, started)
 
 

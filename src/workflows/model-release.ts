@@ -7,6 +7,7 @@ import {
   condition,
   executeChild,
   isCancellation,
+  patched,
   proxyActivities,
   setCurrentDetails,
   setHandler,
@@ -34,6 +35,7 @@ import {
   type StepName,
 } from './release-api';
 import { blueGreenRollout } from './blue-green-rollout';
+import { trainDistributed } from './distributed-training';
 import { innermostFailure } from './failures';
 import { rolloutSettingsOf } from './operator';
 import { MODEL_NAME, RELEASE_OUTCOME, RELEASE_STAGE } from './search-attributes';
@@ -184,16 +186,11 @@ export async function modelRelease(input: ReleaseInput): Promise<ReleaseResult> 
       train = existing.train;
       preregistered = existing;
     } else {
+      const trainInput = { workflowId, dataPath: config.input_data_path, dataSha256: validated.sha256, artifactsDir, config: { ...config, data: contract } };
       train = await step(
         'train',
-        () =>
-          training.trainModel({
-            workflowId,
-            dataPath: config.input_data_path,
-            dataSha256: validated.sha256,
-            artifactsDir,
-            config: { ...config, data: contract },
-          }),
+        // Releases started before the distributed search keep training in one activity.
+        () => (patched('distributed-training-search') ? trainDistributed(trainInput, input.trainingTaskQueue) : training.trainModel(trainInput)),
         (r) => `${r.bestFamily} won (CV ${r.scoring} ${r.cv[r.bestFamily]!.toFixed(4)}), ${r.fits} fits in ${r.seconds.toFixed(0)} s${r.resumed ? ', reused after a retry' : ''}; ONNX parity ${r.parityMaxAbsDiff.toExponential(1)}`,
       );
     }
