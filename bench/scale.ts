@@ -28,6 +28,7 @@ const dir = process.env.BENCH_DIR ?? join(tmpdir(), 'modelship-bench-scale');
 const sizes = (process.env.BENCH_ROWS ?? '5000,50000,1000000').split(',').map(Number);
 const searchRows = Number(process.env.BENCH_SEARCH_ROWS ?? 50000);
 const MiB = 2 ** 20;
+const running = new Set<ChildProcess>();
 
 /** Peak resident memory (VmHWM) of every process below the given roots, sampled every 200 ms, by label. */
 class MemoryWatch {
@@ -80,7 +81,7 @@ class MemoryWatch {
 function startWorker(stack: EmbeddedStack, name: string, role: string, queues: { orchestration: string; training: string }, core?: number): ChildProcess {
   const args = [process.execPath, join(projectRoot, 'dist/worker.js')];
   const command = core === undefined ? args : ['taskset', '-c', String(core), ...args];
-  return spawn(command[0]!, command.slice(1), {
+  const worker = spawn(command[0]!, command.slice(1), {
     env: {
       ...process.env,
       ...stack.env,
@@ -92,6 +93,9 @@ function startWorker(stack: EmbeddedStack, name: string, role: string, queues: {
     },
     stdio: 'ignore',
   });
+  running.add(worker);
+  worker.once('exit', () => running.delete(worker));
+  return worker;
 }
 
 interface ActivitySpan {
@@ -167,6 +171,12 @@ async function main() {
     worker: false,
     readyTimeoutMs: 180_000,
   });
+  const stopAll = (signal: NodeJS.Signals) => {
+    for (const worker of running) worker.kill('SIGKILL');
+    void stack.stop().finally(() => process.exit(signal === 'SIGINT' ? 130 : 143));
+  };
+  process.once('SIGINT', stopAll);
+  process.once('SIGTERM', stopAll);
   const connection = await Connection.connect({ address: stack.temporalAddress });
   const client = new Client({ connection, namespace: stack.namespace });
   try {

@@ -17,6 +17,7 @@ from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassif
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import f1_score, get_scorer
 from sklearn.model_selection import ParameterSampler, StratifiedKFold
+from threadpoolctl import threadpool_limits
 
 from .pipelines import build_pipeline
 from .progress import _print_lock, emit
@@ -93,6 +94,13 @@ def score_shard(X, y, contract: dict, shard: dict, *, folds: int, seed: int, sco
     """Scores each candidate of the shard with stratified CV on (X, y), the search sample. `completed` holds the
     scores of candidates an earlier attempt finished (never refitted); a candidate not started before the deadline
     is skipped, except a family's first candidate, so every family has a score."""
+    # One thread per search fit: the search is parallel across shards (workers), and OpenMP threads fighting for
+    # a busy core make small fits many times slower.
+    with threadpool_limits(limits=1):
+        return _score_candidates(X, y, contract, shard, folds, seed, scoring, budget, deadline, completed, progress)
+
+
+def _score_candidates(X, y, contract, shard, folds, seed, scoring, budget, deadline, completed, progress) -> list:
     scorer = get_scorer(scoring)
     splits = list(StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed).split(X, y))
     results = []
