@@ -76,20 +76,20 @@ print(len(X), int(np.isnan(typed.X["Age"].to_numpy()).sum()))
     assert.equal(out.trim(), '600 8');
   });
 
-  it('plans one shard per family on small samples and batches of five otherwise, the same candidates either way', () => {
+  it('plans one shard per family on small samples and batches of five otherwise (families taking turns), the same candidates either way', () => {
     const out = python(`
 import json
 from modelship_trainer.search import plan_shards
 small = plan_shards(["random_forest", "hist_gradient_boosting"], 12, 7, 5_000)
 big = plan_shards(["random_forest", "hist_gradient_boosting"], 12, 7, 60_000)
-flat = lambda shards: [c for s in shards for c in s["candidates"]]
+flat = lambda shards: sorted((s["family"], c["index"], json.dumps(c["params"])) for s in shards for c in s["candidates"])
 assert flat(small) == flat(big)
 print(json.dumps([[s["id"], len(s["candidates"])] for s in small + big]))
 `);
     assert.deepEqual(JSON.parse(out), [
       ['random_forest-1of1', 12], ['hist_gradient_boosting-1of1', 12],
-      ['random_forest-1of3', 5], ['random_forest-2of3', 5], ['random_forest-3of3', 2],
-      ['hist_gradient_boosting-1of3', 5], ['hist_gradient_boosting-2of3', 5], ['hist_gradient_boosting-3of3', 2],
+      ['random_forest-1of3', 5], ['hist_gradient_boosting-1of3', 5], ['random_forest-2of3', 5],
+      ['hist_gradient_boosting-2of3', 5], ['random_forest-3of3', 2], ['hist_gradient_boosting-3of3', 2],
     ]);
   });
 });

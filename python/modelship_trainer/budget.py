@@ -8,8 +8,8 @@ limit stops the search from starting new candidates (the first candidate of each
 PRESETS = {
     # search_rows: training rows in the stratified search sample; forest_rows_per_tree: max_samples of each
     # random-forest tree (the forest is the family that does not scale); time_limit_s: search time limit.
-    "fast": {"search_rows": 20_000, "forest_rows_per_tree": 10_000, "time_limit_s": 120},
-    "default": {"search_rows": 60_000, "forest_rows_per_tree": 20_000, "time_limit_s": 360},
+    "fast": {"search_rows": 20_000, "forest_rows_per_tree": 5_000, "time_limit_s": 120},
+    "default": {"search_rows": 60_000, "forest_rows_per_tree": 10_000, "time_limit_s": 300},
     "thorough": {"search_rows": 300_000, "forest_rows_per_tree": 100_000, "time_limit_s": None},
 }
 

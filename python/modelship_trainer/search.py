@@ -6,6 +6,7 @@ so shards of one release can run on different training workers. Candidates are d
 in the shard, so every worker scores exactly the same settings.
 """
 
+import itertools
 import math
 import time
 import warnings
@@ -67,19 +68,22 @@ def plain(value):
 
 def plan_shards(families: list, n_iter: int, seed: int, search_rows: int) -> list:
     """Every candidate of every family, drawn once, in shards: one per family on small samples (a fit is cheaper
-    than starting a worker), batches of CANDIDATES_PER_SHARD otherwise."""
+    than starting a worker), batches of CANDIDATES_PER_SHARD otherwise. Families take turns in the order, so a
+    time limit cuts every family's search alike rather than starving the last family."""
     spaces = search_spaces(seed)
     per_shard = n_iter if search_rows <= SMALL_SEARCH_ROWS else CANDIDATES_PER_SHARD
-    shards = []
+    by_family = []
     for family in families:
         candidates = [
             {"index": i, "params": {k: plain(v) for k, v in params.items()}}
             for i, params in enumerate(ParameterSampler(spaces[family][1], n_iter=n_iter, random_state=seed))
         ]
         batches = math.ceil(len(candidates) / per_shard)
-        for b in range(batches):
-            shards.append({"id": f"{family}-{b + 1}of{batches}", "family": family, "candidates": candidates[b * per_shard : (b + 1) * per_shard]})
-    return shards
+        by_family.append([
+            {"id": f"{family}-{b + 1}of{batches}", "family": family, "candidates": candidates[b * per_shard : (b + 1) * per_shard]}
+            for b in range(batches)
+        ])
+    return [shard for turn in itertools.zip_longest(*by_family) for shard in turn if shard is not None]
 
 
 def model_for(family: str, params: dict, seed: int, fit_rows: int, budget: dict):
