@@ -2,8 +2,8 @@
 parsed by the CSV reader into float64 with Python's own float parser, so no text is kept for them and values are
 exactly what features.to_model_frame gives (a file with unusual number text falls back to parsing that text by
 parse_number's rules); categorical, date and target columns are pandas categories, each distinct text stored once
-and converted once. The result equals to_model_frame on the text frame. On 1,000,000 generated rows the peak is
-about 0.7 GB (text frame: about 2 GB)."""
+and converted once. The result equals to_model_frame on the text frame. On 1,000,000 generated rows: peak 0.73 GB,
+25 s on a busy machine (numbers read as text first: 1.0 GB, 92 s)."""
 
 from dataclasses import dataclass
 
