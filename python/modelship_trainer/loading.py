@@ -43,6 +43,12 @@ def read_typed(path: str, data: dict, contract: dict) -> "TypedData":
     """Numbers parsed by the CSV reader (Python's own float parser, round_trip) when every value is a number or a
     usual missing token: no text kept for them at all. Otherwise (a value such as ' 1.5 ' or 'abc'), the whole
     file is read again with numbers as text, parsed by parse_number's rules."""
+    header = pd.read_csv(path, nrows=0).columns
+    for column in [f["column"] for f in contract["features"]] + [data["target"]]:
+        if column not in header:
+            error = KeyError(column)
+            error.add_note(f"{path} has no column {column!r}, which the data contract names. Fix: the file or the contract (modelship data validate lists every difference).")
+            raise error
     try:
         return _read_typed(path, data, contract, numbers_as_text=False)
     except ValueError:
