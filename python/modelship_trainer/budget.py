@@ -2,7 +2,7 @@
 
 The search scores candidates on a stratified sample of the training rows (never the held-out rows); only the
 winner is refitted on every training row. A bigger sample ranks candidates more reliably and costs more; the time
-limit stops the search from starting new candidates (the first candidate of each family always runs).
+limit stops the search from starting new candidates (the first candidate of each shard always runs).
 """
 
 PRESETS = {

@@ -68,8 +68,7 @@ def plain(value):
 
 def plan_shards(families: list, n_iter: int, seed: int, search_rows: int) -> list:
     """Every candidate of every family, drawn once, in shards: one per family on small samples (a fit is cheaper
-    than starting a worker), batches of CANDIDATES_PER_SHARD otherwise. Families take turns in the order, so a
-    time limit cuts every family's search alike rather than starving the last family."""
+    than starting a worker), batches of CANDIDATES_PER_SHARD otherwise. Families take turns in the order."""
     spaces = search_spaces(seed)
     per_shard = n_iter if search_rows <= SMALL_SEARCH_ROWS else CANDIDATES_PER_SHARD
     by_family = []
@@ -97,7 +96,8 @@ def score_shard(X, y, contract: dict, shard: dict, *, folds: int, seed: int, sco
                 completed: dict, progress: dict) -> list:
     """Scores each candidate of the shard with stratified CV on (X, y), the search sample. `completed` holds the
     scores of candidates an earlier attempt finished (never refitted); a candidate not started before the deadline
-    is skipped, except a family's first candidate, so every family has a score."""
+    is skipped, except each shard's first: shards run in no fixed order, so this keeps every family's share of
+    the search (one candidate in CANDIDATES_PER_SHARD at least) whichever shards ran first."""
     # One thread per search fit: the search is parallel across shards (workers), and OpenMP threads fighting for
     # a busy core make small fits many times slower.
     with threadpool_limits(limits=1):
@@ -113,7 +113,7 @@ def _score_candidates(X, y, contract, shard, folds, seed, scoring, budget, deadl
         if key in completed:
             results.append(completed[key])
             continue
-        if deadline is not None and time.time() > deadline and candidate["index"] > 0:
+        if deadline is not None and time.time() > deadline and candidate is not shard["candidates"][0]:
             results.append({"index": candidate["index"], "params": candidate["params"], "skipped": "time limit"})
             progress["done"] += folds
             continue
