@@ -18,7 +18,6 @@ from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassif
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import f1_score, get_scorer
 from sklearn.model_selection import ParameterSampler, StratifiedKFold
-from threadpoolctl import threadpool_limits
 
 from .pipelines import build_pipeline
 from .progress import _print_lock, emit
@@ -98,13 +97,6 @@ def score_shard(X, y, contract: dict, shard: dict, *, folds: int, seed: int, sco
     scores of candidates an earlier attempt finished (never refitted); a candidate not started before the deadline
     is skipped, except each shard's first: shards run in no fixed order, so this keeps every family's share of
     the search (one candidate in CANDIDATES_PER_SHARD at least) whichever shards ran first."""
-    # One thread per search fit: the search is parallel across shards (workers), and OpenMP threads fighting for
-    # a busy core make small fits many times slower.
-    with threadpool_limits(limits=1):
-        return _score_candidates(X, y, contract, shard, folds, seed, scoring, budget, deadline, completed, progress)
-
-
-def _score_candidates(X, y, contract, shard, folds, seed, scoring, budget, deadline, completed, progress) -> list:
     scorer = get_scorer(scoring)
     splits = list(StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed).split(X, y))
     results = []
