@@ -192,7 +192,7 @@ async function main() {
       const span = (s: ActivitySpan) => (s.ended - s.started) / 1000;
       const shards = byName('searchShard');
       console.log(
-        `  training: prepare ${byName('prepareTrainingSearch').map(span).join('+')} s · search ${shards.length ? searchWall(run.spans).toFixed(1) : '-'} s wall over ${shards.length} shards · finish (refit, export, parity, MLflow) ${byName('finishTraining').map(span).join('+')} s`,
+        `  training: prepare ${byName('prepareTrainingSearch').map((s) => span(s).toFixed(1)).join('+')} s · search ${shards.length ? searchWall(run.spans).toFixed(1) : '-'} s wall over ${shards.length} shards · finish (refit, export, parity, MLflow) ${byName('finishTraining').map((s) => span(s).toFixed(1)).join('+')} s`,
       );
       console.log(`  peak memory: ${[...run.memory].sort().map(([label, bytes]) => `${label} ${(bytes / MiB).toFixed(0)} MiB`).join(' · ')}`);
       const train = result.steps.find((s) => s.name === 'train');
