@@ -16,7 +16,7 @@ import { startRelease } from '../src/client/release';
 import { projectRoot } from '../src/config/environment';
 import { loadConfig } from '../src/config/load';
 import { generateBankingCsv } from '../src/data/generate';
-import type { ReleaseResult } from '../src/workflows/release-api';
+import { statusQuery, type ReleaseResult } from '../src/workflows/release-api';
 
 const REFERENCE = {
   5000: 'before: training 48 s (bench:ml, idle machine); goal: no slower',
@@ -25,7 +25,7 @@ const REFERENCE = {
 } as Record<number, string>;
 
 const dir = process.env.BENCH_DIR ?? join(tmpdir(), 'modelship-bench-scale');
-const sizes = (process.env.BENCH_ROWS ?? '5000,50000,1000000').split(',').map(Number);
+const sizes = (process.env.BENCH_ROWS ?? '5000,50000,1000000').split(',').filter(Boolean).map(Number);
 const searchRows = Number(process.env.BENCH_SEARCH_ROWS ?? 50000);
 const MiB = 2 ** 20;
 const running = new Set<ChildProcess>();
@@ -146,7 +146,8 @@ async function release(stack: EmbeddedStack, client: Client, dataPath: string, t
     }).config;
     const started = performance.now();
     const handle = await startRelease(client, stack.namespace, config, { queues });
-    const result = (await handle.result()) as ReleaseResult;
+    // A failed release still has its steps (and the error) in its status.
+    const result = ((await handle.result().catch(() => undefined)) as ReleaseResult | undefined) ?? { ...(await handle.query(statusQuery)), artifactsDir: '' };
     const seconds = (performance.now() - started) / 1000;
     return { result, seconds, spans: await activitySpans(client, handle.workflowId), memory: memory.stop() };
   } finally {
