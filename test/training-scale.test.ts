@@ -92,4 +92,29 @@ print(json.dumps([[s["id"], len(s["candidates"])] for s in small + big]))
       ['hist_gradient_boosting-2of3', 5], ['random_forest-3of3', 2], ['hist_gradient_boosting-3of3', 2],
     ]);
   });
+
+  it('a search past its time limit scores only each shard\'s first candidate; finished candidates are never refitted', async () => {
+    const csv = join(dir, 'limit.csv');
+    await generateBankingCsv({ rows: 400, seed: 4, out: csv });
+    const config = loadConfig({ path: join(projectRoot, 'config/default.yaml') }).config;
+    const out = python(
+      `
+import json, sys
+from modelship_trainer.features import build_input_contract
+from modelship_trainer.loading import read_typed
+from modelship_trainer.search import plan_shards, score_shard
+from modelship_trainer.budget import resolve_budget
+data = json.loads(sys.argv[2]); contract = build_input_contract(data)
+typed = read_typed(sys.argv[1], data, contract)
+shard = plan_shards(["logistic_regression"], 3, 1, 400)[0]
+done = {"1": {"index": 1, "params": shard["candidates"][1]["params"], "mean_score": 0.5, "fold_scores": [0.5, 0.5]}}
+results = score_shard(typed.X, typed.y, contract, shard, folds=2, seed=1, scoring="roc_auc", budget=resolve_budget({}),
+                      deadline=0.0, completed=done, progress={"done": 0, "total": 6})
+print(json.dumps([[r["index"], "mean_score" in r, r.get("skipped")] for r in results]))
+`,
+      [csv, JSON.stringify(config.data)],
+    );
+    // 0: a shard's first candidate always runs; 1: finished by an earlier attempt, reused as it was; 2: skipped.
+    assert.deepEqual(JSON.parse(out.trim().split('\n').pop()!), [[0, true, null], [1, true, null], [2, false, 'time limit']]);
+  });
 });
