@@ -64,7 +64,7 @@ describe('worker killed during training', () => {
       await sleep(250);
       progress = await activityProgress(handle).catch(() => undefined);
     }
-    assert.match(progress ?? '', /trainModel: fit \d+\/24/, 'training was under way');
+    assert.match(progress ?? '', /searchShard: fit \d+\/\d+/, 'training was under way');
     first.kill('SIGKILL');
     await new Promise((resolve) => first.once('exit', resolve));
 
@@ -78,8 +78,8 @@ describe('worker killed during training', () => {
     const attempts = (history.events ?? [])
       .filter((e) => e.activityTaskStartedEventAttributes)
       .map((e) => e.activityTaskStartedEventAttributes!.attempt);
-    assert.ok(attempts.some((a) => (a ?? 1) > 1), 'the training activity was retried after the crash');
-    const orphans = spawnSync('pgrep', ['-f', `${join(dir, 'workflow_artifacts')}.*request.json`], { encoding: 'utf8' }).stdout.trim();
+    assert.ok(attempts.some((a) => (a ?? 1) > 1), 'the training activity (a search shard) was retried after the crash');
+    const orphans = spawnSync('pgrep', ['-f', `${join(dir, 'state', 'training')}.*request.json`], { encoding: 'utf8' }).stdout.trim();
     assert.equal(orphans, '', 'no trainer of the killed worker is still running');
   });
 

@@ -100,6 +100,14 @@ export const releaseConfigSchema = z.strictObject({
     .min(1)
     .default(['random_forest', 'hist_gradient_boosting', 'logistic_regression'])
     .describe('model families searched: random_forest, hist_gradient_boosting, logistic_regression (default all three)'),
+  training_budget: z
+    .union([z.enum(['fast', 'default', 'thorough']), durationString])
+    .default('default')
+    .describe(
+      'how much compute the search spends: fast (search on a 20,000-row sample, stops starting candidates after 2m), ' +
+        'default (60,000 rows, 5m) or thorough (300,000 rows, no limit); or a duration such as 20m: the default sample with that search time limit. ' +
+        'The winner is always refitted on every training row (default: the default preset)',
+    ),
 
   // --- validation gates
   min_accuracy: z

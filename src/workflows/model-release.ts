@@ -29,6 +29,7 @@ import {
 } from './release-api';
 import { blueGreenRollout } from './blue-green-rollout';
 import { holdEndpoint, usesEndpointLock, type HoldProgress } from './endpoint-lock';
+import { trainDistributed } from './distributed-training';
 import { innermostFailure } from './failures';
 import { REVIEW_PATCH, reviewMarkdown, writeReleaseReview } from './release-review';
 import { rolloutSettingsOf } from './operator';
@@ -138,16 +139,11 @@ export async function modelRelease(input: ReleaseInput): Promise<ReleaseResult> 
       train = existing.train;
       preregistered = existing;
     } else {
+      const trainInput = { workflowId, dataPath: config.input_data_path, dataSha256: validated.sha256, artifactsDir, config: { ...config, data: contract } };
       train = await step(
         'train',
-        () =>
-          training.trainModel({
-            workflowId,
-            dataPath: config.input_data_path,
-            dataSha256: validated.sha256,
-            artifactsDir,
-            config: { ...config, data: contract },
-          }),
+        // Releases started before the distributed search keep training in one activity.
+        () => (patched('distributed-training-search') ? trainDistributed(trainInput, input.trainingTaskQueue) : training.trainModel(trainInput)),
         (r) => `${r.bestFamily} won (CV ${r.scoring} ${r.cv[r.bestFamily]!.toFixed(4)}), ${r.fits} fits in ${r.seconds.toFixed(0)} s${r.resumed ? ', reused after a retry' : ''}; ONNX parity ${r.parityMaxAbsDiff.toExponential(1)}`,
       );
     }

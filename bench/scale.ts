@@ -1,0 +1,229 @@
+// Benchmark of training at scale (not a test: it prints numbers). Run: npm run bench:scale
+//   For each size (BENCH_ROWS, default 5000,50000,1000000 generated rows): one whole release with the default
+//   config apart from the data path (validate → train → evaluate → gates → register → local tests, auto-approved,
+//   no deployment), with one orchestration worker and one training worker; prints each step's time, the training
+//   activities' times, each process's peak memory (VmHWM) and the held-out ROC AUC.
+//   Then the search's wall time with one and with two training workers, each pinned to its own core with taskset,
+//   on BENCH_SEARCH_ROWS rows (default 50000; 0 skips it), with training_budget 60m so no time limit cuts it.
+// The machine may be shared: the load average is printed before each run; compare numbers taken alike.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Client, Connection } from '@temporalio/client';
+import { EmbeddedStack, freePort } from '../src/client/embedded-stack';
+import { startRelease } from '../src/client/release';
+import { projectRoot } from '../src/config/environment';
+import { loadConfig } from '../src/config/load';
+import { generateBankingCsv } from '../src/data/generate';
+import { statusQuery, type ReleaseResult } from '../src/workflows/release-api';
+
+const REFERENCE = {
+  5000: 'before: training 48 s (bench:ml, idle machine); goal: no slower',
+  50000: 'before: training 367 s; goal: whole release ≤ 90 s',
+  1000000: 'before: hours; goal: whole release ≤ 600 s, peak ≤ 4 GiB, held-out ROC AUC ≥ 0.896',
+} as Record<number, string>;
+
+const dir = process.env.BENCH_DIR ?? join(tmpdir(), 'modelship-bench-scale');
+const sizes = (process.env.BENCH_ROWS ?? '5000,50000,1000000').split(',').filter(Boolean).map(Number);
+const searchRows = Number(process.env.BENCH_SEARCH_ROWS ?? 50000);
+const MiB = 2 ** 20;
+const running = new Set<ChildProcess>();
+
+/** Peak resident memory (VmHWM) of every process below the given roots, sampled every 200 ms, by label. */
+class MemoryWatch {
+  private peaks = new Map<number, { label: string; kib: number }>();
+  private timer: NodeJS.Timeout;
+  constructor(private roots: Map<number, string>) {
+    this.timer = setInterval(() => this.sample(), 200);
+  }
+  private sample() {
+    const parents = new Map<number, number>();
+    for (const entry of readdirSync('/proc')) {
+      if (!/^\d+$/.test(entry)) continue;
+      try {
+        const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+        parents.set(Number(entry), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]));
+      } catch {
+        /* gone */
+      }
+    }
+    for (const pid of parents.keys()) {
+      let root = pid;
+      while (root && !this.roots.has(root)) root = parents.get(root) ?? 0;
+      if (!root) continue;
+      try {
+        const hwm = Number(/VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0);
+        const label = pid === root ? this.roots.get(root)! : `${this.roots.get(root)} › ${this.trainerLabel(pid)}`;
+        const known = this.peaks.get(pid);
+        if (!known || hwm > known.kib) this.peaks.set(pid, { label, kib: hwm });
+      } catch {
+        /* gone */
+      }
+    }
+  }
+  private trainerLabel(pid: number): string {
+    const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+    const request = cmd.find((arg) => arg.endsWith('request.json'));
+    if (!request) return cmd[0]!.split('/').pop()!;
+    const mode = /\/(prepare|finish|training)\/request\.json$/.exec(request)?.[1] ?? (request.includes('/shards/') ? 'shard' : 'trainer');
+    return `trainer ${mode}`;
+  }
+  stop(): Map<string, number> {
+    clearInterval(this.timer);
+    this.sample();
+    const byLabel = new Map<string, number>();
+    for (const { label, kib } of this.peaks.values()) byLabel.set(label, Math.max(byLabel.get(label) ?? 0, kib * 1024));
+    return byLabel;
+  }
+}
+
+function startWorker(stack: EmbeddedStack, name: string, role: string, queues: { orchestration: string; training: string }, core?: number): ChildProcess {
+  const args = [process.execPath, join(projectRoot, 'dist/worker.js')];
+  const command = core === undefined ? args : ['taskset', '-c', String(core), ...args];
+  const worker = spawn(command[0]!, command.slice(1), {
+    env: {
+      ...process.env,
+      ...stack.env,
+      MODELSHIP_HOME: join(dir, 'workers', name),
+      MODELSHIP_TASK_QUEUE: queues.orchestration,
+      MODELSHIP_TRAINING_TASK_QUEUE: queues.training,
+      MODELSHIP_WORKER_QUEUES: role,
+      MODELSHIP_SHUTDOWN_GRACE: '1s',
+    },
+    stdio: 'ignore',
+  });
+  running.add(worker);
+  worker.once('exit', () => running.delete(worker));
+  return worker;
+}
+
+interface ActivitySpan {
+  name: string;
+  scheduled: number;
+  started: number;
+  ended: number;
+}
+
+/** The training activities of a run, from its history. */
+async function activitySpans(client: Client, workflowId: string): Promise<ActivitySpan[]> {
+  const history = await client.workflow.getHandle(workflowId).fetchHistory();
+  const spans = new Map<number, ActivitySpan>();
+  const time = (e: { eventTime?: { seconds?: unknown; nanos?: number | null } | null }) => Number(e.eventTime?.seconds ?? 0) * 1000 + (e.eventTime?.nanos ?? 0) / 1e6;
+  for (const event of history.events ?? []) {
+    const id = Number(event.eventId);
+    if (event.activityTaskScheduledEventAttributes) {
+      spans.set(id, { name: event.activityTaskScheduledEventAttributes.activityType?.name ?? '?', scheduled: time(event), started: 0, ended: 0 });
+    }
+    const started = event.activityTaskStartedEventAttributes;
+    if (started) spans.get(Number(started.scheduledEventId))!.started = time(event);
+    const done = event.activityTaskCompletedEventAttributes ?? event.activityTaskFailedEventAttributes ?? event.activityTaskTimedOutEventAttributes;
+    if (done) spans.get(Number(done.scheduledEventId))!.ended = time(event);
+  }
+  return [...spans.values()];
+}
+
+function searchWall(spans: ActivitySpan[]): number {
+  const shards = spans.filter((s) => s.name === 'searchShard');
+  return (Math.max(...shards.map((s) => s.ended)) - Math.min(...shards.map((s) => s.scheduled))) / 1000;
+}
+
+async function release(stack: EmbeddedStack, client: Client, dataPath: string, trainingCores: (number | undefined)[], tag: string, budget?: string) {
+  const queues = { orchestration: `bench-${tag}`, training: `bench-${tag}-training` };
+  const roots = new Map<number, string>();
+  const workers = [startWorker(stack, `${tag}-orchestration`, 'orchestration', queues)];
+  roots.set(workers[0]!.pid!, 'orchestration worker');
+  trainingCores.forEach((core, i) => {
+    const worker = startWorker(stack, `${tag}-training-${i + 1}`, 'training', queues, core);
+    workers.push(worker);
+    roots.set(worker.pid!, `training worker ${i + 1}${core === undefined ? '' : ` (core ${core})`}`);
+  });
+  const memory = new MemoryWatch(roots);
+  try {
+    const config = loadConfig({
+      path: join(projectRoot, 'config/default.yaml'),
+      overrides: {
+        input_data_path: dataPath, model_name: `bench-scale-${tag}`, skip_deployment: true, auto_approve_deployment: true,
+        ...(budget ? { training_budget: budget } : {}),
+      },
+    }).config;
+    const started = performance.now();
+    const handle = await startRelease(client, stack.namespace, config, { queues });
+    // A failed release still has its steps (and the error) in its status.
+    const result = ((await handle.result().catch(() => undefined)) as ReleaseResult | undefined) ?? { ...(await handle.query(statusQuery)), artifactsDir: '' };
+    const seconds = (performance.now() - started) / 1000;
+    return { result, seconds, spans: await activitySpans(client, handle.workflowId), memory: memory.stop() };
+  } finally {
+    memory.stop();
+    for (const worker of workers) worker.kill('SIGTERM');
+  }
+}
+
+async function dataFile(rows: number): Promise<string> {
+  const path = join(dir, `bank-${rows}.csv`);
+  if (!existsSync(path)) await generateBankingCsv({ rows, seed: 42, out: path });
+  return path;
+}
+
+async function main() {
+  mkdirSync(dir, { recursive: true });
+  if (!existsSync(join(projectRoot, 'dist/worker.js'))) throw new Error('run npm run build first');
+  const stack = await EmbeddedStack.start({
+    stateDir: join(dir, `stack-${Date.now()}`),
+    ports: { temporal: await freePort(), mlflow: await freePort() },
+    persistTemporal: false,
+    worker: false,
+    readyTimeoutMs: 180_000,
+  });
+  const stopAll = (signal: NodeJS.Signals) => {
+    for (const worker of running) worker.kill('SIGKILL');
+    void stack.stop().finally(() => process.exit(signal === 'SIGINT' ? 130 : 143));
+  };
+  process.once('SIGINT', stopAll);
+  process.once('SIGTERM', stopAll);
+  const connection = await Connection.connect({ address: stack.temporalAddress });
+  const client = new Client({ connection, namespace: stack.namespace });
+  try {
+    for (const rows of sizes) {
+      const dataPath = await dataFile(rows);
+      const load = loadavg()[0]!.toFixed(1);
+      const run = await release(stack, client, dataPath, [undefined], `r${rows}-${Date.now().toString(36)}`);
+      const { result } = run;
+      console.log(`\n${rows.toLocaleString('en')} rows — whole release ${run.seconds.toFixed(1)} s, outcome ${result.outcome}${result.error ? ` (${result.error})` : ''} (load average ${load} at start)`);
+      console.log(`  ${REFERENCE[rows] ?? ''}`);
+      console.log(`  steps: ${result.steps.filter((s) => s.seconds !== undefined).map((s) => `${s.name} ${s.seconds!.toFixed(1)} s`).join(' · ')}`);
+      const byName = (name: string) => run.spans.filter((s) => s.name === name);
+      const span = (s: ActivitySpan) => (s.ended - s.started) / 1000;
+      const shards = byName('searchShard');
+      console.log(
+        `  training: prepare ${byName('prepareTrainingSearch').map((s) => span(s).toFixed(1)).join('+')} s · search ${shards.length ? searchWall(run.spans).toFixed(1) : '-'} s wall over ${shards.length} shards · finish (refit, export, parity, MLflow) ${byName('finishTraining').map((s) => span(s).toFixed(1)).join('+')} s`,
+      );
+      console.log(`  peak memory: ${[...run.memory].sort().map(([label, bytes]) => `${label} ${(bytes / MiB).toFixed(0)} MiB`).join(' · ')}`);
+      const train = result.steps.find((s) => s.name === 'train');
+      console.log(`  train: ${train?.summary}`);
+      if (result.metrics) console.log(`  held-out ROC AUC ${result.metrics.roc_auc.toFixed(4)} on ${result.metrics.rows} rows (PR AUC ${result.metrics.average_precision.toFixed(4)}, F1 ${result.metrics.f1.toFixed(4)})`);
+    }
+    if (searchRows > 0) {
+      const dataPath = await dataFile(searchRows);
+      // The default sample with a limit that never cuts in, so both runs do the same work.
+      console.log(`\nsearch wall time on ${searchRows.toLocaleString('en')} rows (training_budget 60m: the default sample, no cut-off), training workers pinned with taskset:`);
+      for (const cores of [[0], [0, 1]]) {
+        const load = loadavg()[0]!.toFixed(1);
+        const run = await release(stack, client, dataPath, cores, `s${cores.length}-${Date.now().toString(36)}`, '60m');
+        const shards = run.spans.filter((s) => s.name === 'searchShard');
+        console.log(`  ${cores.length} training worker${cores.length > 1 ? 's' : ''}: search ${searchWall(run.spans).toFixed(1)} s over ${shards.length} shards, whole release ${run.seconds.toFixed(1)} s (load average ${load} at start)`);
+      }
+    }
+  } finally {
+    await connection.close();
+    await stack.stop();
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (error) => {
+    console.error(error);
+    process.exit(1);
+  },
+);

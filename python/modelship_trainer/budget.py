@@ -1,0 +1,26 @@
+"""The training budget: how much of the data the hyperparameter search sees and how long it may run.
+
+The search scores candidates on a stratified sample of the training rows (never the held-out rows); only the
+winner is refitted on every training row. A bigger sample ranks candidates more reliably and costs more; the time
+limit stops the search from starting new candidates (the first candidate of each shard always runs).
+"""
+
+PRESETS = {
+    # search_rows: training rows in the stratified search sample; forest_rows_per_tree: max_samples of each
+    # random-forest tree (the forest is the family that does not scale); time_limit_s: search time limit.
+    "fast": {"search_rows": 20_000, "forest_rows_per_tree": 5_000, "time_limit_s": 120},
+    "default": {"search_rows": 60_000, "forest_rows_per_tree": 10_000, "time_limit_s": 300},
+    "thorough": {"search_rows": 300_000, "forest_rows_per_tree": 100_000, "time_limit_s": None},
+}
+
+
+def resolve_budget(request: dict) -> dict:
+    """The request's budget: {"preset": name, "time_limit_s": seconds or None (None: the preset's)}."""
+    given = request.get("training_budget") or {"preset": "default"}
+    preset = given.get("preset", "default")
+    if preset not in PRESETS:
+        raise ValueError(f"training_budget: unknown preset {preset!r} (use fast, default or thorough)")
+    budget = {"preset": preset, **PRESETS[preset]}
+    if given.get("time_limit_s") is not None:
+        budget["time_limit_s"] = float(given["time_limit_s"])
+    return budget

@@ -1,0 +1,120 @@
+// Training at scale, the parts that need no servers: the training_budget setting as the trainer reads it, the
+// typed loader against the text-based reference (features.to_model_frame) on awkward values, and the shard plan.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { trainerBudget } from '../src/activities/training';
+import { ConfigError, loadConfig } from '../src/config/load';
+import { projectRoot, pythonChildEnv, venvExecutable } from '../src/config/environment';
+import { generateBankingCsv } from '../src/data/generate';
+
+const dir = mkdtempSync(join(tmpdir(), 'modelship-scale-'));
+
+function python(code: string, args: string[] = []): string {
+  const run = spawnSync(venvExecutable('python'), ['-c', code, ...args], {
+    cwd: join(projectRoot, 'python'), env: { ...pythonChildEnv(), PYTHONPATH: join(projectRoot, 'python') }, encoding: 'utf8',
+  });
+  assert.equal(run.status, 0, run.stderr);
+  return run.stdout;
+}
+
+describe('training at scale', () => {
+  it('training_budget: presets, a time limit, and a clear error', () => {
+    assert.deepEqual(trainerBudget(undefined), { preset: 'default' });
+    assert.deepEqual(trainerBudget('thorough'), { preset: 'thorough' });
+    assert.deepEqual(trainerBudget('20m'), { preset: 'default', time_limit_s: 1200 });
+    const path = join(dir, 'budget.yaml');
+    writeFileSync(path, 'training_budget: huge\n');
+    assert.throws(() => loadConfig({ path }), (error: unknown) => error instanceof ConfigError && /training_budget \(line 1\).*fast.*default.*thorough/.test(error.problems[0]!));
+    writeFileSync(path, 'training_budget: fast\n');
+    assert.equal(loadConfig({ path }).config.training_budget, 'fast');
+  });
+
+  it('typed loading gives exactly what the text-based frame gives, awkward values included', async () => {
+    const csv = join(dir, 'bank.csv');
+    await generateBankingCsv({ rows: 600, seed: 3, out: csv });
+    // Awkward values in a numeric, a categorical, a date column and the target.
+    const lines = readFileSync(csv, 'utf8').trimEnd().split('\n');
+    const header = lines[0]!.split(',');
+    const awkward = [' 1.5 ', 'NA', 'abc', '1_000', 'inf', '', 'n/a', '-0', '1e3', '  ', 'None', '2/30/2020'];
+    const at = (name: string) => header.indexOf(name);
+    awkward.forEach((value, i) => {
+      const cells = lines[i + 1]!.split(',');
+      cells[at('Age')] = value;
+      cells[at('City')] = value;
+      cells[at('Transaction Date')] = value;
+      if (i === 0) cells[at('HighAmount')] = ' 1 ';
+      lines[i + 1] = cells.join(',');
+    });
+    writeFileSync(csv, `${lines.join('\n')}\n`);
+    const config = loadConfig({ path: join(projectRoot, 'config/default.yaml') }).config;
+    const out = python(
+      `
+import json, sys, numpy as np, pandas as pd
+from modelship_trainer.features import build_input_contract, to_model_frame
+from modelship_trainer import loading
+loading.CHUNK_ROWS = 128  # several chunks, so categories are merged across them
+data = json.loads(sys.argv[2]); contract = build_input_contract(data)
+typed = loading.read_typed(sys.argv[1], data, contract)
+raw = pd.read_csv(sys.argv[1], dtype=str, keep_default_na=False)
+X = to_model_frame(raw, contract)
+y = (raw[data["target"]].str.strip() == str(data["positive_class"])).astype(int).to_numpy()
+assert list(X.columns) == list(typed.X.columns)
+for c in X.columns:
+    a, b = X[c].to_numpy(), typed.X[c].to_numpy()
+    assert a.dtype == b.dtype, (c, a.dtype, b.dtype)
+    assert (a == b).all() if a.dtype == object else np.array_equal(a, b, equal_nan=True), c
+assert (typed.y == y).all()
+print(len(X), int(np.isnan(typed.X["Age"].to_numpy()).sum()))
+`,
+      [csv, JSON.stringify(config.data)],
+    );
+    // 'abc', 'NA', 'inf', '', 'n/a', '  ', 'None', '2/30/2020' are missing ages; ' 1.5 ', '1_000', '-0', '1e3' are numbers.
+    assert.equal(out.trim(), '600 8');
+  });
+
+  it('plans one shard per family on small samples and batches of five otherwise (families taking turns), the same candidates either way', () => {
+    const out = python(`
+import json
+from modelship_trainer.search import plan_shards
+small = plan_shards(["random_forest", "hist_gradient_boosting"], 12, 7, 5_000)
+big = plan_shards(["random_forest", "hist_gradient_boosting"], 12, 7, 60_000)
+flat = lambda shards: sorted((s["family"], c["index"], json.dumps(c["params"])) for s in shards for c in s["candidates"])
+assert flat(small) == flat(big)
+print(json.dumps([[s["id"], len(s["candidates"])] for s in small + big]))
+`);
+    assert.deepEqual(JSON.parse(out), [
+      ['random_forest-1of1', 12], ['hist_gradient_boosting-1of1', 12],
+      ['random_forest-1of3', 5], ['hist_gradient_boosting-1of3', 5], ['random_forest-2of3', 5],
+      ['hist_gradient_boosting-2of3', 5], ['random_forest-3of3', 2], ['hist_gradient_boosting-3of3', 2],
+    ]);
+  });
+
+  it('a search past its time limit scores only each shard\'s first candidate; finished candidates are never refitted', async () => {
+    const csv = join(dir, 'limit.csv');
+    await generateBankingCsv({ rows: 400, seed: 4, out: csv });
+    const config = loadConfig({ path: join(projectRoot, 'config/default.yaml') }).config;
+    const out = python(
+      `
+import json, sys
+from modelship_trainer.features import build_input_contract
+from modelship_trainer.loading import read_typed
+from modelship_trainer.search import plan_shards, score_shard
+from modelship_trainer.budget import resolve_budget
+data = json.loads(sys.argv[2]); contract = build_input_contract(data)
+typed = read_typed(sys.argv[1], data, contract)
+shard = plan_shards(["logistic_regression"], 3, 1, 400)[0]
+done = {"1": {"index": 1, "params": shard["candidates"][1]["params"], "mean_score": 0.5, "fold_scores": [0.5, 0.5]}}
+results = score_shard(typed.X, typed.y, contract, shard, folds=2, seed=1, scoring="roc_auc", budget=resolve_budget({}),
+                      deadline=0.0, completed=done, progress={"done": 0, "total": 6})
+print(json.dumps([[r["index"], "mean_score" in r, r.get("skipped")] for r in results]))
+`,
+      [csv, JSON.stringify(config.data)],
+    );
+    // 0: a shard's first candidate always runs; 1: finished by an earlier attempt, reused as it was; 2: skipped.
+    assert.deepEqual(JSON.parse(out.trim().split('\n').pop()!), [[0, true, null], [1, true, null], [2, false, 'time limit']]);
+  });
+});
