@@ -8,7 +8,6 @@ import {
   isCancellation,
   patched,
   proxyActivities,
-  setCurrentDetails,
   setHandler,
   upsertSearchAttributes,
   workflowInfo,
@@ -25,13 +24,13 @@ import {
   type ReleaseInput,
   type ReleaseResult,
   type ReleaseStatus,
-  type StepName,
 } from './release-api';
 import { blueGreenRollout } from './blue-green-rollout';
 import { holdEndpoint, usesEndpointLock, type HoldProgress } from './endpoint-lock';
 import { trainDistributed } from './distributed-training';
 import { innermostFailure } from './failures';
-import { REVIEW_PATCH, reviewMarkdown, writeReleaseReview } from './release-review';
+import { REVIEW_PATCH, writeReleaseReview } from './release-review';
+import { createStepRecorder } from './step-recorder';
 import { rolloutSettingsOf } from './operator';
 import { MODEL_NAME, RELEASE_OUTCOME, RELEASE_STAGE } from './search-attributes';
 
@@ -72,41 +71,8 @@ export async function modelRelease(input: ReleaseInput): Promise<ReleaseResult> 
   setHandler(statusQuery, () => state);
 
   // --- steps, each recorded with its times and a one-line summary.
-  const record = (name: StepName) => state.steps.find((s) => s.name === name)!;
-  const show = () =>
-    setCurrentDetails(
-      `**${state.stage}** · ${state.outcome}${state.candidate ? ` · candidate ${state.candidate.name} v${state.candidate.version}` : ''}` +
-        `${state.waitingFor ? `\n\nwaiting for: ${state.waitingFor}` : ''}${reviewMarkdown(state.review)}`,
-    );
+  const { record, show, step, skip } = createStepRecorder(state);
   const gate = createApprovalGate({ config, workflowId, startedBy: input.startedBy, state, show });
-
-  async function step<T>(name: StepName, run: () => Promise<T>, summarize: (result: T) => string): Promise<T> {
-    const entry = record(name);
-    state.stage = name;
-    entry.status = 'running';
-    entry.startedAt = new Date().toISOString();
-    upsertSearchAttributes([{ key: RELEASE_STAGE, value: name }]);
-    show();
-    const started = Date.now();
-    try {
-      const result = await run();
-      entry.status = 'succeeded';
-      entry.summary = summarize(result);
-      return result;
-    } catch (error) {
-      entry.status = 'failed';
-      entry.summary = errorMessage(error);
-      throw error;
-    } finally {
-      entry.endedAt = new Date().toISOString();
-      entry.seconds = (Date.now() - started) / 1000;
-    }
-  }
-  const skip = (name: StepName, why: string) => {
-    const entry = record(name);
-    entry.status = 'skipped';
-    entry.summary = why;
-  };
 
   upsertSearchAttributes([{ key: MODEL_NAME, value: config.model_name }, { key: RELEASE_OUTCOME, value: 'running' }]);
   let failure: unknown;
