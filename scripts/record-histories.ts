@@ -65,19 +65,19 @@ async function waitForApproval(handle: WorkflowHandle): Promise<string> {
   throw new Error(`${handle.workflowId} never waited for approval`);
 }
 
-/** Waits until a worker has started activity `type` (the trainer subprocess is running). */
-async function waitForActivityStarted(handle: WorkflowHandle, type: string): Promise<void> {
+/** Waits until a worker has started one of the activities `types` (the trainer subprocess is running). */
+async function waitForActivityStarted(handle: WorkflowHandle, types: string[]): Promise<void> {
   let seen = '';
   // Minutes, not seconds: a fresh worker process compiles and bundles before it polls, slowly on a busy machine.
   for (let i = 0; i < 1200; i++) {
     const description = await handle.describe().catch(() => undefined);
     const pending = description?.raw.pendingActivities ?? [];
-    if (pending.some((a) => a.activityType?.name === type && a.state === temporal.api.enums.v1.PendingActivityState.PENDING_ACTIVITY_STATE_STARTED)) return;
+    if (pending.some((a) => types.includes(a.activityType?.name ?? '') && a.state === temporal.api.enums.v1.PendingActivityState.PENDING_ACTIVITY_STATE_STARTED)) return;
     seen = `${description?.status.name ?? '(not described)'}, pending ${pending.map((a) => a.activityType?.name).join(', ') || 'none'}`;
     if (description && description.status.name !== 'RUNNING') break;
     await sleep(250);
   }
-  throw new Error(`${handle.workflowId}: ${type} never started on a worker (last seen: ${seen})`);
+  throw new Error(`${handle.workflowId}: ${types.join(' or ')} never started on a worker (last seen: ${seen})`);
 }
 
 // Order matters: later scenarios use the model versions and endpoint colours earlier ones leave.
@@ -308,7 +308,8 @@ async function main(): Promise<void> {
         const first = spawn(process.execPath, ['--import', 'tsx', join(projectRoot, 'src/worker.ts')], { env: workerEnv, stdio: 'ignore' });
         children.push(first);
         const handle = await startRelease(client, stack.namespace, configOf({ skip_deployment: true, n_iter: 3 }), { queues: crashQueues });
-        await waitForActivityStarted(handle, 'trainModel');
+        // One activity holds the whole training (trainModel) or, since the distributed search, one shard of it.
+        await waitForActivityStarted(handle, ['trainModel', 'searchShard']);
         first.kill('SIGKILL');
         await new Promise((done) => first.once('exit', done));
         const second = await createWorkers({ connection: workerConnection, namespace: stack.namespace, queues: crashQueues, mlflowUri: stack.mlflowUri, stateDir, endpointUrl: stack.endpointUrl, shutdownGraceTime: '1s' });
