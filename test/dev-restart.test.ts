@@ -33,8 +33,9 @@ function childGroups(stateDir: string): Record<string, number> {
   );
 }
 
-const trainers = (artifactsDir: string) =>
-  spawnSync('pgrep', ['-f', `modelship_trainer ${artifactsDir}`], { encoding: 'utf8' }).stdout.trim();
+// Trainer subprocesses of this stack: their request files live under the worker's state dir (training/<workflow>/…).
+const trainers = (stateDir: string) =>
+  spawnSync('pgrep', ['-f', `modelship_trainer ${join(stateDir, 'training')}`], { encoding: 'utf8' }).stdout.trim();
 
 async function until(what: string, test: () => boolean | Promise<boolean>, seconds: number, output?: () => string): Promise<void> {
   for (let i = 0; i < seconds * 4; i++) {
@@ -123,24 +124,24 @@ describe('modelship dev restarts', () => {
         await connection.close();
       }
     };
-    await until('training under way', async () => /trainModel: fit \d+\//.test((await watch()) ?? ''), 240);
+    await until('training under way', async () => /(trainModel|searchShard): fit \d+\//.test((await watch()) ?? ''), 240);
 
     // 1. Every process of the stack at once: supervisor, servers, worker, trainer.
     const groups = childGroups(stateDir);
     dev.process.kill('SIGKILL');
     for (const pgid of Object.values(groups)) process.kill(-pgid, 'SIGKILL');
     await dev.exited;
-    await until('every process to be gone', () => Object.values(groups).every((pgid) => !groupAlive(pgid)) && trainers(artifactsDir) === '', 30);
+    await until('every process to be gone', () => Object.values(groups).every((pgid) => !groupAlive(pgid)) && trainers(stateDir) === '', 30);
 
     dev = startDev(t, stateDir, ports);
     await ready(dev);
-    await until('training to run again (a retry)', async () => /trainModel: (fit \d+\/|.*attempt [2-9])/.test((await watch()) ?? '') && trainers(artifactsDir) !== '', 240);
+    await until('training to run again (a retry)', async () => /(trainModel|searchShard|finishTraining): (fit \d+\/|.*attempt [2-9])/.test((await watch()) ?? '') && trainers(stateDir) !== '', 240);
 
     // 2. The supervisor alone: its children notice and exit on their own, the trainer included.
     const orphans = childGroups(stateDir);
     dev.process.kill('SIGKILL');
     await dev.exited;
-    await until('the children of a killed supervisor to exit on their own', () => Object.values(orphans).every((pgid) => !groupAlive(pgid)) && trainers(artifactsDir) === '', 90,
+    await until('the children of a killed supervisor to exit on their own', () => Object.values(orphans).every((pgid) => !groupAlive(pgid)) && trainers(stateDir) === '', 90,
       () => JSON.stringify(Object.fromEntries(Object.entries(orphans).map(([name, pgid]) => [name, groupAlive(pgid)]))));
 
     dev = startDev(t, stateDir, ports);
