@@ -3,7 +3,6 @@
 // releases alternate colours, a failed provisioning rolls back with the container logs in the report, 409 and 429
 // are waited out, a missing login fails before any change, and no secret reaches workflow history.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { request as httpsRequest } from 'node:https';
 import { mkdtempSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -14,7 +13,7 @@ import { CancelledFailure, WorkflowFailedError } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { startRelease } from '../src/client/release';
 import { failureMessage } from '../src/client/temporal';
-import { projectRoot, venvExecutable } from '../src/config/environment';
+import { projectRoot } from '../src/config/environment';
 import { loadConfig } from '../src/config/load';
 import type { ReleaseConfigInput } from '../src/config/schema';
 import { generateBankingCsv } from '../src/data/generate';
@@ -27,6 +26,7 @@ import { rolloutSettingsOf, type RollbackResult } from '../src/workflows/operato
 import type { ReleaseResult } from '../src/workflows/release-api';
 import { AzureMlEmulator } from './support/azure-emulator';
 import { runCli } from './support/cli';
+import { startScoringScript } from './support/scoring-script';
 import { connectTestEnvironment, mlflowUri, withWorkers } from './support/temporal';
 
 const dir = mkdtempSync(join(tmpdir(), 'modelship-azure-'));
@@ -305,19 +305,9 @@ describe('azure target (emulated workspace)', () => {
   it('keeps the scoring script on the local endpoint contract (python/modelship_scoring/score.py)', async () => {
     // The model folder as the emulated storage initializer downloaded it for green from the datastore.
     const modelDir = emulator.modelDir(endpoint, 'green');
-    const child = spawn(venvExecutable('python'), ['serve_local.py', '0'], {
-      cwd: join(projectRoot, 'python', 'modelship_scoring'),
-      env: { ...process.env, AZUREML_MODEL_DIR: modelDir, MODELSHIP_MODEL_NAME: modelName, MODELSHIP_MODEL_VERSION: '2', MODELSHIP_DEPLOYMENT: 'green' },
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
+    const scoring = await startScoringScript(modelDir, { name: modelName, version: '2', deployment: 'green' });
+    const { port } = scoring;
     try {
-      const port = await new Promise<number>((resolve, reject) => {
-        child.stdout!.on('data', (chunk: Buffer) => {
-          const match = /listening (\d+)/.exec(chunk.toString());
-          if (match) resolve(Number(match[1]));
-        });
-        child.once('exit', (code) => reject(new Error(`score.py server exited ${code}`)));
-      });
       const records = await sampleRecords(5);
       const { Age: _age, ...missing } = records[0]!;
       const cases: [string, unknown][] = [
@@ -353,7 +343,7 @@ describe('azure target (emulated workspace)', () => {
         }
       }
     } finally {
-      child.kill('SIGTERM');
+      scoring.stop();
     }
   });
 

@@ -2,7 +2,6 @@
 // the local endpoint, in the local test suite and in the Azure scoring script (score.py), keeping the positive
 // class's probability; a contract without class labels (or with numeric ones) answers numbers.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,7 +9,8 @@ import { after, before, describe, it } from 'node:test';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { createLocalTestActivities, type LocalTestInput, type LocalTestResult } from '../src/activities/local-tests';
 import { createTrainingActivities, type TrainInput, type TrainResult } from '../src/activities/training';
-import { projectRoot, venvExecutable } from '../src/config/environment';
+import { projectRoot } from '../src/config/environment';
+import { startScoringScript } from './support/scoring-script';
 import { loadConfig } from '../src/config/load';
 import { generateBankingCsv } from '../src/data/generate';
 import { readRecords } from '../src/evaluation/evaluate';
@@ -84,19 +84,9 @@ describe('class labels as the training data writes them', () => {
     mkdirSync(join(modelDir, 'model'), { recursive: true });
     copyFileSync(trained.files['model/model.onnx']!.path, join(modelDir, 'model', 'model.onnx'));
     copyFileSync(trained.files['model/input_contract.json']!.path, join(modelDir, 'model', 'input_contract.json'));
-    const child = spawn(venvExecutable('python'), ['serve_local.py', '0'], {
-      cwd: join(projectRoot, 'python', 'modelship_scoring'),
-      env: { ...process.env, AZUREML_MODEL_DIR: modelDir, MODELSHIP_MODEL_NAME: 'm', MODELSHIP_MODEL_VERSION: '1', MODELSHIP_DEPLOYMENT: 'green' },
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
+    const scoring = await startScoringScript(modelDir, { name: 'm', version: '1', deployment: 'green' });
+    const { port } = scoring;
     try {
-      const port = await new Promise<number>((resolve, reject) => {
-        child.stdout!.on('data', (chunk: Buffer) => {
-          const match = /listening (\d+)/.exec(chunk.toString());
-          if (match) resolve(Number(match[1]));
-        });
-        child.once('exit', (code) => reject(new Error(`score.py server exited ${code}`)));
-      });
       const response = await fetch(`http://127.0.0.1:${port}/score`, { method: 'POST', body: JSON.stringify(records) });
       assert.equal(response.status, 200);
       const body = (await response.json()) as { predictions: unknown[]; probabilities: number[] };
@@ -104,7 +94,7 @@ describe('class labels as the training data writes them', () => {
       const local = (await new LocalTarget(server.url, join(dir, 'serving')).probe('tumours', 'blue', records)).body as { predictions: unknown[] };
       assert.deepEqual(body.predictions, local.predictions);
     } finally {
-      child.kill('SIGTERM');
+      scoring.stop();
     }
   });
 });
