@@ -18,6 +18,7 @@ import { projectRoot } from '../src/config/environment';
 import { loadConfig } from '../src/config/load';
 import { generateBankingCsv } from '../src/data/generate';
 import { LocalTarget } from '../src/targets/local';
+import { trainingConcurrencyFrom } from '../src/worker';
 import type { ReleaseResult } from '../src/workflows/release-api';
 
 const { values: flags } = parseArgs({
@@ -114,7 +115,7 @@ function printSteps(runs: Run[]): void {
 async function main() {
   const stateDir = mkdtempSync(join(tmpdir(), 'modelship-bench-releases-'));
   process.env.MODELSHIP_ARTIFACTS_DIR = join(stateDir, 'workflow_artifacts');
-  const training = `training concurrency ${process.env.MODELSHIP_TRAINING_CONCURRENCY || 1}${flags.quick ? ', --quick: n_iter 2, cv_folds 2' : ', the config\'s search'}`;
+  const training = `training concurrency ${trainingConcurrencyFrom(process.env)} per worker${flags.quick ? ', --quick: n_iter 2, cv_folds 2' : ', the config\'s search'}`;
   console.log(`bench:releases — ${count} releases at once, ${flags.config} (auto-approved, deployed to local endpoints), ${flags.rows} rows, ${training}`);
   const stack = await EmbeddedStack.start({
     stateDir,

@@ -1,14 +1,16 @@
 // Benchmark of training at scale (not a test: it prints numbers). Run: npm run bench:scale
 //   For each size (BENCH_ROWS, default 5000,50000,1000000 generated rows): one whole release with the default
 //   config apart from the data path (validate → train → evaluate → gates → register → local tests, auto-approved,
-//   no deployment), with one orchestration worker and one training worker; prints each step's time, the training
+//   no deployment), with one orchestration worker and one training worker (its default: one training activity at
+//   a time per core); prints each step's time, the training
 //   activities' times, each process's peak memory (VmHWM) and the held-out ROC AUC.
-//   Then the search's wall time with one and with two training workers, each pinned to its own core with taskset,
+//   Then the search's wall time with one and with two training workers, each pinned to its own core with taskset
+//   and running one training activity at a time,
 //   on BENCH_SEARCH_ROWS rows (default 50000; 0 skips it), with training_budget 60m so no time limit cuts it.
 // The machine may be shared: the load average is printed before each run; compare numbers taken alike.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
-import { loadavg, tmpdir } from 'node:os';
+import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { EmbeddedStack, freePort } from '../src/client/embedded-stack';
@@ -16,6 +18,7 @@ import { startRelease } from '../src/client/release';
 import { projectRoot } from '../src/config/environment';
 import { loadConfig } from '../src/config/load';
 import { generateBankingCsv } from '../src/data/generate';
+import { trainingConcurrencyFrom } from '../src/worker';
 import { statusQuery, type ReleaseResult } from '../src/workflows/release-api';
 
 const REFERENCE = {
@@ -54,6 +57,7 @@ class MemoryWatch {
       if (!root) continue;
       try {
         const hwm = Number(/VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0);
+        if (!hwm) continue; // exiting, or not yet running
         const label = pid === root ? this.roots.get(root)! : `${this.roots.get(root)} › ${this.trainerLabel(pid)}`;
         const known = this.peaks.get(pid);
         if (!known || hwm > known.kib) this.peaks.set(pid, { label, kib: hwm });
@@ -90,6 +94,8 @@ function startWorker(stack: EmbeddedStack, name: string, role: string, queues: {
       MODELSHIP_TRAINING_TASK_QUEUE: queues.training,
       MODELSHIP_WORKER_QUEUES: role,
       MODELSHIP_SHUTDOWN_GRACE: '1s',
+      // Pinned to one core: one trainer at a time. Unpinned: the worker's default (one per core).
+      ...(core === undefined ? {} : { MODELSHIP_TRAINING_CONCURRENCY: '1' }),
     },
     stdio: 'ignore',
   });
@@ -183,6 +189,7 @@ async function main() {
   process.once('SIGTERM', stopAll);
   const connection = await Connection.connect({ address: stack.temporalAddress });
   const client = new Client({ connection, namespace: stack.namespace });
+  console.log(`bench:scale — one orchestration worker and one training worker running ${trainingConcurrencyFrom(process.env)} training activities at once (${availableParallelism()} cores here)`);
   try {
     for (const rows of sizes) {
       const dataPath = await dataFile(rows);

@@ -5,6 +5,7 @@
 // MLFLOW_TRACKING_URI, MODELSHIP_WORKER_QUEUES (orchestration,training — which queues this process serves),
 // MODELSHIP_TRAINING_CONCURRENCY (default 1), MODELSHIP_SHUTDOWN_GRACE (default 30s), MODELSHIP_BUILD_ID and
 // MODELSHIP_WORKER_VERSIONING (see worker-deployment.ts).
+import { availableParallelism } from 'node:os';
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import type { Duration, WorkerDeploymentVersion } from '@temporalio/common';
 import type { TokenCredential } from '@azure/core-auth';
@@ -37,7 +38,8 @@ export interface ModelshipWorkerOptions {
   endpointUrl?: string;
   /** Target azure: the credential (DefaultAzureCredential when absent). */
   azureCredential?: TokenCredential;
-  /** Training activities run at once on this worker (each is a CPU-heavy subprocess). */
+  /** Training activities run at once on this worker (each is a CPU-heavy subprocess); default 1. The worker
+   * process (`modelship worker`) gives one per core: see trainingConcurrencyFrom. */
   trainingConcurrency?: number;
   /** How long running activities may finish after a shutdown request before they are cancelled. */
   shutdownGraceTime?: Duration;
@@ -107,14 +109,26 @@ function parseRoles(value: string | undefined): QueueRole[] {
   return roles as QueueRole[];
 }
 
+/**
+ * Training activities at once in a worker process: MODELSHIP_TRAINING_CONCURRENCY, by default one per core. Each
+ * trainer is single-threaded (MODELSHIP_TRAINER_THREADS), so a release's search shards then keep every core busy,
+ * and releases beyond that many wait for a free slot instead of slowing each other down.
+ */
+export function trainingConcurrencyFrom(env: NodeJS.ProcessEnv): number {
+  const given = env.MODELSHIP_TRAINING_CONCURRENCY;
+  if (!given) return availableParallelism();
+  const value = Number(given);
+  if (!Number.isInteger(value) || value < 1) {
+    throw new Error(`MODELSHIP_TRAINING_CONCURRENCY=${given}: must be a whole number ≥ 1 (training activities at once on this worker; unset: one per core, ${availableParallelism()} here).`);
+  }
+  return value;
+}
+
 export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> {
   const { connectionOptions, namespace } = temporalConnectConfig(env);
   const roles = parseRoles(env.MODELSHIP_WORKER_QUEUES);
   const queues = taskQueues(env);
-  const trainingConcurrency = Number(env.MODELSHIP_TRAINING_CONCURRENCY || 1);
-  if (!Number.isInteger(trainingConcurrency) || trainingConcurrency < 1) {
-    throw new Error('MODELSHIP_TRAINING_CONCURRENCY must be a whole number ≥ 1.');
-  }
+  const trainingConcurrency = trainingConcurrencyFrom(env);
   const mode = versioningMode(env);
   const version = workerVersion(env);
   const connection = await NativeConnection.connect(connectionOptions);
@@ -129,7 +143,7 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
       shutdownGraceTime: (env.MODELSHIP_SHUTDOWN_GRACE as Duration | undefined) || '30s',
       version,
     });
-    const served = roles.map((role) => `${queues[role]} (${role})`).join(', ');
+    const served = roles.map((role) => `${queues[role]} (${role}${role === 'training' ? `, ${trainingConcurrency} at once` : ''})`).join(', ');
     const build = version ? `build ${version.buildId} of worker deployment ${version.deploymentName}` : 'unversioned';
     console.log(`modelship worker ${process.pid} polling ${served} in namespace ${namespace} at ${connectionOptions.address} (${build})`);
     let stopped = false;

@@ -31,6 +31,7 @@ describe('distributed training search', () => {
         MODELSHIP_WORKER_QUEUES: role,
         MODELSHIP_HOME: join(dir, name), // its own working directory and artifact cache
         MODELSHIP_SHUTDOWN_GRACE: '1s',
+        MODELSHIP_TRAINING_CONCURRENCY: '1', // one shard at a time each, so both workers take part
       },
       stdio: 'ignore',
     });

@@ -37,7 +37,7 @@ from .importance import write_importance
 from .loading import read_typed
 from .pipelines import build_pipeline
 from .progress import emit
-from .search import best_threshold, gather, model_for, plan_shards, score_shard
+from .search import best_threshold, gather, model_for, plan_shards, planned_fits, score_shard, shard_fits
 from .tracking import log_to_mlflow, open_run
 
 TARGET_COLUMN = "__target__"
@@ -123,7 +123,7 @@ def prepare(request: dict) -> dict:
 
 
 def shard_record(spec: dict, candidates: list) -> dict:
-    return {"id": spec["id"], "family": spec["family"], "candidates": candidates, "fits": sum(len(c.get("fold_scores", [])) for c in candidates)}
+    return {"id": spec["id"], "family": spec["family"], "candidates": candidates, "fits": shard_fits(candidates)}
 
 
 def shard(request: dict) -> dict:
@@ -134,7 +134,7 @@ def shard(request: dict) -> dict:
     y = frame.pop(TARGET_COLUMN).to_numpy()
     spec = request["shard"]
     folds = int(request["cv_folds"])
-    progress = {"done": 0, "total": len(spec["candidates"]) * folds}
+    progress = {"done": 0, "total": planned_fits(len(spec["candidates"]), len(y), folds, resolve_budget(request))}
     candidates = score_shard(frame, y, contract_of(request), spec, folds=folds, seed=int(request["random_state"]), scoring=request["scoring"],
                              budget=resolve_budget(request), deadline=request.get("deadline"), completed=request.get("completed") or {}, progress=progress)
     result = {"contract_version": CONTRACT_VERSION, **shard_record(spec, candidates)}
@@ -238,6 +238,7 @@ def finish(request: dict, prepared: Prepared | None = None, shard_results: list 
         "training_budget": budget["preset"],
         "search_sample_rows": int(len(prepared.sample_idx)),
         "search_time_limit_s": budget["time_limit_s"],
+        "search_halving": budget["halving"],
         "data_sha256": request.get("data_sha256", ""),
         "trainer_contract_version": CONTRACT_VERSION,
         **{f"best_{k}": v for k, v in best_params.items()},
@@ -274,7 +275,7 @@ def train(request: dict) -> dict:
     shards = plan_shards(request["model_families"], int(request["n_iter"]), int(request["random_state"]), len(y_sample))
     folds = int(request["cv_folds"])
     deadline = started + budget["time_limit_s"] if budget["time_limit_s"] else None
-    progress = {"done": 0, "total": sum(len(s["candidates"]) for s in shards) * folds}
+    progress = {"done": 0, "total": sum(planned_fits(len(s["candidates"]), len(y_sample), folds, budget) for s in shards)}
     shard_results = []
     for spec in shards:
         candidates = score_shard(X_sample, y_sample, prepared.contract, spec, folds=folds, seed=int(request["random_state"]), scoring=request["scoring"],

@@ -1,16 +1,19 @@
 """The training budget: how much of the data the hyperparameter search sees and how long it may run.
 
 The search scores candidates on a stratified sample of the training rows (never the held-out rows); only the
-winner is refitted on every training row. A bigger sample ranks candidates more reliably and costs more; the time
-limit stops the search from starting new candidates (the first candidate of each shard always runs).
+winner is refitted on every training row. A bigger sample ranks candidates more reliably and costs more. With
+halving, each shard scores its candidates on a third of the sample (or a ninth) first and only the best go on to
+the whole sample (search.rung_plan); thorough scores every candidate on the whole sample. The time limit stops the
+search from starting new candidates (the first candidate of each shard always runs).
 """
 
 PRESETS = {
     # search_rows: training rows in the stratified search sample; forest_rows_per_tree: max_samples of each
-    # random-forest tree (the forest is the family that does not scale); time_limit_s: search time limit.
-    "fast": {"search_rows": 20_000, "forest_rows_per_tree": 5_000, "time_limit_s": 120},
-    "default": {"search_rows": 60_000, "forest_rows_per_tree": 10_000, "time_limit_s": 300},
-    "thorough": {"search_rows": 300_000, "forest_rows_per_tree": 100_000, "time_limit_s": None},
+    # random-forest tree (the forest is the family that does not scale); time_limit_s: search time limit;
+    # halving: successive halving within each shard.
+    "fast": {"search_rows": 20_000, "forest_rows_per_tree": 5_000, "time_limit_s": 120, "halving": True},
+    "default": {"search_rows": 60_000, "forest_rows_per_tree": 10_000, "time_limit_s": 300, "halving": True},
+    "thorough": {"search_rows": 300_000, "forest_rows_per_tree": 100_000, "time_limit_s": None, "halving": False},
 }
 
 

@@ -25,6 +25,10 @@ from .progress import _print_lock, emit
 # Candidates per shard once the search sample is big enough for a fit to outweigh a worker's start-up (~2 s).
 CANDIDATES_PER_SHARD = 5
 SMALL_SEARCH_ROWS = 20_000
+# Successive halving within a shard (see rung_plan): a third of a rung's candidates go on to three times the rows.
+HALVING_FACTOR = 3
+# No rung below this many rows: at 5 % positives that is 150 in a rung, 50 in each fold's validation part.
+MIN_RUNG_ROWS = 3_000
 
 
 def search_spaces(random_state: int) -> dict:
@@ -84,51 +88,152 @@ def plan_shards(families: list, n_iter: int, seed: int, search_rows: int) -> lis
     return [shard for turn in itertools.zip_longest(*by_family) for shard in turn if shard is not None]
 
 
-def model_for(family: str, params: dict, seed: int, fit_rows: int, budget: dict):
+def model_for(family: str, params: dict, seed: int, fit_rows: int, budget: dict, tree_fraction: float | None = None):
+    """The candidate's estimator for a fit on `fit_rows` rows. A forest's trees each see at most the budget's
+    forest_rows_per_tree rows; `tree_fraction` (the search's lower rungs) instead gives each tree that share of
+    the fit's rows: the share the trees get on the rung that decides."""
     estimator = clone(search_spaces(seed)[family][0]).set_params(**params)
-    if family == "random_forest" and fit_rows > budget["forest_rows_per_tree"]:
-        estimator.set_params(max_samples=int(budget["forest_rows_per_tree"]))
+    if family == "random_forest":
+        if tree_fraction is not None and tree_fraction < 1:
+            estimator.set_params(max_samples=tree_fraction)
+        elif tree_fraction is None and fit_rows > budget["forest_rows_per_tree"]:
+            estimator.set_params(max_samples=int(budget["forest_rows_per_tree"]))
     return estimator
+
+
+def rung_plan(candidates: int, sample_rows: int, halving: bool = True) -> list:
+    """Successive halving within a shard: [(candidates scored, rows)] per rung. The last rung scores on the whole
+    search sample; each earlier one scores HALVING_FACTOR times as many candidates on a HALVING_FACTOR times
+    smaller stratified part of it, until one candidate is left at the top or a rung would have fewer than
+    MIN_RUNG_ROWS rows (small samples, or no halving: one rung, every candidate on every row)."""
+    if not halving:
+        return [(candidates, sample_rows)]
+    by_candidates = 1
+    while HALVING_FACTOR ** (by_candidates - 1) < candidates:
+        by_candidates += 1
+    by_rows = 1
+    while sample_rows / HALVING_FACTOR ** by_rows >= MIN_RUNG_ROWS:
+        by_rows += 1
+    rungs = min(by_candidates, by_rows)
+    return [(math.ceil(candidates / HALVING_FACTOR ** i), sample_rows if i == rungs - 1 else round(sample_rows / HALVING_FACTOR ** (rungs - 1 - i)))
+            for i in range(rungs)]
+
+
+def planned_fits(candidates: int, sample_rows: int, folds: int, budget: dict) -> int:
+    return sum(count for count, _ in rung_plan(candidates, sample_rows, budget.get("halving", True))) * folds
+
+
+def rung_rows(y: np.ndarray, rows: int, seed: int) -> np.ndarray:
+    """`rows` row positions of the sample, stratified by class; a smaller rung's rows are part of a bigger one's."""
+    if rows >= len(y):
+        return np.arange(len(y))
+    rng = np.random.default_rng(seed)
+    picked = []
+    for label in np.unique(y):
+        members = rng.permutation(np.flatnonzero(y == label))
+        picked.append(members[: max(1, round(rows * len(members) / len(y)))])
+    return np.sort(np.concatenate(picked))
+
+
+def candidate_key(index: int, rows: int) -> str:
+    """How an earlier attempt's finished work is found again: one candidate scored on so many rows."""
+    return f"{index}@{rows}"
+
+
+def _rank_score(record: dict) -> float:
+    score = record["rungs"][-1]["mean_score"]
+    return score if score == score else float("-inf")  # NaN (a fold with one class) ranks last
 
 
 def score_shard(X, y, contract: dict, shard: dict, *, folds: int, seed: int, scoring: str, budget: dict, deadline: float | None,
                 completed: dict, progress: dict) -> list:
-    """Scores each candidate of the shard with stratified CV on (X, y), the search sample. `completed` holds the
-    scores of candidates an earlier attempt finished (never refitted); a candidate not started before the deadline
-    is skipped, except each shard's first: shards run in no fixed order, so this keeps every family's share of
-    the search (one candidate in CANDIDATES_PER_SHARD at least) whichever shards ran first."""
+    """Scores the shard's candidates with stratified CV by successive halving (rung_plan): every candidate on the
+    smallest rung, the best third promoted to a rung three times bigger, up to the whole search sample (X, y).
+    Only candidates scored on the whole sample can win; the others are marked `eliminated`.
+
+    `completed` holds rung scores an earlier attempt finished (candidate_key; never refitted). Past the deadline
+    a rung starts no candidate but its first, and only the best candidate so far goes on, straight to the whole
+    sample: shards run in no fixed order, so every shard (and so every family) still ends with one candidate
+    scored on the whole sample."""
     scorer = get_scorer(scoring)
-    splits = list(StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed).split(X, y))
+    plan = rung_plan(len(shard["candidates"]), len(y), budget.get("halving", True))
+    # The forest's trees get the same share of a fit's rows on every rung as on the last one (so a rung's cost
+    # falls with its rows, and a setting ranks alike on all of them).
+    top_fit_rows = len(y) * (folds - 1) / folds
+    tree_fraction = min(1.0, budget["forest_rows_per_tree"] / top_fit_rows) if top_fit_rows else 1.0
+    records = {c["index"]: {"index": c["index"], "params": c["params"], "rungs": []} for c in shard["candidates"]}
+    alive = list(shard["candidates"])
+    skipped = set()
+    done_before = progress["done"]
+    rung = 0
+    while True:
+        count, rows = plan[rung]
+        past_deadline = deadline is not None and time.time() > deadline
+        if rung > 0:
+            ranked = sorted(alive, key=lambda c: (-_rank_score(records[c["index"]]), c["index"]))
+            keep = 1 if past_deadline else count
+            for candidate in ranked[keep:]:
+                records[candidate["index"]]["eliminated"] = f"not promoted after rung {rung} of {len(plan)}"
+            alive = ranked[:keep]
+            if past_deadline:
+                rung = len(plan) - 1  # straight to the whole sample
+            count, rows = plan[rung]
+        positions = rung_rows(y, rows, seed)
+        X_rung, y_rung = X.iloc[positions], y[positions]
+        splits = list(StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed).split(X_rung, y_rung))
+        fraction = None if rung == len(plan) - 1 else tree_fraction
+        where = f", rung {rung + 1} of {len(plan)}: {rows:,} rows" if len(plan) > 1 else ""
+        for position, candidate in enumerate(alive):
+            key = candidate_key(candidate["index"], rows)
+            if key in completed:
+                records[candidate["index"]]["rungs"].append({k: completed[key][k] for k in ("rows", "mean_score", "fold_scores", "seconds")})
+                progress["done"] += folds
+                continue
+            if position > 0 and deadline is not None and time.time() > deadline:
+                skipped.add(candidate["index"])
+                if records[candidate["index"]]["rungs"]:
+                    records[candidate["index"]]["eliminated"] = f"time limit before rung {rung + 1} of {len(plan)}"
+                continue
+            started, scores = time.time(), []
+            for train, valid in splits:
+                model = build_pipeline(contract, model_for(shard["family"], candidate["params"], seed, len(train), budget, fraction))
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    model.fit(X_rung.iloc[train], y_rung[train])
+                scores.append(float(scorer(model, X_rung.iloc[valid], y_rung[valid])))
+                with _print_lock:
+                    progress["done"] += 1
+                emit("progress", phase="search", family=shard["family"], done=progress["done"], total=progress["total"],
+                     message=f"fit {progress['done']}/{progress['total']} ({shard['family']}{where})")
+            scored = {"rows": int(rows), "mean_score": float(np.mean(scores)), "fold_scores": scores, "seconds": round(time.time() - started, 3)}
+            records[candidate["index"]]["rungs"].append(scored)
+            emit("candidate_done", shard=shard["id"], key=key, candidate={"index": candidate["index"], **scored})  # kept in the heartbeat
+        alive = [c for c in alive if c["index"] not in skipped]
+        if rung == len(plan) - 1:
+            break
+        rung += 1
+    progress["done"] = done_before + planned_fits(len(shard["candidates"]), len(y), folds, budget)  # cut work counts as done
     results = []
     for candidate in shard["candidates"]:
-        key = str(candidate["index"])
-        if key in completed:
-            results.append(completed[key])
+        record = records[candidate["index"]]
+        if not record["rungs"]:
+            results.append({"index": record["index"], "params": record["params"], "skipped": "time limit"})
             continue
-        if deadline is not None and time.time() > deadline and candidate is not shard["candidates"][0]:
-            results.append({"index": candidate["index"], "params": candidate["params"], "skipped": "time limit"})
-            progress["done"] += folds
-            continue
-        started, scores = time.time(), []
-        for train, valid in splits:
-            model = build_pipeline(contract, model_for(shard["family"], candidate["params"], seed, len(train), budget))
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                model.fit(X.iloc[train], y[train])
-            scores.append(float(scorer(model, X.iloc[valid], y[valid])))
-            with _print_lock:
-                progress["done"] += 1
-            emit("progress", phase="search", family=shard["family"], done=progress["done"], total=progress["total"],
-                 message=f"fit {progress['done']}/{progress['total']} ({shard['family']})")
-        result = {"index": candidate["index"], "params": candidate["params"], "mean_score": float(np.mean(scores)),
-                  "fold_scores": scores, "seconds": round(time.time() - started, 3)}
-        results.append(result)
-        emit("candidate_done", shard=shard["id"], candidate=result)  # the activity keeps it in its heartbeat
+        last = record["rungs"][-1]
+        results.append({**record, "rows": last["rows"], "mean_score": last["mean_score"], "fold_scores": last["fold_scores"],
+                        "seconds": round(sum(r["seconds"] for r in record["rungs"]), 3)})
     return results
 
 
+def shard_fits(candidates: list) -> int:
+    """Fits a shard's scores stand for, on every rung (records written before rungs: their own folds)."""
+    return sum(len(r.get("fold_scores", [])) for c in candidates for r in (c.get("rungs") or [c]))
+
+
 def gather(shard_results: list) -> dict:
-    """Per family: best score, its params, every candidate's mean score (None when skipped)."""
+    """Per family: the best candidate among those scored on the whole search sample (a candidate eliminated on a
+    smaller rung cannot win), its params, and every candidate's last mean score with the rows it was scored on
+    (None when skipped)."""
     families = {}
     for shard in shard_results:
         for candidate in shard["candidates"]:
@@ -137,12 +242,16 @@ def gather(shard_results: list) -> dict:
     summary = {}
     for family, entry in families.items():
         scored = sorted(entry["candidates"], key=lambda c: c["index"])
-        best = max((c for c in scored if "mean_score" in c), key=lambda c: c["mean_score"])
+        finalists = [c for c in scored if "mean_score" in c and "eliminated" not in c]
+        best = max(finalists, key=lambda c: (c["mean_score"] == c["mean_score"], c["mean_score"]))  # NaN loses
         summary[family] = {
             "best_score": best["mean_score"],
             "best_params": best["params"],
             "best_index": best["index"],
             "mean_test_score": [c.get("mean_score") for c in scored],
+            "rows_scored": [c.get("rows") for c in scored],
+            "finalists": len(finalists),
+            "eliminated": sum(1 for c in scored if "eliminated" in c),
             "skipped": sum(1 for c in scored if "skipped" in c),
         }
     return summary

@@ -148,7 +148,8 @@ interface ShardFile {
   id: string;
   family: string;
   fits: number;
-  candidates: { index: number; mean_score?: number; skipped?: string }[];
+  /** mean_score: on the last rung the candidate reached; only candidates not `eliminated` reached the whole sample. */
+  candidates: { index: number; mean_score?: number; skipped?: string; eliminated?: string }[];
 }
 
 export interface TrainingDeps {
@@ -396,7 +397,7 @@ export function createTrainingActivities(deps: TrainingDeps) {
       const artifactPath = `search/shards/${input.shard.id}.json`;
       const outputDir = workDir(input.workflowId, 'shards', input.shard.id);
       const summarize = (file: ShardFile, scores: ArtifactRef, resumed: boolean): ShardResult => {
-        const scored = file.candidates.map((c) => c.mean_score).filter((s): s is number => typeof s === 'number');
+        const scored = file.candidates.filter((c) => !c.eliminated).map((c) => c.mean_score).filter((s): s is number => typeof s === 'number');
         return { id: file.id, family: file.family, scores, fits: file.fits, best: scored.length ? Math.max(...scored) : null, resumed };
       };
 
@@ -422,8 +423,8 @@ export function createTrainingActivities(deps: TrainingDeps) {
         { ...baseRequest(input, deps, outputDir), mode: 'shard', sample: { path: samplePath, sha256: input.prepared.sample.sha256 }, shard: input.shard, deadline: input.deadline, completed },
         (event) => {
           if (event.event === 'candidate_done') {
-            const candidate = event.candidate as { index: number };
-            completed[String(candidate.index)] = candidate;
+            // One candidate scored on one rung of the shard's successive halving (its key names both).
+            completed[String(event.key)] = event.candidate;
           }
         },
         () => ({ completed }),
