@@ -6,6 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { TRAINER_CONTRACT_VERSION } from '../src/activities/training';
 import { loadConfig } from '../src/config/load';
 import { projectRoot, pythonChildEnv, venvExecutable } from '../src/config/environment';
 import { generateBankingCsv } from '../src/data/generate';
@@ -20,7 +21,7 @@ const seconds = (start: number) => ((performance.now() - start) / 1000).toFixed(
 function train(dataPath: string, name: string): { result: Record<string, any>; seconds: string } {
   const out = join(dir, name);
   const request = {
-    contract_version: 1, data_path: dataPath, output_dir: out, data: config.data, test_data_split: config.test_data_split,
+    contract_version: TRAINER_CONTRACT_VERSION, data_path: dataPath, output_dir: out, data: config.data, test_data_split: config.test_data_split,
     n_iter: config.n_iter, cv_folds: config.cv_folds, random_state: config.random_state, scoring: config.scoring,
     model_families: config.model_families, mlflow: null,
   };

@@ -2,7 +2,7 @@
 // (Temporal, MLflow, the local endpoint server and one worker, all at their defaults: training concurrency 1),
 // runs one release alone as the reference, then N releases of different models to different endpoints at once,
 // checks they did not interfere (artifacts, MLflow runs, endpoints) and prints releases per hour and where the time
-// went: each step's time, and how long training waited for the training queue's slot.
+// went: each step's time, and how long training waited for the training queue's slots.
 //   npm run bench:releases                 5 at once, config/default.yaml, 5,000 rows (the demo's data)
 //   npm run bench:releases -- --quick       the same with n_iter 2, cv_folds 2 (the tests' search): minutes, not an hour
 //   npm run bench:releases -- --releases 3 --rows 2000 --no-reference
@@ -34,18 +34,37 @@ const count = Number(flags.releases);
 const ms = (t: { seconds?: unknown; nanos?: number | null } | null | undefined) => (t ? Number(t.seconds) * 1000 + (t.nanos ?? 0) / 1e6 : 0);
 const seconds = (value: number) => `${(value / 1000).toFixed(1)} s`;
 
-/** How long the training activity waited for a training slot (scheduled → started), from the run's history. */
+const TRAINING_ACTIVITIES = new Set(['trainModel', 'prepareTrainingSearch', 'searchShard', 'finishTraining']);
+
+/**
+ * How long the release's training waited for training slots, from the run's history: the time between its first
+ * training activity being scheduled and its last one ending during which none of them was running (shards run
+ * side by side, so summing each one's wait would count the same seconds several times).
+ */
 async function trainingQueueWait(handle: WorkflowHandle): Promise<number> {
   const events = (await handle.fetchHistory()).events ?? [];
   const scheduled = new Map<number, number>();
-  let wait = 0;
+  const running = new Map<number, [number, number]>();
   for (const event of events) {
     const attrs = event.activityTaskScheduledEventAttributes;
-    if (attrs?.activityType?.name === 'trainModel') scheduled.set(Number(event.eventId), ms(event.eventTime));
+    if (attrs && TRAINING_ACTIVITIES.has(attrs.activityType?.name ?? '')) scheduled.set(Number(event.eventId), ms(event.eventTime));
     const started = event.activityTaskStartedEventAttributes;
-    if (started && scheduled.has(Number(started.scheduledEventId))) wait += ms(event.eventTime) - scheduled.get(Number(started.scheduledEventId))!;
+    if (started && scheduled.has(Number(started.scheduledEventId))) running.set(Number(started.scheduledEventId), [ms(event.eventTime), Infinity]);
+    const ended = event.activityTaskCompletedEventAttributes ?? event.activityTaskFailedEventAttributes ?? event.activityTaskTimedOutEventAttributes;
+    const span = ended && running.get(Number(ended.scheduledEventId));
+    if (span) span[1] = ms(event.eventTime);
   }
-  return wait;
+  if (scheduled.size === 0) return 0;
+  const spans = [...running.values()].filter(([, end]) => end !== Infinity).sort((a, b) => a[0] - b[0]);
+  const first = Math.min(...scheduled.values());
+  const last = Math.max(...spans.map(([, end]) => end));
+  let busy = 0;
+  let reach = -Infinity;
+  for (const [start, end] of spans) {
+    busy += Math.max(0, end - Math.max(start, reach));
+    reach = Math.max(reach, end);
+  }
+  return last - first - busy;
 }
 
 interface Run {
@@ -107,7 +126,7 @@ function printSteps(runs: Run[]): void {
     if (name !== 'train') console.log(line);
     else {
       const queued = runs.map((r) => r.queueMs);
-      console.log(`${line}   of which waiting for the training slot: mean ${seconds(queued.reduce((a, b) => a + b, 0) / queued.length)}, max ${seconds(Math.max(...queued))}`);
+      console.log(`${line}   of which none of its training running (waiting for slots): mean ${seconds(queued.reduce((a, b) => a + b, 0) / queued.length)}, max ${seconds(Math.max(...queued))}`);
     }
   }
 }

@@ -5,4 +5,4 @@ training activity is versioned (CONTRACT_VERSION): a JSON request file in; JSON 
 result file out.
 """
 
-CONTRACT_VERSION = 1
+CONTRACT_VERSION = 2  # 2: shard scores come from successive halving (a candidate may be `eliminated` on fewer rows)

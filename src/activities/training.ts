@@ -19,7 +19,8 @@ import type { DataContract, ReleaseConfig } from '../config/schema';
 import { sha256File } from '../data/csv';
 import { localArtifact, MlflowClient, MlflowError } from '../registry/mlflow';
 
-export const TRAINER_CONTRACT_VERSION = 1;
+// 2: shard files from successive halving (candidates `eliminated` on a smaller rung); a version-1 shard file in MLflow is scored again.
+export const TRAINER_CONTRACT_VERSION = 2;
 
 export interface FileRef {
   /** Path on the machine that wrote it (reused when it is this machine and the digest matches). */
