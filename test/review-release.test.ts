@@ -3,7 +3,7 @@
 // and `modelship report`, compares the candidate with @production on the same rows, and gains the rollout after
 // deployment. The page of a real release is then checked in headless Chromium.
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, renameSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -127,11 +127,20 @@ describe('release review report', () => {
         await visit.page.close();
       }
 
-      await handle.executeUpdate(approveUpdate, { args: [{ by: 'alice', modelVersion: '2', comment: 'reviewed' }] });
-      const result = (await handle.result()) as ReleaseResult;
+      // The final review takes the data sketch back from the run instead of reading the data file again.
+      const dataPath = join(dir, 'second.csv');
+      renameSync(dataPath, `${dataPath}.away`);
+      let result: ReleaseResult;
+      try {
+        await handle.executeUpdate(approveUpdate, { args: [{ by: 'alice', modelVersion: '2', comment: 'reviewed' }] });
+        result = (await handle.result()) as ReleaseResult;
+      } finally {
+        renameSync(`${dataPath}.away`, dataPath);
+      }
       assert.equal(result.outcome, 'succeeded', result.error);
       const final = readReview(artifactsDir);
       assert.equal(final.phase, 'final');
+      assert.deepEqual(final.drift, waiting.drift);
       assert.deepEqual(final.approvals.records.map((a) => [a.by, a.decision, a.signed]), [['alice', 'approved', false]]);
       assert.ok(final.rollout?.available);
       assert.equal(final.rollout.outcome, 'succeeded');

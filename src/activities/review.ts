@@ -10,7 +10,7 @@ import type { GateCheck } from '../evaluation/gates';
 import type { ClassificationMetrics } from '../evaluation/metrics';
 import { localArtifact, MlflowClient, MlflowError } from '../registry/mlflow';
 import { approvalViews, curvePanels, driftPanel, gatesPanel, latencyPanel, metricRows, REVIEW_VERSION, type ReviewDocument, type ScoredModel } from '../review/document';
-import { compareSketches, sketchCsv, type DataSketch } from '../review/drift';
+import { compareSketches, SKETCH_VERSION, sketchCsv, type DataSketch } from '../review/drift';
 import { renderReviewHtml } from '../review/page';
 import { rolloutView } from '../review/rollout';
 import type { RolloutFailureDetails, RolloutResult } from '../workflows/blue-green-rollout';
@@ -81,10 +81,24 @@ export function createReviewActivities(deps: { mlflowUri: string; cacheDir: stri
     return { available: true, metric: parsed.metric, rows: parsed.features };
   }
 
+  /**
+   * The sketch of this release's data. It goes with the run, so the next release can compare against it from any
+   * machine; the release's later reviews fetch it back from there instead of reading the data again (a full pass
+   * over the file: 16 s on 1,000,000 rows).
+   */
+  async function dataSketch(input: ReviewInput, madeByThisRelease: boolean): Promise<DataSketch> {
+    if (madeByThisRelease) {
+      const text = await optionalArtifact(input.train.mlflow.artifactUri, SKETCH_ARTIFACT);
+      const uploaded = text ? (JSON.parse(text) as DataSketch) : undefined;
+      if (uploaded?.sketch_version === SKETCH_VERSION && uploaded.data_sha256 === input.data.sha256) return uploaded;
+    }
+    const sketch = await sketchCsv(input.data.path, input.data.contract, input.data.sha256);
+    if (madeByThisRelease) await client.uploadArtifact(input.train.mlflow.artifactUri, SKETCH_ARTIFACT, JSON.stringify(sketch));
+    return sketch;
+  }
+
   async function drift(input: ReviewInput, madeByThisRelease: boolean): Promise<ReviewDocument['drift']> {
-    const current = await sketchCsv(input.data.path, input.data.contract, input.data.sha256);
-    // This run's data sketch goes with the run, so the next release can compare against it from any machine.
-    if (madeByThisRelease) await client.uploadArtifact(input.train.mlflow.artifactUri, SKETCH_ARTIFACT, JSON.stringify(current));
+    const current = await dataSketch(input, madeByThisRelease);
     if (!input.champion) return driftPanel(undefined, '', input.championNote ?? 'no @production model: nothing to compare with');
     const champion = await client.getVersion(input.modelName, input.champion.version);
     const text = await optionalArtifact(champion.source.replace(/\/model\/?$/, ''), SKETCH_ARTIFACT);
