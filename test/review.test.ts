@@ -58,12 +58,18 @@ describe('review numbers', () => {
     assert.deepEqual(compareSketches(sketch(['a']), sketch(['a', 'b'])).map((f) => f.feature), ['a']);
   });
 
-  it('reads approval records of any shape: one record, a list with signatures, nothing', () => {
+  it('shows the approval as recorded: one decision, the votes with their signatures, an automatic one, nothing', () => {
     assert.deepEqual(approvalViews({ decision: 'approved', automatic: false, by: 'alice', at: 't', modelVersion: '3', comment: 'ok' }), [
       { by: 'alice', decision: 'approved', at: 't', automatic: false, signed: false, signature: undefined, note: 'ok' },
     ]);
-    const signed = approvalViews([{ principal: 'bob@bank', decision: 'approved', at: 't2', signature: '-----BEGIN SSH SIGNATURE-----', fingerprint: 'SHA256:abc', verified: true }]);
-    assert.deepEqual([signed[0]!.by, signed[0]!.signed, signed[0]!.signature], ['bob@bank', true, 'key SHA256:abc, verified: true']);
+    const signature = { statement: 's', signature: '-----BEGIN SSH SIGNATURE-----', keyFingerprint: 'SHA256:abc', allowedSigners: '/etc/modelship/allowed_signers', allowedSignersSha256: 'f'.repeat(64) };
+    const votes = approvalViews([
+      { decision: 'approved', by: 'bob@bank', at: 't2', comment: 'fine', signed: signature },
+      { decision: 'rejected', by: 'carol@bank', at: 't3', reason: 'drift', signed: signature },
+    ]);
+    assert.deepEqual(votes.map((v) => [v.by, v.decision, v.signed, v.note]), [['bob@bank', 'approved', true, 'fine'], ['carol@bank', 'rejected', true, 'drift']]);
+    assert.equal(votes[0]!.signature, 'key SHA256:abc, verified against /etc/modelship/allowed_signers (sha256 ffffffffffff…)');
+    assert.deepEqual(approvalViews({ decision: 'approved', automatic: true, at: 't4', modelVersion: '3' }).map((v) => [v.by, v.automatic, v.signed]), [['automatic', true, false]]);
     assert.deepEqual(approvalViews(undefined), []);
   });
 

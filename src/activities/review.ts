@@ -14,6 +14,7 @@ import { compareSketches, SKETCH_VERSION, sketchCsv, type DataSketch } from '../
 import { renderReviewHtml } from '../review/page';
 import { rolloutView } from '../review/rollout';
 import type { RolloutFailureDetails, RolloutResult } from '../workflows/blue-green-rollout';
+import type { ApprovalRecord, ApprovalVote } from '../shared/approval';
 import type { ScoresRef } from './evaluation';
 import type { TrainResult } from './training';
 
@@ -34,8 +35,8 @@ export interface ReviewInput {
   championNote?: string;
   gates?: GateCheck[];
   latency: { samplesPath?: string; maxLatencyMs: number; skipped?: string };
-  /** The approval record(s) of the release status, whatever their shape. */
-  approvals?: unknown;
+  /** Each accepted vote when the gate kept them, else the one decision. */
+  approvals?: ApprovalVote[] | ApprovalRecord;
   /** Whether approvals must be signed (allowed_signers is set). */
   signedApprovals: boolean;
   waitingFor?: string;

@@ -3,6 +3,7 @@
 import type { GateCheck } from '../evaluation/gates';
 import type { ClassificationMetrics } from '../evaluation/metrics';
 import { calibrationCurve, histogram, precisionRecallCurve, rocCurve } from '../evaluation/curves';
+import type { ApprovalRecord, ApprovalVote } from '../shared/approval';
 import { PSI_FLAG, type FeatureDrift } from './drift';
 
 export const REVIEW_VERSION = 1;
@@ -25,7 +26,7 @@ export interface ApprovalView {
   at: string;
   automatic: boolean;
   signed: boolean;
-  /** Signature facts when recorded (principal, key fingerprint, verification). */
+  /** The signature's key and the allowed-signers file it was verified against, when signed. */
   signature?: string;
   note?: string;
 }
@@ -130,25 +131,22 @@ export function driftPanel(features: FeatureDrift[] | undefined, reference: stri
 }
 
 /**
- * Approval records as the release status holds them, read generically: one record or a list, by `by` or
- * `principal`, signed when a signature is attached. Unknown shapes still show as who/decision/when.
+ * The release's approval as the workflow records it: each accepted vote (with its verified signature) when the
+ * gate kept them, else the one decision (automatic, or expired).
  */
-export function approvalViews(recorded: unknown): ApprovalView[] {
-  const list = Array.isArray(recorded) ? recorded : recorded ? [recorded] : [];
+export function approvalViews(recorded: ApprovalVote[] | ApprovalRecord | undefined): ApprovalView[] {
+  const list: (ApprovalVote | ApprovalRecord)[] = Array.isArray(recorded) ? recorded : recorded ? [recorded] : [];
   return list.map((entry) => {
-    const r = (entry ?? {}) as Record<string, unknown>;
-    const text = (v: unknown) => (typeof v === 'string' ? v : v === undefined || v === null ? undefined : JSON.stringify(v));
-    const signature = r.signature ?? r.sshsig ?? r.signed;
-    const verified = r.verified ?? (signature as Record<string, unknown> | undefined)?.verified;
-    const fingerprint = r.fingerprint ?? r.keyFingerprint ?? (signature as Record<string, unknown> | undefined)?.keyFingerprint ?? (signature as Record<string, unknown> | undefined)?.fingerprint;
+    const automatic = 'automatic' in entry && entry.automatic;
+    const signed = 'signed' in entry ? entry.signed : undefined;
     return {
-      by: text(r.by ?? r.principal ?? r.approver) ?? (r.automatic ? 'automatic' : 'nobody'),
-      decision: text(r.decision) ?? 'unknown',
-      at: text(r.at ?? r.time) ?? '',
-      automatic: r.automatic === true,
-      signed: Boolean(signature),
-      signature: signature ? [fingerprint && `key ${text(fingerprint)}`, verified !== undefined && `verified: ${text(verified)}`].filter(Boolean).join(', ') || 'signature recorded' : undefined,
-      note: text(r.reason ?? r.comment),
+      by: entry.by ?? (automatic ? 'automatic' : 'nobody'),
+      decision: entry.decision,
+      at: entry.at,
+      automatic,
+      signed: Boolean(signed),
+      signature: signed ? `key ${signed.keyFingerprint}, verified against ${signed.allowedSigners} (sha256 ${signed.allowedSignersSha256.slice(0, 12)}…)` : undefined,
+      note: entry.reason ?? entry.comment,
     };
   });
 }

@@ -5,6 +5,9 @@ import type { GateResult } from '../evaluation/gates';
 import type { ClassificationMetrics } from '../evaluation/metrics';
 import type { RolloutResult } from './blue-green-rollout';
 import type { HoldProgress } from './endpoint-lock-api';
+import type { ApprovalRecord, ApprovalVote } from '../shared/approval';
+
+export type { ApprovalRecord, ApprovalSignature, ApprovalVote } from '../shared/approval';
 
 export const STEP_NAMES = ['validate_data', 'train', 'evaluate', 'gates', 'register', 'local_tests', 'approval', 'deploy', 'report'] as const;
 export type StepName = (typeof STEP_NAMES)[number];
@@ -35,44 +38,6 @@ export interface RejectRequest extends SignedMessage {
   by: string;
   reason: string;
   modelVersion?: string;
-}
-
-/** The proof of one signed decision, as verified by the worker. */
-export interface ApprovalSignature {
-  statement: string;
-  signature: string;
-  /** SHA256:… of the signing key, as ssh-keygen -l prints it. */
-  keyFingerprint: string;
-  /** The allowed-signers file the signature was checked against, and its sha256 at that moment. */
-  allowedSigners: string;
-  allowedSignersSha256: string;
-}
-
-/** One accepted approve or reject, by one principal. */
-export interface ApprovalVote {
-  decision: 'approved' | 'rejected';
-  by: string;
-  /** When the workflow accepted it. */
-  at: string;
-  comment?: string;
-  reason?: string;
-  /** Present when allowed_signers was set. */
-  signed?: ApprovalSignature;
-}
-
-export interface ApprovalRecord {
-  decision: 'approved' | 'rejected' | 'expired';
-  automatic: boolean;
-  /** Who decided (several approvers joined by ", "). */
-  by?: string;
-  at: string;
-  modelVersion: string;
-  comment?: string;
-  reason?: string;
-  /** Every accepted approve/reject in order, with its signature when signatures are required. */
-  approvals?: ApprovalVote[];
-  /** Whether decisions had to be signed: "required" (allowed_signers set) or "not required" (names only, unverified). */
-  signatures?: 'required' | 'not required';
 }
 
 /** The approval rules of a release and how far it got: in the status while it waits, and in the report. */
