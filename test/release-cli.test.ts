@@ -44,6 +44,7 @@ describe('release CLI', () => {
       const workflowId = /started (\S+)/.exec(started.stdout)![1]!;
       assert.match(started.stdout, /\/namespaces\/default\/workflows\/release-/);
       assert.match(started.stdout, /✔ validate_data: 1000 rows/);
+      assert.match(started.stdout, /… train: (search on \d+ sampled rows: \d+ of 3 shards scored|refitting \w+ on all 800 training rows)/, 'how far the search is');
       assert.match(started.stdout, /✔ train: .* won/);
       assert.match(started.stdout, /✔ local_tests: 14 cases passed/);
       assert.match(started.stdout, /waiting for approval of .* version 1: modelship approve/);

@@ -101,6 +101,8 @@ export interface RideOutOptions {
   giveUpAfterMs?: number;
   /** First pause between retries, doubled up to 10 s (tests use a short one). */
   retryDelayMs?: number;
+  /** Stop watching (the caller is done with the connection): no further call is made once it is aborted. */
+  signal?: AbortSignal;
 }
 
 /**
@@ -108,16 +110,20 @@ export interface RideOutOptions {
  * the result or the workflow's failure, never with a gRPC hiccup. A watcher must not report a release as failed,
  * nor crash, because the server restarted under it.
  */
-export async function awaitResult<T>(handle: Pick<WorkflowHandle, 'result'>, options: RideOutOptions = {}): Promise<{ result: T } | { error: Error }> {
+export async function awaitResult<T>(handle: Pick<WorkflowHandle, 'result'> & Partial<Pick<WorkflowHandle, 'client'>>, options: RideOutOptions = {}): Promise<{ result: T } | { error: Error }> {
+  const { signal } = options;
+  // Aborting also cancels the pending long poll, so no call is left in flight when the caller closes the connection.
+  const result = () => (signal && handle.client ? handle.client.withAbortSignal(signal, () => handle.result()) : handle.result());
   const giveUpAfter = options.giveUpAfterMs ?? 15 * 60_000;
   let lostSince: number | undefined;
   let delay = options.retryDelayMs ?? 500;
   for (;;) {
     try {
-      const result = (await handle.result()) as T;
+      const value = (await result()) as T;
       if (lostSince !== undefined) options.onContact?.('back in contact with Temporal');
-      return { result };
+      return { result: value };
     } catch (error) {
+      if (signal?.aborted) return { error: error as Error };
       if (!isTransientRpcError(error)) {
         if (lostSince !== undefined) options.onContact?.('back in contact with Temporal');
         return { error: error as Error };
@@ -130,6 +136,7 @@ export async function awaitResult<T>(handle: Pick<WorkflowHandle, 'result'>, opt
       }
       await sleep(delay);
       delay = Math.min(delay * 2, 10_000);
+      if (signal?.aborted) return { error: new Error('stopped watching') };
     }
   }
 }
@@ -199,31 +206,40 @@ export async function watchRelease(
 ): Promise<{ result?: ReleaseResult; status?: ReleaseStatus; error?: Error }> {
   const seen = new Set<string>();
   let lastProgress = '';
-  const done = awaitResult<ReleaseResult>(handle, { ...options, onContact: (line) => print(`    ${line}`) });
-  for (;;) {
-    const finished = await Promise.race([done, sleep(options.pollMs ?? 1_000).then(() => undefined)]);
-    let status: ReleaseStatus | undefined;
-    try {
-      status = await handle.query(statusQuery);
-    } catch {
-      status = undefined; // not started on a worker yet, already closed, or the server is restarting
-    }
-    if (status && Array.isArray(status.steps)) {
-      for (const step of status.steps) {
-        const key = `${step.name}:${step.status}:${step.summary ?? ''}`;
-        if (step.status !== 'pending' && !seen.has(key) && (step.status !== 'running' || !seen.has(`${step.name}:running:`))) {
-          seen.add(key);
-          print(`${step.status === 'running' ? '…' : step.status === 'succeeded' ? '✔' : step.status === 'skipped' ? '–' : '✖'} ${step.name}${step.summary ? `: ${step.summary}` : ''}`);
+  // Stopped when we return at approval: the caller then closes the connection, and a retry of the pending
+  // result call on a closed channel would throw out of gRPC's timers and crash the CLI.
+  const stop = new AbortController();
+  const done = awaitResult<ReleaseResult>(handle, { ...options, signal: stop.signal, onContact: (line) => print(`    ${line}`) });
+  try {
+    for (;;) {
+      const finished = await Promise.race([done, sleep(options.pollMs ?? 1_000).then(() => undefined)]);
+      let status: ReleaseStatus | undefined;
+      try {
+        status = await handle.query(statusQuery);
+      } catch {
+        status = undefined; // not started on a worker yet, already closed, or the server is restarting
+      }
+      if (status && Array.isArray(status.steps)) {
+        for (const step of status.steps) {
+          // A running step is said once, and again whenever its summary moves on (e.g. the search's shards).
+          const key = `${step.name}:${step.status}:${step.summary ?? ''}`;
+          if (step.status !== 'pending' && !seen.has(key) && (step.status !== 'running' || step.summary || !seen.has(`${step.name}:running:`))) {
+            if (step.status === 'running') seen.add(`${step.name}:running:`);
+            seen.add(key);
+            print(`${step.status === 'running' ? '…' : step.status === 'succeeded' ? '✔' : step.status === 'skipped' ? '–' : '✖'} ${step.name}${step.summary ? `: ${step.summary}` : ''}`);
+          }
         }
       }
+      if (finished) return finished;
+      if (status?.waitingFor && options.stopAtApproval !== false) return { status };
+      const progress = await activityProgress(handle).catch(() => undefined);
+      if (progress && progress !== lastProgress) {
+        lastProgress = progress;
+        print(`    ${progress}`);
+      }
     }
-    if (finished) return finished;
-    if (status?.waitingFor && options.stopAtApproval !== false) return { status };
-    const progress = await activityProgress(handle).catch(() => undefined);
-    if (progress && progress !== lastProgress) {
-      lastProgress = progress;
-      print(`    ${progress}`);
-    }
+  } finally {
+    stop.abort();
   }
 }
 

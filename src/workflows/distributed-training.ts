@@ -7,7 +7,8 @@ import { proxyActivities } from '@temporalio/workflow';
 import type { TrainingActivities } from '../activities';
 import type { TrainInput, TrainResult } from '../activities/training';
 
-export async function trainDistributed(input: TrainInput, trainingTaskQueue: string): Promise<TrainResult> {
+/** `progress` hears how far the search is (e.g. "search: 5 of 12 shards scored, best so far …"): state, no commands. */
+export async function trainDistributed(input: TrainInput, trainingTaskQueue: string, progress: (line: string) => void = () => {}): Promise<TrainResult> {
   const options = { taskQueue: trainingTaskQueue, startToCloseTimeout: '6 hours', retry: { maximumAttempts: 5, initialInterval: '2 seconds' } } as const;
   // Prepare and finish read the whole data set; a shard's heartbeat stops within seconds of its worker dying.
   const whole = proxyActivities<TrainingActivities>({ ...options, heartbeatTimeout: '30 seconds' });
@@ -16,11 +17,22 @@ export async function trainDistributed(input: TrainInput, trainingTaskQueue: str
   const started = Date.now();
   const prepared = await whole.prepareTrainingSearch(input);
   const deadline = prepared.timeLimitSeconds === null ? null : (Date.now() + prepared.timeLimitSeconds * 1000) / 1000;
+  let scoredShards = 0;
+  let best: { family: string; score: number } | undefined;
+  const searched = () =>
+    `search on ${prepared.sampleRows} sampled rows: ${scoredShards} of ${prepared.shards.length} shards scored` +
+    (best ? `, best so far ${best.family} ${best.score.toFixed(4)}` : '');
+  progress(searched());
   const scored = await Promise.all(
-    prepared.shards.map((shard) =>
-      shards.searchShard({ workflowId: input.workflowId, config: input.config, prepared: { sample: prepared.sample, mlflow: prepared.mlflow }, shard, deadline }),
-    ),
+    prepared.shards.map(async (shard) => {
+      const result = await shards.searchShard({ workflowId: input.workflowId, config: input.config, prepared: { sample: prepared.sample, mlflow: prepared.mlflow }, shard, deadline });
+      scoredShards++;
+      if (result.best !== null && (!best || result.best > best.score)) best = { family: result.family, score: result.best };
+      progress(searched());
+      return result;
+    }),
   );
+  progress(`refitting ${best?.family ?? 'the winner'} on all ${prepared.trainRows} training rows, exporting to ONNX, checking parity`);
   const result = await whole.finishTraining({ ...input, prepared: { splitDigest: prepared.splitDigest, mlflow: prepared.mlflow }, shards: scored });
   return { ...result, seconds: (Date.now() - started) / 1000, resumed: result.resumed || prepared.resumed || scored.some((s) => s.resumed) };
 }

@@ -109,7 +109,10 @@ export async function modelRelease(input: ReleaseInput): Promise<ReleaseResult> 
       train = await step(
         'train',
         // Releases started before the distributed search keep training in one activity.
-        () => (patched('distributed-training-search') ? trainDistributed(trainInput, input.trainingTaskQueue) : training.trainModel(trainInput)),
+        () =>
+          patched('distributed-training-search')
+            ? trainDistributed(trainInput, input.trainingTaskQueue, (line) => (record('train').summary = line))
+            : training.trainModel(trainInput),
         (r) => `${r.bestFamily} won (CV ${r.scoring} ${r.cv[r.bestFamily]!.toFixed(4)}), ${r.fits} fits in ${r.seconds.toFixed(0)} s${r.resumed ? ', reused after a retry' : ''}; ONNX parity ${r.parityMaxAbsDiff.toExponential(1)}`,
       );
     }

@@ -98,7 +98,9 @@ export function registerReleaseCommands(program: Command): void {
         console.log(options.json ? JSON.stringify(result, null, 2) : `\n${summarize(result, namespace)}`);
         if (result.outcome !== 'succeeded') process.exitCode = 1;
       } finally {
-        await connection.close();
+        // With --wait the process exits at once instead: closing the channel under a call the client is about
+        // to retry (after a transient error) would throw from gRPC's timer and crash the command.
+        if (!options.wait) await connection.close();
       }
       // Done: do not linger on idle gRPC/HTTP keep-alive handles of the watch loop.
       if (options.wait) process.exit(process.exitCode ?? 0);
