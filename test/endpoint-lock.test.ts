@@ -1,11 +1,13 @@
 // One rollout per endpoint, on the test run's real Temporal, MLflow and local endpoint server: two deploys and two
 // releases racing to one endpoint take turns (the end state is one deployment at 100 %, no orphan), each command
-// says whether it waited and behind whom, and a holder that is terminated does not keep the endpoint.
+// says whether it waited and behind whom, three waiters are served first come first served, and a holder that is
+// terminated does not keep the endpoint.
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import type { WorkflowHandle } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { startRelease } from '../src/client/release';
 import { projectRoot } from '../src/config/environment';
@@ -53,6 +55,17 @@ describe('one rollout per endpoint', () => {
       .replace(/^max_regression: .*$/m, 'max_regression: 1')
       .replace(/^bake_time: .*$/m, `bake_time: ${bake}`)
       .replace(/^termination_wait: .*$/m, 'termination_wait: 0s');
+
+  /** A deploy workflow as `modelship deploy` starts it, named after its endpoint. */
+  const startDeploy = (queues: { orchestration: string }, endpoint: string, name: string, version: string, bakeTime: string) =>
+    env.client.workflow.start('deployRegisteredModel', {
+      taskQueue: queues.orchestration,
+      workflowId: `deploy-${endpoint}-${name}`,
+      args: [{ target: 'local', endpoint, modelUri: `models:/${modelName}/${version}`, settings: { ...rolloutSettingsOf(loadConfig({ path: configPath }).config), bakeTime } }],
+    });
+  const untilHold = async (handle: WorkflowHandle, state: HoldProgress['state']) => {
+    while ((await handle.query(operatorProgressQuery).catch(() => undefined))?.state !== state) await sleep(200);
+  };
 
   before(async () => {
     env = await connectTestEnvironment();
@@ -127,21 +140,11 @@ describe('one rollout per endpoint', () => {
 
   it('endpoint show and status name the holder and the waiter; a terminated holder does not keep the endpoint', async () => {
     const endpoint = `lock-dead-${stamp}`;
-    const settings = rolloutSettingsOf(loadConfig({ path: configPath }).config);
     await withWorkers(env, async (queues) => {
-      const deploy = (version: string, bake: string) =>
-        env.client.workflow.start('deployRegisteredModel', {
-          taskQueue: queues.orchestration,
-          workflowId: `deploy-${endpoint}-v${version}`,
-          args: [{ target: 'local', endpoint, modelUri: `models:/${modelName}/${version}`, settings: { ...settings, bakeTime: bake } }],
-        });
-      const until = async (handle: Awaited<ReturnType<typeof deploy>>, state: HoldProgress['state']) => {
-        while ((await handle.query(operatorProgressQuery).catch(() => undefined))?.state !== state) await sleep(200);
-      };
-      const stuck = await deploy('1', '10m');
-      await until(stuck, 'holding');
-      const next = await deploy('2', '1s');
-      await until(next, 'waiting');
+      const stuck = await startDeploy(queues, endpoint, 'v1', '1', '10m');
+      await untilHold(stuck, 'holding');
+      const next = await startDeploy(queues, endpoint, 'v2', '2', '1s');
+      await untilHold(next, 'waiting');
       while (!(await target().describeEndpoint(endpoint)).exists) await sleep(200);
       const shown = await runCli(['endpoint', 'show', endpoint], { MODELSHIP_TASK_QUEUE: queues.orchestration });
       assert.match(shown.stdout, new RegExp(`rollouts: held by ${stuck.workflowId} \\(deploy models:/${modelName}/1, since [\\d:]+ UTC\\)\n +waiting 1: ${next.workflowId} \\(deploy models:/${modelName}/2\\)`), shown.stdout);
@@ -158,23 +161,37 @@ describe('one rollout per endpoint', () => {
     });
   });
 
+  it('three waiters behind a holder are served in the order they asked, each after the one before it', async () => {
+    const endpoint = `lock-queue-${stamp}`;
+    await withWorkers(env, async (queues) => {
+      const holder = await startDeploy(queues, endpoint, 'holder', '1', '2s');
+      await untilHold(holder, 'holding');
+      const waiters = [];
+      for (const [name, version] of [['first', '2'], ['second', '1'], ['third', '2']] as const) {
+        const waiter = await startDeploy(queues, endpoint, name, version, '2s');
+        await untilHold(waiter, 'waiting'); // queued before the next one asks
+        waiters.push(waiter);
+      }
+      const runs = [holder, ...waiters];
+      for (const run of runs) assert.equal((await run.result()).outcome, 'succeeded', run.workflowId);
+      const behind = await Promise.all(runs.map(async (run) => (await run.query(operatorProgressQuery))?.waitedBehind));
+      assert.deepEqual(behind, [undefined, holder.workflowId, waiters[0]!.workflowId, waiters[1]!.workflowId], 'each waited for the one before it');
+      const lock = await env.client.workflow.getHandle(endpointLockId('local', endpoint)).result();
+      assert.equal(lock.granted, 4);
+      assert.equal(lock.holder, undefined);
+      const grants = lock.recent.filter((e: string) => / granted to /.test(e)).map((e: string) => e.split(' granted to ')[1]);
+      assert.deepEqual(grants, runs.map((r) => r.workflowId), 'granted in the order asked');
+      await assertOneDeployment(endpoint, '2');
+    });
+  });
+
   it('a cancelled waiter stops waiting and a cancelled holder undoes its rollout, then leaves: the lock ends free', async () => {
     const endpoint = `lock-cancel-${stamp}`;
-    const settings = rolloutSettingsOf(loadConfig({ path: configPath }).config);
     await withWorkers(env, async (queues) => {
-      const deploy = (version: string) =>
-        env.client.workflow.start('deployRegisteredModel', {
-          taskQueue: queues.orchestration,
-          workflowId: `deploy-${endpoint}-v${version}`,
-          args: [{ target: 'local', endpoint, modelUri: `models:/${modelName}/${version}`, settings: { ...settings, bakeTime: '10m' } }],
-        });
-      const until = async (handle: Awaited<ReturnType<typeof deploy>>, state: HoldProgress['state']) => {
-        while ((await handle.query(operatorProgressQuery).catch(() => undefined))?.state !== state) await sleep(200);
-      };
-      const holder = await deploy('1');
-      await until(holder, 'holding');
-      const waiter = await deploy('2');
-      await until(waiter, 'waiting');
+      const holder = await startDeploy(queues, endpoint, 'v1', '1', '10m');
+      await untilHold(holder, 'holding');
+      const waiter = await startDeploy(queues, endpoint, 'v2', '2', '10m');
+      await untilHold(waiter, 'waiting');
       while ((await target().describeEndpoint(endpoint)).traffic.blue !== 100) await sleep(200); // baking at 100 %
 
       await waiter.cancel();
