@@ -113,14 +113,18 @@ print(json.dumps([[s["id"], len(s["candidates"])] for s in small + big]))
     ]);
   });
 
-  it('successive halving: rungs three times bigger, down to 3,000 rows, up to the whole sample (not when thorough)', () => {
+  it('successive halving: rungs three times bigger, down to 3,000 rows and 10 rows of the rarer class per fold, up to the whole sample (not when thorough)', () => {
     const out = python(`
 import json
-from modelship_trainer.search import rung_plan, planned_fits
+import numpy as np
+from modelship_trainer.search import rung_plan, planned_fits, shard_plan
 from modelship_trainer.budget import resolve_budget
 thorough = resolve_budget({"training_budget": {"preset": "thorough"}})
+labels = lambda rows, positives: np.array([1] * positives + [0] * (rows - positives))
 print(json.dumps([rung_plan(5, 40_000), rung_plan(20, 4_000), rung_plan(20, 9_000), rung_plan(1, 60_000), rung_plan(2, 60_000),
-                  planned_fits(5, 40_000, 3, resolve_budget({})), planned_fits(5, 240_000, 3, thorough)]))
+                  planned_fits(5, labels(40_000, 2_000), 3, resolve_budget({})), planned_fits(5, labels(240_000, 12_000), 3, thorough),
+                  shard_plan(5, labels(40_000, 200), 3, resolve_budget({})), shard_plan(5, labels(40_000, 60), 3, resolve_budget({})),
+                  shard_plan(5, labels(40_000, 40_000), 3, resolve_budget({}))]))
 `);
     assert.deepEqual(JSON.parse(out), [
       [[5, 4444], [2, 13333], [1, 40000]], // the 50,000-row default: 8 candidate scores instead of 5 on the whole sample
@@ -130,6 +134,9 @@ print(json.dumps([rung_plan(5, 40_000), rung_plan(20, 4_000), rung_plan(20, 9_00
       [[2, 20000], [1, 60000]],
       24,
       15, // thorough: no halving, every candidate on the whole sample
+      [[5, 13333], [2, 40000]], // 0.5 % positives: a rung keeps 10 per fold, so no rung of 4,444 rows (22 positives)
+      [[5, 40000]], // 60 positives in 40,000 rows: no halving
+      [[5, 40000]], // one class only: no halving (the validation refuses such data before)
     ]);
   });
 

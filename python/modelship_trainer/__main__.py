@@ -134,7 +134,7 @@ def shard(request: dict) -> dict:
     y = frame.pop(TARGET_COLUMN).to_numpy()
     spec = request["shard"]
     folds = int(request["cv_folds"])
-    progress = {"done": 0, "total": planned_fits(len(spec["candidates"]), len(y), folds, resolve_budget(request))}
+    progress = {"done": 0, "total": planned_fits(len(spec["candidates"]), y, folds, resolve_budget(request))}
     candidates = score_shard(frame, y, contract_of(request), spec, folds=folds, seed=int(request["random_state"]), scoring=request["scoring"],
                              budget=resolve_budget(request), deadline=request.get("deadline"), completed=request.get("completed") or {}, progress=progress)
     result = {"contract_version": CONTRACT_VERSION, **shard_record(spec, candidates)}
@@ -275,7 +275,7 @@ def train(request: dict) -> dict:
     shards = plan_shards(request["model_families"], int(request["n_iter"]), int(request["random_state"]), len(y_sample))
     folds = int(request["cv_folds"])
     deadline = started + budget["time_limit_s"] if budget["time_limit_s"] else None
-    progress = {"done": 0, "total": sum(planned_fits(len(s["candidates"]), len(y_sample), folds, budget) for s in shards)}
+    progress = {"done": 0, "total": sum(planned_fits(len(s["candidates"]), y_sample, folds, budget) for s in shards)}
     shard_results = []
     for spec in shards:
         candidates = score_shard(X_sample, y_sample, prepared.contract, spec, folds=folds, seed=int(request["random_state"]), scoring=request["scoring"],

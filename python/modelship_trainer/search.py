@@ -29,6 +29,8 @@ SMALL_SEARCH_ROWS = 20_000
 HALVING_FACTOR = 3
 # No rung below this many rows: at 5 % positives that is 150 in a rung, 50 in each fold's validation part.
 MIN_RUNG_ROWS = 3_000
+# Nor with fewer rows of the rarer class than this per fold (rare positives: bigger rungs, or no halving).
+MIN_CLASS_ROWS_PER_FOLD = 10
 
 
 def search_spaces(random_state: int) -> dict:
@@ -101,26 +103,35 @@ def model_for(family: str, params: dict, seed: int, fit_rows: int, budget: dict,
     return estimator
 
 
-def rung_plan(candidates: int, sample_rows: int, halving: bool = True) -> list:
+def rung_plan(candidates: int, sample_rows: int, halving: bool = True, min_rows: int = MIN_RUNG_ROWS) -> list:
     """Successive halving within a shard: [(candidates scored, rows)] per rung. The last rung scores on the whole
     search sample; each earlier one scores HALVING_FACTOR times as many candidates on a HALVING_FACTOR times
     smaller stratified part of it, until one candidate is left at the top or a rung would have fewer than
-    MIN_RUNG_ROWS rows (small samples, or no halving: one rung, every candidate on every row)."""
+    min_rows rows (small samples, or no halving: one rung, every candidate on every row)."""
     if not halving:
         return [(candidates, sample_rows)]
     by_candidates = 1
     while HALVING_FACTOR ** (by_candidates - 1) < candidates:
         by_candidates += 1
     by_rows = 1
-    while sample_rows / HALVING_FACTOR ** by_rows >= MIN_RUNG_ROWS:
+    while sample_rows / HALVING_FACTOR ** by_rows >= min_rows:
         by_rows += 1
     rungs = min(by_candidates, by_rows)
     return [(math.ceil(candidates / HALVING_FACTOR ** i), sample_rows if i == rungs - 1 else round(sample_rows / HALVING_FACTOR ** (rungs - 1 - i)))
             for i in range(rungs)]
 
 
-def planned_fits(candidates: int, sample_rows: int, folds: int, budget: dict) -> int:
-    return sum(count for count, _ in rung_plan(candidates, sample_rows, budget.get("halving", True))) * folds
+def shard_plan(candidates: int, y: np.ndarray, folds: int, budget: dict) -> list:
+    """The rungs of a shard on the sample's labels `y`: a rung keeps MIN_RUNG_ROWS rows and, in every fold,
+    MIN_CLASS_ROWS_PER_FOLD rows of the rarer class (a stratified rung has the sample's class shares)."""
+    counts = np.bincount(np.asarray(y, dtype=np.int64), minlength=2)
+    rarest = int(counts.min()) if len(y) else 0
+    needed = math.ceil(len(y) * MIN_CLASS_ROWS_PER_FOLD * folds / rarest) if rarest else len(y) + 1
+    return rung_plan(candidates, len(y), budget.get("halving", True), max(MIN_RUNG_ROWS, needed))
+
+
+def planned_fits(candidates: int, y: np.ndarray, folds: int, budget: dict) -> int:
+    return sum(count for count, _ in shard_plan(candidates, y, folds, budget)) * folds
 
 
 def rung_rows(y: np.ndarray, rows: int, seed: int) -> np.ndarray:
@@ -156,7 +167,7 @@ def score_shard(X, y, contract: dict, shard: dict, *, folds: int, seed: int, sco
     sample: shards run in no fixed order, so every shard (and so every family) still ends with one candidate
     scored on the whole sample."""
     scorer = get_scorer(scoring)
-    plan = rung_plan(len(shard["candidates"]), len(y), budget.get("halving", True))
+    plan = shard_plan(len(shard["candidates"]), y, folds, budget)
     # The forest's trees get the same share of a fit's rows on every rung as on the last one (so a rung's cost
     # falls with its rows, and a setting ranks alike on all of them).
     top_fit_rows = len(y) * (folds - 1) / folds
@@ -212,7 +223,7 @@ def score_shard(X, y, contract: dict, shard: dict, *, folds: int, seed: int, sco
         if rung == len(plan) - 1:
             break
         rung += 1
-    progress["done"] = done_before + planned_fits(len(shard["candidates"]), len(y), folds, budget)  # cut work counts as done
+    progress["done"] = done_before + planned_fits(len(shard["candidates"]), y, folds, budget)  # cut work counts as done
     results = []
     for candidate in shard["candidates"]:
         record = records[candidate["index"]]
