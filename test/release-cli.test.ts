@@ -1,6 +1,6 @@
 // The release commands as a user runs them: start --wait, status, approve (with a refused approver), list.
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -68,9 +68,14 @@ describe('release CLI', () => {
     });
   });
 
-  it('start refuses a bad flag value with the field and the fix, before anything runs', async () => {
+  it('start refuses a bad flag value or an unreadable allowed_signers file with the field and the fix, before anything runs', async () => {
     const bad = await modelship(['start', '--config', join(projectRoot, 'config/default.yaml'), '--target', 'gcp'], {});
     assert.equal(bad.code, 1);
     assert.match(bad.stderr, /--target.*Allowed choices are local, azure/);
+    const config = join(dir, 'unreadable-signers.yaml');
+    writeFileSync(config, readFileSync(join(projectRoot, 'config/default.yaml'), 'utf8').replace(/^allowed_signers: .*$/m, '') + `allowed_signers: ${join(dir, 'nowhere')}\n`);
+    const unsigned = await modelship(['start', '--config', config], {});
+    assert.equal(unsigned.code, 1);
+    assert.match(unsigned.stderr, /cannot read the allowed signers file .*nowhere/);
   });
 });

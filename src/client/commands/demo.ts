@@ -9,7 +9,7 @@ import { EmbeddedStack, StackStartAborted } from '../embedded-stack';
 import { failedReleaseStatus, startRelease, summarize, watchRelease, workflowUrl } from '../release';
 import { missingPollers } from '../stack-check';
 import { connectClient } from '../temporal';
-import { configFromFlags } from './release';
+import { releaseConfigFromFlags } from './release';
 
 interface DemoOptions {
   config: string;
@@ -36,7 +36,7 @@ export function registerDemoCommand(program: Command): void {
     .action(async (options: DemoOptions) => {
       const started = Date.now();
       const elapsed = () => `${((Date.now() - started) / 1000).toFixed(1)} s`;
-      const config = configFromFlags({ config: options.config, autoApprove: !options.manual });
+      const config = releaseConfigFromFlags({ config: options.config, autoApprove: !options.manual });
 
       let stack: EmbeddedStack | undefined;
       // Ctrl-C from the first moment: start-up stops and whatever started is stopped (below, or by start itself).

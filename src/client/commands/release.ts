@@ -36,17 +36,32 @@ export function configFromFlags(options: StartOptions) {
     target: options.target,
   };
   try {
-    const { config } = loadConfig({ path: options.config, overrides });
-    // A release whose signers file is missing or malformed could never be approved: say so before it starts.
-    if (config.allowed_signers) loadAllowedSigners(config.allowed_signers);
-    return config;
+    return loadConfig({ path: options.config, overrides }).config;
   } catch (error) {
-    if (error instanceof ConfigError || error instanceof AllowedSignersError) {
+    if (error instanceof ConfigError) {
       console.error(error.message);
       process.exit(1);
     }
     throw error;
   }
+}
+
+/**
+ * The config of a release that will wait for approval: a signers file that is missing or malformed would leave it
+ * unapprovable, so say so before it starts. (deploy and rollback take no approval: they do not read the file.)
+ */
+export function releaseConfigFromFlags(options: StartOptions) {
+  const config = configFromFlags(options);
+  try {
+    if (config.allowed_signers) loadAllowedSigners(config.allowed_signers);
+  } catch (error) {
+    if (error instanceof AllowedSignersError) {
+      console.error(error.message);
+      process.exit(1);
+    }
+    throw error;
+  }
+  return config;
 }
 
 
@@ -67,7 +82,7 @@ export function registerReleaseCommands(program: Command): void {
     .option('--json', 'print machine-readable JSON')
     .option('--by <name>', 'who starts the release (forbid_self_approval refuses their approval); default: the OS user')
     .action(async (options: StartOptions) => {
-      const config = configFromFlags(options);
+      const config = releaseConfigFromFlags(options);
       const { client, connection, namespace } = await connectClient();
       try {
         const handle = await startRelease(client, namespace, config, { modelUri: options.modelUri, startedBy: options.by });
