@@ -36,9 +36,9 @@ const check = (overrides: Partial<SignedApprovalCheck> = {}): SignedApprovalChec
 const aliceOnly = () => readFileSync(keys.allowedSigners([['alice@example.com', alice]]), 'utf8');
 
 /** An SSHSIG made by our own code (node:crypto), to show that ssh-keygen accepts what our format code produces. */
-function nodeSigned(message: string, namespace = APPROVAL_NAMESPACE) {
+function nodeSigned(message: string, namespace = APPROVAL_NAMESPACE, keyBytes = (raw: Buffer) => raw) {
   const { publicKey, privateKey } = generateKeyPairSync('ed25519');
-  const raw = Buffer.from(publicKey.export({ format: 'jwk' }).x!, 'base64url');
+  const raw = keyBytes(Buffer.from(publicKey.export({ format: 'jwk' }).x!, 'base64url'));
   const wireKey = Buffer.concat([sshString('ssh-ed25519'), sshString(raw)]);
   const signature = sign(null, signedData(message, namespace, 'sha512'), privateKey);
   const version = Buffer.alloc(4);
@@ -169,6 +169,8 @@ describe('a signed approval against what the release waits for', () => {
     assert.match(refused({ signature: 'not a signature' }), /not an armored SSH signature/);
     assert.match(refused({ statement: 'approve it' }), /the statement is not valid/);
     assert.match(refused({}, 'alice@example.com ssh-ed25519 !!!\n'), /allowed signers file is unusable: allowed_signers line 1/);
+    const shortKey = nodeSigned(statement, APPROVAL_NAMESPACE, (raw) => raw.subarray(1)); // a 31-byte ed25519 key
+    assert.match(refused({ signature: shortKey.armored }), /the signature cannot be checked: /);
   });
 });
 

@@ -43,7 +43,12 @@ export function verifySignedApproval(check: SignedApprovalCheck, allowedSignersT
   const keyFingerprint = fingerprint(parsed.publicKey);
   const refuse = (reason: string): ApprovalVerdict => ({ valid: false, reason, keyFingerprint });
 
-  const signatureCheck = verifySignature(parsed, check.statement, APPROVAL_NAMESPACE);
+  let signatureCheck: ReturnType<typeof verifySignature>;
+  try {
+    signatureCheck = verifySignature(parsed, check.statement, APPROVAL_NAMESPACE);
+  } catch (error) {
+    return refuse(`the signature cannot be checked: ${(error as Error).message}`); // e.g. a malformed key: no retry helps
+  }
   if (!signatureCheck.valid) return refuse(signatureCheck.reason);
 
   // The signature is genuine for this text: now, is the text about this decision?
