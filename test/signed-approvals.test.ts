@@ -86,6 +86,8 @@ describe('signed approvals', () => {
       assert.equal(statusA.gate?.signatures, 'required');
       assert.match(statusA.candidate?.modelSha256 ?? '', /^[0-9a-f]{64}$/);
       assert.match(statusA.waitingFor!, /--key/);
+      const reviewA = JSON.parse(readFileSync(statusA.review!.path!.replace(/review\.html$/, 'review.json'), 'utf8'));
+      assert.match(reviewA.approvals.waiting, /modelship approve \S+ --by NAME --key/, 'the review tells approvers to sign');
 
       const approve = (handle: WorkflowHandle, by: string, statement?: string, signature?: string, comment = 'ok') =>
         handle.executeUpdate(approveUpdate, { args: [{ by, modelVersion: '1', comment, statement, signature }] });

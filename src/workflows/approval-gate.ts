@@ -66,6 +66,12 @@ export interface ApprovalGate {
   decide(candidate: CandidateRef, trainingRunId: string, evidence?: string): Promise<ApprovalRecord>;
 }
 
+/** How an approver answers this release (with a key when decisions must be signed). */
+export function approvalCommand(workflowId: string, signed: boolean): string {
+  const key = signed ? ' --key ~/.ssh/id_ed25519' : '';
+  return `modelship approve ${workflowId} --by NAME${key} (or reject${key ? ' --key …' : ''} --reason TEXT)`;
+}
+
 /** Registers the approve/reject handlers at once (messages that arrive early are refused with a reason). */
 export function createApprovalGate({ config, workflowId, startedBy, state, show }: ApprovalGateOptions): ApprovalGate {
   // Old inputs lack the newer keys: default as the schema does.
@@ -248,8 +254,7 @@ export function createApprovalGate({ config, workflowId, startedBy, state, show 
   const waitingText = () => {
     const { name, version } = candidate();
     const progress = required > 1 ? ` (${votes.filter((v) => v.decision === 'approved').length} of ${required} approvals)` : '';
-    const key = signaturesRequired() ? ' --key ~/.ssh/id_ed25519' : '';
-    return `approval of ${name} version ${version}${progress}: modelship approve ${workflowId} --by NAME${key} (or reject${key ? ' --key …' : ''} --reason TEXT)${review ? `; ${review}` : ''}`;
+    return `approval of ${name} version ${version}${progress}: ${approvalCommand(workflowId, signaturesRequired())}${review ? `; ${review}` : ''}`;
   };
 
   return {

@@ -15,7 +15,7 @@ import {
 import type { OrchestrationActivities, TrainingActivities } from '../activities';
 import type { TrainResult } from '../activities/training';
 import type { ChampionResult } from '../activities/evaluation';
-import { createApprovalGate } from './approval-gate';
+import { approvalCommand, createApprovalGate } from './approval-gate';
 import type { ReviewInput } from '../activities/review';
 import type { RolloutFailureDetails } from './blue-green-rollout';
 import {
@@ -198,7 +198,7 @@ export async function modelRelease(input: ReleaseInput): Promise<ReleaseResult> 
         ...review,
         phase: 'awaiting_approval',
         signedApprovals,
-        waitingFor: config.auto_approve_deployment ? undefined : `a decision on ${config.model_name} version ${registered.version}: modelship approve ${workflowId} --by NAME (or reject --reason TEXT)`,
+        waitingFor: config.auto_approve_deployment ? undefined : `a decision on ${config.model_name} version ${registered.version}: ${approvalCommand(workflowId, signedApprovals)}`,
       });
       show();
     }
