@@ -1,5 +1,5 @@
 // Many releases at once on one machine (not a test: it prints numbers). Starts its own embedded stack on free ports
-// (Temporal, MLflow, the local endpoint server and one worker, all at their defaults: training concurrency 1),
+// (Temporal, MLflow, the local endpoint server and one worker, all at their defaults: one training activity per core),
 // runs one release alone as the reference, then N releases of different models to different endpoints at once,
 // checks they did not interfere (artifacts, MLflow runs, endpoints) and prints releases per hour and where the time
 // went: each step's time, and how long training waited for the training queue's slots.
@@ -19,6 +19,7 @@ import { loadConfig } from '../src/config/load';
 import { generateBankingCsv } from '../src/data/generate';
 import { LocalTarget } from '../src/targets/local';
 import { trainingConcurrencyFrom } from '../src/worker';
+import { activitySpans, runningMs } from './history';
 import type { ReleaseResult } from '../src/workflows/release-api';
 
 const { values: flags } = parseArgs({
@@ -31,7 +32,6 @@ const { values: flags } = parseArgs({
   },
 });
 const count = Number(flags.releases);
-const ms = (t: { seconds?: unknown; nanos?: number | null } | null | undefined) => (t ? Number(t.seconds) * 1000 + (t.nanos ?? 0) / 1e6 : 0);
 const seconds = (value: number) => `${(value / 1000).toFixed(1)} s`;
 
 const TRAINING_ACTIVITIES = new Set(['trainModel', 'prepareTrainingSearch', 'searchShard', 'finishTraining']);
@@ -42,29 +42,9 @@ const TRAINING_ACTIVITIES = new Set(['trainModel', 'prepareTrainingSearch', 'sea
  * side by side, so summing each one's wait would count the same seconds several times).
  */
 async function trainingQueueWait(handle: WorkflowHandle): Promise<number> {
-  const events = (await handle.fetchHistory()).events ?? [];
-  const scheduled = new Map<number, number>();
-  const running = new Map<number, [number, number]>();
-  for (const event of events) {
-    const attrs = event.activityTaskScheduledEventAttributes;
-    if (attrs && TRAINING_ACTIVITIES.has(attrs.activityType?.name ?? '')) scheduled.set(Number(event.eventId), ms(event.eventTime));
-    const started = event.activityTaskStartedEventAttributes;
-    if (started && scheduled.has(Number(started.scheduledEventId))) running.set(Number(started.scheduledEventId), [ms(event.eventTime), Infinity]);
-    const ended = event.activityTaskCompletedEventAttributes ?? event.activityTaskFailedEventAttributes ?? event.activityTaskTimedOutEventAttributes;
-    const span = ended && running.get(Number(ended.scheduledEventId));
-    if (span) span[1] = ms(event.eventTime);
-  }
-  if (scheduled.size === 0) return 0;
-  const spans = [...running.values()].filter(([, end]) => end !== Infinity).sort((a, b) => a[0] - b[0]);
-  const first = Math.min(...scheduled.values());
-  const last = Math.max(...spans.map(([, end]) => end));
-  let busy = 0;
-  let reach = -Infinity;
-  for (const [start, end] of spans) {
-    busy += Math.max(0, end - Math.max(start, reach));
-    reach = Math.max(reach, end);
-  }
-  return last - first - busy;
+  const spans = activitySpans((await handle.fetchHistory()).events ?? []).filter((s) => TRAINING_ACTIVITIES.has(s.name) && s.ended > 0);
+  if (spans.length === 0) return 0;
+  return Math.max(...spans.map((s) => s.ended)) - Math.min(...spans.map((s) => s.scheduled)) - runningMs(spans);
 }
 
 interface Run {

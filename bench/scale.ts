@@ -20,6 +20,7 @@ import { loadConfig } from '../src/config/load';
 import { generateBankingCsv } from '../src/data/generate';
 import { trainingConcurrencyFrom } from '../src/worker';
 import { statusQuery, type ReleaseResult } from '../src/workflows/release-api';
+import { activitySpans, type ActivitySpan } from './history';
 
 const REFERENCE = {
   5000: 'before: training 48 s (bench:ml, idle machine); goal: no slower',
@@ -104,29 +105,9 @@ function startWorker(stack: EmbeddedStack, name: string, role: string, queues: {
   return worker;
 }
 
-interface ActivitySpan {
-  name: string;
-  scheduled: number;
-  started: number;
-  ended: number;
-}
-
 /** The training activities of a run, from its history. */
-async function activitySpans(client: Client, workflowId: string): Promise<ActivitySpan[]> {
-  const history = await client.workflow.getHandle(workflowId).fetchHistory();
-  const spans = new Map<number, ActivitySpan>();
-  const time = (e: { eventTime?: { seconds?: unknown; nanos?: number | null } | null }) => Number(e.eventTime?.seconds ?? 0) * 1000 + (e.eventTime?.nanos ?? 0) / 1e6;
-  for (const event of history.events ?? []) {
-    const id = Number(event.eventId);
-    if (event.activityTaskScheduledEventAttributes) {
-      spans.set(id, { name: event.activityTaskScheduledEventAttributes.activityType?.name ?? '?', scheduled: time(event), started: 0, ended: 0 });
-    }
-    const started = event.activityTaskStartedEventAttributes;
-    if (started) spans.get(Number(started.scheduledEventId))!.started = time(event);
-    const done = event.activityTaskCompletedEventAttributes ?? event.activityTaskFailedEventAttributes ?? event.activityTaskTimedOutEventAttributes;
-    if (done) spans.get(Number(done.scheduledEventId))!.ended = time(event);
-  }
-  return [...spans.values()];
+async function releaseSpans(client: Client, workflowId: string): Promise<ActivitySpan[]> {
+  return activitySpans((await client.workflow.getHandle(workflowId).fetchHistory()).events ?? []);
 }
 
 function searchWall(spans: ActivitySpan[]): number {
@@ -158,7 +139,7 @@ async function release(stack: EmbeddedStack, client: Client, dataPath: string, t
     // A failed release still has its steps (and the error) in its status.
     const result = ((await handle.result().catch(() => undefined)) as ReleaseResult | undefined) ?? { ...(await handle.query(statusQuery)), artifactsDir: '' };
     const seconds = (performance.now() - started) / 1000;
-    return { result, seconds, spans: await activitySpans(client, handle.workflowId), memory: memory.stop() };
+    return { result, seconds, spans: await releaseSpans(client, handle.workflowId), memory: memory.stop() };
   } finally {
     memory.stop();
     for (const worker of workers) worker.kill('SIGTERM');
