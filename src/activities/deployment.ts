@@ -14,6 +14,7 @@ import { AzureConfigError, defaultCredential } from '../targets/azure/workspace'
 import { LocalTarget } from '../targets/local';
 import { DEFAULT_DEPLOYMENT_SPEC, DEFAULT_DEPLOYMENT_TIMEOUT, type DeploymentMetrics, type DeploymentSpec, type DeploymentTarget, type EndpointState, type OperationOptions } from '../targets/target';
 import type { TrainResult } from './training';
+import { percentile } from '../shared/percentile';
 
 export type TargetKind = 'local' | 'azure';
 
@@ -214,7 +215,7 @@ export function createDeploymentActivities(deps: DeploymentDeps) {
         worst = Math.max(worst, p === undefined ? Infinity : Math.abs(p - golden[i]!));
       }
       latencies.sort((a, b) => a - b);
-      const p95 = latencies[Math.max(0, Math.ceil(0.95 * latencies.length) - 1)] ?? 0;
+      const p95 = latencies.length ? percentile(latencies, 0.95) : 0;
       const errorRate = rows.length ? errors / rows.length : 1;
       checks.push({ name: 'golden_predictions', passed: errors < rows.length && worst <= 1e-4, detail: `${rows.length - errors} answers, max |Δp| ${Number.isFinite(worst) ? worst.toExponential(2) : 'missing'}` });
       checks.push({ name: 'error_rate', passed: errorRate <= input.maxErrorRate, detail: `${errors}/${rows.length} failed (limit ${input.maxErrorRate})` });

@@ -9,6 +9,7 @@ import { OnnxModel, predictionLabels, type InputContract } from '../model/input-
 import { MAX_BATCH_RECORDS, ScoringError, scoreRecords } from '../model/scoring';
 import { localArtifact, MlflowClient } from '../registry/mlflow';
 import type { TrainResult } from './training';
+import { percentile } from '../shared/percentile';
 
 export interface LocalTestInput {
   train: Pick<TrainResult, 'files' | 'mlflow'>;
@@ -41,10 +42,6 @@ export interface LocalTestResult {
   resultsPath: string;
   /** Every timed single-record call (ms), for the review's latency histogram. */
   latencySamplesPath?: string;
-}
-
-function percentile(sorted: number[], q: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))]!;
 }
 
 async function timeCalls(calls: number, fn: () => Promise<unknown>, samples?: number[]): Promise<LatencyStats> {

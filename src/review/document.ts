@@ -4,6 +4,7 @@ import type { GateCheck } from '../evaluation/gates';
 import type { ClassificationMetrics } from '../evaluation/metrics';
 import { calibrationCurve, histogram, precisionRecallCurve, rocCurve } from '../evaluation/curves';
 import type { ApprovalRecord, ApprovalVote } from '../shared/approval';
+import { percentile } from '../shared/percentile';
 import { PSI_FLAG, type FeatureDrift } from './drift';
 
 export const REVIEW_VERSION = 1;
@@ -121,8 +122,7 @@ export function gatesPanel(checks: GateCheck[] | undefined): ReviewDocument['gat
 export function latencyPanel(samplesMs: number[] | undefined, maxLatencyMs: number, why: string): ReviewDocument['latency'] {
   if (!samplesMs || samplesMs.length === 0) return none(why);
   const sorted = [...samplesMs].sort((a, b) => a - b);
-  const q = (p: number) => sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(p * sorted.length) - 1))]!;
-  return { available: true, rows: histogram(sorted, 20), p50_ms: q(0.5), p95_ms: q(0.95), p99_ms: q(0.99), max_latency_ms: maxLatencyMs };
+  return { available: true, rows: histogram(sorted, 20), p50_ms: percentile(sorted, 0.5), p95_ms: percentile(sorted, 0.95), p99_ms: percentile(sorted, 0.99), max_latency_ms: maxLatencyMs };
 }
 
 export function driftPanel(features: FeatureDrift[] | undefined, reference: string, why: string): ReviewDocument['drift'] {
