@@ -83,9 +83,9 @@ class Prepared:
         indices = np.arange(len(y))
         # One stratified split, made once and recorded; the test rows are never used for fitting.
         self.train_idx, self.test_idx = train_test_split(indices, test_size=request["test_data_split"], stratify=y, random_state=seed)
-        budget = resolve_budget(request)
-        if len(self.train_idx) > budget["search_rows"]:
-            self.sample_idx, _ = train_test_split(self.train_idx, train_size=budget["search_rows"], stratify=y[self.train_idx], random_state=seed)
+        self.budget = resolve_budget(request)
+        if len(self.train_idx) > self.budget["search_rows"]:
+            self.sample_idx, _ = train_test_split(self.train_idx, train_size=self.budget["search_rows"], stratify=y[self.train_idx], random_state=seed)
         else:
             self.sample_idx = self.train_idx
         digest = hashlib.sha256()
@@ -98,15 +98,19 @@ class Prepared:
     def sample(self):
         return self.typed.X.iloc[self.sample_idx].reset_index(drop=True), self.typed.y[self.sample_idx]
 
+    def shards(self, request: dict) -> list:
+        """Every candidate of the search, drawn once, in shards sized for the sample."""
+        return plan_shards(request["model_families"], int(request["n_iter"]), int(request["random_state"]), len(self.sample_idx))
+
 
 def prepare(request: dict) -> dict:
     out = request["output_dir"]
     prepared = Prepared(request)
-    budget = resolve_budget(request)
+    budget = prepared.budget
     X_sample, y_sample = prepared.sample()
     sample_path = os.path.join(out, "sample.parquet")
     X_sample.assign(**{TARGET_COLUMN: y_sample}).to_parquet(sample_path, index=False)
-    shards = plan_shards(request["model_families"], int(request["n_iter"]), int(request["random_state"]), len(y_sample))
+    shards = prepared.shards(request)
     run = open_run(request)
     result = {
         "contract_version": CONTRACT_VERSION,
@@ -134,9 +138,10 @@ def shard(request: dict) -> dict:
     y = frame.pop(TARGET_COLUMN).to_numpy()
     spec = request["shard"]
     folds = int(request["cv_folds"])
-    progress = {"done": 0, "total": planned_fits(len(spec["candidates"]), y, folds, resolve_budget(request))}
+    budget = resolve_budget(request)
+    progress = {"done": 0, "total": planned_fits(len(spec["candidates"]), y, folds, budget)}
     candidates = score_shard(frame, y, contract_of(request), spec, folds=folds, seed=int(request["random_state"]), scoring=request["scoring"],
-                             budget=resolve_budget(request), deadline=request.get("deadline"), completed=request.get("completed") or {}, progress=progress)
+                             budget=budget, deadline=request.get("deadline"), completed=request.get("completed") or {}, progress=progress)
     result = {"contract_version": CONTRACT_VERSION, **shard_record(spec, candidates)}
     return {"result": write_json(os.path.join(request["output_dir"], "shard.json"), result)}
 
@@ -270,9 +275,9 @@ def train(request: dict) -> dict:
     """All of training in this process: split and sample, every shard of the search in turn, then finish."""
     started = time.time()
     prepared = Prepared(request, check_digest=False)  # one process, as before the search was distributed
-    budget = resolve_budget(request)
+    budget = prepared.budget
     X_sample, y_sample = prepared.sample()
-    shards = plan_shards(request["model_families"], int(request["n_iter"]), int(request["random_state"]), len(y_sample))
+    shards = prepared.shards(request)
     folds = int(request["cv_folds"])
     deadline = started + budget["time_limit_s"] if budget["time_limit_s"] else None
     progress = {"done": 0, "total": sum(planned_fits(len(s["candidates"]), y_sample, folds, budget) for s in shards)}

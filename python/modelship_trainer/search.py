@@ -20,7 +20,7 @@ from sklearn.metrics import f1_score, get_scorer
 from sklearn.model_selection import ParameterSampler, StratifiedKFold
 
 from .pipelines import build_pipeline
-from .progress import _print_lock, emit
+from .progress import emit
 
 # Candidates per shard once the search sample is big enough for a fit to outweigh a worker's start-up (~2 s).
 CANDIDATES_PER_SHARD = 5
@@ -212,8 +212,7 @@ def score_shard(X, y, contract: dict, shard: dict, *, folds: int, seed: int, sco
                     warnings.simplefilter("ignore")
                     model.fit(X_rung.iloc[train], y_rung[train])
                 scores.append(float(scorer(model, X_rung.iloc[valid], y_rung[valid])))
-                with _print_lock:
-                    progress["done"] += 1
+                progress["done"] += 1
                 emit("progress", phase="search", family=shard["family"], done=progress["done"], total=progress["total"],
                      message=f"fit {progress['done']}/{progress['total']} ({shard['family']}{where})")
             scored = {"rows": int(rows), "mean_score": float(np.mean(scores)), "fold_scores": scores, "seconds": round(time.time() - started, 3)}
@@ -237,8 +236,8 @@ def score_shard(X, y, contract: dict, shard: dict, *, folds: int, seed: int, sco
 
 
 def shard_fits(candidates: list) -> int:
-    """Fits a shard's scores stand for, on every rung (records written before rungs: their own folds)."""
-    return sum(len(r.get("fold_scores", [])) for c in candidates for r in (c.get("rungs") or [c]))
+    """Fits a shard's scores stand for, on every rung."""
+    return sum(len(r["fold_scores"]) for c in candidates for r in c.get("rungs", []))
 
 
 def gather(shard_results: list) -> dict:

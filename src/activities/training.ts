@@ -368,7 +368,8 @@ export function createTrainingActivities(deps: TrainingDeps) {
       const outputDir = workDir(input.workflowId, 'prepare');
       const resultPath = join(outputDir, 'prepared.json');
       let prepared = readJson<PreparedFile>(resultPath);
-      const resumed = !!prepared && existsSync(prepared.sample.path) && (await sha256File(prepared.sample.path)) === prepared.sample.sha256;
+      const resumed =
+        prepared?.contract_version === TRAINER_CONTRACT_VERSION && existsSync(prepared.sample.path) && (await sha256File(prepared.sample.path)) === prepared.sample.sha256;
       if (!resumed) {
         const request = baseRequest(input, deps, outputDir);
         request.mlflow.tags['modelship.data_sha256'] = input.dataSha256;
