@@ -1,6 +1,7 @@
 // The side of the endpoint lock that needs a Temporal client: asking for an endpoint (signal-with-start of the
 // lock workflow, so the first request creates it) and checking that a holder still runs. Both are idempotent: the
 // lock ignores a request it already has, and a description changes nothing.
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Context } from '@temporalio/activity';
 import { WorkflowNotFoundError } from '@temporalio/client';
 import {
@@ -8,6 +9,7 @@ import {
   endpointLockQuery,
   leaveEndpointSignal,
   requestEndpointSignal,
+  sameRun,
   type EndpointLeave,
   type EndpointLockState,
   type EndpointRequest,
@@ -40,7 +42,7 @@ export function createEndpointLockActivities() {
         try {
           return await handle.query(endpointLockQuery);
         } catch {
-          await new Promise((resolve) => setTimeout(resolve, 300));
+          await sleep(300);
         }
       }
       return undefined;
@@ -58,9 +60,9 @@ export function createEndpointLockActivities() {
         while (Date.now() < deadline) {
           if ((await handle.describe()).status.name !== 'RUNNING') return;
           const lock = await handle.query(endpointLockQuery);
-          const mine = (r?: { workflowId: string; runId: string }) => r?.workflowId === input.leave.workflowId && r.runId === input.leave.runId;
+          const mine = (run?: { workflowId: string; runId: string }) => run !== undefined && sameRun(run, input.leave);
           if (!mine(lock.holder) && !lock.waiting.some(mine)) return;
-          await new Promise((resolve) => setTimeout(resolve, 200));
+          await sleep(200);
         }
       } catch (error) {
         if (error instanceof WorkflowNotFoundError) return; // no lock run open: nothing to leave

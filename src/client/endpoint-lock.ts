@@ -1,4 +1,5 @@
 // Reading an endpoint's lock from the CLI: who holds the endpoint, who waits, and what happened last.
+import { setTimeout as sleep } from 'node:timers/promises';
 import { WorkflowNotFoundError, type Client, type WorkflowHandle } from '@temporalio/client';
 import { describeHolder, endpointLockQuery, type EndpointLockState, type HoldProgress } from '../workflows/endpoint-lock-api';
 import { operatorProgressQuery } from '../workflows/operator';
@@ -29,14 +30,14 @@ export function lockLines(endpoint: string, lock: EndpointLockState | undefined)
 export async function followHold(handle: WorkflowHandle, print: (line: string) => void, options: { untilHolding: boolean; timeoutMs: number }): Promise<HoldProgress | undefined> {
   const deadline = Date.now() + options.timeoutMs;
   let last: HoldProgress | undefined;
-  let ended = false;
-  void handle.result().then(() => (ended = true), () => (ended = true));
   while (Date.now() < deadline) {
+    // Polled, not a pending result call: nothing is left in flight when the caller closes the connection.
+    const ended = await handle.describe().then((d) => d.status.name !== 'RUNNING', () => false);
     const progress = await handle.query(operatorProgressQuery).catch(() => undefined);
     if (progress && progress.line !== last?.line) print(progress.line);
     last = progress ?? last;
     if (ended || (last && (last.state !== 'waiting' || !options.untilHolding))) return last;
-    await new Promise((resolve) => setTimeout(resolve, 500));
+    await sleep(500);
   }
   return last;
 }

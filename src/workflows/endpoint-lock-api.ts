@@ -68,6 +68,11 @@ export interface HoldProgress {
 }
 
 /** One lock per endpoint of a target; the workflow id is the lock. */
+/** The same run of the same workflow (a request, a holder or a leave names one). */
+export function sameRun(a: { workflowId: string; runId: string }, b: { workflowId: string; runId: string }): boolean {
+  return a.workflowId === b.workflowId && a.runId === b.runId;
+}
+
 export function endpointLockId(target: string, endpoint: string): string {
   return `endpoint-lock:${target}:${endpoint}`;
 }

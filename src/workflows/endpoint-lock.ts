@@ -25,6 +25,7 @@ import {
   endpointLockQuery,
   leaveEndpointSignal,
   requestEndpointSignal,
+  sameRun,
   type EndpointGrant,
   type EndpointLockInput,
   type EndpointLockState,
@@ -47,8 +48,6 @@ const act = proxyActivities<OrchestrationActivities>({
   startToCloseTimeout: '1 minute',
   retry: { maximumAttempts: 10, initialInterval: '1 second', maximumInterval: '10 seconds' },
 });
-
-const sameRun = (a: { workflowId: string; runId: string }, b: { workflowId: string; runId: string }) => a.workflowId === b.workflowId && a.runId === b.runId;
 
 export async function endpointLock(input: EndpointLockInput): Promise<EndpointLockState> {
   const state: EndpointLockState = {
