@@ -19,6 +19,10 @@ const PERSONAL_WORDS = new Set([
 const EMAIL = /^[^@\s]+@[^@\s]+\.[a-z]{2,}$/i;
 /** Columns the validator checks again on the whole file after the proposal; mending stops after this many rounds. */
 const MEND_ROUNDS = 4;
+/** The contract's default leakage threshold: a column that alone reaches it is proposed as forbidden. */
+const LEAKAGE_AUC: number = dataContractSchema.shape.leakage_auc_threshold.parse(undefined);
+/** Few enough distinct values to be a category (else an ignored column). */
+const categoricalLimit = (count: number) => Math.max(50, count * 0.05);
 /** The default search (only the class-count check depends on it; the notes report what it says). */
 const CHECK_SETTINGS = { cvFolds: releaseConfigSchema.shape.cv_folds.parse(undefined), testSplit: releaseConfigSchema.shape.test_data_split.parse(undefined) };
 
@@ -80,7 +84,6 @@ export async function inferContract(path: string, options: { target?: string; sa
     forbidden_features: [],
   };
   let dateFormat: DateFormat | undefined;
-  const categoricalLimit = (count: number) => Math.max(50, count * 0.05);
   const distinctCounts = new Map<string, number>();
   csv.header.forEach((name, i) => {
     if (name === targetName) return;
@@ -107,7 +110,7 @@ export async function inferContract(path: string, options: { target?: string; sa
       const scores = columns[i]!.map((v) => parseNumber(v));
       const pairs = scores.map((s, k) => [s, labels[k]!] as const).filter(([s]) => s !== null && !Number.isNaN(s));
       const auc = rocAuc(pairs.map((p) => p[1]), pairs.map((p) => p[0] as number));
-      if (Math.max(auc, 1 - auc) >= 0.98) {
+      if (Math.max(auc, 1 - auc) >= LEAKAGE_AUC) {
         contract.forbidden_features.push(name);
         notes.push(`"${name}" alone predicts the target (ROC AUC ${Math.max(auc, 1 - auc).toFixed(3)}): proposed as forbidden`);
       } else contract.numeric_features.push(name);
@@ -137,15 +140,16 @@ async function mendWithValidator(path: string, contract: InferredContract['contr
     contract[to].push(column);
     notes.push(`"${column}" ${why}: proposed as ${to.replace('_', ' ').replace(/s$/, '')}`);
   };
-  for (let round = 0; round < MEND_ROUNDS; round++) {
+  // Every round's moves are validated again; after MEND_ROUNDS rounds of moves, what still fails is a note.
+  for (let round = 0; ; round++) {
     const full = dataContractSchema.parse(contract);
     const { profile, problems } = await validateDataset(path, { contract: full, ...CHECK_SETTINGS });
-    if (problems.length === 0 || !profile) {
+    if (problems.length === 0 || !profile || round === MEND_ROUNDS) {
       if (problems.length > 0) notes.push(...problems.map((p) => `data validate: ${p}`));
       return;
     }
     let moved = 0;
-    const smallEnough = (name: string, column: ColumnProfile) => !column.distinct_capped && (column.distinct ?? distinctCounts.get(name) ?? Infinity) <= Math.max(50, column.count * 0.05);
+    const smallEnough = (name: string, column: ColumnProfile) => !column.distinct_capped && (column.distinct ?? distinctCounts.get(name) ?? Infinity) <= categoricalLimit(column.count);
     for (const [name, column] of Object.entries(profile.columns)) {
       const isFeature = column.role === 'numeric' || column.role === 'categorical' || column.role === 'date';
       if (column.role === 'id' && (column.duplicates ?? 0) > 0) {
