@@ -1,7 +1,7 @@
 // Model registration in MLflow: one version per training run (a retried activity finds the version it made),
 // lineage tags, and aliases.
 import { ApplicationFailure } from '@temporalio/common';
-import { MlflowClient, tagValue, type ModelVersion } from '../registry/mlflow';
+import { MlflowClient, runArtifactUri, tagValue, type ModelVersion } from '../registry/mlflow';
 import type { ClassificationMetrics } from '../evaluation/metrics';
 import type { TrainResult } from './training';
 
@@ -110,7 +110,7 @@ export function createRegistryActivities(deps: { mlflowUri: string }) {
         modelUri: `models:/${version.name}/${version.version}`,
         train: {
           files: Object.fromEntries(Object.entries(files).map(([name, sha256]) => [name, { path: '', sha256: sha256! }])),
-          mlflow: { runId: version.run_id, experimentId: '', artifactUri: version.source.replace(/\/model\/?$/, '') },
+          mlflow: { runId: version.run_id, experimentId: '', artifactUri: runArtifactUri(version) },
           bestFamily: tagValue(version, 'modelship.family') ?? 'unknown',
         },
       };

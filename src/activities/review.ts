@@ -8,7 +8,7 @@ import { Context } from '@temporalio/activity';
 import type { DataContract } from '../config/schema';
 import type { GateCheck } from '../evaluation/gates';
 import type { ClassificationMetrics } from '../evaluation/metrics';
-import { localArtifact, MlflowClient, MlflowError } from '../registry/mlflow';
+import { localArtifact, MlflowClient, MlflowError, runArtifactUri } from '../registry/mlflow';
 import { approvalViews, curvePanels, driftPanel, gatesPanel, latencyPanel, metricRows, REVIEW_VERSION, type ReviewDocument, type ScoredModel } from '../review/document';
 import { compareSketches, SKETCH_VERSION, sketchCsv, type DataSketch } from '../review/drift';
 import { renderReviewHtml } from '../review/page';
@@ -102,7 +102,7 @@ export function createReviewActivities(deps: { mlflowUri: string; cacheDir: stri
     const current = await dataSketch(input, madeByThisRelease);
     if (!input.champion) return driftPanel(undefined, '', input.championNote ?? 'no @production model: nothing to compare with');
     const champion = await client.getVersion(input.modelName, input.champion.version);
-    const text = await optionalArtifact(champion.source.replace(/\/model\/?$/, ''), SKETCH_ARTIFACT);
+    const text = await optionalArtifact(runArtifactUri(champion), SKETCH_ARTIFACT);
     if (!text) return driftPanel(undefined, '', `@production v${input.champion.version}'s run has no data sketch (trained before review reports existed)`);
     const reference = JSON.parse(text) as DataSketch;
     return driftPanel(compareSketches(reference, current), `@production v${input.champion.version}'s training data (sha256 ${reference.data_sha256.slice(0, 12)}…, ${reference.rows} rows)`, '');

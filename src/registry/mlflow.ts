@@ -44,6 +44,11 @@ export function parseModelUri(uri: string): ParsedModelUri {
   throw new Error(`"${uri}" is not a model URI. Fix: use models:/NAME@ALIAS (e.g. models:/my-model@production) or models:/NAME/VERSION.`);
 }
 
+/** The artifact root of the run a version was registered from (versions point at the run's model/ folder). */
+export function runArtifactUri(version: Pick<ModelVersion, 'source'>): string {
+  return version.source.replace(/\/model\/?$/, '');
+}
+
 export function tagValue(version: ModelVersion, key: string): string | undefined {
   return version.tags?.find((tag) => tag.key === key)?.value;
 }
