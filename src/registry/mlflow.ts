@@ -56,17 +56,21 @@ export function tagValue(version: ModelVersion, key: string): string | undefined
 export class MlflowClient {
   constructor(readonly baseUri: string) {}
 
+  /** fetch, with a server that does not answer said as such (status 0: retried, and shown while retrying). */
+  private async send(url: string, init: RequestInit): Promise<Response> {
+    try {
+      return await fetch(url, init);
+    } catch (error) {
+      throw new MlflowError(`MLflow at ${this.baseUri} is unreachable (${(error as Error).message}). Is the server running? (npm run dev)`, 0);
+    }
+  }
+
   private async request<T>(method: 'GET' | 'POST' | 'PATCH' | 'DELETE', path: string, body?: Record<string, unknown>): Promise<T> {
     let url = `${this.baseUri}/api/2.0/mlflow/${path}`;
     const init: RequestInit = { method, headers: { 'content-type': 'application/json' }, signal: AbortSignal.timeout(30_000) };
     if (body && (method === 'GET' || method === 'DELETE')) url += `?${new URLSearchParams(body as Record<string, string>)}`;
     else if (body) init.body = JSON.stringify(body);
-    let response: Response;
-    try {
-      response = await fetch(url, init);
-    } catch (error) {
-      throw new MlflowError(`MLflow at ${this.baseUri} is unreachable (${(error as Error).message}). Is the server running? (npm run dev)`, 0);
-    }
+    const response = await this.send(url, init);
     const text = await response.text();
     const parsed = text ? (JSON.parse(text) as Record<string, unknown>) : {};
     if (!response.ok) {
@@ -160,7 +164,7 @@ export class MlflowClient {
   /** Downloads an artifact to `destination` (written atomically) and returns its sha256. */
   async downloadArtifact(artifactUri: string, path: string, destination: string): Promise<string> {
     const url = this.artifactUrl(artifactUri, path);
-    const response = await fetch(url, { signal: AbortSignal.timeout(300_000) });
+    const response = await this.send(url, { signal: AbortSignal.timeout(300_000) });
     if (!response.ok || !response.body) throw new MlflowError(`cannot download ${url}: HTTP ${response.status}`, response.status);
     mkdirSync(dirname(destination), { recursive: true });
     const partial = `${destination}.partial-${process.pid}`;
@@ -174,7 +178,7 @@ export class MlflowClient {
 
   /** Uploads a local file as an artifact under a run's (or any) mlflow-artifacts:/ location. */
   async uploadArtifact(artifactUri: string, path: string, body: Buffer | string): Promise<void> {
-    const response = await fetch(this.artifactUrl(artifactUri, path), { method: 'PUT', body, signal: AbortSignal.timeout(300_000) });
+    const response = await this.send(this.artifactUrl(artifactUri, path), { method: 'PUT', body, signal: AbortSignal.timeout(300_000) });
     if (!response.ok) throw new MlflowError(`cannot upload ${path}: HTTP ${response.status} ${await response.text()}`, response.status);
   }
 }
