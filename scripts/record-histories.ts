@@ -23,7 +23,7 @@ import type { ReleaseConfigInput } from '../src/config/schema';
 import { generateBankingCsv } from '../src/data/generate';
 import { adminToken, type Faults } from '../src/serving/endpoint-server';
 import { createWorkers, runWorkers } from '../src/worker';
-import { rolloutSettingsOf } from '../src/workflows/operator';
+import { rolloutSettingsOf } from '../src/workflows/operator-api';
 import { approveSignal, approveUpdate, rejectUpdate, statusQuery } from '../src/workflows/release-api';
 import { HISTORIES_ROOT, MANIFEST_FILE, type HistoryManifest, type RecordedWorkflow } from '../test/support/histories';
 

@@ -22,7 +22,7 @@ import type { InputContract } from '../src/model/input-contract';
 import { MlflowClient } from '../src/registry/mlflow';
 import { azureTargetFromEnv } from '../src/targets/azure/target';
 import { azureSettingsFromEnv } from '../src/targets/azure/workspace';
-import { rolloutSettingsOf, type RollbackResult } from '../src/workflows/operator';
+import { rolloutSettingsOf, type RollbackResult } from '../src/workflows/operator-api';
 import type { ReleaseResult } from '../src/workflows/release-api';
 import { AzureMlEmulator } from './support/azure-emulator';
 import { runCli } from './support/cli';

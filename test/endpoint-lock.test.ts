@@ -15,7 +15,7 @@ import { loadConfig } from '../src/config/load';
 import { generateBankingCsv } from '../src/data/generate';
 import { LocalTarget } from '../src/targets/local';
 import { endpointLockId, type HoldProgress } from '../src/workflows/endpoint-lock-api';
-import { operatorProgressQuery, rolloutSettingsOf } from '../src/workflows/operator';
+import { operatorProgressQuery, rolloutSettingsOf } from '../src/workflows/operator-api';
 import type { ReleaseResult } from '../src/workflows/release-api';
 import { runCli } from './support/cli';
 import { connectTestEnvironment, requireEnv, withWorkers } from './support/temporal';

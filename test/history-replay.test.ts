@@ -1,6 +1,6 @@
-// Releases in flight survive an upgrade of the worker: every history recorded by an earlier build
-// (test/histories/<build>/) replays with the workflow code of this checkout. A change that alters the commands a
-// workflow emits must be guarded with patched() (README "Upgrading modelship"); this test names what broke.
+// Releases in flight survive an upgrade of the worker: every history recorded by a build from the compatibility
+// floor on (test/histories/<build>/) replays with the workflow code of this checkout. A change that alters the
+// commands a workflow emits must be guarded with patched() (CONTRIBUTING.md); this test names what broke.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { DefaultLogger, Runtime, Worker, type WorkflowBundle } from '@temporalio/worker';
@@ -8,8 +8,8 @@ import * as workflows from '../src/workflows';
 import { workflowBundle } from './support/bundles';
 import { readCorpus, readManifests, unlistedFiles, type CorpusEntry } from './support/histories';
 
-/** The first build's folder: the code that releases in flight ran when versioning was introduced. */
-const BASE_BUILD = '0.1.0-31fdae8';
+/** The compatibility floor (CONTRIBUTING.md): the oldest build whose runs in flight this code still replays. */
+const FLOOR_BUILD = '0.1.0-c969de2';
 const REQUIRED_PATHS = [
   'success-train-auto-approve-first-deploy', 'success-approved-by-update-stepped-rollout', 'success-approved-by-signal',
   'rejected', 'approval-expired', 'gate-failure', 'local-test-failure', 'data-validation-failure',
@@ -40,10 +40,10 @@ Runtime.install({ logger: new DefaultLogger('ERROR') });
 describe('history corpus', () => {
   const corpus = readCorpus();
 
-  it('is complete: the base build covers every path and every workflow type, and no file is unlisted', () => {
-    const base = readManifests().find((m) => m.build === BASE_BUILD);
-    assert.ok(base, `test/histories/${BASE_BUILD}/manifest.json is missing: it holds the histories of releases in flight from before versioning. Restore it from git.`);
-    assert.deepEqual(REQUIRED_PATHS.filter((path) => !(path in base.scenarios)), [], 'paths missing from the base build');
+  it('is complete: the floor build covers every path and every workflow type, and no file is unlisted', () => {
+    const floor = readManifests().find((m) => m.build === FLOOR_BUILD);
+    assert.ok(floor, `test/histories/${FLOOR_BUILD}/manifest.json is missing: it holds the histories of the oldest build whose releases may still be in flight. Restore it from git.`);
+    assert.deepEqual(REQUIRED_PATHS.filter((path) => !(path in floor.scenarios)), [], 'paths missing from the floor build');
     const types = new Set(corpus.map((entry) => entry.workflowType));
     const exported = Object.keys(workflows).filter((name) => typeof (workflows as Record<string, unknown>)[name] === 'function');
     assert.deepEqual(exported.filter((type) => !types.has(type)), [], 'workflow types with no recorded history: record one (npm run histories:record)');

@@ -18,7 +18,7 @@ import { MlflowClient } from '../src/registry/mlflow';
 import { adminToken, type Faults } from '../src/serving/endpoint-server';
 import { LocalTarget } from '../src/targets/local';
 import type { ReleaseResult } from '../src/workflows/release-api';
-import { rolloutSettingsOf, type RollbackResult } from '../src/workflows/operator';
+import { rolloutSettingsOf, type RollbackResult } from '../src/workflows/operator-api';
 import { runCli } from './support/cli';
 import { connectTestEnvironment, mlflowUri, requireEnv, withWorkers } from './support/temporal';
 

@@ -12,11 +12,10 @@ import { localArtifact, MlflowClient } from '../registry/mlflow';
 import { AzureTargetError, azureTargetFromEnv } from '../targets/azure/target';
 import { AzureConfigError, defaultCredential } from '../targets/azure/workspace';
 import { LocalTarget } from '../targets/local';
-import { DEFAULT_DEPLOYMENT_SPEC, DEFAULT_DEPLOYMENT_TIMEOUT, type DeploymentMetrics, type DeploymentSpec, type DeploymentTarget, type EndpointState, type OperationOptions } from '../targets/target';
-import type { TrainResult } from './training';
+import { DEFAULT_COMPUTE_SPEC, DEFAULT_DEPLOYMENT_TIMEOUT, type ComputeSpec, type DeploymentMetrics, type DeploymentTarget, type EndpointState, type OperationOptions } from '../targets/target';
+import type { TargetKind } from '../shared/deployment';
+import type { ModelFiles } from '../workflows/rollout-api';
 import { percentile } from '../shared/percentile';
-
-export type TargetKind = 'local' | 'azure';
 
 export interface DeploymentDeps {
   mlflowUri: string;
@@ -25,12 +24,6 @@ export interface DeploymentDeps {
   endpointUrl: string;
   /** The Azure credential; DefaultAzureCredential when absent (tests pass a static one). */
   azureCredential?: TokenCredential;
-}
-
-export interface ModelFiles {
-  name: string;
-  version: string;
-  train: Pick<TrainResult, 'files' | 'mlflow'>;
 }
 
 export interface HealthCheckInput {
@@ -153,9 +146,9 @@ export function createDeploymentActivities(deps: DeploymentDeps) {
     },
 
     /** Deploys a model version to one colour (0 % traffic). A deployment that fails to start fails with its logs. */
-    async deployModel(input: { target: TargetKind; endpoint: string; deployment: string; model: ModelFiles; spec?: DeploymentSpec; timeout?: string }) {
+    async deployModel(input: { target: TargetKind; endpoint: string; deployment: string; model: ModelFiles; spec?: ComputeSpec; timeout?: string }) {
       const [modelPath, contractPath] = await Promise.all([fetchFile(input.model, 'model/model.onnx'), fetchFile(input.model, 'model/input_contract.json')]);
-      const spec = input.spec ?? DEFAULT_DEPLOYMENT_SPEC;
+      const spec = input.spec ?? DEFAULT_COMPUTE_SPEC;
       const state = await longOperation(`deploying ${input.model.name} v${input.model.version} to ${input.deployment}`, timeoutOf(input), (options) =>
         target(input.target).createDeployment(
           input.endpoint,

@@ -5,22 +5,9 @@ import { hostname } from 'node:os';
 import { promisify } from 'node:util';
 import { ApplicationFailure } from '@temporalio/common';
 import { pythonChildEnv, venvExecutable } from '../config/environment';
+import type { TrainerReport, WorkerReport } from '../workflows/stack-check-api';
 
 const execFileAsync = promisify(execFile);
-
-export interface WorkerReport {
-  host: string;
-  pid: number;
-  node: string;
-  mlflow: { uri: string; healthy: boolean; detail: string };
-}
-
-export interface TrainerReport {
-  host: string;
-  pid: number;
-  python: string;
-  packages: Record<string, string>;
-}
 
 export interface EnvironmentDeps {
   mlflowUri: string;

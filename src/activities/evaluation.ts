@@ -11,7 +11,9 @@ import { OnnxModel, predictionLabels, type InputContract } from '../model/input-
 import { localArtifact, MlflowClient, tagValue } from '../registry/mlflow';
 import { sha256File } from '../data/csv';
 import type { ScoredRows } from '../evaluation/evaluate';
-import type { FileRef, TrainResult } from './training';
+import type { ArtifactRef } from '../shared/artifacts';
+import type { ChampionResult } from '../workflows/release-api';
+import type { TrainedModelRef } from '../workflows/training-api';
 
 export const PARITY_TOLERANCE = 1e-4;
 
@@ -22,7 +24,7 @@ export interface EvaluationDeps {
 }
 
 export interface EvaluateInput {
-  train: Pick<TrainResult, 'files' | 'mlflow'>;
+  train: TrainedModelRef;
   artifactsDir: string;
 }
 
@@ -33,26 +35,14 @@ export interface EvaluateResult {
   parityMaxAbsDiff: number;
   rowsPerSecond: number;
   /** Labels and probabilities on the held-out rows, for the review's curves (a file, never in the payload). */
-  scores?: ScoresRef;
-}
-
-/** A scores file on the machine that wrote it, and the same file in the MLflow run (for any other machine). */
-export interface ScoresRef extends FileRef {
-  artifactUri: string;
-  artifactPath: string;
+  scores?: ArtifactRef;
 }
 
 export interface ChampionInput {
   modelName: string;
-  train: Pick<TrainResult, 'files' | 'mlflow'>;
+  train: TrainedModelRef;
   /** When set, the champion's scores are kept there (and in the candidate's run) for the review. */
   artifactsDir?: string;
-}
-
-export interface ChampionResult {
-  version: string;
-  metrics: ClassificationMetrics;
-  scores?: ScoresRef;
 }
 
 export interface GateInput {
@@ -66,7 +56,7 @@ export function createEvaluationActivities(deps: EvaluationDeps) {
   const fetchTrained = (train: EvaluateInput['train'], name: string) =>
     localArtifact(client, train.files[name]!, { artifactUri: train.mlflow.artifactUri, path: name }, deps.cacheDir);
   /** Writes scores to <artifactsDir>/evaluation/<name> and uploads them to the run, keyed by release. */
-  const keepScores = async (train: EvaluateInput['train'], artifactsDir: string, name: string, scored: ScoredRows): Promise<ScoresRef> => {
+  const keepScores = async (train: EvaluateInput['train'], artifactsDir: string, name: string, scored: ScoredRows): Promise<ArtifactRef> => {
     const path = join(artifactsDir, 'evaluation', name);
     mkdirSync(join(artifactsDir, 'evaluation'), { recursive: true });
     const text = JSON.stringify({ labels: Array.from(scored.labels), probabilities: Array.from(scored.probabilities) });

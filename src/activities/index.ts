@@ -51,4 +51,3 @@ export function createTrainingActivities(deps: ActivityDeps) {
 
 export type OrchestrationActivities = ReturnType<typeof createOrchestrationActivities>;
 export type TrainingActivities = ReturnType<typeof createTrainingActivities>;
-export type { WorkerReport, TrainerReport } from './environment';

@@ -8,11 +8,11 @@ import { readRecords } from '../evaluation/evaluate';
 import { OnnxModel, predictionLabels, type InputContract } from '../model/input-contract';
 import { MAX_BATCH_RECORDS, ScoringError, scoreRecords } from '../model/scoring';
 import { localArtifact, MlflowClient } from '../registry/mlflow';
-import type { TrainResult } from './training';
+import type { TrainedModelRef } from '../workflows/training-api';
 import { percentile } from '../shared/percentile';
 
 export interface LocalTestInput {
-  train: Pick<TrainResult, 'files' | 'mlflow'>;
+  train: TrainedModelRef;
   artifactsDir: string;
   maxLatencyMs: number;
   /** Golden rows compared with the trainer's predictions. */

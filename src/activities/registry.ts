@@ -3,7 +3,7 @@
 import { ApplicationFailure } from '@temporalio/common';
 import { MlflowClient, runArtifactUri, tagValue, type ModelVersion } from '../registry/mlflow';
 import type { ClassificationMetrics } from '../evaluation/metrics';
-import type { TrainResult } from './training';
+import type { TrainedModelRef, TrainResult } from '../workflows/training-api';
 
 export interface RegisterInput {
   modelName: string;

@@ -13,50 +13,18 @@ import { approvalViews, curvePanels, driftPanel, gatesPanel, latencyPanel, metri
 import { compareSketches, SKETCH_VERSION, sketchCsv, type DataSketch } from '../review/drift';
 import { renderReviewHtml } from '../review/page';
 import { rolloutView } from '../review/rollout';
-import type { RolloutFailureDetails, RolloutResult } from '../workflows/blue-green-rollout';
+import type { RolloutFailureDetails, RolloutResult } from '../workflows/rollout-api';
 import type { ApprovalRecord, ApprovalVote } from '../shared/approval';
-import type { ScoresRef } from './evaluation';
-import type { TrainResult } from './training';
+import type { ArtifactRef } from '../shared/artifacts';
+import type { ReviewInput, ReviewResult } from '../workflows/review-api';
 
 export const IMPORTANCE_ARTIFACT = 'evaluation/feature_importance.json';
 export const SKETCH_ARTIFACT = 'review/data_sketch.json';
 
-export interface ReviewInput {
-  workflowId: string;
-  artifactsDir: string;
-  phase: ReviewDocument['phase'];
-  modelName: string;
-  candidate: { version: string; modelUri: string };
-  train: Pick<TrainResult, 'files' | 'mlflow' | 'bestFamily'>;
-  data: { path: string; sha256: string; contract: DataContract };
-  evaluation: { metrics: ClassificationMetrics; scores?: ScoresRef };
-  champion?: { version: string; metrics: ClassificationMetrics; scores?: ScoresRef };
-  /** Why there is no champion to compare with. */
-  championNote?: string;
-  gates?: GateCheck[];
-  latency: { samplesPath?: string; maxLatencyMs: number; skipped?: string };
-  /** Each accepted vote when the gate kept them, else the one decision. */
-  approvals?: ApprovalVote[] | ApprovalRecord;
-  /** Whether approvals must be signed (allowed_signers is set). */
-  signedApprovals: boolean;
-  waitingFor?: string;
-  outcome?: string;
-  rollout?: { result?: RolloutResult; failure?: RolloutFailureDetails; notDeployed?: string };
-  links: { mlflow: string; temporalUi: string; namespace: string };
-}
-
-export interface ReviewResult {
-  htmlPath: string;
-  jsonPath: string;
-  /** Where the review is in the MLflow run (absent when the upload failed: the local files still stand). */
-  mlflow?: { artifactPath: string; reviewUrl: string; runUrl: string };
-  mlflowError?: string;
-}
-
 export function createReviewActivities(deps: { mlflowUri: string; cacheDir: string }) {
   const client = new MlflowClient(deps.mlflowUri);
 
-  const readScores = async (ref: ScoresRef | undefined) => {
+  const readScores = async (ref: ArtifactRef | undefined) => {
     if (!ref) return undefined;
     const path = await localArtifact(client, ref, { artifactUri: ref.artifactUri, path: ref.artifactPath }, deps.cacheDir);
     return JSON.parse(readFileSync(path, 'utf8')) as { labels: number[]; probabilities: number[] };

@@ -18,103 +18,11 @@ import { projectRoot, pythonChildEnv, stateDir, venvExecutable } from '../config
 import type { DataContract, ReleaseConfig } from '../config/schema';
 import { sha256File } from '../data/csv';
 import { localArtifact, MlflowClient, MlflowError } from '../registry/mlflow';
+import type { ArtifactRef, FileRef } from '../shared/artifacts';
+import type { FinishInput, PreparedSearch, ShardInput, ShardResult, ShardSpec, TrainInput, TrainResult } from '../workflows/training-api';
 
 // 2: shard files from successive halving (candidates `eliminated` on a smaller rung); a version-1 shard file in MLflow is scored again.
 export const TRAINER_CONTRACT_VERSION = 2;
-
-export interface FileRef {
-  /** Path on the machine that wrote it (reused when it is this machine and the digest matches). */
-  path: string;
-  sha256: string;
-}
-
-export interface TrainInput {
-  /** The release's workflow id: names the MLflow run and keys the retry-safe output folder. */
-  workflowId: string;
-  dataPath: string;
-  dataSha256: string;
-  /** workflow_artifacts/<workflow id>: trainModel writes into training/ below it. */
-  artifactsDir: string;
-  config: Pick<ReleaseConfig, 'model_name' | 'test_data_split' | 'n_iter' | 'cv_folds' | 'random_state' | 'scoring' | 'model_families'> & {
-    data: DataContract;
-    /** Absent in releases started before the setting existed: the trainer's default budget. */
-    training_budget?: ReleaseConfig['training_budget'];
-  };
-}
-
-export interface TrainResult {
-  bestFamily: string;
-  bestParams: Record<string, unknown>;
-  cv: Record<string, number>;
-  scoring: string;
-  threshold: number;
-  parityMaxAbsDiff: number;
-  trainRows: number;
-  testRows: number;
-  fits: number;
-  seconds: number;
-  /** Keyed by MLflow artifact path: model/model.onnx, model/input_contract.json, data/test_rows.csv, … */
-  files: Record<string, FileRef>;
-  mlflow: { runId: string; experimentId: string; artifactUri: string };
-  /** True when a finished result from an earlier attempt was reused. */
-  resumed: boolean;
-}
-
-/** A file in the release's MLflow training run: where it was written, its artifact path and digest. */
-export interface ArtifactRef extends FileRef {
-  artifactUri: string;
-  artifactPath: string;
-}
-
-export interface SearchCandidate {
-  index: number;
-  params: Record<string, unknown>;
-}
-
-/** One batch of candidates of one family, scored with all their folds by one activity. */
-export interface ShardSpec {
-  id: string;
-  family: string;
-  candidates: SearchCandidate[];
-}
-
-export interface PreparedSearch {
-  /** Digest of the held-out and search-sample row numbers: every worker checks it gets the same split. */
-  splitDigest: string;
-  trainRows: number;
-  testRows: number;
-  sampleRows: number;
-  budget: string;
-  /** The search stops starting candidates this long after it starts (null: no limit). */
-  timeLimitSeconds: number | null;
-  sample: ArtifactRef;
-  shards: ShardSpec[];
-  mlflow: TrainResult['mlflow'];
-  resumed: boolean;
-}
-
-export interface ShardInput extends Pick<TrainInput, 'workflowId' | 'config'> {
-  prepared: Pick<PreparedSearch, 'sample' | 'mlflow'>;
-  shard: ShardSpec;
-  /** Unix seconds after which no new candidate starts (null: none). */
-  deadline: number | null;
-}
-
-export interface ShardResult {
-  id: string;
-  family: string;
-  /** The shard's scores (search/shards/<id>.json in the training run). */
-  scores: ArtifactRef;
-  fits: number;
-  /** Best mean CV score in the shard (null when every candidate was skipped). */
-  best: number | null;
-  resumed: boolean;
-}
-
-export interface FinishInput extends TrainInput {
-  prepared: Pick<PreparedSearch, 'splitDigest' | 'mlflow'>;
-  shards: ShardResult[];
-}
 
 interface TrainerResultFile {
   contract_version: number;
@@ -172,7 +80,7 @@ export interface TrainerProgress {
 const STDERR_TAIL_LINES = 40;
 
 /** The budget as the trainer reads it: a preset, or a duration (the default preset with that time limit). */
-export function trainerBudget(budget: TrainInput['config']['training_budget']): { preset: string; time_limit_s?: number } {
+export function trainerBudget(budget: TrainInput['config']['training_budget'] | undefined): { preset: string; time_limit_s?: number } {
   if (budget === undefined) return { preset: 'default' };
   if (budget === 'fast' || budget === 'default' || budget === 'thorough') return { preset: budget };
   return { preset: 'default', time_limit_s: msToNumber(budget as Parameters<typeof msToNumber>[0]) / 1000 };

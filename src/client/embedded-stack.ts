@@ -14,7 +14,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Client, Connection } from '@temporalio/client';
 import { SearchAttributeType } from '@temporalio/common';
 import { projectRoot, pythonChildEnv, taskQueues, venvExecutable, type TaskQueues } from '../config/environment';
-import { searchAttributeKeys } from '../workflows/search-attributes';
+import { searchAttributeKeys } from '../shared/search-attributes';
 import { missingPollers, pollerOfProcess } from './stack-check';
 import { SUPERVISOR_PIPE_ENV } from './supervisor-pipe';
 

@@ -2,7 +2,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { WorkflowNotFoundError, type Client, type WorkflowHandle } from '@temporalio/client';
 import { describeHolder, endpointLockQuery, type EndpointLockState, type HoldProgress } from '../workflows/endpoint-lock-api';
-import { operatorProgressQuery } from '../workflows/operator';
+import { operatorProgressQuery } from '../workflows/operator-api';
 
 /** The lock's state, or undefined when no lock run is open (nobody holds or waits: the endpoint is free). */
 export async function readEndpointLock(client: Client, lockId: string): Promise<EndpointLockState | undefined> {

@@ -8,8 +8,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { defaultPayloadConverter } from '@temporalio/common';
 import { mlflowTrackingUri, projectRoot, taskQueues, temporalUiUrl, type TaskQueues } from '../config/environment';
 import type { ReleaseConfig } from '../config/schema';
-import { MODEL_NAME } from '../workflows/search-attributes';
-import { statusQuery, type ReleaseInput, type ReleaseResult, type ReleaseStatus, type ReviewRef } from '../workflows/release-api';
+import { MODEL_NAME } from '../shared/search-attributes';
+import { statusQuery, type ReleaseInput, type ReleaseResult, type ReleaseStatus } from '../workflows/release-api';
+import type { ReviewRef } from '../workflows/review-api';
 
 export const artifactsRoot = () => resolve(process.env.MODELSHIP_ARTIFACTS_DIR || join(projectRoot, 'workflow_artifacts'));
 

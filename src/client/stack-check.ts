@@ -2,7 +2,7 @@ import type { Client } from '@temporalio/client';
 import type { Duration } from '@temporalio/common';
 import { temporal } from '@temporalio/proto';
 import type { TaskQueues } from '../config/environment';
-import type { StackCheckResult } from '../workflows';
+import type { StackCheckResult } from '../workflows/stack-check-api';
 
 /** Runs the stackCheck workflow: proof that a worker serves both task queues with a working set-up. */
 export function runStackCheck(client: Client, queues: TaskQueues, timeout: Duration): Promise<StackCheckResult> {

@@ -3,7 +3,7 @@
 // Secrets and connection settings (Temporal address, MLflow URI, Azure ids) never live here: see environment.ts.
 import { z } from 'zod';
 import { msToNumber } from '@temporalio/common/lib/time';
-import { DEFAULT_DEPLOYMENT_SPEC, DEFAULT_DEPLOYMENT_TIMEOUT } from '../shared/deployment';
+import { DEFAULT_COMPUTE_SPEC, DEFAULT_DEPLOYMENT_TIMEOUT, TARGET_KINDS } from '../shared/deployment';
 
 const durationString = z
   .string()
@@ -132,7 +132,7 @@ export const releaseConfigSchema = z.strictObject({
 
   // --- deployment (the original's keys)
   target: z
-    .enum(['local', 'azure'])
+    .enum(TARGET_KINDS)
     .default('local')
     .describe('where models are served: "local" (embedded endpoint) or "azure" (Azure ML managed online endpoint)'),
   endpoint_name: endpointName
@@ -146,9 +146,9 @@ export const releaseConfigSchema = z.strictObject({
   instance_type: z
     .string()
     .min(1)
-    .default(DEFAULT_DEPLOYMENT_SPEC.instanceType)
+    .default(DEFAULT_COMPUTE_SPEC.instanceType)
     .describe('Azure VM size per deployment (default Standard_F4s_v2; F2s_v2 is often too small to start)'),
-  instance_count: z.int().min(1).max(100).default(DEFAULT_DEPLOYMENT_SPEC.instanceCount).describe('instances per deployment, a whole number from 1 (default 1)'),
+  instance_count: z.int().min(1).max(100).default(DEFAULT_COMPUTE_SPEC.instanceCount).describe('instances per deployment, a whole number from 1 (default 1)'),
   traffic_plan: z
     .array(z.int().min(1).max(100))
     .min(1)

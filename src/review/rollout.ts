@@ -1,7 +1,7 @@
 // The rollout's timeline for the review, read from the steps blueGreenRollout records (its result on success,
 // its failure details when it rolled back): traffic per colour over time, the bake analysis of each traffic
 // step, and where compensations ran.
-import type { RolloutFailureDetails, RolloutResult, RolloutStep } from '../workflows/blue-green-rollout';
+import type { RolloutFailureDetails, RolloutResult, RolloutStep } from '../workflows/rollout-api';
 import type { RolloutView } from './document';
 
 const json = (text: string | undefined): Record<string, number> | undefined => {

@@ -14,7 +14,8 @@ import type { DeploymentMetrics } from '../shared/deployment';
 
 export const MAX_BODY_BYTES = 1_000_000;
 
-export interface DeploymentSpec {
+/** What the endpoint server loads for a deployment: the model file, its contract and digest. */
+export interface ServedModelSpec {
   modelName: string;
   modelVersion: string;
   modelPath: string;
@@ -22,7 +23,7 @@ export interface DeploymentSpec {
   sha256: string;
 }
 
-export interface DeploymentRecord extends DeploymentSpec {
+export interface DeploymentRecord extends ServedModelSpec {
   name: string;
   state: 'Creating' | 'Succeeded' | 'Failed';
   error?: string;
@@ -318,7 +319,7 @@ export class EndpointServer {
     if (sub === 'deployments' && deploymentName) {
       const key = `${name}/${deploymentName}`;
       if (!action && req.method === 'PUT') {
-        const spec = (await readJson(req)) as DeploymentSpec;
+        const spec = (await readJson(req)) as ServedModelSpec;
         const existing = endpoint.deployments[deploymentName];
         if (existing && existing.sha256 === spec.sha256 && existing.state === 'Succeeded') return send(res, 200, existing);
         const record: DeploymentRecord = { ...spec, name: deploymentName, state: 'Creating', createdAt: new Date().toISOString() };

@@ -1,8 +1,8 @@
 // The deployment-target seam: what the rollout workflow needs from any serving platform. Two implementations:
 // local (the embedded endpoint server) and azure (Azure ML managed online endpoints). Every method is idempotent.
-import type { DeploymentMetrics, DeploymentSpec } from '../shared/deployment';
+import type { ComputeSpec, DeploymentMetrics, TargetKind } from '../shared/deployment';
 
-export { DEFAULT_DEPLOYMENT_SPEC, DEFAULT_DEPLOYMENT_TIMEOUT, type DeploymentMetrics, type DeploymentSpec } from '../shared/deployment';
+export { DEFAULT_COMPUTE_SPEC, DEFAULT_DEPLOYMENT_TIMEOUT, type ComputeSpec, type DeploymentMetrics } from '../shared/deployment';
 
 export interface DeploymentState {
   name: string;
@@ -44,7 +44,7 @@ export interface ProbeResult {
 }
 
 export interface DeploymentTarget {
-  readonly kind: 'local' | 'azure';
+  readonly kind: TargetKind;
   /** Proves the target usable (reachable, credentials accepted) without changing anything; says what it reached. */
   checkAccess(): Promise<string>;
   /** The live state; an error reading it is an error (never "no deployments"). */
@@ -54,7 +54,7 @@ export interface DeploymentTarget {
   ensureEndpoint(endpoint: string, options?: OperationOptions): Promise<{ created: boolean }>;
   deleteEndpoint(endpoint: string, options?: OperationOptions): Promise<{ deleted: boolean }>;
   /** Deploys (or, on a retry, finds) the model on one deployment at 0 % traffic; a deployment that fails to start is returned as Failed. */
-  createDeployment(endpoint: string, deployment: string, model: ModelToDeploy, spec: DeploymentSpec, options?: OperationOptions): Promise<DeploymentState>;
+  createDeployment(endpoint: string, deployment: string, model: ModelToDeploy, spec: ComputeSpec, options?: OperationOptions): Promise<DeploymentState>;
   /** Sets the traffic weights (and mirror) and returns once the platform shows them. */
   setTraffic(endpoint: string, traffic: Record<string, number>, mirror?: { deployment: string; percent: number }, options?: OperationOptions): Promise<void>;
   /** Scores records on one deployment directly (not through the traffic split). */

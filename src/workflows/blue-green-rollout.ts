@@ -6,62 +6,8 @@ import { ApplicationFailure, CancellationScope, isCancellation, proxyActivities,
 import type { Duration } from '@temporalio/common';
 import { msToNumber } from '@temporalio/common/lib/time';
 import type { OrchestrationActivities } from '../activities';
-import type { ModelFiles, TargetKind } from '../activities/deployment';
-import { DEFAULT_DEPLOYMENT_SPEC, DEFAULT_DEPLOYMENT_TIMEOUT, type DeploymentSpec } from '../shared/deployment';
 import { innermostFailure } from './failures';
-
-export interface RolloutInput {
-  target: TargetKind;
-  endpoint: string;
-  /** The colour of a first release; the other colour of the pair is its alternate. */
-  firstColour: string;
-  model: ModelFiles;
-  /** Registered model name whose aliases move (production → candidate, previous → old production). */
-  modelName: string;
-  trafficPlan: number[];
-  /** Mirror this % of live requests to the new colour before it takes traffic (0: no shadow phase). */
-  shadowPercent: number;
-  shadowTime: string;
-  bakeTime: string;
-  maxErrorRate: number;
-  maxLatencyMs: number;
-  noCleanup: boolean;
-  terminationWait: string;
-  /** How the new colour runs (Azure: VM size and instances). */
-  spec: DeploymentSpec;
-  /** Bound on each long target operation: provisioning, a traffic change, a deletion. */
-  deploymentTimeout: string;
-}
-
-export interface RolloutStep {
-  at: string;
-  action: string;
-  detail?: string;
-  /** The numbers of a traffic change or a bake analysis, for the review's timeline. */
-  data?: Record<string, unknown>;
-}
-
-export interface RolloutResult {
-  outcome: 'succeeded';
-  endpoint: string;
-  colour: string;
-  previousColour?: string;
-  previousVersion?: string;
-  traffic: Record<string, number>;
-  scoringUri?: string;
-  /** The shadow phase: mirrored requests and how often the new colour agreed with the live one. */
-  shadow?: { percent: number; compared: number; agreementRate: number | null };
-  steps: RolloutStep[];
-  cleanup: string;
-}
-
-export interface RolloutFailureDetails {
-  failed: string;
-  evidence?: unknown;
-  undone: string[];
-  undoFailures: string[];
-  steps: RolloutStep[];
-}
+import type { RolloutFailureDetails, RolloutInput, RolloutResult, RolloutStep } from './rollout-api';
 
 // Reads, probes, metrics and alias changes are quick: a short timeout means a worker that died mid-call is noticed soon.
 // Retried for about 4 minutes, so an endpoint server or MLflow restarting mid-rollout does not roll it back.
@@ -90,7 +36,7 @@ function targetActivities(deploymentTimeout: string) {
   return { long, undo };
 }
 
-export function alternateColour(colour: string): string {
+function alternateColour(colour: string): string {
   if (colour === 'blue') return 'green';
   if (colour === 'green') return 'blue';
   return colour.endsWith('-b') ? colour.replace(/-b$/, '') : `${colour}-b`;
@@ -98,9 +44,7 @@ export function alternateColour(colour: string): string {
 
 export async function blueGreenRollout(input: RolloutInput): Promise<RolloutResult> {
   const { target, endpoint } = input;
-  // Defaults for rollouts started before these settings existed (replay-safe).
-  const timeout = input.deploymentTimeout ?? DEFAULT_DEPLOYMENT_TIMEOUT;
-  const spec = input.spec ?? DEFAULT_DEPLOYMENT_SPEC;
+  const { deploymentTimeout: timeout, spec } = input;
   const { long: slow, undo: undoActivities } = targetActivities(timeout);
   const steps: RolloutStep[] = [];
   const note = (action: string, detail?: string, data?: Record<string, unknown>) => steps.push({ at: new Date().toISOString(), action, detail, ...(data && { data }) });

@@ -5,7 +5,7 @@
 // its finished candidates kept in the heartbeat). Deterministic code only.
 import { proxyActivities } from '@temporalio/workflow';
 import type { TrainingActivities } from '../activities';
-import type { TrainInput, TrainResult } from '../activities/training';
+import type { TrainInput, TrainResult } from './training-api';
 
 /** `progress` hears how far the search is (e.g. "search: 5 of 12 shards scored, best so far …"): state, no commands. */
 export async function trainDistributed(input: TrainInput, trainingTaskQueue: string, progress: (line: string) => void = () => {}): Promise<TrainResult> {

@@ -6,12 +6,12 @@
 // periodic check of its run and released, so no dead run holds an endpoint for long.
 // The lock ends when nobody holds or waits; a request that arrives as it ends is re-sent by its requester.
 import {
+  deprecatePatch,
   allHandlersFinished,
   CancellationScope,
   condition,
   continueAsNew,
   getExternalWorkflowHandle,
-  patched,
   proxyActivities,
   setCurrentDetails,
   setHandler,
@@ -36,6 +36,7 @@ import {
 
 export type { HoldProgress } from './endpoint-lock-api';
 import { innermostFailure } from './failures';
+import { RETIRED_PATCHES } from './patches';
 
 /** How often a holder's run is checked while others wait for the endpoint, and while nobody does. */
 const CHECK_WHILE_WAITED_FOR = '10 seconds';
@@ -162,17 +163,13 @@ export interface EndpointClaim {
   description: string;
 }
 
-/** True when this run serialises its rollout through the endpoint lock (runs started before it existed do not). */
-export function usesEndpointLock(): boolean {
-  return patched('endpoint-lock');
-}
-
 /**
  * Runs `rollout` while this run holds the endpoint: asks for it, waits its turn (re-asking now and then), and
  * always leaves afterwards — on success, failure (after the rollout's own undo) and cancellation, also while
  * still waiting.
  */
 export async function holdEndpoint<T>(claim: EndpointClaim, progress: (p: HoldProgress) => void, rollout: (hold: HoldProgress) => Promise<T>): Promise<T> {
+  deprecatePatch(RETIRED_PATCHES.endpointLock);
   const { workflowId, runId, taskQueue } = workflowInfo();
   const lockId = endpointLockId(claim.target, claim.endpoint);
   let granted: EndpointGrant | undefined;

@@ -1,6 +1,5 @@
 // Every workflow the modelship worker registers. Deterministic code only: no I/O, no Node APIs.
 export { stackCheck } from './stack-check';
-export type { StackCheckInput, StackCheckResult } from './stack-check';
 export { modelRelease } from './model-release';
 export { blueGreenRollout } from './blue-green-rollout';
 export { deployRegisteredModel, rollbackEndpoint } from './operator';

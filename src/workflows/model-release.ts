@@ -13,26 +13,27 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { OrchestrationActivities, TrainingActivities } from '../activities';
-import type { TrainResult } from '../activities/training';
-import type { ChampionResult } from '../activities/evaluation';
 import { approvalCommand, createApprovalGate } from './approval-gate';
-import type { ReviewInput } from '../activities/review';
-import type { RolloutFailureDetails } from './blue-green-rollout';
 import {
   statusQuery,
   STEP_NAMES,
+  type ChampionResult,
   type ReleaseInput,
   type ReleaseResult,
   type ReleaseStatus,
 } from './release-api';
+import type { ReviewInput } from './review-api';
+import type { RolloutFailureDetails } from './rollout-api';
+import type { TrainResult } from './training-api';
 import { blueGreenRollout } from './blue-green-rollout';
-import { holdEndpoint, usesEndpointLock, type HoldProgress } from './endpoint-lock';
+import { holdEndpoint } from './endpoint-lock';
+import type { HoldProgress } from './endpoint-lock-api';
 import { trainDistributed } from './distributed-training';
 import { innermostFailure } from './failures';
 import { REVIEW_PATCH, writeReleaseReview } from './release-review';
 import { createStepRecorder } from './step-recorder';
-import { rolloutSettingsOf } from './operator';
-import { MODEL_NAME, RELEASE_OUTCOME, RELEASE_STAGE } from './search-attributes';
+import { rolloutSettingsOf } from './operator-api';
+import { MODEL_NAME, RELEASE_OUTCOME, RELEASE_STAGE } from '../shared/search-attributes';
 
 // Retries ride out a service that restarts or is down for minutes (MLflow, the endpoint server): quick calls for
 // about 7 minutes, heavy ones for about 3. Business failures are non-retryable and end the step at once; while a
@@ -245,7 +246,6 @@ export async function modelRelease(input: ReleaseInput): Promise<ReleaseResult> 
       state.deployment = await step(
         'deploy',
         () => {
-          if (!usesEndpointLock()) return rollout();
           // Set before the first await, so a watcher's first look at the running step already says it.
           record('deploy').summary = `asking for endpoint ${config.endpoint_name} (one rollout per endpoint)`;
           return holdEndpoint(claim, onHold, rollout);

@@ -1,50 +1,20 @@
 // Operator workflows: deploy a registered model on its own, and roll an endpoint back. Each holds the endpoint
 // (one rollout per endpoint, see endpoint-lock.ts) from before it reads the endpoint until it has ended.
-import { ApplicationFailure, defineQuery, executeChild, proxyActivities, setHandler } from '@temporalio/workflow';
+import { ApplicationFailure, executeChild, proxyActivities, setHandler } from '@temporalio/workflow';
 import type { OrchestrationActivities } from '../activities';
-import type { TargetKind } from '../activities/deployment';
-import type { ReleaseConfig } from '../config/schema';
-import { blueGreenRollout, type RolloutInput, type RolloutResult } from './blue-green-rollout';
-import { holdEndpoint, usesEndpointLock, type EndpointClaim, type HoldProgress } from './endpoint-lock';
+import { blueGreenRollout } from './blue-green-rollout';
+import { holdEndpoint, type EndpointClaim } from './endpoint-lock';
+import type { HoldProgress } from './endpoint-lock-api';
+import { operatorProgressQuery, type DeployInput, type RollbackInput, type RollbackResult } from './operator-api';
+import type { RolloutResult } from './rollout-api';
 
 const act = proxyActivities<OrchestrationActivities>({
   startToCloseTimeout: '10 minutes',
   retry: { maximumAttempts: 5, initialInterval: '1 second' },
 });
 
-export type RolloutSettings = Omit<RolloutInput, 'model' | 'modelName' | 'endpoint' | 'target'>;
-
-/** The rollout's settings from a release configuration: one mapping for releases, deploys and rollbacks. */
-export function rolloutSettingsOf(config: ReleaseConfig): RolloutSettings {
-  return {
-    firstColour: config.deployment_name,
-    trafficPlan: config.traffic_plan,
-    shadowPercent: config.shadow_percent,
-    shadowTime: config.shadow_time,
-    bakeTime: config.bake_time,
-    maxErrorRate: config.max_error_rate,
-    maxLatencyMs: config.max_latency_ms,
-    noCleanup: config.no_cleanup,
-    terminationWait: config.termination_wait,
-    spec: { instanceType: config.instance_type, instanceCount: config.instance_count },
-    deploymentTimeout: config.deployment_timeout,
-  };
-}
-
-export interface DeployInput {
-  target: TargetKind;
-  endpoint: string;
-  /** models:/NAME@ALIAS or models:/NAME/VERSION */
-  modelUri: string;
-  settings: RolloutSettings;
-}
-
-/** What an operator workflow is doing about its endpoint: waiting for it or holding it (for the CLI). */
-export const operatorProgressQuery = defineQuery<HoldProgress | undefined>('endpointHold');
-
-/** Runs `work` holding the endpoint; runs started before the lock existed run it as they did. */
+/** Runs `work` holding the endpoint. */
 async function asSoleRollout<T>(claim: EndpointClaim, work: () => Promise<T>): Promise<T> {
-  if (!usesEndpointLock()) return work();
   let progress: HoldProgress | undefined;
   setHandler(operatorProgressQuery, () => progress);
   return holdEndpoint(claim, (p) => (progress = p), work);
@@ -53,28 +23,16 @@ async function asSoleRollout<T>(claim: EndpointClaim, work: () => Promise<T>): P
 /** The blue-green rollout of an already registered model (modelship deploy). */
 export async function deployRegisteredModel(input: DeployInput): Promise<RolloutResult> {
   const claim: EndpointClaim = { target: input.target, endpoint: input.endpoint, kind: 'deploy', description: `deploy ${input.modelUri}` };
-  return asSoleRollout(claim, () => deployUnheld(input));
+  return asSoleRollout(claim, async () => (await deployUnheld(input)).rollout);
 }
 
-async function deployUnheld(input: DeployInput): Promise<RolloutResult> {
+async function deployUnheld(input: DeployInput): Promise<{ version: string; rollout: RolloutResult }> {
   const model = await act.resolveRegisteredModel(input.modelUri);
-  return executeChild(blueGreenRollout, {
+  const rollout = await executeChild(blueGreenRollout, {
     workflowId: `${workflowIdOf(input.endpoint)}-deploy-v${model.version}-${Date.now()}`,
     args: [{ ...input.settings, target: input.target, endpoint: input.endpoint, model: { name: model.name, version: model.version, train: model.train }, modelName: model.name }],
   });
-}
-
-export interface RollbackInput {
-  target: TargetKind;
-  endpoint: string;
-  settings: RolloutSettings;
-}
-
-export interface RollbackResult {
-  how: 'traffic' | 'redeploy';
-  from: { colour: string; version?: string };
-  to: { colour: string; version?: string };
-  detail: string;
+  return { version: model.version, rollout };
 }
 
 function workflowIdOf(endpoint: string): string {
@@ -113,11 +71,11 @@ async function rollbackUnheld(input: RollbackInput): Promise<RollbackResult> {
     };
   }
   // Already holding the endpoint: the redeploy runs inside this hold.
-  const rollout = await deployUnheld({ target, endpoint, modelUri: `models:/${live.modelName}@previous`, settings: input.settings });
+  const { version, rollout } = await deployUnheld({ target, endpoint, modelUri: `models:/${live.modelName}@previous`, settings: input.settings });
   return {
     how: 'redeploy',
     from: { colour: live.name, version: live.modelVersion },
-    to: { colour: rollout.colour, version: rollout.steps.find((s) => s.action === 'deployed')?.detail?.match(/ v(\d+) /)?.[1] },
+    to: { colour: rollout.colour, version },
     detail: `@previous redeployed to ${rollout.colour} by a blue-green rollout; ${rollout.cleanup}`,
   };
 }

@@ -3,7 +3,9 @@ import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type { ReleaseConfig } from '../config/schema';
 import type { GateResult } from '../evaluation/gates';
 import type { ClassificationMetrics } from '../evaluation/metrics';
-import type { RolloutResult } from './blue-green-rollout';
+import type { ArtifactRef } from '../shared/artifacts';
+import type { ReviewRef } from './review-api';
+import type { RolloutResult } from './rollout-api';
 import type { HoldProgress } from './endpoint-lock-api';
 import type { ApprovalRecord, ApprovalVote } from '../shared/approval';
 
@@ -67,6 +69,14 @@ export interface CandidateRef {
   dataSha256?: string;
 }
 
+/** The current @production version, scored on the candidate's held-out rows (champion/challenger). */
+export interface ChampionResult {
+  version: string;
+  metrics: ClassificationMetrics;
+  /** Its scores on those rows, for the review's curves. */
+  scores?: ArtifactRef;
+}
+
 export interface ReleaseStatus {
   workflowId: string;
   stage: StepName | 'done';
@@ -89,16 +99,6 @@ export interface ReleaseStatus {
   review?: ReviewRef;
 }
 
-export interface ReviewRef {
-  phase: 'awaiting_approval' | 'final';
-  /** review.html on the worker that wrote it (absent when writing failed: see error). */
-  path?: string;
-  jsonPath?: string;
-  /** The review in the MLflow UI's artifact viewer, and the run. */
-  mlflowUrl?: string;
-  runUrl?: string;
-  error?: string;
-}
 
 export interface ReleaseInput {
   config: ReleaseConfig;

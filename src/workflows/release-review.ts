@@ -3,9 +3,8 @@
 // is reported, not fatal: the release's own evidence (steps, metrics, gates) still stands in its status.
 import { proxyActivities } from '@temporalio/workflow';
 import type { OrchestrationActivities } from '../activities';
-import type { ReviewInput } from '../activities/review';
 import { innermostFailure } from './failures';
-import type { ReviewRef } from './release-api';
+import type { ReviewInput, ReviewRef } from './review-api';
 
 /** The patch id guarding the review's activity calls (releases recorded before it replay without them). */
 export const REVIEW_PATCH = 'review-report';

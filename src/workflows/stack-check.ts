@@ -1,15 +1,6 @@
 import { proxyActivities } from '@temporalio/workflow';
-import type { OrchestrationActivities, TrainerReport, TrainingActivities, WorkerReport } from '../activities';
-
-export interface StackCheckInput {
-  /** The training task queue to reach (the workflow itself runs on the orchestration queue). */
-  trainingTaskQueue: string;
-}
-
-export interface StackCheckResult {
-  orchestration: WorkerReport;
-  training: TrainerReport;
-}
+import type { OrchestrationActivities, TrainingActivities } from '../activities';
+import type { StackCheckInput, StackCheckResult } from './stack-check-api';
 
 /**
  * Proves that both task queues are served by a working worker: one activity on each queue.

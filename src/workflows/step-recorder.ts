@@ -4,7 +4,7 @@ import { setCurrentDetails, upsertSearchAttributes } from '@temporalio/workflow'
 import { innermostFailure } from './failures';
 import type { ReleaseStatus, StepName, StepRecord } from './release-api';
 import { reviewMarkdown } from './release-review';
-import { RELEASE_STAGE } from './search-attributes';
+import { RELEASE_STAGE } from '../shared/search-attributes';
 
 export interface StepRecorder {
   /** The record of one step. */

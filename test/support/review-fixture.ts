@@ -5,7 +5,7 @@ import { classificationMetrics } from '../../src/evaluation/metrics';
 import { approvalViews, curvePanels, driftPanel, gatesPanel, latencyPanel, metricRows, REVIEW_VERSION, type ReviewDocument } from '../../src/review/document';
 import { compareSketches, type DataSketch } from '../../src/review/drift';
 import { rolloutView } from '../../src/review/rollout';
-import type { RolloutFailureDetails, RolloutResult } from '../../src/workflows/blue-green-rollout';
+import type { RolloutFailureDetails, RolloutResult } from '../../src/workflows/rollout-api';
 
 function random(seed: number) {
   let state = seed >>> 0;

@@ -5,8 +5,9 @@ import { endpointUrl, stateDir, taskQueues } from '../../config/environment';
 import { azureTargetFromEnv } from '../../targets/azure/target';
 import { LocalTarget } from '../../targets/local';
 import type { DeploymentTarget, EndpointState } from '../../targets/target';
-import type { RolloutResult } from '../../workflows/blue-green-rollout';
-import { rolloutSettingsOf, type RollbackResult } from '../../workflows/operator';
+import type { TargetKind } from '../../shared/deployment';
+import type { RolloutResult } from '../../workflows/rollout-api';
+import { rolloutSettingsOf, type RollbackResult } from '../../workflows/operator-api';
 import { endpointLockId, type EndpointLockState } from '../../workflows/endpoint-lock-api';
 import { followHold, lockLines, readEndpointLock } from '../endpoint-lock';
 import { awaitResult, workflowUrl } from '../release';
@@ -69,7 +70,7 @@ export function registerEndpointCommands(program: Command): void {
     .option('--target <target>', 'local or azure')
     .option('--no-cleanup', 'keep the old colour at 0 % afterwards')
     .option('--wait', 'wait for the rollout to finish and print its result')
-    .action(async (options: { modelUri: string; endpointName?: string; config: string; target?: 'local' | 'azure'; cleanup: boolean; wait?: boolean }) => {
+    .action(async (options: { modelUri: string; endpointName?: string; config: string; target?: TargetKind; cleanup: boolean; wait?: boolean }) => {
       const config = configFromFlags({ config: options.config, target: options.target });
       const settings = { ...rolloutSettingsOf(config), noCleanup: !options.cleanup || config.no_cleanup };
       const name = options.endpointName ?? config.endpoint_name;

@@ -3,6 +3,7 @@ import { Option } from 'commander';
 import { CancelledFailure, WorkflowFailedError, WorkflowUpdateFailedError } from '@temporalio/client';
 import { ConfigError, loadConfig } from '../../config/load';
 import type { ReleaseConfigInput } from '../../config/schema';
+import { TARGET_KINDS, type TargetKind } from '../../shared/deployment';
 import { approveUpdate, rejectUpdate, statusQuery, type ApprovalGateStatus, type ReleaseResult, type ReleaseStatus, type SignedMessage } from '../../workflows/release-api';
 import { signStatement, statementFor } from '../signing';
 import { AllowedSignersError } from '../../approval/allowed-signers';
@@ -20,7 +21,7 @@ export interface StartOptions {
   skipDeployment?: boolean;
   skipAzureDeployment?: boolean;
   autoApprove?: boolean;
-  target?: 'local' | 'azure';
+  target?: TargetKind;
   wait?: boolean;
   json?: boolean;
   by?: string;
@@ -77,7 +78,7 @@ export function registerReleaseCommands(program: Command): void {
     .option('--skip-deployment', 'stop after approval without deploying')
     .option('--skip-azure-deployment', 'the original name of --skip-deployment')
     .option('--auto-approve', 'approve automatically (recorded as automatic)')
-    .addOption(new Option('--target <target>', 'deployment target').choices(['local', 'azure']))
+    .addOption(new Option('--target <target>', 'deployment target').choices(TARGET_KINDS))
     .option('--wait', 'show live progress until the run ends or waits for approval')
     .option('--json', 'print machine-readable JSON')
     .option('--by <name>', 'who starts the release (forbid_self_approval refuses their approval); default: the OS user')

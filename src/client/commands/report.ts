@@ -4,7 +4,8 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
-import { statusQuery, type ReviewRef } from '../../workflows/release-api';
+import { statusQuery } from '../../workflows/release-api';
+import type { ReviewRef } from '../../workflows/review-api';
 import { artifactsRoot } from '../release';
 import { connectClient } from '../temporal';
 

@@ -14,7 +14,7 @@ import type { TokenCredential } from '@azure/core-auth';
 import { RestError } from '@azure/core-rest-pipeline';
 import { AnonymousCredential, BlobServiceClient, StorageSharedKeyCredential, type ContainerClient } from '@azure/storage-blob';
 import { projectRoot } from '../../config/environment';
-import type { DeploymentMetrics, DeploymentSpec, DeploymentState, DeploymentTarget, EndpointState, ModelToDeploy, OperationOptions, ProbeResult } from '../target';
+import type { ComputeSpec, DeploymentMetrics, DeploymentState, DeploymentTarget, EndpointState, ModelToDeploy, OperationOptions, ProbeResult } from '../target';
 import { ARM_SCOPE, azureSettingsFromEnv, createAzureMlWorkspace, defaultCredential, isConflict, type AzureMlWorkspace } from './workspace';
 
 export const DATASTORE = 'workspaceblobstore';
@@ -268,7 +268,7 @@ export class AzureTarget implements DeploymentTarget {
     return { modelId, codeId, environmentId, uploaded: modelFolder.uploaded + codeFolder.uploaded };
   }
 
-  async createDeployment(endpoint: string, deployment: string, model: ModelToDeploy, spec: DeploymentSpec, options: OperationOptions = {}): Promise<DeploymentState> {
+  async createDeployment(endpoint: string, deployment: string, model: ModelToDeploy, spec: ComputeSpec, options: OperationOptions = {}): Promise<DeploymentState> {
     await this.checkAccess();
     const assets = await this.prepareAssets(model, options);
     let existing = await this.call(`reading deployment ${deployment}`, () => this.workspace.getDeployment(endpoint, deployment));
