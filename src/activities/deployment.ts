@@ -8,7 +8,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { msToNumber } from '@temporalio/common/lib/time';
 import { readRecords } from '../evaluation/evaluate';
 import type { InputContract } from '../model/input-contract';
-import { localArtifact, MlflowClient } from '../registry/mlflow';
+import type { ArtifactStore } from '../registry/artifact-store';
 import { AzureTargetError, azureTargetFromEnv } from '../targets/azure/target';
 import { AzureConfigError, defaultCredential } from '../targets/azure/workspace';
 import { LocalTarget } from '../targets/local';
@@ -18,8 +18,9 @@ import type { ModelFiles } from '../workflows/rollout-api';
 import { percentile } from '../shared/percentile';
 
 export interface DeploymentDeps {
-  mlflowUri: string;
-  /** Local state: artifact cache and the local endpoint server's folder (admin token). */
+  /** Where the deployed model's files come from. */
+  artifacts: ArtifactStore;
+  /** Local state: the local endpoint server's folder (admin token). */
   stateDir: string;
   endpointUrl: string;
   /** The Azure credential; DefaultAzureCredential when absent (tests pass a static one). */
@@ -96,8 +97,6 @@ async function longOperation<T>(what: string, timeout: { ms: number; text: strin
 }
 
 export function createDeploymentActivities(deps: DeploymentDeps) {
-  const client = new MlflowClient(deps.mlflowUri);
-  const cacheDir = join(deps.stateDir, 'cache', 'artifacts');
   const targets = new Map<TargetKind, DeploymentTarget>();
   const target = (kind: TargetKind): DeploymentTarget => {
     if (!targets.has(kind)) {
@@ -122,8 +121,7 @@ export function createDeploymentActivities(deps: DeploymentDeps) {
       throw asFailure(error);
     }
   };
-  const fetchFile = (model: ModelFiles, name: string) =>
-    localArtifact(client, model.train.files[name]!, { artifactUri: model.train.mlflow.artifactUri, path: name }, cacheDir);
+  const fetchFile = (model: ModelFiles, name: string) => deps.artifacts.fetchFile(model.train.mlflow.artifactUri, name, model.train.files[name]!);
   const tail = async (kind: TargetKind, endpoint: string, deployment: string) =>
     (await target(kind).logs(endpoint, deployment).catch((error: Error) => [`(logs unavailable: ${error.message})`])).slice(-20);
 

@@ -8,20 +8,14 @@ import { scoreLabelledCsv } from '../evaluation/evaluate';
 import { applyGates, type GateResult, type GateSettings } from '../evaluation/gates';
 import { classificationMetrics, type ClassificationMetrics } from '../evaluation/metrics';
 import { OnnxModel, predictionLabels, type InputContract } from '../model/input-contract';
-import { localArtifact, MlflowClient, tagValue } from '../registry/mlflow';
-import { sha256File } from '../data/csv';
+import { mlflowAccess, type MlflowDeps } from '../registry/artifact-store';
+import { tagValue } from '../registry/mlflow';
 import type { ScoredRows } from '../evaluation/evaluate';
 import type { ArtifactRef } from '../shared/artifacts';
 import type { ChampionResult } from '../workflows/release-api';
 import type { TrainedModelRef } from '../workflows/training-api';
 
 export const PARITY_TOLERANCE = 1e-4;
-
-export interface EvaluationDeps {
-  mlflowUri: string;
-  /** Where artifacts fetched from MLflow are cached, by digest. */
-  cacheDir: string;
-}
 
 export interface EvaluateInput {
   train: TrainedModelRef;
@@ -51,19 +45,16 @@ export interface GateInput {
   champion?: ChampionResult;
 }
 
-export function createEvaluationActivities(deps: EvaluationDeps) {
-  const client = new MlflowClient(deps.mlflowUri);
-  const fetchTrained = (train: EvaluateInput['train'], name: string) =>
-    localArtifact(client, train.files[name]!, { artifactUri: train.mlflow.artifactUri, path: name }, deps.cacheDir);
+export function createEvaluationActivities(deps: MlflowDeps) {
+  const { mlflow: client, artifacts } = mlflowAccess(deps);
+  const fetchTrained = (train: EvaluateInput['train'], name: string) => artifacts.fetchFile(train.mlflow.artifactUri, name, train.files[name]!);
   /** Writes scores to <artifactsDir>/evaluation/<name> and uploads them to the run, keyed by release. */
   const keepScores = async (train: EvaluateInput['train'], artifactsDir: string, name: string, scored: ScoredRows): Promise<ArtifactRef> => {
     const path = join(artifactsDir, 'evaluation', name);
     mkdirSync(join(artifactsDir, 'evaluation'), { recursive: true });
     const text = JSON.stringify({ labels: Array.from(scored.labels), probabilities: Array.from(scored.probabilities) });
     writeFileSync(path, text);
-    const artifactPath = `evaluation/${basename(artifactsDir)}/${name}`;
-    await client.uploadArtifact(train.mlflow.artifactUri, artifactPath, text);
-    return { path, sha256: await sha256File(path), artifactUri: train.mlflow.artifactUri, artifactPath };
+    return artifacts.upload(train.mlflow.artifactUri, `evaluation/${basename(artifactsDir)}/${name}`, path);
   };
 
   return {
@@ -118,8 +109,7 @@ export function createEvaluationActivities(deps: EvaluationDeps) {
       if (!modelSha || !contractSha) {
         throw ApplicationFailure.nonRetryable(`@production (version ${champion.version}) has no modelship digests: it was not registered by modelship`, 'ChampionNotComparable');
       }
-      const fetch = (name: string, sha256: string) =>
-        localArtifact(client, { path: '', sha256 }, { artifactUri: champion.source, path: name }, deps.cacheDir);
+      const fetch = (name: string, sha256: string) => artifacts.fetchFile(champion.source, name, { path: '', sha256 });
       const contract = JSON.parse(readFileSync(await fetch('input_contract.json', contractSha), 'utf8')) as InputContract;
       const model = await OnnxModel.load(await fetch('model.onnx', modelSha), contract);
       try {

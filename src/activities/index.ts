@@ -1,6 +1,7 @@
 // All activities, built from their dependencies. Workflows import only the *types* exported here.
 import { join } from 'node:path';
 import type { TokenCredential } from '@azure/core-auth';
+import { mlflowAccess } from '../registry/artifact-store';
 import { createApprovalActivities } from './approval';
 import { createDataActivities } from './data';
 import { createDeploymentActivities } from './deployment';
@@ -26,16 +27,18 @@ export interface ActivityDeps {
 /** Activities for the orchestration task queue: light, I/O-bound work. */
 export function createOrchestrationActivities(deps: ActivityDeps) {
   const environment = createEnvironmentActivities(deps);
+  // One MLflow client and one artifact store for every activity of this worker.
+  const mlflow = mlflowAccess({ mlflowUri: deps.mlflowUri, cacheDir: join(deps.stateDir, 'cache', 'artifacts') });
   return {
     inspectWorker: environment.inspectWorker,
     ...createDataActivities(),
-    ...createEvaluationActivities({ mlflowUri: deps.mlflowUri, cacheDir: join(deps.stateDir, 'cache', 'artifacts') }),
-    ...createLocalTestActivities({ mlflowUri: deps.mlflowUri, cacheDir: join(deps.stateDir, 'cache', 'artifacts') }),
-    ...createRegistryActivities(deps),
-    ...createReportActivities(deps),
+    ...createEvaluationActivities(mlflow),
+    ...createLocalTestActivities(mlflow),
+    ...createRegistryActivities(mlflow),
+    ...createReportActivities(mlflow),
     ...createApprovalActivities(),
-    ...createReviewActivities({ mlflowUri: deps.mlflowUri, cacheDir: join(deps.stateDir, 'cache', 'artifacts') }),
-    ...createDeploymentActivities(deps),
+    ...createReviewActivities(mlflow),
+    ...createDeploymentActivities({ ...deps, artifacts: mlflow.artifacts }),
     ...createEndpointLockActivities(),
   };
 }

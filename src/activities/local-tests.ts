@@ -7,7 +7,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { readRecords } from '../evaluation/evaluate';
 import { OnnxModel, predictionLabels, type InputContract } from '../model/input-contract';
 import { MAX_BATCH_RECORDS, ScoringError, scoreRecords } from '../model/scoring';
-import { localArtifact, MlflowClient } from '../registry/mlflow';
+import { mlflowAccess, type MlflowDeps } from '../registry/artifact-store';
 import type { TrainedModelRef } from '../workflows/training-api';
 import { percentile } from '../shared/percentile';
 
@@ -62,12 +62,12 @@ async function timeCalls(calls: number, fn: () => Promise<unknown>, samples?: nu
   };
 }
 
-export function createLocalTestActivities(deps: { mlflowUri: string; cacheDir: string }) {
-  const client = new MlflowClient(deps.mlflowUri);
+export function createLocalTestActivities(deps: MlflowDeps) {
+  const { artifacts } = mlflowAccess(deps);
   return {
     async runLocalTests(input: LocalTestInput): Promise<LocalTestResult> {
       const context = Context.current();
-      const fetch = (name: string) => localArtifact(client, input.train.files[name]!, { artifactUri: input.train.mlflow.artifactUri, path: name }, deps.cacheDir);
+      const fetch = (name: string) => artifacts.fetchFile(input.train.mlflow.artifactUri, name, input.train.files[name]!);
       const cases: TestCase[] = [];
       const record = (name: string, passed: boolean, expected: string, observed: string) => {
         cases.push({ name, passed, expected, observed });

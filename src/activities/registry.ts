@@ -1,7 +1,8 @@
 // Model registration in MLflow: one version per training run (a retried activity finds the version it made),
 // lineage tags, and aliases.
 import { ApplicationFailure } from '@temporalio/common';
-import { MlflowClient, runArtifactUri, tagValue, type ModelVersion } from '../registry/mlflow';
+import { mlflowAccess, type MlflowDeps } from '../registry/artifact-store';
+import { runArtifactUri, tagValue, type ModelVersion } from '../registry/mlflow';
 import type { ClassificationMetrics } from '../evaluation/metrics';
 import type { TrainedModelRef, TrainResult } from '../workflows/training-api';
 
@@ -52,8 +53,8 @@ export interface AliasChange {
   version?: string;
 }
 
-export function createRegistryActivities(deps: { mlflowUri: string }) {
-  const client = new MlflowClient(deps.mlflowUri);
+export function createRegistryActivities(deps: MlflowDeps) {
+  const { mlflow: client } = mlflowAccess(deps);
   return {
     async registerModel(input: RegisterInput): Promise<RegisterResult> {
       const { modelName: name, train } = input;

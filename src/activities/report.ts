@@ -2,7 +2,7 @@
 // the same report in the MLflow run. Written from whatever the workflow knows, on success and on failure.
 import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { MlflowClient } from '../registry/mlflow';
+import type { ArtifactStore } from '../registry/artifact-store';
 
 export interface ReportStep {
   name: string;
@@ -26,8 +26,7 @@ export interface WriteReportResult {
   mlflowArtifact?: string;
 }
 
-export function createReportActivities(deps: { mlflowUri: string }) {
-  const client = new MlflowClient(deps.mlflowUri);
+export function createReportActivities(deps: { artifacts: ArtifactStore }) {
   return {
     async writeReport(input: WriteReportInput): Promise<WriteReportResult> {
       mkdirSync(input.artifactsDir, { recursive: true });
@@ -45,7 +44,7 @@ export function createReportActivities(deps: { mlflowUri: string }) {
       appendFileSync(logPath, `outcome: ${String(input.report.outcome)}\n`);
       let mlflowArtifact: string | undefined;
       if (input.mlflowArtifactUri) {
-        await client.uploadArtifact(input.mlflowArtifactUri, 'report/workflow_report.json', text);
+        await deps.artifacts.put(input.mlflowArtifactUri, 'report/workflow_report.json', text);
         mlflowArtifact = `${input.mlflowArtifactUri}/report/workflow_report.json`;
       }
       return { reportPath, logPath, mlflowArtifact };

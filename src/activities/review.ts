@@ -8,35 +8,36 @@ import { Context } from '@temporalio/activity';
 import type { DataContract } from '../config/schema';
 import type { GateCheck } from '../evaluation/gates';
 import type { ClassificationMetrics } from '../evaluation/metrics';
-import { localArtifact, MlflowClient, MlflowError, runArtifactUri } from '../registry/mlflow';
+import { mlflowAccess, type MlflowDeps } from '../registry/artifact-store';
+import { MlflowError, runArtifactUri } from '../registry/mlflow';
 import { approvalViews, curvePanels, driftPanel, gatesPanel, latencyPanel, metricRows, REVIEW_VERSION, type ReviewDocument, type ScoredModel } from '../review/document';
 import { compareSketches, SKETCH_VERSION, sketchCsv, type DataSketch } from '../review/drift';
 import { renderReviewHtml } from '../review/page';
 import { rolloutView } from '../review/rollout';
 import type { RolloutFailureDetails, RolloutResult } from '../workflows/rollout-api';
 import type { ApprovalRecord, ApprovalVote } from '../shared/approval';
-import type { ArtifactRef } from '../shared/artifacts';
+import type { ArtifactRef, FileRef } from '../shared/artifacts';
 import type { ReviewInput, ReviewResult } from '../workflows/review-api';
 
 export const IMPORTANCE_ARTIFACT = 'evaluation/feature_importance.json';
 export const SKETCH_ARTIFACT = 'review/data_sketch.json';
 
-export function createReviewActivities(deps: { mlflowUri: string; cacheDir: string }) {
-  const client = new MlflowClient(deps.mlflowUri);
+export function createReviewActivities(deps: MlflowDeps) {
+  const { mlflow: client, artifacts } = mlflowAccess(deps);
 
   const readScores = async (ref: ArtifactRef | undefined) => {
     if (!ref) return undefined;
-    const path = await localArtifact(client, ref, { artifactUri: ref.artifactUri, path: ref.artifactPath }, deps.cacheDir);
-    return JSON.parse(readFileSync(path, 'utf8')) as { labels: number[]; probabilities: number[] };
+    return JSON.parse(readFileSync(await artifacts.fetch(ref), 'utf8')) as { labels: number[]; probabilities: number[] };
   };
 
-  /** An optional artifact of a run: by digest when known, else by path; undefined when the run has none. */
-  const optionalArtifact = async (artifactUri: string, path: string, ref?: { path: string; sha256: string }) => {
+  /** An optional artifact of a run: by digest when known, else the run's current copy; undefined when the run has none. */
+  const optionalArtifact = async (artifactUri: string, path: string, ref?: FileRef) => {
+    if (!ref) {
+      const latest = await artifacts.fetchLatest(artifactUri, path);
+      return latest && readFileSync(latest.path, 'utf8');
+    }
     try {
-      if (ref) return readFileSync(await localArtifact(client, ref, { artifactUri, path }, deps.cacheDir), 'utf8');
-      const destination = join(deps.cacheDir, 'by-path', encodeURIComponent(`${artifactUri}/${path}`));
-      await client.downloadArtifact(artifactUri, path, destination);
-      return readFileSync(destination, 'utf8');
+      return readFileSync(await artifacts.fetchFile(artifactUri, path, ref), 'utf8');
     } catch (error) {
       if (error instanceof MlflowError && error.status === 404) return undefined;
       throw error;
@@ -62,7 +63,7 @@ export function createReviewActivities(deps: { mlflowUri: string; cacheDir: stri
       if (uploaded?.sketch_version === SKETCH_VERSION && uploaded.data_sha256 === input.data.sha256) return uploaded;
     }
     const sketch = await sketchCsv(input.data.path, input.data.contract, input.data.sha256);
-    if (madeByThisRelease) await client.uploadArtifact(input.train.mlflow.artifactUri, SKETCH_ARTIFACT, JSON.stringify(sketch));
+    if (madeByThisRelease) await artifacts.put(input.train.mlflow.artifactUri, SKETCH_ARTIFACT, JSON.stringify(sketch));
     return sketch;
   }
 
@@ -154,8 +155,8 @@ export function createReviewActivities(deps: { mlflowUri: string; cacheDir: stri
 
       beat('uploading to MLflow');
       try {
-        await client.uploadArtifact(input.train.mlflow.artifactUri, `${prefix}review.json`, json);
-        await client.uploadArtifact(input.train.mlflow.artifactUri, `${prefix}review.html`, html);
+        await artifacts.put(input.train.mlflow.artifactUri, `${prefix}review.json`, json);
+        await artifacts.put(input.train.mlflow.artifactUri, `${prefix}review.html`, html);
         return { htmlPath, jsonPath, mlflow: { artifactPath: `${prefix}review.html`, reviewUrl, runUrl } };
       } catch (error) {
         if (!(error instanceof MlflowError) || error.status === 0 || error.status >= 500) throw error; // retried
