@@ -1,11 +1,12 @@
 // The artifact store against the test run's MLflow: upload, fetch by digest (local file, cache, download), the
-// run's current copy, and MLflow being down said as such.
+// run's current copy, and MLflow being down said as such. And the metric tags a registered version carries.
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { metricTags } from '../src/activities/registry';
 import { ArtifactStore } from '../src/registry/artifact-store';
 import { MlflowClient } from '../src/registry/mlflow';
 import { mlflowUri } from './support/temporal';
@@ -52,5 +53,12 @@ describe('artifact store', () => {
     const local = join(dir, 'up.json');
     writeFileSync(local, '{}');
     await assert.rejects(store.upload(run, 'up.json', local), /MLflow at http:\/\/127\.0\.0\.1:1 is unreachable/);
+  });
+});
+
+describe('registered version tags', () => {
+  it('hold numbers as numbers and the confusion matrix as JSON, never [object Object]', () => {
+    const tags = metricTags({ roc_auc: 0.91, rows: 300, confusion_matrix: { tp: 1, fp: 2, tn: 3, fn: 4 } });
+    assert.deepEqual(tags, { 'metric.roc_auc': '0.91', 'metric.rows': '300', 'metric.confusion_matrix': '{"tp":1,"fp":2,"tn":3,"fn":4}' });
   });
 });

@@ -53,6 +53,14 @@ export interface AliasChange {
   version?: string;
 }
 
+/**
+ * metric.<name> tags of a version: numbers as numbers, anything else (the confusion matrix) as JSON. The workflow
+ * passes every metric of the evaluation, not only those the type names.
+ */
+export function metricTags(metrics: object): Record<string, string> {
+  return Object.fromEntries(Object.entries(metrics).map(([key, value]) => [`metric.${key}`, typeof value === 'number' ? String(value) : JSON.stringify(value)]));
+}
+
 export function createRegistryActivities(deps: MlflowDeps) {
   const { mlflow: client } = mlflowAccess(deps);
   return {
@@ -74,7 +82,7 @@ export function createRegistryActivities(deps: MlflowDeps) {
           'modelship.test_predictions_sha256': train.files['data/test_predictions.json']!.sha256,
           'modelship.code_version': input.codeVersion,
           'modelship.family': train.bestFamily,
-          ...Object.fromEntries(Object.entries(input.metrics).map(([k, v]) => [`metric.${k}`, String(v)])),
+          ...metricTags(input.metrics),
         };
         version = await client.createVersion(name, `${train.mlflow.artifactUri}/model`, train.mlflow.runId, tags);
         created = true;
