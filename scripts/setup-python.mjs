@@ -6,7 +6,8 @@
 // Environment:
 //   MODELSHIP_PYTHON              interpreter to build the venv from (default: python3, then python)
 //   MODELSHIP_VENV                where the venv lives (default: <project>/.venv)
-//   MODELSHIP_REQUIREMENTS        requirements file (default: python/requirements.txt, with python/constraints.txt)
+//   MODELSHIP_REQUIREMENTS        requirements file (default: python/requirements.txt and the tests' python/requirements-dev.txt,
+//                                 with python/constraints.txt)
 //   MODELSHIP_SKIP_PYTHON_SETUP=1 skip entirely (e.g. a client-only install against remote services)
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -14,10 +15,13 @@ import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const MIN_PYTHON = [3, 10];
+// 3.11: the trainer uses BaseException.add_note, and the pinned numpy needs it.
+const MIN_PYTHON = [3, 11];
 const projectRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const venvDir = resolve(process.env.MODELSHIP_VENV ?? join(projectRoot, '.venv'));
-const requirementsFile = resolve(process.env.MODELSHIP_REQUIREMENTS ?? join(projectRoot, 'python', 'requirements.txt'));
+const requirementFiles = process.env.MODELSHIP_REQUIREMENTS
+  ? [resolve(process.env.MODELSHIP_REQUIREMENTS)]
+  : [join(projectRoot, 'python', 'requirements.txt'), join(projectRoot, 'python', 'requirements-dev.txt')];
 const constraintsFile = process.env.MODELSHIP_REQUIREMENTS ? undefined : join(projectRoot, 'python', 'constraints.txt');
 const stampFile = join(venvDir, '.modelship-stamp.json');
 const venvPython = join(venvDir, 'bin', 'python');
@@ -52,7 +56,7 @@ function findPython() {
     if (major < MIN_PYTHON[0] || (major === MIN_PYTHON[0] && minor < MIN_PYTHON[1])) {
       fail(
         `${candidate} is Python ${info.version.join('.')}, but modelship needs Python ${MIN_PYTHON.join('.')} or newer ` +
-          `(for MLflow and scikit-learn).\n  Install it, e.g. 'apt-get install python3.11 python3.11-venv' on Debian/Ubuntu ` +
+          `(the pinned numpy and the trainer need it).\n  Install it, e.g. 'apt-get install python3.11 python3.11-venv' on Debian/Ubuntu ` +
           `or 'brew install python@3.11' on macOS,\n  then run 'npm install' again (or point MODELSHIP_PYTHON at it).`,
       );
     }
@@ -67,7 +71,7 @@ function findPython() {
 
 function fingerprint(python) {
   const hash = createHash('sha256');
-  hash.update(readFileSync(requirementsFile));
+  for (const file of requirementFiles) hash.update(readFileSync(file));
   if (constraintsFile && existsSync(constraintsFile)) hash.update(readFileSync(constraintsFile));
   hash.update(python.version.join('.'));
   return hash.digest('hex');
@@ -90,7 +94,8 @@ function main() {
     say('MODELSHIP_SKIP_PYTHON_SETUP=1: skipping the Python environment.');
     return;
   }
-  if (!existsSync(requirementsFile)) fail(`requirements file not found: ${requirementsFile}`);
+  const missing = requirementFiles.find((file) => !existsSync(file));
+  if (missing) fail(`requirements file not found: ${missing}`);
 
   const python = findPython();
   const wanted = fingerprint(python);
@@ -116,13 +121,13 @@ function main() {
   }
 
   const started = Date.now();
-  say(`installing Python packages from ${requirementsFile} (first time: about a minute)`);
-  const pipArgs = ['-m', 'pip', 'install', '--disable-pip-version-check', '--no-input', '-r', requirementsFile];
+  say(`installing Python packages from ${requirementFiles.join(' and ')} (first time: about a minute)`);
+  const pipArgs = ['-m', 'pip', 'install', '--disable-pip-version-check', '--no-input', ...requirementFiles.flatMap((file) => ['-r', file])];
   if (constraintsFile && existsSync(constraintsFile)) pipArgs.push('-c', constraintsFile);
   const installed = run(venvPython, pipArgs, { stdio: 'inherit' });
   if (installed.status !== 0) {
     fail(
-      `pip could not install ${requirementsFile} into ${venvDir} (exit ${installed.status}).\n` +
+      `pip could not install ${requirementFiles.join(' and ')} into ${venvDir} (exit ${installed.status}).\n` +
         `  Read pip's message above; fix the cause (network to the package index, disk space) and run 'npm install' again.`,
     );
   }

@@ -61,20 +61,22 @@ describe('python set-up (npm install)', () => {
     assert.match(output, /does not run; recreating it/);
   });
 
-  it('says exactly what to install when Python is too old', () => {
-    const fake = join(dir, 'python-old');
-    writeFileSync(fake, '#!/bin/sh\necho \'{"version": [3, 8, 10], "executable": "/usr/bin/python3.8"}\'\n');
-    chmodSync(fake, 0o755);
-    const { code, output } = runSetup({ ...env, MODELSHIP_PYTHON: fake });
-    assert.equal(code, 1);
-    assert.match(output, /is Python 3\.8\.10, but modelship needs Python 3\.10 or newer/);
-    assert.match(output, /apt-get install python3\.11 python3\.11-venv/);
+  it('says exactly what to install when Python is too old (3.10 too: the trainer uses add_note, the pinned numpy needs 3.11)', () => {
+    for (const [version, name] of [['3.8.10', 'python-old'], ['3.10.14', 'python-3.10']] as const) {
+      const fake = join(dir, name);
+      writeFileSync(fake, `#!/bin/sh\necho '{"version": [${version.split('.').join(', ')}], "executable": "/usr/bin/python3"}'\n`);
+      chmodSync(fake, 0o755);
+      const { code, output } = runSetup({ ...env, MODELSHIP_PYTHON: fake });
+      assert.equal(code, 1);
+      assert.match(output, new RegExp(`is Python ${version.replaceAll('.', '\\.')}, but modelship needs Python 3\\.11 or newer`));
+      assert.match(output, /apt-get install python3\.11 python3\.11-venv/);
+    }
   });
 
   it('says exactly what to install when there is no Python at all', () => {
     const { code, output } = runSetup({ ...env, MODELSHIP_PYTHON: join(dir, 'no-such-python') });
     assert.equal(code, 1);
-    assert.match(output, /no Python interpreter found.*needs Python 3\.10\+/);
+    assert.match(output, /no Python interpreter found.*needs Python 3\.11\+/);
     assert.match(output, /apt-get install python3 python3-venv/);
   });
 });
