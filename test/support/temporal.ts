@@ -4,6 +4,7 @@ import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { DefaultLogger, Runtime, type Worker } from '@temporalio/worker';
 import { createWorkers, runWorkers, type ModelshipWorkerOptions, type QueueRole } from '../../src/worker';
 import type { TaskQueues } from '../../src/config/environment';
+import { workflowBundle } from './bundles';
 
 export function requireEnv(name: string): string {
   const value = process.env[name];
@@ -33,7 +34,8 @@ export function uniqueQueues(): TaskQueues {
   return { orchestration: `test-${id}`, training: `test-${id}-training` };
 }
 
-/** Runs modelship workers on fresh queues while `fn` runs, then shuts them down. */
+/** Runs modelship workers on fresh queues while `fn` runs, then shuts them down. The workflows are bundled once per
+ * test file, not once per worker: bundling takes seconds. */
 export async function withWorkers<T>(
   env: TestWorkflowEnvironment,
   fn: (queues: TaskQueues, workers: Worker[]) => Promise<T>,
@@ -49,6 +51,7 @@ export async function withWorkers<T>(
     mlflowUri: mlflowUri(),
     stateDir: process.env.MODELSHIP_TEST_STATE_DIR,
     shutdownGraceTime: '1s',
+    workflowBundle: await workflowBundle('current'),
     ...extra,
   });
   const running = runWorkers(workers);
