@@ -1,13 +1,15 @@
 // Blue-green rollouts through the release workflow, on the real Temporal server, MLflow and the local endpoint
-// server of the test run: colours alternate, failing health checks roll back to exactly the previous state, and
-// continuous traffic during a successful rollout sees no failed request.
+// server of the test run: colours alternate, health checks refuse a faulty deployment, a deployment that crashes
+// rolls back to exactly the previous state, and continuous traffic during a successful rollout sees no failed
+// request. The undo of a failure at each step is tested with a stand-in target in test/rollout-undo.test.ts.
 import assert from 'node:assert/strict';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { WorkflowFailedError } from '@temporalio/client';
-import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { MockActivityEnvironment, type TestWorkflowEnvironment } from '@temporalio/testing';
+import { createOrchestrationActivities } from '../src/activities';
 import { startRelease } from '../src/client/release';
 import { failureMessage } from '../src/client/temporal';
 import { projectRoot } from '../src/config/environment';
@@ -113,16 +115,32 @@ describe('blue-green rollout', () => {
     assert.equal((await registry().resolve(`models:/${modelName}@production`)).version, production, '@production unchanged');
   };
 
-  it('rolls back a deployment that answers errors', async () => {
-    await rolledBack({ errorRate: 1 }, /health checks failed on green: golden_predictions .*error_rate \(50\/50 failed/);
-  });
-
-  it('rolls back a deployment that is too slow', async () => {
-    await rolledBack({ latencyMs: 150 }, /health checks failed on green: latency_p95 \(p95 1\d\d\.\d\d ms over HTTP \(limit 100 ms\)\)/);
-  });
-
-  it('rolls back a deployment that gives wrong predictions', async () => {
-    await rolledBack({ flipPredictions: true }, /health checks failed on green: golden_predictions \(50 answers, max \|Δp\| /);
+  it('health checks refuse a deployment that answers errors, is too slow, or gives wrong predictions', async () => {
+    // The checks themselves, on a real green deployment with injected faults; what a release undoes when they fail is
+    // shown by the crash-on-load rollback below and, step by step, by test/rollout-undo.test.ts.
+    const before = await target().describeEndpoint(endpoint);
+    const activities = createOrchestrationActivities({ mlflowUri: mlflowUri(), stateDir: requireEnv('MODELSHIP_TEST_STATE_DIR'), endpointUrl: requireEnv('MODELSHIP_ENDPOINT_URL') });
+    const settings = rolloutSettingsOf(loadConfig({ path: join(projectRoot, 'config/default.yaml') }).config);
+    const registered = await activities.resolveRegisteredModel(`models:/${modelName}/2`); // no activity context needed
+    const green = { target: 'local' as const, endpoint, deployment: 'green', model: { name: registered.name, version: registered.version, train: registered.train } };
+    await new MockActivityEnvironment().run(activities.deployModel, green);
+    const refused = async (faults: Faults, pattern: RegExp) => {
+      await injectFaults('green', faults);
+      await assert.rejects(new MockActivityEnvironment().run(activities.healthCheck, { ...green, maxLatencyMs: settings.maxLatencyMs, maxErrorRate: settings.maxErrorRate }), (error: unknown) => {
+        assert.match((error as Error).message, pattern);
+        return true;
+      });
+    };
+    try {
+      await refused({ errorRate: 1 }, /health checks failed on green: golden_predictions .*error_rate \(50\/50 failed/);
+      await refused({ latencyMs: 150 }, /health checks failed on green: latency_p95 \(p95 1\d\d\.\d\d ms over HTTP \(limit 100 ms\)\)/);
+      await refused({ flipPredictions: true }, /health checks failed on green: golden_predictions \(50 answers, max \|Δp\| /);
+    } finally {
+      await injectFaults('green', {});
+      await new MockActivityEnvironment().run(activities.deleteDeployment, green);
+    }
+    const after = await target().describeEndpoint(endpoint);
+    assert.deepEqual(after.deployments.map((d) => `${d.name}:${d.modelVersion}`), before.deployments.map((d) => `${d.name}:${d.modelVersion}`));
   });
 
   it('rolls back a deployment that crashes on load, with its logs in the report', async () => {
