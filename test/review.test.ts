@@ -81,8 +81,8 @@ describe('review numbers', () => {
     assert.deepEqual(view.traffic.filter((t) => t.colour === 'green').map((t) => [t.seconds, t.percent]), [[0, 0], [11, 10], [22, 50], [33, 100], [44, 0]]);
     assert.deepEqual(view.bakes.map((b) => [b.step, b.error_rate]), [['10 %', 0], ['50 %', 0.0051]]);
     assert.deepEqual(view.compensations.map((c) => c.undone), [['restored traffic to {"blue":100}', 'deleted deployment green']]);
-    // Older rollouts recorded bakes as text only.
-    const legacy = rolloutView({ outcome: 'succeeded', endpoint: 'e', colour: 'blue', traffic: { blue: 100 }, cleanup: '', steps: [{ at: '2026-01-01T00:00:00Z', action: 'bake passed', detail: '100 %: 12 requests, error rate 8.33 %, p95 3.50 ms' }] }, undefined);
-    assert.deepEqual(legacy.bakes, [{ step: '100 %', requests: 12, error_rate: 0.0833, p95_ms: 3.5, seconds: 0 }]);
+    // The timeline comes from the steps' numbers, never from their text: a step without numbers adds no bake.
+    const textOnly = rolloutView({ outcome: 'succeeded', endpoint: 'e', colour: 'blue', traffic: { blue: 100 }, cleanup: '', steps: [{ at: '2026-01-01T00:00:00Z', action: 'bake passed', detail: '100 %: 12 requests, error rate 8.33 %, p95 3.50 ms' }] }, undefined);
+    assert.deepEqual(textOnly.bakes, []);
   });
 });

@@ -150,7 +150,8 @@ describe('signed approvals', () => {
 
       // Into the report, the memo and MLflow.
       const report = JSON.parse(readFileSync(join(result.artifactsDir, 'workflow_report.json'), 'utf8'));
-      assert.equal(report.approvals.length, 2);
+      assert.equal(report.approval.approvals.length, 2);
+      assert.equal(report.approvals, undefined, "each vote is stored once, in approval.approvals");
       assert.equal(report.approval_gate.requiredApprovals, 2);
       assert.equal((await a.describe()).memo?.approval && ((await a.describe()).memo!.approval as { approvals: unknown[] }).approvals.length, 2);
       const version = await new MlflowClient(mlflowUri()).getVersion(modelName, '1');

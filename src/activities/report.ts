@@ -3,19 +3,11 @@
 import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ArtifactStore } from '../registry/artifact-store';
-
-export interface ReportStep {
-  name: string;
-  status: string;
-  startedAt?: string;
-  endedAt?: string;
-  seconds?: number;
-  summary?: string;
-}
+import type { ReleaseReport } from '../workflows/release-api';
 
 export interface WriteReportInput {
   artifactsDir: string;
-  report: Record<string, unknown> & { steps: ReportStep[] };
+  report: ReleaseReport;
   /** The training run's artifact location; the report is uploaded there as report/workflow_report.json. */
   mlflowArtifactUri?: string;
 }

@@ -99,3 +99,34 @@ export function statementMismatches(actual: ApprovalStatement, expected: Partial
   }
   return out;
 }
+
+/** The candidate a decision is about, as a release reports it. */
+export interface StatementSubject {
+  name: string;
+  version: string;
+  modelSha256?: string;
+  dataSha256?: string;
+}
+
+/**
+ * Every field a decision on `candidate` signs except its time: one definition for the CLI that signs, the gate that
+ * checks a signature and `audit` that checks it again. `text` is the approval's comment or the rejection's reason.
+ */
+export function statementFields(
+  workflowId: string,
+  candidate: StatementSubject,
+  decision: StatementDecision,
+  principal: string,
+  text: string | undefined,
+): Omit<ApprovalStatement, 'time'> {
+  return {
+    workflowId,
+    modelName: candidate.name,
+    modelVersion: candidate.version,
+    modelSha256: candidate.modelSha256 ?? '',
+    dataSha256: candidate.dataSha256 ?? '',
+    decision,
+    principal,
+    comment: text ?? '',
+  };
+}

@@ -5,6 +5,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { statementFields } from '../approval/statement';
 import { readAllowedSignersFile, verifySignedApproval } from '../approval/verify';
 import { MlflowClient, tagValue } from '../registry/mlflow';
 import type { ApprovalGateStatus, ApprovalRecord, CandidateRef } from '../workflows/release-api';
@@ -101,16 +102,7 @@ export async function auditApprovals(evidence: ApprovalEvidence, options: AuditO
       {
         statement: vote.signed.statement,
         signature: vote.signed.signature,
-        expected: {
-          workflowId: evidence.workflowId,
-          modelName: candidate.name,
-          modelVersion: candidate.version,
-          modelSha256: candidate.modelSha256 ?? '',
-          dataSha256: candidate.dataSha256 ?? '',
-          decision: vote.decision,
-          principal: vote.by,
-          comment: vote.decision === 'approved' ? (vote.comment ?? '') : (vote.reason ?? ''),
-        },
+        expected: statementFields(evidence.workflowId, candidate, vote.decision, vote.by, vote.decision === 'approved' ? vote.comment : vote.reason),
         at: vote.at,
         notBefore: gate?.waitingSince,
       },

@@ -5,7 +5,7 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { APPROVAL_NAMESPACE, renderStatement, type StatementDecision } from '../approval/statement';
+import { APPROVAL_NAMESPACE, renderStatement, statementFields, type StatementDecision } from '../approval/statement';
 import type { ReleaseStatus } from '../workflows/release-api';
 
 /** The canonical statement for a decision on the candidate `status` waits for. */
@@ -21,17 +21,7 @@ export function statementFor(
   if (!candidate.modelSha256 || !candidate.dataSha256) {
     throw new Error(`${status.workflowId} does not report its candidate's model and data digests (started by an older modelship): it cannot take a signed decision`);
   }
-  return renderStatement({
-    workflowId: status.workflowId,
-    modelName: candidate.name,
-    modelVersion: candidate.version,
-    modelSha256: candidate.modelSha256,
-    dataSha256: candidate.dataSha256,
-    decision,
-    principal,
-    comment,
-    time,
-  });
+  return renderStatement({ ...statementFields(status.workflowId, candidate, decision, principal, comment), time });
 }
 
 const expandHome = (path: string) => (path === '~' || path.startsWith('~/') ? join(homedir(), path.slice(1)) : resolve(path));

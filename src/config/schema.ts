@@ -2,7 +2,7 @@
 // what error messages and `modelship config reference` show, so it says what a valid value looks like.
 // Secrets and connection settings (Temporal address, MLflow URI, Azure ids) never live here: see environment.ts.
 import { z } from 'zod';
-import { msToNumber } from '@temporalio/common/lib/time';
+import { durationMs } from '../shared/duration';
 import { DEFAULT_COMPUTE_SPEC, DEFAULT_DEPLOYMENT_TIMEOUT, TARGET_KINDS } from '../shared/deployment';
 
 const durationString = z
@@ -10,7 +10,7 @@ const durationString = z
   .refine(
     (value) => {
       try {
-        return msToNumber(value as Parameters<typeof msToNumber>[0]) >= 0;
+        return durationMs(value) >= 0;
       } catch {
         return false;
       }

@@ -4,27 +4,10 @@
 import type { RolloutFailureDetails, RolloutResult, RolloutStep } from '../workflows/rollout-api';
 import type { RolloutView } from './document';
 
-const json = (text: string | undefined): Record<string, number> | undefined => {
-  try {
-    return text ? (JSON.parse(text) as Record<string, number>) : undefined;
-  } catch {
-    return undefined;
-  }
-};
-
-/** Bake numbers: the structured record when the step has one, else parsed from its text (older rollouts). */
-function bakeOf(step: RolloutStep): Omit<RolloutView['bakes'][number], 'seconds'> | undefined {
-  if (step.data && typeof step.data.percent === 'number') {
-    const d = step.data as { percent: number; requests: number; errorRate: number; p95Ms: number };
-    return { step: `${d.percent} %`, requests: d.requests, error_rate: d.errorRate, p95_ms: d.p95Ms };
-  }
-  const m = /^(\d+(?:\.\d+)?) %: (\d+) requests, error rate ([\d.]+) %, p95 ([\d.]+) ms/.exec(step.detail ?? '');
-  return m ? { step: `${m[1]} %`, requests: Number(m[2]), error_rate: Number(m[3]) / 100, p95_ms: Number(m[4]) } : undefined;
-}
 
 export function rolloutView(result: RolloutResult | undefined, failure: RolloutFailureDetails | undefined, notDeployed?: string): RolloutView {
   if (!result && !failure) return { outcome: 'not deployed', summary: notDeployed ?? 'not deployed', traffic: [], bakes: [], compensations: [], steps: [] };
-  const steps = (result?.steps ?? failure?.steps ?? []) as RolloutStep[];
+  const steps: RolloutStep[] = result?.steps ?? failure?.steps ?? [];
   const t0 = steps.length ? Date.parse(steps[0]!.at) : 0;
   const seconds = (at: string) => Math.round((Date.parse(at) - t0) / 100) / 10;
   const colours = new Set<string>();
@@ -42,17 +25,16 @@ export function rolloutView(result: RolloutResult | undefined, failure: RolloutF
   };
   for (const step of steps) {
     const t = seconds(step.at);
-    if (step.action === 'read endpoint') {
-      before = json(/traffic (\{[^}]*\})/.exec(step.detail ?? '')?.[1]) ?? {};
+    // Rollouts recorded by builds before structured steps carry no data: their timeline shows what it can.
+    if (step.action === 'read endpoint' && step.data) {
+      before = step.data.traffic;
       snapshots.push({ seconds: t, traffic: before });
-      const idle = /deploying to (\S+)/.exec(step.detail ?? '')?.[1];
-      if (idle) colours.add(idle);
-    } else if (step.action === 'traffic') {
-      const traffic = (step.data?.traffic as Record<string, number> | undefined) ?? json(step.detail);
-      if (traffic) snapshots.push({ seconds: t, traffic });
-    } else if (step.action === 'bake passed') {
-      const bake = bakeOf(step);
-      if (bake) view.bakes.push({ ...bake, seconds: t });
+      colours.add(step.data.idle);
+    } else if (step.action === 'traffic' && step.data) {
+      snapshots.push({ seconds: t, traffic: step.data.traffic });
+    } else if (step.action === 'bake passed' && step.data) {
+      const d = step.data;
+      view.bakes.push({ step: `${d.percent} %`, requests: d.requests, error_rate: d.errorRate, p95_ms: d.p95Ms, seconds: t });
     } else if (step.action === 'rolled back') {
       view.compensations.push({ seconds: t, at: step.at, undone: failure?.undone ?? [], failures: failure?.undoFailures ?? [] });
       snapshots.push({ seconds: t, traffic: before });

@@ -1,36 +1,44 @@
-// The approval gate of a release: the approve/reject Updates (and Signals of the same names), the rules (approvers,
-// required_approvals distinct principals, forbid_self_approval, signatures when allowed_signers is set), the wait,
-// and the record (result, memo, MLflow tags). Deterministic code only.
+// The approval gate of a release: the approve/reject Updates (and Signals of the same names) wired to the rules in
+// approval-rules.ts, the wait, and the record (result, memo, MLflow tags). Deterministic code only.
 //
-// Validators stay synchronous and cheap (waiting? a named approver? the right version? a signature present?); the
-// signature itself is checked by the worker in the activity verifyApprovalSignature, called from the handler, so a
-// refused signed attempt is in the history with its reason.
-//
-// Versioning: releases recorded before this gate existed answered approve/reject with no activity and took one
-// approval. `patched('signed-approvals')`, asked when the wait begins, keeps them on that path (legacy) when they are
-// replayed; every new wait takes the new one.
+// Validators stay synchronous and cheap (the rules' refusals); a signature is checked by the worker in the activity
+// verifyApprovalSignature, called from the handler, so a refused signed attempt is in the history with its reason.
 import {
   allHandlersFinished,
   ApplicationFailure,
   condition,
-  patched,
+  deprecatePatch,
   proxyActivities,
   setHandler,
   upsertMemo,
 } from '@temporalio/workflow';
 import type { Duration } from '@temporalio/common';
 import type { OrchestrationActivities } from '../activities';
+import { statementFields } from '../approval/statement';
 import type { ReleaseConfig } from '../config/schema';
+import type { ApprovalVote } from '../shared/approval';
+import { QUICK } from './activity-profiles';
+import {
+  approvalTags,
+  approveRefusal,
+  gateRules,
+  gateStatus,
+  keyReuseRefusal,
+  rejectRefusal,
+  tally,
+  verifiedRefusal,
+  waitingLine,
+  type DecisionKind,
+  type GateMoment,
+} from './approval-rules';
 import { innermostFailure } from './failures';
+import { RETIRED_PATCHES } from './patches';
 import {
   approveSignal,
   approveUpdate,
   rejectSignal,
   rejectUpdate,
-  type ApprovalGateStatus,
   type ApprovalRecord,
-  type ApprovalSignature,
-  type ApprovalVote,
   type ApproveRequest,
   type CandidateRef,
   type RejectRequest,
@@ -41,18 +49,13 @@ import {
 /** What approve and reject requests have in common, as the handlers read them. */
 type DecisionRequest = SignedMessage & { by: string; modelVersion?: string; comment?: string; reason?: string };
 
-export const SIGNED_APPROVALS_PATCH = 'signed-approvals';
-
-const quick = proxyActivities<OrchestrationActivities>({
-  startToCloseTimeout: '2 minutes',
-  retry: { maximumAttempts: 5, initialInterval: '1 second' },
-});
+const quick = proxyActivities<OrchestrationActivities>(QUICK);
 
 export interface ApprovalGateOptions {
   config: ReleaseConfig;
   workflowId: string;
   startedBy?: string;
-  /** The release's status: the gate writes stage details, waitingFor, gate, approval and refused messages there. */
+  /** The release's status: the gate writes waitingFor, gate, approval and refused messages there. */
   state: ReleaseStatus;
   /** Refreshes the workflow's current details (the Web UI) after the status changed. */
   show: () => void;
@@ -66,121 +69,38 @@ export interface ApprovalGate {
   decide(candidate: CandidateRef, trainingRunId: string, evidence?: string): Promise<ApprovalRecord>;
 }
 
-/** How an approver answers this release (with a key when decisions must be signed). */
-export function approvalCommand(workflowId: string, signed: boolean): string {
-  const key = signed ? ' --key ~/.ssh/id_ed25519' : '';
-  return `modelship approve ${workflowId} --by NAME${key} (or reject${key ? ' --key …' : ''} --reason TEXT)`;
-}
-
 /** Registers the approve/reject handlers at once (messages that arrive early are refused with a reason). */
 export function createApprovalGate({ config, workflowId, startedBy, state, show }: ApprovalGateOptions): ApprovalGate {
-  // Old inputs lack the newer keys: default as the schema does.
-  const required = config.required_approvals ?? 1;
-  const forbidSelf = config.forbid_self_approval ?? false;
+  const rules = gateRules(config, workflowId, startedBy);
+  const votes: ApprovalVote[] = [];
   let decision: ApprovalRecord | undefined;
   let waiting = false;
-  /** Set when the wait begins: false only when replaying a history recorded before signed approvals. */
-  let current = false;
-  const signaturesRequired = () => current && Boolean(config.allowed_signers);
-  const votes: ApprovalVote[] = [];
+  let evidence: string | undefined;
   const candidate = () => state.candidate!;
+  const moment = (): GateMoment => ({ waiting, decided: decision?.decision, stage: state.stage, candidateVersion: candidate().version, votes });
+  const refuseIf = (refusal: string | undefined) => {
+    if (refusal) throw new Error(refusal);
+  };
+  const validateApprove = (request: ApproveRequest) => refuseIf(approveRefusal(rules, moment(), request));
+  const validateReject = (request: RejectRequest) => refuseIf(rejectRefusal(rules, moment(), request));
 
-  const gateStatus = (): ApprovalGateStatus => ({
-    signatures: signaturesRequired() ? 'required' : 'not required',
-    allowedSigners: config.allowed_signers,
-    requiredApprovals: required,
-    forbidSelfApproval: forbidSelf,
-    startedBy,
-    waitingSince: state.gate?.waitingSince,
-    approvals: votes,
-    note: signaturesRequired() ? undefined : 'names only: allowed_signers is not set, so who approved is not verified',
-  });
-
-  // --- cheap checks, shared by validators and handlers (the same messages as before signed approvals)
-  const checkWaiting = () => {
-    if (!waiting || decision) {
-      throw new Error(decision ? `refused: already ${decision.decision}` : `refused: not waiting for approval (current step: ${state.stage})`);
-    }
-  };
-  const checkApprover = (by: string | undefined) => {
-    if (!by || !by.trim()) throw new Error('refused: the approver is required (--by NAME)');
-    if (config.approvers.length > 0 && !config.approvers.includes(by)) {
-      throw new Error(`refused: ${by} is not an approver (approvers: ${config.approvers.join(', ')})`);
-    }
-  };
-  const checkVersion = (version: string | undefined, needed: boolean) => {
-    if ((needed || version !== undefined) && String(version) !== candidate().version) {
-      throw new Error(`refused: version ${version} is not the candidate waiting for approval (version ${candidate().version})`);
-    }
-  };
-  const checkNewApprover = (by: string) => {
-    if (!current) return;
-    if (votes.some((vote) => vote.by === by)) throw new Error(`refused: ${by} has already approved (${votes.length} of ${required} approvals)`);
-    if (forbidSelf && startedBy !== undefined && by === startedBy) {
-      throw new Error(`refused: ${by} started this release and forbid_self_approval is set: another principal must approve`);
-    }
-  };
-  const checkSigned = (request: DecisionRequest, command: 'approve' | 'reject') => {
-    if (signaturesRequired() && (!request.statement || !request.signature)) {
-      throw new Error(
-        `refused: this release requires a signed ${command === 'approve' ? 'approval' : 'rejection'} (allowed_signers is set). ` +
-          `Fix: modelship ${command} ${workflowId} --by NAME --key ~/.ssh/id_ed25519${command === 'reject' ? ' --reason TEXT' : ''}`,
-      );
-    }
-  };
-
-  const validateApprove = (request: ApproveRequest) => {
-    checkWaiting();
-    checkApprover(request?.by);
-    checkVersion(request.modelVersion, true);
-    checkNewApprover(request.by);
-    checkSigned(request, 'approve');
-  };
-  const validateReject = (request: RejectRequest) => {
-    checkWaiting();
-    checkApprover(request?.by);
-    if (!request.reason || !request.reason.trim()) throw new Error('refused: a rejection needs a reason (--reason TEXT)');
-    checkVersion(request.modelVersion, false);
-    checkSigned(request, 'reject');
-  };
-
-  // --- applying a decision
-  const record = (vote: ApprovalVote): string => {
-    const { name, version } = candidate();
+  const count = (vote: ApprovalVote): string => {
     votes.push(vote);
-    state.gate = gateStatus();
-    if (vote.decision === 'rejected') {
-      decision = { decision: 'rejected', automatic: false, by: vote.by, at: vote.at, modelVersion: version, reason: vote.reason, approvals: votes, signatures: state.gate.signatures };
-      return `rejected version ${version} of ${name} by ${vote.by}: ${vote.reason}`;
-    }
-    const approvedBy = votes.filter((v) => v.decision === 'approved');
-    const progress = required > 1 ? ` (${approvedBy.length} of ${required} approvals)` : '';
-    if (approvedBy.length >= required) {
-      decision = {
-        decision: 'approved',
-        automatic: false,
-        by: approvedBy.map((v) => v.by).join(', '),
-        at: vote.at,
-        modelVersion: version,
-        comment: vote.comment,
-        approvals: votes,
-        signatures: state.gate.signatures,
-      };
-    } else {
-      state.waitingFor = waitingText();
+    state.gate = gateStatus(rules, votes, state.gate?.waitingSince);
+    const result = tally(rules, votes, candidate());
+    decision = result.decision;
+    if (!decision) {
+      state.waitingFor = waitingLine(rules, votes, candidate(), evidence);
       show();
     }
-    return `approved version ${version} of ${name} by ${vote.by}${progress}`;
+    return result.message;
   };
-
-  /** Legacy path (histories recorded before signed approvals): exactly the old behaviour, one decision, no activity. */
-  const applyLegacy = (kind: 'approved' | 'rejected', request: DecisionRequest): string => {
-    const at = new Date().toISOString();
-    decision = { decision: kind, automatic: false, by: request.by, at, modelVersion: candidate().version, ...(kind === 'approved' ? { comment: request.comment } : { reason: request.reason }) };
-    return kind === 'approved'
-      ? `approved version ${decision.modelVersion} of ${candidate().name} by ${request.by}`
-      : `rejected version ${decision.modelVersion} of ${candidate().name} by ${request.by}: ${request.reason}`;
-  };
+  const voteOf = (kind: DecisionKind, request: DecisionRequest, at: string): ApprovalVote => ({
+    decision: kind,
+    by: request.by,
+    at,
+    ...(kind === 'approved' ? { comment: request.comment } : { reason: request.reason }),
+  });
 
   /** Refusals already written to state.refused (by the signed path), so the signal wrapper does not list them twice. */
   const listed = new WeakSet<object>();
@@ -191,18 +111,16 @@ export function createApprovalGate({ config, workflowId, startedBy, state, show 
     throw failure;
   };
 
-  const applySigned = async (kind: 'approved' | 'rejected', request: DecisionRequest, via: string): Promise<string> => {
+  const countSigned = async (kind: DecisionKind, request: DecisionRequest, via: string): Promise<string> => {
     const at = new Date().toISOString();
-    const { name, version, modelSha256, dataSha256 } = candidate();
-    const comment = kind === 'approved' ? (request.comment ?? '') : (request.reason ?? '');
-    const allowedSigners = config.allowed_signers!;
+    const allowedSigners = rules.allowedSigners!;
     let verdict: Awaited<ReturnType<OrchestrationActivities['verifyApprovalSignature']>>;
     try {
       verdict = await quick.verifyApprovalSignature({
         allowedSigners,
         statement: request.statement!,
         signature: request.signature!,
-        expected: { workflowId, modelName: name, modelVersion: version, modelSha256: modelSha256!, dataSha256: dataSha256!, decision: kind, principal: request.by, comment },
+        expected: statementFields(workflowId, candidate(), kind, request.by, kind === 'approved' ? request.comment : request.reason),
         at,
         notBefore: state.gate?.waitingSince,
       });
@@ -210,31 +128,14 @@ export function createApprovalGate({ config, workflowId, startedBy, state, show 
       return refuse(via, request.by, `refused: the signature could not be checked: ${innermostFailure(error).message}`);
     }
     if (!verdict.valid) return refuse(via, request.by, `refused: ${verdict.reason}`);
-    // The world may have moved while the worker verified: check again.
-    try {
-      checkWaiting();
-      if (kind === 'approved') checkNewApprover(request.by);
-    } catch (error) {
-      return refuse(via, request.by, (error as Error).message);
-    }
-    const owner = votes.find((vote) => vote.signed?.keyFingerprint === verdict.keyFingerprint);
-    if (owner) return refuse(via, request.by, `refused: key ${verdict.keyFingerprint} already signed for ${owner.by}: distinct approvals need distinct keys`);
-    const signed: ApprovalSignature = {
-      statement: request.statement!,
-      signature: request.signature!,
-      keyFingerprint: verdict.keyFingerprint,
-      allowedSigners,
-      allowedSignersSha256: verdict.allowedSignersSha256,
-    };
-    return record({ decision: kind, by: request.by, at, ...(kind === 'approved' ? { comment: request.comment } : { reason: request.reason }), signed });
+    const refusal = verifiedRefusal(rules, moment(), kind, request.by) ?? keyReuseRefusal(votes, verdict.keyFingerprint);
+    if (refusal) return refuse(via, request.by, refusal);
+    const { statement, signature } = request as Required<SignedMessage>;
+    return count({ ...voteOf(kind, request, at), signed: { statement, signature, keyFingerprint: verdict.keyFingerprint, allowedSigners, allowedSignersSha256: verdict.allowedSignersSha256 } });
   };
 
-  const apply = (kind: 'approved' | 'rejected', via: string) => (request: DecisionRequest): string | Promise<string> => {
-    if (!current) return applyLegacy(kind, request);
-    if (signaturesRequired()) return applySigned(kind, request, via);
-    const at = new Date().toISOString();
-    return record({ decision: kind, by: request.by, at, ...(kind === 'approved' ? { comment: request.comment } : { reason: request.reason }) });
-  };
+  const apply = (kind: DecisionKind, via: string) => (request: DecisionRequest): string | Promise<string> =>
+    rules.signaturesRequired ? countSigned(kind, request, via) : count(voteOf(kind, request, new Date().toISOString()));
 
   setHandler(approveUpdate, apply('approved', 'update'), { validator: validateApprove });
   setHandler(rejectUpdate, apply('rejected', 'update'), { validator: validateReject });
@@ -250,66 +151,34 @@ export function createApprovalGate({ config, workflowId, startedBy, state, show 
   setHandler(approveSignal, viaSignal(validateApprove, apply('approved', 'signal')));
   setHandler(rejectSignal, viaSignal(validateReject, apply('rejected', 'signal')));
 
-  let review: string | undefined;
-  const waitingText = () => {
-    const { name, version } = candidate();
-    const progress = required > 1 ? ` (${votes.filter((v) => v.decision === 'approved').length} of ${required} approvals)` : '';
-    return `approval of ${name} version ${version}${progress}: ${approvalCommand(workflowId, signaturesRequired())}${review ? `; ${review}` : ''}`;
-  };
-
   return {
-    async decide(candidateRef: CandidateRef, trainingRunId: string, evidence?: string): Promise<ApprovalRecord> {
-      review = evidence;
-      if (config.auto_approve_deployment) {
+    async decide(candidateRef: CandidateRef, trainingRunId: string, reviewLink?: string): Promise<ApprovalRecord> {
+      evidence = reviewLink;
+      const automatic = config.auto_approve_deployment;
+      if (automatic) {
         decision = { decision: 'approved', automatic: true, by: 'auto_approve_deployment', at: new Date().toISOString(), modelVersion: candidateRef.version };
       } else {
-        current = patched(SIGNED_APPROVALS_PATCH);
+        deprecatePatch(RETIRED_PATCHES.signedApprovals);
         waiting = true;
-        if (current) state.gate = { ...gateStatus(), waitingSince: new Date().toISOString() };
-        state.waitingFor = waitingText();
+        state.gate = gateStatus(rules, votes, new Date().toISOString());
+        state.waitingFor = waitingLine(rules, votes, candidateRef, evidence);
         show();
         const answered = await condition(() => decision !== undefined, config.approval_timeout as Duration);
         waiting = false;
         state.waitingFor = undefined;
         if (!answered) {
-          decision = { decision: 'expired', automatic: false, at: new Date().toISOString(), modelVersion: candidateRef.version };
-          if (current) Object.assign(decision, { approvals: votes, signatures: gateStatus().signatures });
+          decision = { decision: 'expired', automatic: false, at: new Date().toISOString(), modelVersion: candidateRef.version, approvals: votes, signatures: gateStatus(rules, votes, undefined).signatures };
         }
         // Handlers still verifying when the decision fell answer "refused: already …" before the release moves on.
-        if (current) await condition(allHandlersFinished);
+        await condition(allHandlersFinished);
+        state.gate = gateStatus(rules, votes, state.gate.waitingSince);
       }
-      if (current) state.gate = gateStatus();
-      state.approval = decision;
+      const decided = decision!;
+      state.approval = decided;
       // What `modelship audit` needs when the report file is not at hand: the candidate and its digests, the rules.
-      upsertMemo(current ? { approval: decision, candidate: candidateRef, approval_gate: state.gate } : { approval: decision });
-      await quick.tagApproval({ modelName: config.model_name, version: candidateRef.version, runId: trainingRunId, tags: approvalTags(decision!, workflowId) });
-      return decision!;
+      upsertMemo(automatic ? { approval: decided } : { approval: decided, candidate: candidateRef, approval_gate: state.gate });
+      await quick.tagApproval({ modelName: config.model_name, version: candidateRef.version, runId: trainingRunId, tags: approvalTags(decided, workflowId) });
+      return decided;
     },
   };
-}
-
-/** MLflow tags of a decision (on the version and its run): who, when, why, and every signed statement. */
-export function approvalTags(decision: ApprovalRecord, workflowId: string): Record<string, string> {
-  const tags: Record<string, string> = {
-    'modelship.approval.decision': decision.decision,
-    'modelship.approval.automatic': String(decision.automatic),
-    'modelship.approval.at': decision.at,
-    'modelship.approval.workflow_id': workflowId,
-  };
-  if (decision.by) tags['modelship.approval.by'] = decision.by;
-  if (decision.comment) tags['modelship.approval.comment'] = decision.comment;
-  if (decision.reason) tags['modelship.approval.reason'] = decision.reason;
-  if (decision.signatures) tags['modelship.approval.signatures'] = decision.signatures;
-  decision.approvals?.forEach((vote, index) => {
-    const prefix = `modelship.approval.${index + 1}`;
-    tags[`${prefix}.decision`] = vote.decision;
-    tags[`${prefix}.by`] = vote.by;
-    tags[`${prefix}.at`] = vote.at;
-    if (vote.signed) {
-      tags[`${prefix}.key`] = vote.signed.keyFingerprint;
-      tags[`${prefix}.statement`] = vote.signed.statement;
-      tags[`${prefix}.signature`] = vote.signed.signature;
-    }
-  });
-  return tags;
 }

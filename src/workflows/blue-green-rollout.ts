@@ -4,37 +4,15 @@
 // cancellation the undos run in reverse, in a non-cancellable scope, and the failure says what was undone.
 import { ApplicationFailure, CancellationScope, isCancellation, proxyActivities, sleep } from '@temporalio/workflow';
 import type { Duration } from '@temporalio/common';
-import { msToNumber } from '@temporalio/common/lib/time';
 import type { OrchestrationActivities } from '../activities';
+import { QUICK, targetChange } from './activity-profiles';
 import { innermostFailure } from './failures';
 import type { RolloutFailureDetails, RolloutInput, RolloutResult, RolloutStep } from './rollout-api';
 
-// Reads, probes, metrics and alias changes are quick: a short timeout means a worker that died mid-call is noticed soon.
-// Retried for about 4 minutes, so an endpoint server or MLflow restarting mid-rollout does not roll it back.
-const act = proxyActivities<OrchestrationActivities>({
-  startToCloseTimeout: '2 minutes',
-  retry: { maximumAttempts: 15, initialInterval: '1 second', maximumInterval: '20 seconds' },
-});
+const act = proxyActivities<OrchestrationActivities>(QUICK);
 
-/**
- * Target changes (provisioning, traffic, deletions) take minutes on a cloud target. The activity bounds its own
- * wait by deployment_timeout and heartbeats, so a dead worker is noticed within a minute, not at the bound.
- */
-function targetActivities(deploymentTimeout: string) {
-  const startToCloseTimeout = msToNumber(deploymentTimeout as Duration) + 5 * 60_000;
-  const long = proxyActivities<OrchestrationActivities>({
-    startToCloseTimeout,
-    heartbeatTimeout: '1 minute',
-    retry: { maximumAttempts: 3, initialInterval: '5 seconds', maximumInterval: '1 minute' },
-  });
-  const undo = proxyActivities<OrchestrationActivities>({
-    startToCloseTimeout,
-    heartbeatTimeout: '1 minute',
-    // An undo that fails is retried hard, and reported if it still fails — never swallowed.
-    retry: { maximumAttempts: 10, initialInterval: '1 second', maximumInterval: '30 seconds' },
-  });
-  return { long, undo };
-}
+/** Omit over each member of a union (TypeScript's Omit flattens the union). */
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
 
 function alternateColour(colour: string): string {
   if (colour === 'blue') return 'green';
@@ -45,9 +23,10 @@ function alternateColour(colour: string): string {
 export async function blueGreenRollout(input: RolloutInput): Promise<RolloutResult> {
   const { target, endpoint } = input;
   const { deploymentTimeout: timeout, spec } = input;
-  const { long: slow, undo: undoActivities } = targetActivities(timeout);
+  const slow = proxyActivities<OrchestrationActivities>(targetChange(timeout, 'do'));
+  const undoActivities = proxyActivities<OrchestrationActivities>(targetChange(timeout, 'undo'));
   const steps: RolloutStep[] = [];
-  const note = (action: string, detail?: string, data?: Record<string, unknown>) => steps.push({ at: new Date().toISOString(), action, detail, ...(data && { data }) });
+  const note = (step: DistributiveOmit<RolloutStep, 'at'>) => steps.push({ at: new Date().toISOString(), ...step } as RolloutStep);
   const compensations: { description: string; undo: () => Promise<unknown> }[] = [];
   let failedAt = 'reading the endpoint';
 
@@ -57,13 +36,17 @@ export async function blueGreenRollout(input: RolloutInput): Promise<RolloutResu
     const live = Object.entries(before.traffic).sort((a, b) => b[1] - a[1])[0]?.[0];
     const colours = [input.firstColour, alternateColour(input.firstColour)];
     const idle = live ? (colours.includes(live) ? colours.find((c) => c !== live)! : input.firstColour) : input.firstColour;
-    note('read endpoint', `${before.exists ? `traffic ${JSON.stringify(before.traffic)}` : 'endpoint does not exist yet'}; deploying to ${idle}`);
+    note({
+      action: 'read endpoint',
+      detail: `${before.exists ? `traffic ${JSON.stringify(before.traffic)}` : 'endpoint does not exist yet'}; deploying to ${idle}`,
+      data: { exists: before.exists, traffic: before.traffic, idle },
+    });
 
     failedAt = 'creating the endpoint';
     const ensured = await slow.ensureEndpoint({ target, endpoint, timeout });
     if (ensured.created) {
       compensations.push({ description: `deleted endpoint ${endpoint} (created by this rollout)`, undo: () => undoActivities.deleteEndpoint({ target, endpoint, timeout }) });
-      note('created endpoint', endpoint);
+      note({ action: 'created endpoint', detail: endpoint });
     }
 
     const stale = before.deployments.find((d) => d.name === idle);
@@ -71,19 +54,19 @@ export async function blueGreenRollout(input: RolloutInput): Promise<RolloutResu
       // A colour left at 0 % (no_cleanup) is replaced; it took no traffic, so nothing is lost.
       failedAt = `removing the idle ${idle} deployment`;
       await slow.deleteDeployment({ target, endpoint, deployment: idle, timeout });
-      note('removed idle deployment', `${idle} (${stale.modelName} v${stale.modelVersion}, 0 % traffic)`);
+      note({ action: 'removed idle deployment', detail: `${idle} (${stale.modelName} v${stale.modelVersion}, 0 % traffic)` });
     }
 
     failedAt = `deploying to ${idle}`;
     compensations.push({ description: `deleted deployment ${idle}`, undo: () => undoActivities.deleteDeployment({ target, endpoint, deployment: idle, timeout }) });
     await slow.deployModel({ target, endpoint, deployment: idle, model: input.model, spec, timeout });
-    note('deployed', `${input.model.name} v${input.model.version} to ${idle} at 0 % traffic`);
+    note({ action: 'deployed', detail: `${input.model.name} v${input.model.version} to ${idle} at 0 % traffic`, data: { colour: idle, modelName: input.model.name, modelVersion: input.model.version } });
 
     failedAt = `health checks on ${idle}`;
     const health = await act.healthCheck({
       target, endpoint, deployment: idle, model: input.model, maxLatencyMs: input.maxLatencyMs, maxErrorRate: input.maxErrorRate,
     });
-    note('health checks passed', health.checks.map((c) => `${c.name}: ${c.detail}`).join('; '));
+    note({ action: 'health checks passed', detail: health.checks.map((c) => `${c.name}: ${c.detail}`).join('; ') });
 
     // Traffic by plan; the undo restores the traffic (and mirror) exactly as read before.
     compensations.push({
@@ -99,20 +82,26 @@ export async function blueGreenRollout(input: RolloutInput): Promise<RolloutResu
       const mirrored = await act.analyzeBake({ target, endpoint, deployment: idle, sinceMs: shadowStart, maxErrorRate: input.maxErrorRate, maxLatencyMs: input.maxLatencyMs });
       const compared = mirrored.shadowCompared ?? 0;
       shadow = { percent: input.shadowPercent, compared, agreementRate: compared ? (mirrored.shadowAgreed ?? 0) / compared : null };
-      note('shadow', `${input.shadowPercent} % mirrored for ${input.shadowTime}: ${compared} predictions compared, agreement ${shadow.agreementRate === null ? 'n/a' : `${(100 * shadow.agreementRate).toFixed(1)} %`}`);
+      note({
+        action: 'shadow',
+        detail: `${input.shadowPercent} % mirrored for ${input.shadowTime}: ${compared} predictions compared, agreement ${shadow.agreementRate === null ? 'n/a' : `${(100 * shadow.agreementRate).toFixed(1)} %`}`,
+        data: shadow,
+      });
     }
     const plan = live ? input.trafficPlan : [100];
     for (const percent of plan) {
       failedAt = `traffic step ${percent} %`;
       const traffic = live && percent < 100 ? { [idle]: percent, [live]: 100 - percent } : { [idle]: 100 };
       await slow.setTraffic({ target, endpoint, traffic, timeout });
-      note('traffic', JSON.stringify(traffic), { traffic });
+      note({ action: 'traffic', detail: JSON.stringify(traffic), data: { traffic } });
       const bakeStart = Date.now();
       await sleep(input.bakeTime as Duration);
       failedAt = `bake analysis at ${percent} %`;
       const metrics = await act.analyzeBake({ target, endpoint, deployment: idle, sinceMs: bakeStart, maxErrorRate: input.maxErrorRate, maxLatencyMs: input.maxLatencyMs });
-      note('bake passed', `${percent} %: ${metrics.requests} requests, error rate ${(100 * metrics.errorRate).toFixed(2)} %, p95 ${metrics.p95Ms.toFixed(2)} ms${metrics.note ? ` (${metrics.note})` : ''}`, {
-        percent, requests: metrics.requests, errorRate: metrics.errorRate, p95Ms: metrics.p95Ms,
+      note({
+        action: 'bake passed',
+        detail: `${percent} %: ${metrics.requests} requests, error rate ${(100 * metrics.errorRate).toFixed(2)} %, p95 ${metrics.p95Ms.toFixed(2)} ms${metrics.note ? ` (${metrics.note})` : ''}`,
+        data: { percent, requests: metrics.requests, errorRate: metrics.errorRate, p95Ms: metrics.p95Ms },
       });
     }
 
@@ -130,7 +119,11 @@ export async function blueGreenRollout(input: RolloutInput): Promise<RolloutResu
         undo: () => undoActivities.setModelAlias({ modelName: input.modelName, alias: 'previous', version: previous.previousVersion }),
       });
     }
-    note('aliases', `@production → v${input.model.version}${production.previousVersion ? `, @previous → v${production.previousVersion}` : ''}`);
+    note({
+      action: 'aliases',
+      detail: `@production → v${input.model.version}${production.previousVersion ? `, @previous → v${production.previousVersion}` : ''}`,
+      data: { production: input.model.version, previous: production.previousVersion },
+    });
 
     // The point of no return: the release stands; cleanup problems are reported, not rolled back.
     let cleanup = 'nothing to clean up (first release)';
@@ -145,7 +138,7 @@ export async function blueGreenRollout(input: RolloutInput): Promise<RolloutResu
           cleanup = `could not delete ${live}: ${innermostFailure(error).message}`;
         }
       }
-      note('cleanup', cleanup);
+      note({ action: 'cleanup', detail: cleanup });
     }
     const after = await act.describeEndpoint({ target, endpoint });
     const previousVersion = live ? before.deployments.find((d) => d.name === live)?.modelVersion : undefined;
@@ -164,7 +157,7 @@ export async function blueGreenRollout(input: RolloutInput): Promise<RolloutResu
         }
       }
     });
-    note('rolled back', undone.join('; '));
+    note({ action: 'rolled back', detail: undone.join('; '), data: { undone, undoFailures } });
     const cancelled = isCancellation(error);
     const message =
       (cancelled ? `rollout cancelled at ${failedAt}` : `rollout failed at ${failedAt}: ${cause.message}`) +

@@ -5,14 +5,13 @@
 // its finished candidates kept in the heartbeat). Deterministic code only.
 import { proxyActivities } from '@temporalio/workflow';
 import type { TrainingActivities } from '../activities';
+import { training } from './activity-profiles';
 import type { TrainInput, TrainResult } from './training-api';
 
 /** `progress` hears how far the search is (e.g. "search: 5 of 12 shards scored, best so far …"): state, no commands. */
 export async function trainDistributed(input: TrainInput, trainingTaskQueue: string, progress: (line: string) => void = () => {}): Promise<TrainResult> {
-  const options = { taskQueue: trainingTaskQueue, startToCloseTimeout: '6 hours', retry: { maximumAttempts: 5, initialInterval: '2 seconds' } } as const;
-  // Prepare and finish read the whole data set; a shard's heartbeat stops within seconds of its worker dying.
-  const whole = proxyActivities<TrainingActivities>({ ...options, heartbeatTimeout: '30 seconds' });
-  const shards = proxyActivities<TrainingActivities>({ ...options, heartbeatTimeout: '20 seconds' });
+  const whole = proxyActivities<TrainingActivities>(training(trainingTaskQueue, 'whole'));
+  const shards = proxyActivities<TrainingActivities>(training(trainingTaskQueue, 'shard'));
 
   const started = Date.now();
   const prepared = await whole.prepareTrainingSearch(input);

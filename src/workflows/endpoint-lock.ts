@@ -18,6 +18,7 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { OrchestrationActivities } from '../activities';
+import { LOCK } from './activity-profiles';
 import {
   describeHolder,
   endpointGrantedSignal,
@@ -45,10 +46,7 @@ const CHECK_WHILE_IDLE = '2 minutes';
 const HISTORY_LIMIT = 2_000;
 const RECENT_EVENTS = 20;
 
-const act = proxyActivities<OrchestrationActivities>({
-  startToCloseTimeout: '1 minute',
-  retry: { maximumAttempts: 10, initialInterval: '1 second', maximumInterval: '10 seconds' },
-});
+const act = proxyActivities<OrchestrationActivities>(LOCK);
 
 export async function endpointLock(input: EndpointLockInput): Promise<EndpointLockState> {
   const state: EndpointLockState = {

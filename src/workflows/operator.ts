@@ -2,16 +2,14 @@
 // (one rollout per endpoint, see endpoint-lock.ts) from before it reads the endpoint until it has ended.
 import { ApplicationFailure, executeChild, proxyActivities, setHandler } from '@temporalio/workflow';
 import type { OrchestrationActivities } from '../activities';
+import { QUICK } from './activity-profiles';
 import { blueGreenRollout } from './blue-green-rollout';
 import { holdEndpoint, type EndpointClaim } from './endpoint-lock';
 import type { HoldProgress } from './endpoint-lock-api';
 import { operatorProgressQuery, type DeployInput, type RollbackInput, type RollbackResult } from './operator-api';
 import type { RolloutResult } from './rollout-api';
 
-const act = proxyActivities<OrchestrationActivities>({
-  startToCloseTimeout: '10 minutes',
-  retry: { maximumAttempts: 5, initialInterval: '1 second' },
-});
+const act = proxyActivities<OrchestrationActivities>(QUICK);
 
 /** Runs `work` holding the endpoint. */
 async function asSoleRollout<T>(claim: EndpointClaim, work: () => Promise<T>): Promise<T> {

@@ -114,6 +114,32 @@ export interface ReleaseInput {
   links: { temporalUi: string; mlflow: string; namespace: string };
 }
 
+/**
+ * workflow_report.json (and report/workflow_report.json in the MLflow run): what the release did, on every path.
+ * Each vote is stored once, in `approval.approvals`; `approval_gate` holds the rules.
+ */
+export interface ReleaseReport {
+  workflow_id: string;
+  model_name: string;
+  outcome: ReleaseOutcome;
+  error?: string;
+  /** Evidence of a failure (probe results, deployment logs) and what was undone. */
+  failure_details?: unknown;
+  candidate?: CandidateRef;
+  metrics?: ClassificationMetrics;
+  gates?: GateResult;
+  approval?: ApprovalRecord;
+  approval_gate?: Omit<ApprovalGateStatus, 'approvals'>;
+  deployment?: RolloutResult;
+  review?: ReviewRef;
+  refused_messages: string[];
+  steps: StepRecord[];
+  config: ReleaseConfig;
+  code_version: string;
+  links: { temporal_ui: string; mlflow_run?: string };
+  artifacts_dir: string;
+}
+
 export interface ReleaseResult extends ReleaseStatus {
   artifactsDir: string;
   reportPath?: string;

@@ -3,17 +3,11 @@
 // is reported, not fatal: the release's own evidence (steps, metrics, gates) still stands in its status.
 import { proxyActivities } from '@temporalio/workflow';
 import type { OrchestrationActivities } from '../activities';
+import { HEAVY } from './activity-profiles';
 import { innermostFailure } from './failures';
 import type { ReviewInput, ReviewRef } from './review-api';
 
-/** The patch id guarding the review's activity calls (releases recorded before it replay without them). */
-export const REVIEW_PATCH = 'review-report';
-
-const reviewActivities = proxyActivities<OrchestrationActivities>({
-  startToCloseTimeout: '30 minutes',
-  heartbeatTimeout: '5 minutes',
-  retry: { maximumAttempts: 3, initialInterval: '2 seconds' },
-});
+const reviewActivities = proxyActivities<OrchestrationActivities>(HEAVY);
 
 export async function writeReleaseReview(input: ReviewInput): Promise<ReviewRef> {
   try {

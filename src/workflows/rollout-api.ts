@@ -34,13 +34,20 @@ export interface RolloutInput {
   deploymentTimeout: string;
 }
 
-export interface RolloutStep {
-  at: string;
-  action: string;
-  detail?: string;
-  /** The numbers of a traffic change or a bake analysis, for the review's timeline. */
-  data?: Record<string, unknown>;
-}
+/**
+ * One thing the rollout did: when, what (for people), and its numbers (for the review and the CLI). Steps recorded by
+ * builds before a kind of step had numbers carry no data.
+ */
+export type RolloutStep = { at: string; detail: string } & (
+  | { action: 'read endpoint'; data?: { exists: boolean; traffic: Record<string, number>; idle: string } }
+  | { action: 'deployed'; data?: { colour: string; modelName: string; modelVersion: string } }
+  | { action: 'shadow'; data?: NonNullable<RolloutResult['shadow']> }
+  | { action: 'traffic'; data?: { traffic: Record<string, number> } }
+  | { action: 'bake passed'; data?: { percent: number; requests: number; errorRate: number; p95Ms: number } }
+  | { action: 'aliases'; data?: { production: string; previous?: string } }
+  | { action: 'rolled back'; data?: { undone: string[]; undoFailures: string[] } }
+  | { action: 'created endpoint' | 'removed idle deployment' | 'health checks passed' | 'cleanup'; data?: undefined }
+);
 
 export interface RolloutResult {
   outcome: 'succeeded';

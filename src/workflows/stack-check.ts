@@ -1,5 +1,6 @@
 import { proxyActivities } from '@temporalio/workflow';
 import type { OrchestrationActivities, TrainingActivities } from '../activities';
+import { reachability } from './activity-profiles';
 import type { StackCheckInput, StackCheckResult } from './stack-check-api';
 
 /**
@@ -7,15 +8,8 @@ import type { StackCheckInput, StackCheckResult } from './stack-check-api';
  * A queue nobody polls fails after the schedule-to-close timeout instead of waiting forever.
  */
 export async function stackCheck(input: StackCheckInput): Promise<StackCheckResult> {
-  const { inspectWorker } = proxyActivities<OrchestrationActivities>({
-    scheduleToCloseTimeout: '1 minute',
-    retry: { maximumAttempts: 3, initialInterval: '1 second' },
-  });
-  const { inspectTrainerEnvironment } = proxyActivities<TrainingActivities>({
-    taskQueue: input.trainingTaskQueue,
-    scheduleToCloseTimeout: '2 minutes',
-    retry: { maximumAttempts: 2, initialInterval: '1 second' },
-  });
+  const { inspectWorker } = proxyActivities<OrchestrationActivities>(reachability());
+  const { inspectTrainerEnvironment } = proxyActivities<TrainingActivities>(reachability(input.trainingTaskQueue));
   const [orchestration, training] = await Promise.all([inspectWorker(), inspectTrainerEnvironment()]);
   return { orchestration, training };
 }

@@ -5,7 +5,7 @@ import { classificationMetrics } from '../../src/evaluation/metrics';
 import { approvalViews, curvePanels, driftPanel, gatesPanel, latencyPanel, metricRows, REVIEW_VERSION, type ReviewDocument } from '../../src/review/document';
 import { compareSketches, type DataSketch } from '../../src/review/drift';
 import { rolloutView } from '../../src/review/rollout';
-import type { RolloutFailureDetails, RolloutResult } from '../../src/workflows/rollout-api';
+import type { RolloutFailureDetails, RolloutResult, RolloutStep } from '../../src/workflows/rollout-api';
 
 function random(seed: number) {
   let state = seed >>> 0;
@@ -61,9 +61,9 @@ export function fixtureReview(options: { phase: ReviewDocument['phase']; rolledB
   const latency = Array.from({ length: 100 }, () => 0.18 + 0.05 * latencyNext() + (latencyNext() < 0.05 ? 0.2 * latencyNext() : 0));
   const t0 = Date.parse('2026-11-26T10:00:00Z');
   const at = (s: number) => new Date(t0 + s * 1000).toISOString();
-  const steps = [
-    { at: at(0), action: 'read endpoint', detail: 'traffic {"blue":100}; deploying to green' },
-    { at: at(9), action: 'deployed', detail: 'bank-high-amount v3 to green at 0 % traffic' },
+  const steps: RolloutStep[] = [
+    { at: at(0), action: 'read endpoint', detail: 'traffic {"blue":100}; deploying to green', data: { exists: true, traffic: { blue: 100 }, idle: 'green' } },
+    { at: at(9), action: 'deployed', detail: 'bank-high-amount v3 to green at 0 % traffic', data: { colour: 'green', modelName: 'bank-high-amount', modelVersion: '3' } },
     { at: at(10), action: 'health checks passed', detail: 'golden: 20 predictions match' },
     { at: at(11), action: 'traffic', detail: '{"green":10,"blue":90}', data: { traffic: { green: 10, blue: 90 } } },
     { at: at(21), action: 'bake passed', detail: '10 %: 41 requests, error rate 0.00 %, p95 1.90 ms', data: { percent: 10, requests: 41, errorRate: 0, p95Ms: 1.9 } },
@@ -73,11 +73,11 @@ export function fixtureReview(options: { phase: ReviewDocument['phase']; rolledB
   ];
   const result: RolloutResult = {
     outcome: 'succeeded', endpoint: 'bank-high-amount', colour: 'green', previousColour: 'blue', previousVersion: '2', traffic: { green: 100 }, cleanup: 'deleted blue after 0s',
-    steps: [...steps, { at: at(43), action: 'bake passed', detail: '100 %: 402 requests, error rate 0.00 %, p95 2.10 ms', data: { percent: 100, requests: 402, errorRate: 0, p95Ms: 2.1 } }, { at: at(44), action: 'aliases', detail: '@production → v3, @previous → v2' }, { at: at(45), action: 'cleanup', detail: 'deleted blue after 0s' }],
+    steps: [...steps, { at: at(43), action: 'bake passed', detail: '100 %: 402 requests, error rate 0.00 %, p95 2.10 ms', data: { percent: 100, requests: 402, errorRate: 0, p95Ms: 2.1 } }, { at: at(44), action: 'aliases', detail: '@production → v3, @previous → v2', data: { production: '3', previous: '2' } }, { at: at(45), action: 'cleanup', detail: 'deleted blue after 0s' }],
   };
   const failure: RolloutFailureDetails = {
     failed: 'bake analysis at 100 %', undone: ['restored traffic to {"blue":100}', 'deleted deployment green'], undoFailures: [],
-    steps: [...steps, { at: at(44), action: 'rolled back', detail: 'restored traffic to {"blue":100}; deleted deployment green' }],
+    steps: [...steps, { at: at(44), action: 'rolled back', detail: 'restored traffic to {"blue":100}; deleted deployment green', data: { undone: ['restored traffic to {"blue":100}', 'deleted deployment green'], undoFailures: [] } }],
   };
   const curves = curvePanels(
     { label: 'candidate v3', version: '3', metrics: candidateMetrics, ...candidate },
