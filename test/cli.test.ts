@@ -5,6 +5,8 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import type { Command } from 'commander';
+import { buildProgram } from '../src/client/cli';
 import { projectRoot } from '../src/config/environment';
 
 export function modelship(args: string[], env: Record<string, string> = {}) {
@@ -83,5 +85,16 @@ describe('modelship CLI', () => {
     const { code, stderr } = modelship(['check'], { TEMPORAL_ADDRESS: '127.0.0.1:1' });
     assert.equal(code, 1);
     assert.match(stderr, /cannot reach Temporal at 127\.0\.0\.1:1.*npm run dev/);
+  });
+
+  it('--help: every description and option is one line, so commander wraps it at the terminal width', () => {
+    const broken: string[] = [];
+    const visit = (command: Command, path: string) => {
+      if (command.description().includes('\n')) broken.push(`${path}: ${command.description()}`);
+      for (const option of command.options) if (option.description.includes('\n')) broken.push(`${path} ${option.flags}`);
+      for (const sub of command.commands) visit(sub, `${path} ${sub.name()}`);
+    };
+    visit(buildProgram(), 'modelship');
+    assert.deepEqual(broken, []);
   });
 });

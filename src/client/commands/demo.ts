@@ -28,8 +28,7 @@ export function registerDemoCommand(program: Command): void {
   program
     .command('demo')
     .description(
-      'the whole pipeline on sample data: starts the embedded stack (or uses a running one), generates the banking\n' +
-        'data if missing, runs a release with auto-approval and prints a summary. Exit 0 only if the release succeeded.',
+      'the whole pipeline on sample data: starts the embedded stack (or uses a running one), generates the banking data if missing, runs a release with auto-approval and prints a summary. Exit 0 only if the release succeeded.',
     )
     .option('-c, --config <file>', 'YAML config file', 'config/default.yaml')
     .option('--manual', 'wait for `modelship approve <id> --by NAME` instead of approving automatically')

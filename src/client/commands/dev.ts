@@ -15,8 +15,7 @@ export function registerDevCommand(program: Command): void {
   program
     .command('dev')
     .description(
-      'run the embedded stack in the foreground until Ctrl-C: Temporal dev server with Web UI (history kept in\n' +
-        '<state-dir>/temporal.db), MLflow tracking server (SQLite + artifacts in <state-dir>/mlflow) and a worker',
+      'run the embedded stack in the foreground until Ctrl-C: Temporal dev server with Web UI (history kept in <state-dir>/temporal.db), MLflow tracking server (SQLite + artifacts in <state-dir>/mlflow) and a worker',
     )
     .addOption(portOption('--temporal-port <port>', 'Temporal gRPC port', 7233))
     .addOption(portOption('--ui-port <port>', 'Temporal Web UI port', 8233))

@@ -8,8 +8,7 @@ export function registerServeCommand(program: Command): void {
   program
     .command('serve')
     .description(
-      'run the local endpoint server (the "local" deployment target) in the foreground: endpoints with blue/green\n' +
-        'deployments, traffic weights, key auth; POST /endpoints/{name}/score. `modelship dev` runs it for you.',
+      'run the local endpoint server (the "local" deployment target) in the foreground: endpoints with blue/green deployments, traffic weights, key auth; POST /endpoints/{name}/score. `modelship dev` runs it for you.',
     )
     .addOption(portOption('--port <port>', 'HTTP port', 5100))
     .option('--state-dir <dir>', 'where endpoints, deployments and traffic are persisted', join(stateDir(), 'serving'))

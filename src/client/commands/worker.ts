@@ -4,13 +4,9 @@ import { main as runWorker } from '../../worker';
 export function registerWorkerCommand(program: Command): void {
   program
     .command('worker')
+    .summary('run a modelship worker against the Temporal server named by TEMPORAL_ADDRESS')
     .description(
-      'run a modelship worker against the Temporal server named by TEMPORAL_ADDRESS (default 127.0.0.1:7233).\n' +
-        'MODELSHIP_WORKER_QUEUES=orchestration or =training serves one task queue, to scale them apart.\n' +
-        'Training activities (search shards, preparation, refit) run one per core at once; MODELSHIP_TRAINING_CONCURRENCY=N\n' +
-        'changes that (each takes up to about 1.1 GiB on a 1,000,000-row table).\n' +
-        'It polls as build MODELSHIP_BUILD_ID (default: package version + git commit) of worker deployment modelship and\n' +
-        'makes that build current as it starts (MODELSHIP_WORKER_VERSIONING=manual leaves routing to you, =off: unversioned).',
+      'run a modelship worker against the Temporal server named by TEMPORAL_ADDRESS (default 127.0.0.1:7233). MODELSHIP_WORKER_QUEUES=orchestration or =training serves one task queue, to scale them apart. Training activities (search shards, preparation, refit) run one per core at once; MODELSHIP_TRAINING_CONCURRENCY=N changes that (each takes up to about 1.1 GiB on a 1,000,000-row table). It polls as build MODELSHIP_BUILD_ID (default: package version + git commit) of worker deployment modelship and makes that build current as it starts (MODELSHIP_WORKER_VERSIONING=manual leaves routing to you, =off: unversioned).',
     )
     .action(async () => {
       await runWorker();
