@@ -16,6 +16,20 @@ export async function connectClient(env: NodeJS.ProcessEnv = process.env): Promi
   return { client: new Client({ connection, namespace }), connection, namespace };
 }
 
+/**
+ * Runs `fn` with a client and closes the connection when it ends, however it ends. `leaveOpen` is for a command
+ * that exits the process right after (start --wait): closing the channel under a call the client is about to retry
+ * after a transient error would throw from gRPC's timer and crash the command.
+ */
+export async function withClient<T>(fn: (client: Client, namespace: string) => Promise<T>, options: { leaveOpen?: boolean } = {}): Promise<T> {
+  const { client, connection, namespace } = await connectClient();
+  try {
+    return await fn(client, namespace);
+  } finally {
+    if (!options.leaveOpen) await connection.close();
+  }
+}
+
 /** The innermost message of a Temporal failure chain (WorkflowFailedError → … → ApplicationFailure). */
 export function failureMessage(error: unknown): string {
   let current = error as { message?: string; cause?: unknown };

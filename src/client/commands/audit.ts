@@ -5,7 +5,7 @@ import { mlflowTrackingUri } from '../../config/environment';
 import type { ApprovalGateStatus, ApprovalRecord, CandidateRef } from '../../workflows/release-api';
 import { auditApprovals, type ApprovalEvidence } from '../audit';
 import { artifactsRoot } from '../release';
-import { connectClient } from '../temporal';
+import { withClient } from '../temporal';
 
 /** The approval record of a release: its workflow_report.json when here, else the memo kept by Temporal. */
 async function evidenceOf(workflowId: string, reportPath?: string): Promise<ApprovalEvidence> {
@@ -16,13 +16,10 @@ async function evidenceOf(workflowId: string, reportPath?: string): Promise<Appr
     return { workflowId, candidate: report.candidate, approval: report.approval, gate: report.approval_gate, source: path };
   }
   if (reportPath) throw new Error(`${reportPath} does not exist`);
-  const { client, connection } = await connectClient();
-  try {
-    const memo = ((await client.workflow.getHandle(workflowId).describe()).memo ?? {}) as { approval?: ApprovalRecord; candidate?: CandidateRef; approval_gate?: ApprovalGateStatus };
-    return { workflowId, candidate: memo.candidate, approval: memo.approval, gate: memo.approval_gate, source: `the memo of ${workflowId} in Temporal` };
-  } finally {
-    await connection.close();
-  }
+  const memo = await withClient(
+    async (client) => ((await client.workflow.getHandle(workflowId).describe()).memo ?? {}) as { approval?: ApprovalRecord; candidate?: CandidateRef; approval_gate?: ApprovalGateStatus },
+  );
+  return { workflowId, candidate: memo.candidate, approval: memo.approval, gate: memo.approval_gate, source: `the memo of ${workflowId} in Temporal` };
 }
 
 export function registerAuditCommand(program: Command): void {

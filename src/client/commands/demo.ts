@@ -8,7 +8,7 @@ import { generateBankingCsv } from '../../data/generate';
 import { EmbeddedStack, StackStartAborted } from '../embedded-stack';
 import { failedReleaseStatus, startRelease, summarize, watchRelease, workflowUrl } from '../release';
 import { missingPollers } from '../stack-check';
-import { connectClient } from '../temporal';
+import { withClient } from '../temporal';
 import { releaseConfigFromFlags } from './release';
 
 interface DemoOptions {
@@ -58,10 +58,7 @@ export function registerDemoCommand(program: Command): void {
           .then(stop)
           .then(() => process.exit(130));
       });
-      const temporalUp = await connectClient().then(
-        async ({ connection }) => (await connection.close(), true),
-        () => false,
-      );
+      const temporalUp = await withClient(async () => true).catch(() => false);
       if (!temporalUp) {
         console.log('modelship demo: starting the embedded stack (Temporal, MLflow, worker)…');
         try {
@@ -85,8 +82,7 @@ export function registerDemoCommand(program: Command): void {
       }
 
       try {
-        const { client, connection, namespace } = await connectClient();
-        try {
+        await withClient(async (client, namespace) => {
           if (!stack) {
             console.log('modelship demo: using the running stack; checking that a worker polls both task queues…');
             // Polls, seen by the server: a check workflow would wait for a free slot behind a running training.
@@ -118,9 +114,7 @@ export function registerDemoCommand(program: Command): void {
           if (review?.mlflowUrl && !stack) console.log(`review in MLflow: ${review.mlflowUrl}`);
           if (review?.path) console.log(`review of this release: ${pathToFileURL(review.path).href}`);
           if (!outcome.result || outcome.result.outcome !== 'succeeded') process.exitCode = 1;
-        } finally {
-          await connection.close();
-        }
+        });
       } finally {
         await stop();
       }

@@ -11,7 +11,7 @@ import { rolloutSettingsOf, type RollbackResult } from '../../workflows/operator
 import { endpointLockId, type EndpointLockState } from '../../workflows/endpoint-lock-api';
 import { followHold, lockLines, readEndpointLock } from '../endpoint-lock';
 import { awaitResult, workflowUrl } from '../release';
-import { connectClient, failureMessage } from '../temporal';
+import { failureMessage, withClient } from '../temporal';
 import { configFromFlags } from './release';
 
 const localTarget = () => new LocalTarget(endpointUrl(), join(stateDir(), 'serving'));
@@ -93,8 +93,7 @@ export function registerEndpointCommands(program: Command): void {
 }
 
 async function runOperator<R>(workflowType: string, workflowId: string, args: unknown[], wait: boolean | undefined, describe: (result: R) => string): Promise<void> {
-  const { client, connection, namespace } = await connectClient();
-  try {
+  await withClient(async (client, namespace) => {
     const handle = await client.workflow.start(workflowType, { taskQueue: taskQueues().orchestration, workflowId, args });
     console.log(`started ${workflowId}\n  ${workflowUrl(namespace, workflowId)}`);
     // One rollout per endpoint: say at once whether this one holds the endpoint or waits its turn (and behind whom).
@@ -107,19 +106,12 @@ async function runOperator<R>(workflowType: string, workflowId: string, args: un
       console.error(`failed: ${failureMessage(outcome.error)}`);
       process.exitCode = 1;
     }
-  } finally {
-    await connection.close();
-  }
+  });
 }
 
 async function lockOf(target: string, endpoint: string): Promise<{ state?: EndpointLockState; error?: string }> {
   try {
-    const { client, connection } = await connectClient();
-    try {
-      return { state: await readEndpointLock(client, endpointLockId(target, endpoint)) };
-    } finally {
-      await connection.close();
-    }
+    return { state: await withClient((client) => readEndpointLock(client, endpointLockId(target, endpoint))) };
   } catch (error) {
     return { error: (error as Error).message };
   }

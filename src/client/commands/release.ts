@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { Option } from 'commander';
-import { CancelledFailure, WorkflowFailedError, WorkflowUpdateFailedError } from '@temporalio/client';
+import { CancelledFailure, WorkflowFailedError, WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
 import { ConfigError, loadConfig } from '../../config/load';
 import type { ReleaseConfigInput } from '../../config/schema';
 import { TARGET_KINDS, type TargetKind } from '../../shared/deployment';
@@ -10,7 +10,7 @@ import { AllowedSignersError } from '../../approval/allowed-signers';
 import { loadAllowedSigners } from '../../approval/verify';
 import { lockLines, printOperatorStatus, readEndpointLock } from '../endpoint-lock';
 import { failedReleaseStatus, pendingWork, reviewLines, startRelease, summarize, watchRelease, workflowUrl } from '../release';
-import { connectClient, failureMessage } from '../temporal';
+import { failureMessage, withClient } from '../temporal';
 
 export interface StartOptions {
   config: string;
@@ -84,8 +84,8 @@ export function registerReleaseCommands(program: Command): void {
     .option('--by <name>', 'who starts the release (forbid_self_approval refuses their approval); default: the OS user')
     .action(async (options: StartOptions) => {
       const config = releaseConfigFromFlags(options);
-      const { client, connection, namespace } = await connectClient();
-      try {
+      // With --wait the process exits at once instead of closing the connection (see withClient).
+      await withClient(async (client, namespace) => {
         const handle = await startRelease(client, namespace, config, { modelUri: options.modelUri, startedBy: options.by });
         const url = workflowUrl(namespace, handle.workflowId);
         if (!options.wait) {
@@ -113,11 +113,7 @@ export function registerReleaseCommands(program: Command): void {
         const result = outcome.result!;
         console.log(options.json ? JSON.stringify(result, null, 2) : `\n${summarize(result, namespace)}`);
         if (result.outcome !== 'succeeded') process.exitCode = 1;
-      } finally {
-        // With --wait the process exits at once instead: closing the channel under a call the client is about
-        // to retry (after a transient error) would throw from gRPC's timer and crash the command.
-        if (!options.wait) await connection.close();
-      }
+      }, { leaveOpen: options.wait });
       // Done: do not linger on idle gRPC/HTTP keep-alive handles of the watch loop.
       if (options.wait) process.exit(process.exitCode ?? 0);
     });
@@ -154,8 +150,7 @@ export function registerReleaseCommands(program: Command): void {
     .description("a release's current step, step results, candidate, gates and what it waits for; for a deploy or rollback run, whether it holds its endpoint or waits")
     .option('--json', 'print the status as JSON')
     .action(async (workflowId: string, options: { json?: boolean }) => {
-      const { client, connection, namespace } = await connectClient();
-      try {
+      await withClient(async (client, namespace) => {
         const handle = client.workflow.getHandle(workflowId);
         const run = await handle.describe();
         if (run.type !== 'modelRelease') {
@@ -180,9 +175,7 @@ export function registerReleaseCommands(program: Command): void {
         if (status.review) console.log(reviewLines(status.review).join('\n'));
         if (status.refused.length) console.log(`refused messages:\n  ${status.refused.join('\n  ')}`);
         console.log(workflowUrl(namespace, workflowId));
-      } finally {
-        await connection.close();
-      }
+      });
     });
 
   program
@@ -191,8 +184,7 @@ export function registerReleaseCommands(program: Command): void {
     .option('--limit <n>', 'how many', '20')
     .option('--json', 'print as JSON')
     .action(async (options: { limit: string; json?: boolean }) => {
-      const { client, connection } = await connectClient();
-      try {
+      await withClient(async (client) => {
         const rows: Record<string, unknown>[] = [];
         for await (const run of client.workflow.list({ query: `WorkflowType = 'modelRelease'` })) {
           const attrs = run.searchAttributes as Record<string, unknown[] | undefined>;
@@ -209,9 +201,7 @@ export function registerReleaseCommands(program: Command): void {
         if (options.json) return void console.log(JSON.stringify(rows, null, 2));
         if (rows.length === 0) return void console.log('no releases yet: modelship start --wait');
         for (const r of rows) console.log(`${String(r.started).slice(0, 19)}  ${String(r.status).padEnd(10)} ${String(r.outcome ?? '').padEnd(16)} ${String(r.stage ?? '').padEnd(12)} ${r.workflowId}`);
-      } finally {
-        await connection.close();
-      }
+      });
     });
 }
 
@@ -226,8 +216,6 @@ function describeGate(gate: ApprovalGateStatus): string {
   return [`approval: ${rules.join('; ')}`, ...votes].join('\n');
 }
 
-type ReleaseHandle = ReturnType<Awaited<ReturnType<typeof connectClient>>['client']['workflow']['getHandle']>;
-
 /**
  * Answers a waiting release: reads what it waits for, signs the statement when the release requires signatures
  * (or when --key is given), sends the Update and prints the verdict; a refusal exits 1.
@@ -238,27 +226,26 @@ async function answer(
   by: string,
   key: string | undefined,
   comment: string,
-  send: (handle: ReleaseHandle, status: ReleaseStatus, signed: SignedMessage) => Promise<string>,
+  send: (handle: WorkflowHandle, status: ReleaseStatus, signed: SignedMessage) => Promise<string>,
 ): Promise<void> {
-  const { client, connection } = await connectClient();
-  try {
-    const handle = client.workflow.getHandle(workflowId);
-    const status = await handle.query(statusQuery);
-    const required = status.gate?.signatures === 'required';
-    const command = decision === 'approved' ? 'approve' : 'reject';
-    if (required && !key) throw new Error(`refused: ${workflowId} requires a signed decision (allowed_signers is set). Fix: add --key ~/.ssh/id_ed25519 (the key listed for ${by})`);
-    let signed: SignedMessage = {};
-    if (key && !required) console.error(`note: ${workflowId} does not require signatures (allowed_signers is not set): the ${command} is sent by name only`);
-    else if (key) {
-      const statement = statementFor(status, decision, by, comment);
-      signed = { statement, signature: await signStatement(key, statement) };
+  await withClient(async (client) => {
+    try {
+      const handle = client.workflow.getHandle(workflowId);
+      const status = await handle.query(statusQuery);
+      const required = status.gate?.signatures === 'required';
+      const command = decision === 'approved' ? 'approve' : 'reject';
+      if (required && !key) throw new Error(`refused: ${workflowId} requires a signed decision (allowed_signers is set). Fix: add --key ~/.ssh/id_ed25519 (the key listed for ${by})`);
+      let signed: SignedMessage = {};
+      if (key && !required) console.error(`note: ${workflowId} does not require signatures (allowed_signers is not set): the ${command} is sent by name only`);
+      else if (key) {
+        const statement = statementFor(status, decision, by, comment);
+        signed = { statement, signature: await signStatement(key, statement) };
+      }
+      console.log(await send(handle, status, signed));
+    } catch (error) {
+      const message = error instanceof WorkflowUpdateFailedError ? failureMessage(error) : (error as Error).message;
+      console.error(message.startsWith('refused') ? message : `refused: ${message}`);
+      process.exitCode = 1;
     }
-    console.log(await send(handle, status, signed));
-  } catch (error) {
-    const message = error instanceof WorkflowUpdateFailedError ? failureMessage(error) : (error as Error).message;
-    console.error(message.startsWith('refused') ? message : `refused: ${message}`);
-    process.exitCode = 1;
-  } finally {
-    await connection.close();
-  }
+  });
 }

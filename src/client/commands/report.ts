@@ -7,7 +7,7 @@ import type { Command } from 'commander';
 import { statusQuery } from '../../workflows/release-api';
 import type { ReviewRef } from '../../workflows/review-api';
 import { artifactsRoot } from '../release';
-import { connectClient } from '../temporal';
+import { withClient } from '../temporal';
 
 /** xdg-open (Linux), open (macOS): the first one on PATH, if any. */
 export function systemOpener(): string | undefined {
@@ -19,12 +19,7 @@ export function systemOpener(): string | undefined {
 async function findReview(workflowId: string): Promise<ReviewRef | undefined> {
   let review: ReviewRef | undefined;
   try {
-    const { client, connection } = await connectClient();
-    try {
-      review = (await client.workflow.getHandle(workflowId).query(statusQuery)).review;
-    } finally {
-      await connection.close();
-    }
+    review = await withClient(async (client) => (await client.workflow.getHandle(workflowId).query(statusQuery)).review);
   } catch {
     review = undefined;
   }
