@@ -4,7 +4,8 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, it } from 'node:test';
+import { after, describe, it } from 'node:test';
+import { Client, Connection } from '@temporalio/client';
 import type { Command } from 'commander';
 import { buildProgram } from '../src/client/cli';
 import { projectRoot } from '../src/config/environment';
@@ -96,5 +97,30 @@ describe('modelship CLI', () => {
     };
     visit(buildProgram(), 'modelship');
     assert.deepEqual(broken, []);
+  });
+
+  describe('a release started without a worker', () => {
+    // A queue no worker polls: the release is started and listed, and never runs.
+    const queue = `nobody-${Date.now()}`;
+    const started: string[] = [];
+    after(async () => {
+      const connection = await Connection.connect({ address: process.env.TEMPORAL_ADDRESS });
+      try {
+        const client = new Client({ connection, namespace: process.env.TEMPORAL_NAMESPACE ?? 'default' });
+        for (const id of started) await client.workflow.getHandle(id).terminate('test done');
+      } finally {
+        await connection.close();
+      }
+    });
+
+    it('start: a training file missing on this machine is said at once, and the release starts all the same', () => {
+      const missing = join(tmpdir(), `no-such-data-${Date.now()}.csv`);
+      const { code, stdout, stderr } = modelship(['start', '--input-data', missing], { MODELSHIP_TASK_QUEUE: queue });
+      const id = /started (\S+)/.exec(stdout)?.[1];
+      if (id) started.push(id);
+      assert.equal(code, 0, stderr);
+      assert.ok(id, stdout);
+      assert.match(stderr, new RegExp(`warning: ${missing.replace(/[.]/g, '\\.')} does not exist on this machine`));
+    });
   });
 });

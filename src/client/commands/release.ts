@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
 import { Option } from 'commander';
 import { CancelledFailure, WorkflowFailedError, WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
@@ -84,6 +85,10 @@ export function registerReleaseCommands(program: Command): void {
     .option('--by <name>', 'who starts the release (forbid_self_approval refuses their approval); default: the OS user')
     .action(async (options: StartOptions) => {
       const config = releaseConfigFromFlags(options);
+      // Started all the same: the worker that validates the data may see another disk than this machine.
+      if (!existsSync(config.input_data_path)) {
+        console.error(`warning: ${config.input_data_path} does not exist on this machine; the release fails at data validation unless its worker finds the file`);
+      }
       // With --wait the process exits at once instead of closing the connection (see withClient).
       await withClient(async (client, namespace) => {
         const handle = await startRelease(client, namespace, config, { modelUri: options.modelUri, startedBy: options.by });
