@@ -5,6 +5,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Client, Connection } from '@temporalio/client';
 import type { Command } from 'commander';
 import { buildProgram } from '../src/client/cli';
@@ -121,6 +122,21 @@ describe('modelship CLI', () => {
       assert.equal(code, 0, stderr);
       assert.ok(id, stdout);
       assert.match(stderr, new RegExp(`warning: ${missing.replace(/[.]/g, '\\.')} does not exist on this machine`));
+    });
+
+    it('list: a header, and each release with its model', async () => {
+      const id = started[0];
+      assert.ok(id, 'the start test ran first');
+      let stdout = '';
+      for (let i = 0; i < 40 && !stdout.includes(id); i++) {
+        if (i > 0) await sleep(250);
+        stdout = modelship(['list', '--limit', '100']).stdout;
+      }
+      const lines = stdout.trimEnd().split('\n');
+      assert.match(lines[0]!, /^STARTED +STATUS +MODEL +STAGE +OUTCOME +WORKFLOW ID$/);
+      const row = lines.find((line) => line.endsWith(id));
+      assert.ok(row, stdout);
+      assert.match(row, /RUNNING +financial-behavior-model /);
     });
   });
 });

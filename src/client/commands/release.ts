@@ -205,9 +205,24 @@ export function registerReleaseCommands(program: Command): void {
         }
         if (options.json) return void console.log(JSON.stringify(rows, null, 2));
         if (rows.length === 0) return void console.log('no releases yet: modelship start --wait');
-        for (const r of rows) console.log(`${String(r.started).slice(0, 19)}  ${String(r.status).padEnd(10)} ${String(r.outcome ?? '').padEnd(16)} ${String(r.stage ?? '').padEnd(12)} ${r.workflowId}`);
+        for (const line of releaseTable(rows)) console.log(line);
       });
     });
+}
+
+/** `list` as a table: a header, then one line per release, each column as wide as its widest cell. */
+export function releaseTable(rows: Record<string, unknown>[]): string[] {
+  const columns: [string, (row: Record<string, unknown>) => string][] = [
+    ['STARTED', (r) => String(r.started).slice(0, 19)],
+    ['STATUS', (r) => String(r.status)],
+    ['MODEL', (r) => String(r.model ?? '')],
+    ['STAGE', (r) => String(r.stage ?? '')],
+    ['OUTCOME', (r) => String(r.outcome ?? '')],
+    ['WORKFLOW ID', (r) => String(r.workflowId)],
+  ];
+  const cells = [columns.map(([title]) => title), ...rows.map((row) => columns.map(([, cell]) => cell(row)))];
+  const widths = columns.map((_, i) => Math.max(...cells.map((line) => line[i]!.length)));
+  return cells.map((line) => line.map((cell, i) => (i === line.length - 1 ? cell : cell.padEnd(widths[i]!))).join('  '));
 }
 
 /** The approval rules and the approvals so far, for `status`. */
