@@ -1,6 +1,6 @@
 // Worker Deployment Versioning: every modelship worker polls as one version (deployment `modelship`, build id from
 // build-id.ts) and, as it starts, makes that version the deployment's current one, so new releases and
-// auto-upgrading releases in flight move to it. See README "Upgrading modelship".
+// auto-upgrading releases in flight move to it. See docs/upgrading.md.
 //
 // MODELSHIP_WORKER_VERSIONING: current (default) · manual (poll as this version; an operator moves traffic with
 // `temporal worker deployment set-current-version`/`set-ramping-version`) · off (an unversioned worker).

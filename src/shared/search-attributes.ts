@@ -1,6 +1,6 @@
 // Search attributes that release workflows set, so runs can be filtered in the Web UI and with `temporal workflow
 // list --query`. The embedded stack registers them at start; on a cluster, `temporal operator search-attribute
-// create` does (see README).
+// create` does (docs/operations.md).
 import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
 
 export const MODEL_NAME = defineSearchAttributeKey('ModelName', SearchAttributeType.KEYWORD);
