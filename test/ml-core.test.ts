@@ -10,18 +10,20 @@ import { MockActivityEnvironment } from '@temporalio/testing';
 import { createDataActivities } from '../src/activities/data';
 import { createEvaluationActivities } from '../src/activities/evaluation';
 import { createRegistryActivities } from '../src/activities/registry';
-import { createTrainingActivities } from '../src/activities/training';
 import type { TrainInput, TrainResult } from '../src/workflows/training-api';
 import { loadConfig } from '../src/config/load';
 import { projectRoot } from '../src/config/environment';
+import { sha256File } from '../src/data/csv';
 import { generateBankingCsv } from '../src/data/generate';
 import { MlflowClient } from '../src/registry/mlflow';
 import { mlflowUri } from './support/temporal';
+import { trainWithActivities } from './support/training';
 
 const dir = mkdtempSync(join(tmpdir(), 'modelship-ml-'));
 const config = loadConfig({ path: join(projectRoot, 'config/default.yaml') }).config;
 const modelName = `test-model-${Date.now()}`;
 const deps = () => ({ mlflowUri: mlflowUri(), cacheDir: join(dir, 'cache') });
+const trainingDeps = () => ({ mlflowUri: mlflowUri(), stateDir: join(dir, 'state') });
 
 async function run<R>(fn: (...args: never[]) => Promise<R>, ...args: unknown[]): Promise<{ result: R; heartbeats: unknown[] }> {
   const env = new MockActivityEnvironment();
@@ -49,7 +51,7 @@ describe('ML core: trainer, evaluation, registry', () => {
       artifactsDir: join(dir, 'run1'),
       config: { ...config, data: config.data!, model_name: modelName, n_iter: 2, cv_folds: 2, test_data_split: 0.25 },
     };
-    ({ result: trained, heartbeats } = await run(createTrainingActivities({ mlflowUri: mlflowUri() }).trainModel, trainInput));
+    ({ result: trained, heartbeats } = await trainWithActivities(trainingDeps(), trainInput));
   });
 
   it('trains all three families, reports fits as heartbeats and logs an MLflow run', async () => {
@@ -58,9 +60,12 @@ describe('ML core: trainer, evaluation, registry', () => {
     assert.equal(trained.fits, 3 * 2 * 2);
     assert.equal(trained.testRows, 300);
     assert.equal(trained.trainRows, 900);
+    // One shard per family on this small sample, each heartbeating its own fits (2 candidates x 2 folds).
     const messages = heartbeats.map((h) => (h as { message?: string }).message ?? '');
-    assert.ok(messages.includes('fit 12/12 (logistic_regression)'), messages.join(' | '));
-    assert.ok(messages.some((m) => /^fit 1\/12/.test(m)));
+    for (const family of ['hist_gradient_boosting', 'logistic_regression', 'random_forest']) {
+      assert.ok(messages.includes(`fit 4/4 (${family})`), messages.join(' | '));
+      assert.ok(messages.includes(`fit 1/4 (${family})`), messages.join(' | '));
+    }
     assert.ok(trained.parityMaxAbsDiff <= 1e-4);
     assert.match(trained.mlflow.runId, /^[0-9a-f]{32}$/);
     const run = await (await fetch(`${mlflowUri()}/api/2.0/mlflow/runs/get?run_id=${trained.mlflow.runId}`)).json() as { run: { data: { params: { key: string; value: string }[]; tags: { key: string; value: string }[] }; info: { status: string } } };
@@ -78,9 +83,11 @@ describe('ML core: trainer, evaluation, registry', () => {
     assert.ok(testRows[0]!.includes('Transaction Date') && !testRows[0]!.includes('Transaction Amount'), 'raw features, no forbidden column');
   });
 
-  it('reuses the finished training when the activity is retried', async () => {
+  it('reuses the finished training when the activities are retried', async () => {
     const started = Date.now();
-    const { result } = await run(createTrainingActivities({ mlflowUri: mlflowUri() }).trainModel, trainInput);
+    const { prepared, shards, result } = await trainWithActivities(trainingDeps(), trainInput);
+    assert.equal(prepared.resumed, true);
+    assert.deepEqual(shards.map((s) => s.resumed), [true, true, true]);
     assert.equal(result.resumed, true);
     assert.equal(result.mlflow.runId, trained.mlflow.runId);
     assert.ok(Date.now() - started < 5_000);
@@ -89,8 +96,9 @@ describe('ML core: trainer, evaluation, registry', () => {
   it('turns a trainer crash into a retryable failure carrying the tail of stderr', async () => {
     const broken = join(dir, 'broken.csv');
     writeFileSync(broken, readFileSync(dataPath, 'utf8').replace('Credit Limit', 'Credit Ceiling'));
+    const input = { ...trainInput, workflowId: `${trainInput.workflowId}-broken`, dataPath: broken, dataSha256: await sha256File(broken) };
     await assert.rejects(
-      run(createTrainingActivities({ mlflowUri: mlflowUri() }).trainModel, { ...trainInput, dataPath: broken, artifactsDir: join(dir, 'broken') }),
+      trainWithActivities(trainingDeps(), input),
       (error: unknown) => {
         assert.ok(error instanceof ApplicationFailure);
         assert.equal(error.type, 'TrainerCrashed');
@@ -102,16 +110,19 @@ describe('ML core: trainer, evaluation, registry', () => {
   });
 
   it('stops the trainer subprocess when the activity is cancelled', async () => {
-    const env = new MockActivityEnvironment();
-    const outputDir = join(dir, 'cancelled');
-    env.on('heartbeat', (details: { phase?: string }) => {
-      if (details.phase === 'split') env.cancel();
-    });
+    const workflowId = `${trainInput.workflowId}-cancelled`;
+    const cancelling = () => {
+      const env = new MockActivityEnvironment();
+      env.on('heartbeat', (details: { phase?: string }) => {
+        if (details.phase === 'split') env.cancel();
+      });
+      return env;
+    };
     await assert.rejects(
-      env.run(createTrainingActivities({ mlflowUri: mlflowUri() }).trainModel, { ...trainInput, artifactsDir: outputDir }),
+      trainWithActivities(trainingDeps(), { ...trainInput, workflowId }, cancelling),
       (error: unknown) => error instanceof ApplicationFailure && error.type === 'TrainingCancelled',
     );
-    const log = readFileSync(join(outputDir, 'training', 'trainer.log'), 'utf8');
+    const log = readFileSync(join(dir, 'state', 'training', workflowId, 'prepare', 'trainer.log'), 'utf8');
     assert.doesNotMatch(log, /"event": "done"/, 'the trainer did not run to the end');
   });
 

@@ -2,11 +2,11 @@
 // task queue. Progress lines become heartbeats ("fit 37/60"); cancellation kills the subprocess; a crash fails with
 // the tail of stderr; finished work is reused on retry, so a retried activity never trains twice.
 //
-// trainModel runs all of training in one activity (releases started before the distributed search). The
-// distributed search is three kinds of activity: prepareTrainingSearch (split, search sample, candidates in
-// shards), searchShard (one batch of candidates with their folds, on any training worker) and finishTraining
-// (refit the winner, export, parity, MLflow). Workers share nothing but Temporal and MLflow: the search sample and
-// each shard's scores travel as artifacts of the release's MLflow training run, named by path and sha256.
+// The search is three kinds of activity: prepareTrainingSearch (split, search sample, candidates in shards),
+// searchShard (one batch of candidates with their folds, on any training worker) and finishTraining (refit the
+// winner, export, parity, MLflow). Workers share nothing but Temporal and MLflow: the search sample and each shard's
+// scores travel as artifacts of the release's MLflow training run, named by path and sha256. What the trainer
+// writes is typed and checked in trainer-protocol.ts.
 import { spawn } from 'node:child_process';
 import { createWriteStream, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -14,52 +14,27 @@ import { createInterface } from 'node:readline';
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { msToNumber } from '@temporalio/common/lib/time';
+import type { z } from 'zod';
 import { projectRoot, pythonChildEnv, stateDir, venvExecutable } from '../config/environment';
-import type { DataContract, ReleaseConfig } from '../config/schema';
 import { sha256File } from '../data/csv';
 import { localArtifact, MlflowClient, MlflowError } from '../registry/mlflow';
 import type { ArtifactRef, FileRef } from '../shared/artifacts';
-import type { FinishInput, PreparedSearch, ShardInput, ShardResult, ShardSpec, TrainInput, TrainResult } from '../workflows/training-api';
+import type { FinishInput, PreparedSearch, ShardInput, ShardResult, TrainInput, TrainResult } from '../workflows/training-api';
+import {
+  preparedFile,
+  readTrainerFile,
+  resultFile,
+  shardFile,
+  TRAINER_CONTRACT_VERSION,
+  trainerEvent,
+  type CandidateRungScore,
+  type PreparedFile,
+  type ResultFile,
+  type ShardFile,
+  type TrainerEvent,
+} from './trainer-protocol';
 
-// 2: shard files from successive halving (candidates `eliminated` on a smaller rung); a version-1 shard file in MLflow is scored again.
-export const TRAINER_CONTRACT_VERSION = 2;
-
-interface TrainerResultFile {
-  contract_version: number;
-  best_family: string;
-  best_params: Record<string, unknown>;
-  cv: Record<string, number>;
-  scoring: string;
-  threshold: number;
-  parity_max_abs_diff: number;
-  train_rows: number;
-  test_rows: number;
-  fits: number;
-  seconds: number;
-  files: Record<string, FileRef>;
-  mlflow: { run_id: string; experiment_id: string; artifact_uri: string };
-}
-
-interface PreparedFile {
-  contract_version: number;
-  split_digest: string;
-  train_rows: number;
-  test_rows: number;
-  sample_rows: number;
-  budget: { preset: string; time_limit_s: number | null };
-  sample: FileRef;
-  shards: ShardSpec[];
-  mlflow: { run_id: string; experiment_id: string; artifact_uri: string };
-}
-
-interface ShardFile {
-  contract_version: number;
-  id: string;
-  family: string;
-  fits: number;
-  /** mean_score: on the last rung the candidate reached; only candidates not `eliminated` reached the whole sample. */
-  candidates: { index: number; mean_score?: number; skipped?: string; eliminated?: string }[];
-}
+export { TRAINER_CONTRACT_VERSION } from './trainer-protocol';
 
 export interface TrainingDeps {
   mlflowUri: string;
@@ -68,13 +43,14 @@ export interface TrainingDeps {
   stateDir?: string;
 }
 
+/** A training activity's heartbeat: the trainer's last progress line. */
 export interface TrainerProgress {
   phase: string;
   message: string;
   done?: number;
   total?: number;
   /** searchShard: scores of the candidates finished so far, so a retry on any worker does not refit them. */
-  completed?: Record<string, unknown>;
+  completed?: Record<string, CandidateRungScore>;
 }
 
 const STDERR_TAIL_LINES = 40;
@@ -86,22 +62,23 @@ export function trainerBudget(budget: TrainInput['config']['training_budget'] | 
   return { preset: 'default', time_limit_s: msToNumber(budget as Parameters<typeof msToNumber>[0]) / 1000 };
 }
 
-/** Reads a finished result if every file it names is still there with the same digest. */
-async function reusableResult(resultPath: string): Promise<TrainerResultFile | undefined> {
-  if (!existsSync(resultPath)) return undefined;
-  try {
-    const result = JSON.parse(readFileSync(resultPath, 'utf8')) as TrainerResultFile;
-    if (result.contract_version !== TRAINER_CONTRACT_VERSION || !result.mlflow?.run_id) return undefined;
-    for (const file of Object.values(result.files)) {
-      if (!existsSync(file.path) || (await sha256File(file.path)) !== file.sha256) return undefined;
-    }
-    return result;
-  } catch {
-    return undefined;
-  }
+/** The MLflow run a file names; the activities always give the trainer a tracking server, so it has one. */
+function mlflowRun(file: PreparedFile | ResultFile): TrainResult['mlflow'] {
+  if (!file.mlflow) throw ApplicationFailure.nonRetryable('the trainer wrote no MLflow run although it was given a tracking server', 'TrainerContractMismatch');
+  return { runId: file.mlflow.run_id, experimentId: file.mlflow.experiment_id, artifactUri: file.mlflow.artifact_uri };
 }
 
-function toTrainResult(result: TrainerResultFile, resumed: boolean): TrainResult {
+/** A finished result, if every file it names is still there with the same digest. */
+async function reusableResult(resultPath: string): Promise<ResultFile | undefined> {
+  const result = readTrainerFile(resultFile, resultPath);
+  if (!result?.mlflow) return undefined;
+  for (const file of Object.values(result.files)) {
+    if (!existsSync(file.path) || (await sha256File(file.path)) !== file.sha256) return undefined;
+  }
+  return result;
+}
+
+function toTrainResult(result: ResultFile, resumed: boolean): TrainResult {
   return {
     bestFamily: result.best_family,
     bestParams: result.best_params,
@@ -114,7 +91,7 @@ function toTrainResult(result: TrainerResultFile, resumed: boolean): TrainResult
     fits: result.fits,
     seconds: result.seconds,
     files: result.files,
-    mlflow: { runId: result.mlflow.run_id, experimentId: result.mlflow.experiment_id, artifactUri: result.mlflow.artifact_uri },
+    mlflow: mlflowRun(result),
     resumed,
   };
 }
@@ -141,16 +118,23 @@ function baseRequest(input: Pick<TrainInput, 'workflowId' | 'config'>, deps: Tra
   };
 }
 
+interface TrainerRun<T> {
+  /** The file the trainer wrote, as its last line names it. */
+  path: string;
+  file: T;
+}
+
 /**
  * Runs `python -m modelship_trainer` on a request written to outputDir/request.json, heartbeating its progress
- * (and `extra()`'s fields) until it exits; returns the path of the result file it wrote.
+ * (and `extra()`'s fields) until it exits; returns the file its `done` line names, read as `schema`.
  */
-async function runTrainer(
+async function runTrainer<T>(
   outputDir: string,
   request: Record<string, unknown>,
-  onEvent: (event: Record<string, unknown>) => void = () => {},
+  schema: z.ZodType<T>,
+  onEvent: (event: TrainerEvent) => void = () => {},
   extra: () => Partial<TrainerProgress> = () => ({}),
-): Promise<void> {
+): Promise<TrainerRun<T>> {
   const context = Context.current();
   const requestPath = join(outputDir, 'request.json');
   writeFileSync(requestPath, JSON.stringify(request, null, 2));
@@ -169,7 +153,8 @@ async function runTrainer(
   const log = createWriteStream(join(outputDir, 'trainer.log'), { flags: 'a' });
   const stderrTail: string[] = [];
   let lastProgress: TrainerProgress = { phase: 'start', message: 'starting the trainer' };
-  let trainerError: { message: string; kind?: string } | undefined;
+  let trainerError: { message: string; kind: string } | undefined;
+  let resultPath: string | undefined;
   const beat = () => context.heartbeat({ ...lastProgress, ...extra() });
 
   // A heartbeat also while a single long fit reports nothing, so the heartbeat timeout means "worker gone".
@@ -182,19 +167,24 @@ async function runTrainer(
 
   createInterface({ input: child.stdout }).on('line', (line) => {
     log.write(`${line}\n`);
-    let event: { event?: string } & Record<string, unknown>;
+    let parsed: unknown;
     try {
-      event = JSON.parse(line);
+      parsed = JSON.parse(line);
     } catch {
       return; // not a protocol line (a library printing): kept in the log only
     }
-    if (event.event === 'progress') {
-      lastProgress = { phase: String(event.phase), message: String(event.message), done: event.done as number, total: event.total as number };
+    const event = trainerEvent.safeParse(parsed);
+    if (!event.success) return; // JSON of no trainer event: kept in the log only
+    const { data } = event;
+    if (data.event === 'progress') {
+      lastProgress = { phase: data.phase, message: data.message, done: data.done, total: data.total };
       beat();
-    } else if (event.event === 'error') {
-      trainerError = { message: String(event.message), kind: event.kind as string | undefined };
+    } else if (data.event === 'error') {
+      trainerError = { message: data.message, kind: data.kind };
+    } else if (data.event === 'done') {
+      resultPath = data.result;
     } else {
-      onEvent(event);
+      onEvent(data);
     }
   });
   createInterface({ input: child.stderr }).on('line', (line) => {
@@ -213,7 +203,14 @@ async function runTrainer(
   if (context.cancellationSignal.aborted) {
     throw ApplicationFailure.nonRetryable('training was cancelled; the trainer subprocess was stopped', 'TrainingCancelled');
   }
-  if (exit.code === 0) return;
+  if (exit.code === 0) {
+    const file = resultPath === undefined ? undefined : readTrainerFile(schema, resultPath);
+    if (resultPath === undefined || file === undefined) {
+      const what = resultPath === undefined ? 'named no result file' : `wrote ${resultPath}, which is missing or not what the trainer protocol says`;
+      throw ApplicationFailure.retryable(`the trainer exited 0 but ${what} (log: ${join(outputDir, 'trainer.log')})`, 'TrainerResultMissing');
+    }
+    return { path: resultPath, file };
+  }
   if (trainerError?.kind === 'parity') {
     throw ApplicationFailure.nonRetryable(`ONNX export refused: ${trainerError.message}`, 'OnnxParityFailed');
   }
@@ -226,14 +223,6 @@ async function runTrainer(
     'TrainerCrashed',
     { stderrTail },
   );
-}
-
-function readJson<T>(path: string): T | undefined {
-  try {
-    return JSON.parse(readFileSync(path, 'utf8')) as T;
-  } catch {
-    return undefined;
-  }
 }
 
 export function createTrainingActivities(deps: TrainingDeps) {
@@ -252,49 +241,26 @@ export function createTrainingActivities(deps: TrainingDeps) {
   const fetch = (ref: ArtifactRef) => localArtifact(client, ref, { artifactUri: ref.artifactUri, path: ref.artifactPath }, cacheDir);
 
   return {
-    async trainModel(input: TrainInput): Promise<TrainResult> {
-      const context = Context.current();
-      const outputDir = join(input.artifactsDir, 'training');
-      mkdirSync(outputDir, { recursive: true });
-      const resultPath = join(outputDir, 'result.json');
-
-      const earlier = await reusableResult(resultPath);
-      if (earlier) {
-        context.heartbeat({ phase: 'resumed', message: 'reusing the training finished by an earlier attempt' });
-        return toTrainResult(earlier, true);
-      }
-      const request = baseRequest(input, deps, outputDir);
-      request.mlflow.tags['modelship.data_sha256'] = input.dataSha256;
-      await runTrainer(outputDir, { ...request, mode: 'train', data_path: input.dataPath, data_sha256: input.dataSha256 });
-      const result = await reusableResult(resultPath);
-      if (!result) throw ApplicationFailure.retryable(`the trainer exited 0 but ${resultPath} is missing or does not match its files`, 'TrainerResultMissing');
-      return toTrainResult(result, false);
-    },
-
     /** Split, search sample and candidates; opens the release's MLflow training run and uploads the sample. */
     async prepareTrainingSearch(input: TrainInput): Promise<PreparedSearch> {
       const outputDir = workDir(input.workflowId, 'prepare');
-      const resultPath = join(outputDir, 'prepared.json');
-      let prepared = readJson<PreparedFile>(resultPath);
-      const resumed =
-        prepared?.contract_version === TRAINER_CONTRACT_VERSION && existsSync(prepared.sample.path) && (await sha256File(prepared.sample.path)) === prepared.sample.sha256;
-      if (!resumed) {
+      let prepared = readTrainerFile(preparedFile, join(outputDir, 'prepared.json'));
+      const resumed = prepared !== undefined && existsSync(prepared.sample.path) && (await sha256File(prepared.sample.path)) === prepared.sample.sha256;
+      if (!prepared || !resumed) {
         const request = baseRequest(input, deps, outputDir);
         request.mlflow.tags['modelship.data_sha256'] = input.dataSha256;
-        await runTrainer(outputDir, { ...request, mode: 'prepare', data_path: input.dataPath, data_sha256: input.dataSha256 });
-        prepared = readJson<PreparedFile>(resultPath);
-        if (!prepared) throw ApplicationFailure.retryable(`the trainer exited 0 but ${resultPath} is missing`, 'TrainerResultMissing');
+        ({ file: prepared } = await runTrainer(outputDir, { ...request, mode: 'prepare', data_path: input.dataPath, data_sha256: input.dataSha256 }, preparedFile));
       }
-      const mlflow = { runId: prepared!.mlflow.run_id, experimentId: prepared!.mlflow.experiment_id, artifactUri: prepared!.mlflow.artifact_uri };
+      const mlflow = mlflowRun(prepared);
       return {
-        splitDigest: prepared!.split_digest,
-        trainRows: prepared!.train_rows,
-        testRows: prepared!.test_rows,
-        sampleRows: prepared!.sample_rows,
-        budget: prepared!.budget.preset,
-        timeLimitSeconds: prepared!.budget.time_limit_s,
-        sample: await upload(mlflow.artifactUri, 'search/sample.parquet', prepared!.sample),
-        shards: prepared!.shards,
+        splitDigest: prepared.split_digest,
+        trainRows: prepared.train_rows,
+        testRows: prepared.test_rows,
+        sampleRows: prepared.sample_rows,
+        budget: prepared.budget.preset,
+        timeLimitSeconds: prepared.budget.time_limit_s,
+        sample: await upload(mlflow.artifactUri, 'search/sample.parquet', prepared.sample),
+        shards: prepared.shards,
         mlflow,
         resumed,
       };
@@ -315,8 +281,8 @@ export function createTrainingActivities(deps: TrainingDeps) {
       const existing = join(outputDir, 'uploaded.json');
       try {
         const sha256 = await client.downloadArtifact(artifactUri, artifactPath, existing);
-        const file = readJson<ShardFile>(existing);
-        if (file?.contract_version === TRAINER_CONTRACT_VERSION && file.id === input.shard.id) {
+        const file = readTrainerFile(shardFile, existing);
+        if (file?.id === input.shard.id) {
           context.heartbeat({ phase: 'resumed', message: `shard ${input.shard.id} was finished by an earlier attempt` });
           return summarize(file, { path: existing, sha256, artifactUri, artifactPath }, true);
         }
@@ -326,50 +292,47 @@ export function createTrainingActivities(deps: TrainingDeps) {
 
       // Candidates an earlier attempt finished travel in its last heartbeat: never refitted.
       const earlier = (context.info.heartbeatDetails as TrainerProgress | undefined)?.completed ?? {};
-      const completed: Record<string, unknown> = { ...earlier };
+      const completed: Record<string, CandidateRungScore> = { ...earlier };
       const samplePath = await fetch(input.prepared.sample);
-      await runTrainer(
+      const scored = await runTrainer(
         outputDir,
         { ...baseRequest(input, deps, outputDir), mode: 'shard', sample: { path: samplePath, sha256: input.prepared.sample.sha256 }, shard: input.shard, deadline: input.deadline, completed },
+        shardFile,
         (event) => {
-          if (event.event === 'candidate_done') {
-            // One candidate scored on one rung of the shard's successive halving (its key names both).
-            completed[String(event.key)] = event.candidate;
-          }
+          // One candidate scored on one rung of the shard's successive halving (its key names both).
+          if (event.event === 'candidate_done') completed[event.key] = event.candidate;
         },
         () => ({ completed }),
       );
-      const resultPath = join(outputDir, 'shard.json');
-      const file = readJson<ShardFile>(resultPath);
-      if (!file) throw ApplicationFailure.retryable(`the trainer exited 0 but ${resultPath} is missing`, 'TrainerResultMissing');
-      const scores = await upload(artifactUri, artifactPath, { path: resultPath, sha256: await sha256File(resultPath) });
-      return summarize(file, scores, Object.keys(earlier).length > 0);
+      const scores = await upload(artifactUri, artifactPath, { path: scored.path, sha256: await sha256File(scored.path) });
+      return summarize(scored.file, scores, Object.keys(earlier).length > 0);
     },
 
     /** Gathers the shards, refits the winner on every training row, exports it and logs the training run. */
     async finishTraining(input: FinishInput): Promise<TrainResult> {
       const context = Context.current();
       const outputDir = workDir(input.workflowId, 'finish');
-      const resultPath = join(outputDir, 'result.json');
-      const earlier = await reusableResult(resultPath);
+      const earlier = await reusableResult(join(outputDir, 'result.json'));
       if (earlier) {
         context.heartbeat({ phase: 'resumed', message: 'reusing the training finished by an earlier attempt' });
         return toTrainResult(earlier, true);
       }
       const shardPaths = await Promise.all(input.shards.map((shard) => fetch(shard.scores)));
       const request = baseRequest(input, deps, outputDir);
-      await runTrainer(outputDir, {
-        ...request,
-        mode: 'finish',
-        data_path: input.dataPath,
-        data_sha256: input.dataSha256,
-        split_digest: input.prepared.splitDigest,
-        shard_paths: shardPaths,
-        mlflow: { ...request.mlflow, run_id: input.prepared.mlflow.runId },
-      });
-      const result = await reusableResult(resultPath);
-      if (!result) throw ApplicationFailure.retryable(`the trainer exited 0 but ${resultPath} is missing or does not match its files`, 'TrainerResultMissing');
-      return toTrainResult(result, false);
+      const finished = await runTrainer(
+        outputDir,
+        {
+          ...request,
+          mode: 'finish',
+          data_path: input.dataPath,
+          data_sha256: input.dataSha256,
+          split_digest: input.prepared.splitDigest,
+          shard_paths: shardPaths,
+          mlflow: { ...request.mlflow, run_id: input.prepared.mlflow.runId },
+        },
+        resultFile,
+      );
+      return toTrainResult(finished.file, false);
     },
   };
 }
