@@ -2,7 +2,7 @@
 import { randomUUID } from 'node:crypto';
 import { userInfo } from 'node:os';
 import { join, resolve } from 'node:path';
-import { WorkflowContinuedAsNewError, WorkflowFailedError, type Client, type WorkflowHandle } from '@temporalio/client';
+import { WorkflowContinuedAsNewError, WorkflowFailedError, type Client, type WorkflowClient, type WorkflowHandle } from '@temporalio/client';
 import { WorkflowNotFoundError } from '@temporalio/common';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { defaultPayloadConverter } from '@temporalio/common';
@@ -106,15 +106,56 @@ export interface RideOutOptions {
   signal?: AbortSignal;
 }
 
+/** Runs one call under an AbortSignal of its own that follows `signal`, and lets go of `signal` when the call ends. */
+async function withOwnSignal<T>(signal: AbortSignal, call: (own: AbortSignal) => Promise<T>): Promise<T> {
+  const own = new AbortController();
+  const follow = () => own.abort(signal.reason);
+  if (signal.aborted) follow();
+  else signal.addEventListener('abort', follow, { once: true });
+  try {
+    return await call(own.signal);
+  } finally {
+    signal.removeEventListener('abort', follow);
+  }
+}
+
+// GetWorkflowExecutionHistory's filter for the close event only (temporal.api.enums.v1.HistoryEventFilterType).
+const CLOSE_EVENT_ONLY = 2;
+
+/**
+ * The result of a run, cancelled when `signal` aborts. The SDK adds an abort listener to the signal of every call it
+ * makes and never removes it, and result() long-polls many times over a long release: with one signal over all of
+ * them, listeners pile up (MaxListenersExceededWarning). So the wait is one long poll at a time, each under a signal
+ * of its own, and result() is asked only once the run has closed.
+ */
+async function resultOnceClosed(handle: Pick<WorkflowHandle, 'result' | 'workflowId'>, client: WorkflowClient, signal: AbortSignal): Promise<unknown> {
+  try {
+    let nextPageToken: Uint8Array | undefined;
+    for (;;) {
+      const request = { namespace: client.options.namespace, execution: { workflowId: handle.workflowId }, waitNewEvent: true, historyEventFilterType: CLOSE_EVENT_ONLY, skipArchival: true, nextPageToken };
+      const response = await withOwnSignal(signal, (own) => client.withAbortSignal(own, () => client.workflowService.getWorkflowExecutionHistory(request)));
+      if (response.history?.events?.length) break;
+      nextPageToken = response.nextPageToken ?? undefined;
+    }
+  } catch (error) {
+    if (signal.aborted || isTransientRpcError(error)) throw error;
+    // Anything else (e.g. no such workflow) result() below says in the SDK's own terms.
+  }
+  return withOwnSignal(signal, (own) => client.withAbortSignal(own, () => handle.result()));
+}
+
 /**
  * The workflow's result, riding out transient errors (retry, the connection reconnects on its own): resolves with
  * the result or the workflow's failure, never with a gRPC hiccup. A watcher must not report a release as failed,
  * nor crash, because the server restarted under it.
  */
-export async function awaitResult<T>(handle: Pick<WorkflowHandle, 'result'> & Partial<Pick<WorkflowHandle, 'client'>>, options: RideOutOptions = {}): Promise<{ result: T } | { error: Error }> {
+export async function awaitResult<T>(
+  handle: Pick<WorkflowHandle, 'result' | 'workflowId'> & Partial<Pick<WorkflowHandle, 'client'>>,
+  options: RideOutOptions = {},
+): Promise<{ result: T } | { error: Error }> {
   const { signal } = options;
   // Aborting also cancels the pending long poll, so no call is left in flight when the caller closes the connection.
-  const result = () => (signal && handle.client ? handle.client.withAbortSignal(signal, () => handle.result()) : handle.result());
+  const result = () => (signal && handle.client ? resultOnceClosed(handle, handle.client, signal) : handle.result());
   const giveUpAfter = options.giveUpAfterMs ?? 15 * 60_000;
   let lostSince: number | undefined;
   let delay = options.retryDelayMs ?? 500;
