@@ -4,8 +4,6 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { MockActivityEnvironment } from '@temporalio/testing';
-import { createTrainingActivities } from '../src/activities/training';
 import type { TrainInput, TrainResult } from '../src/workflows/training-api';
 import { loadConfig } from '../src/config/load';
 import { projectRoot } from '../src/config/environment';
@@ -13,6 +11,8 @@ import { generateBankingCsv } from '../src/data/generate';
 import { EndpointServer } from '../src/serving/endpoint-server';
 import { LocalTarget } from '../src/targets/local';
 import { mlflowUri } from './support/temporal';
+import { trainWithActivities } from './support/training';
+import { sha256File } from '../src/data/csv';
 
 describe('local endpoint server', () => {
   const dir = mkdtempSync(join(tmpdir(), 'modelship-endpoint-'));
@@ -31,10 +31,10 @@ describe('local endpoint server', () => {
     const config = loadConfig({ path: join(projectRoot, 'config/default.yaml') }).config;
     await generateBankingCsv({ rows: 800, seed: 2, out: join(dir, 'bank.csv') });
     const input: TrainInput = {
-      workflowId: `endpoint-${Date.now()}`, dataPath: join(dir, 'bank.csv'), dataSha256: 'x', artifactsDir: dir,
+      workflowId: `endpoint-${Date.now()}`, dataPath: join(dir, 'bank.csv'), dataSha256: await sha256File(join(dir, 'bank.csv')), artifactsDir: dir,
       config: { ...config, data: config.data!, n_iter: 1, cv_folds: 2, model_families: ['logistic_regression'] },
     };
-    trained = await new MockActivityEnvironment().run(createTrainingActivities({ mlflowUri: mlflowUri() }).trainModel, input);
+    trained = (await trainWithActivities({ mlflowUri: mlflowUri(), stateDir: join(dir, 'state') }, input)).result;
     server = new EndpointServer({ stateDir: join(dir, 'serving'), port: 0 });
     await server.start();
     target = new LocalTarget(server.url, join(dir, 'serving'));

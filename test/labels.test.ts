@@ -8,7 +8,6 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { createLocalTestActivities, type LocalTestInput, type LocalTestResult } from '../src/activities/local-tests';
-import { createTrainingActivities } from '../src/activities/training';
 import type { TrainInput, TrainResult } from '../src/workflows/training-api';
 import { projectRoot } from '../src/config/environment';
 import { startScoringScript } from './support/scoring-script';
@@ -20,6 +19,8 @@ import { EndpointServer } from '../src/serving/endpoint-server';
 import { LocalTarget } from '../src/targets/local';
 import { rewriteCsv } from './support/rewrite-csv';
 import { mlflowUri } from './support/temporal';
+import { trainWithActivities } from './support/training';
+import { sha256File } from '../src/data/csv';
 
 describe('class labels as the training data writes them', () => {
   const dir = mkdtempSync(join(tmpdir(), 'modelship-labels-'));
@@ -33,10 +34,10 @@ describe('class labels as the training data writes them', () => {
     await rewriteCsv(join(dir, 'bank.csv'), join(dir, 'tumours.csv'), (row) => ({ ...row, HighAmount: row.HighAmount === '1' ? 'malignant' : 'benign' }));
     const config = loadConfig({ path: join(projectRoot, 'config/default.yaml') }).config;
     const input: TrainInput = {
-      workflowId: `labels-${Date.now()}`, dataPath: join(dir, 'tumours.csv'), dataSha256: 'x', artifactsDir: dir,
+      workflowId: `labels-${Date.now()}`, dataPath: join(dir, 'tumours.csv'), dataSha256: await sha256File(join(dir, 'tumours.csv')), artifactsDir: dir,
       config: { ...config, data: { ...config.data!, positive_class: 'malignant' }, n_iter: 1, cv_folds: 2, model_families: ['logistic_regression'] },
     };
-    trained = await new MockActivityEnvironment().run(createTrainingActivities({ mlflowUri: mlflowUri() }).trainModel, input);
+    trained = (await trainWithActivities({ mlflowUri: mlflowUri(), stateDir: join(dir, 'state') }, input)).result;
     contract = JSON.parse(readFileSync(trained.files['model/input_contract.json']!.path, 'utf8')) as InputContract;
     records = await readRecords(trained.files['data/test_rows.csv']!.path, contract, 1000);
     server = new EndpointServer({ stateDir: join(dir, 'serving'), port: 0 });

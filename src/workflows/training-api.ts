@@ -8,7 +8,7 @@ export interface TrainInput {
   workflowId: string;
   dataPath: string;
   dataSha256: string;
-  /** workflow_artifacts/<workflow id>: trainModel writes into training/ below it. */
+  /** workflow_artifacts/<workflow id>: where the release's artifacts are written. */
   artifactsDir: string;
   config: Pick<ReleaseConfig, 'model_name' | 'test_data_split' | 'n_iter' | 'cv_folds' | 'random_state' | 'scoring' | 'model_families' | 'training_budget'> & {
     data: DataContract;
