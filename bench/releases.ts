@@ -34,7 +34,7 @@ const { values: flags } = parseArgs({
 const count = Number(flags.releases);
 const seconds = (value: number) => `${(value / 1000).toFixed(1)} s`;
 
-const TRAINING_ACTIVITIES = new Set(['trainModel', 'prepareTrainingSearch', 'searchShard', 'finishTraining']);
+const TRAINING_ACTIVITIES = new Set(['prepareTrainingSearch', 'searchShard', 'finishTraining']);
 
 /**
  * How long the release's training waited for training slots, from the run's history: the time between its first
@@ -72,7 +72,7 @@ async function runReleases(client: Client, namespace: string, dataPath: string, 
       try {
         result = (await handle.result()) as ReleaseResult;
       } catch (error) {
-        throw new Error(`${handle.workflowId} did not succeed: ${(error as Error).message}`);
+        throw new Error(`${handle.workflowId} did not succeed: ${(error as Error).message}`, { cause: error });
       }
       return { workflowId: handle.workflowId, result, wallMs: Date.now() - started, queueMs: await trainingQueueWait(handle), endpoint: config.endpoint_name, model: name };
     }),

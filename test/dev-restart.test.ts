@@ -124,7 +124,7 @@ describe('modelship dev restarts', () => {
         await connection.close();
       }
     };
-    await until('training under way', async () => /(trainModel|searchShard): fit \d+\//.test((await watch()) ?? ''), 240);
+    await until('training under way', async () => /searchShard: fit \d+\//.test((await watch()) ?? ''), 240);
 
     // 1. Every process of the stack at once: supervisor, servers, worker, trainer.
     const groups = childGroups(stateDir);
@@ -135,7 +135,7 @@ describe('modelship dev restarts', () => {
 
     dev = startDev(t, stateDir, ports);
     await ready(dev);
-    await until('training to run again (a retry)', async () => /(trainModel|searchShard|finishTraining): (fit \d+\/|.*attempt [2-9])/.test((await watch()) ?? '') && trainers(stateDir) !== '', 240);
+    await until('training to run again (a retry)', async () => /(searchShard|finishTraining): (fit \d+\/|.*attempt [2-9])/.test((await watch()) ?? '') && trainers(stateDir) !== '', 240);
 
     // 2. The supervisor alone: its children notice and exit on their own, the trainer included.
     const orphans = childGroups(stateDir);

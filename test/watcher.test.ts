@@ -84,7 +84,7 @@ describe('release watcher', () => {
       lastFailure: { message: 'MLflow at http://127.0.0.1:5000 is unreachable (fetch failed)' },
     });
     assert.equal(line, 'registerModel: MLflow at http://127.0.0.1:5000 is unreachable (fetch failed), retrying (attempt 3)');
-    assert.equal(describePendingActivity({ activityType: { name: 'trainModel' }, attempt: 1 }), undefined);
+    assert.equal(describePendingActivity({ activityType: { name: 'searchShard' }, attempt: 1 }), undefined);
   });
 });
 
