@@ -2,6 +2,7 @@
 // rules, and interoperability with OpenSSH (ssh-keygen signs, we verify; we sign, ssh-keygen verifies; and for every
 // refusal case ssh-keygen -Y verify agrees with us).
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { generateKeyPairSync, sign } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
@@ -94,7 +95,7 @@ describe('SSHSIG verification', () => {
       assert.equal(parsed.hashAlgorithm, extra.length ? 'sha256' : 'sha512');
     }
     const parsed = parseSignature(keys.sign(alice, statement));
-    const printed = /SHA256:\S+/.exec(require('node:child_process').execFileSync('ssh-keygen', ['-l', '-f', `${alice.privatePath}.pub`], { encoding: 'utf8' }))![0];
+    const printed = /SHA256:\S+/.exec(execFileSync('ssh-keygen', ['-l', '-f', `${alice.privatePath}.pub`], { encoding: 'utf8' }))![0];
     assert.equal(fingerprint(parsed.publicKey), printed);
   });
 

@@ -83,7 +83,12 @@ export interface HistogramBin {
 /** Equal-width histogram over [min, max] (max included in the last bin). */
 export function histogram(values: ArrayLike<number>, bins: number, range?: [number, number]): HistogramBin[] {
   let [min, max] = range ?? [Infinity, -Infinity];
-  if (!range) for (let i = 0; i < values.length; i++) (min = Math.min(min, values[i]!)), (max = Math.max(max, values[i]!));
+  if (!range) {
+    for (let i = 0; i < values.length; i++) {
+      min = Math.min(min, values[i]!);
+      max = Math.max(max, values[i]!);
+    }
+  }
   if (!Number.isFinite(min) || !Number.isFinite(max)) return [];
   const width = max > min ? (max - min) / bins : 1;
   const counts = new Array<number>(bins).fill(0);

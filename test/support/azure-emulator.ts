@@ -174,7 +174,7 @@ export class AzureMlEmulator {
         await service.getContainerClient(this.container).createIfNotExists();
         return;
       } catch (error) {
-        if (attempt > 100) throw new Error(`Azurite did not start: ${(error as Error).message}`);
+        if (attempt > 100) throw new Error(`Azurite did not start: ${(error as Error).message}`, { cause: error });
         await new Promise((r) => setTimeout(r, 100));
       }
     }
