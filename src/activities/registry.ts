@@ -4,7 +4,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { mlflowAccess, type MlflowDeps } from '../registry/artifact-store';
 import { runArtifactUri, tagValue, type ModelVersion } from '../registry/mlflow';
 import type { ClassificationMetrics } from '../evaluation/metrics';
-import type { TrainedModelRef, TrainResult } from '../workflows/training-api';
+import type { TrainResult } from '../workflows/training-api';
 
 export interface RegisterInput {
   modelName: string;

@@ -5,8 +5,6 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Context } from '@temporalio/activity';
-import type { DataContract } from '../config/schema';
-import type { GateCheck } from '../evaluation/gates';
 import type { ClassificationMetrics } from '../evaluation/metrics';
 import { mlflowAccess, type MlflowDeps } from '../registry/artifact-store';
 import { MlflowError, runArtifactUri } from '../registry/mlflow';
@@ -14,8 +12,6 @@ import { approvalViews, curvePanels, driftPanel, gatesPanel, latencyPanel, metri
 import { compareSketches, SKETCH_VERSION, sketchCsv, type DataSketch } from '../review/drift';
 import { renderReviewHtml } from '../review/page';
 import { rolloutView } from '../review/rollout';
-import type { RolloutFailureDetails, RolloutResult } from '../workflows/rollout-api';
-import type { ApprovalRecord, ApprovalVote } from '../shared/approval';
 import type { ArtifactRef, FileRef } from '../shared/artifacts';
 import type { ReviewInput, ReviewResult } from '../workflows/review-api';
 

@@ -11,6 +11,7 @@ export async function connectClient(env: NodeJS.ProcessEnv = process.env): Promi
     throw new Error(
       `cannot reach Temporal at ${connectionOptions.address} (${(error as Error).message}). ` +
         `Start the embedded stack with 'npm run dev', or set TEMPORAL_ADDRESS.`,
+      { cause: error },
     );
   }
   return { client: new Client({ connection, namespace }), connection, namespace };

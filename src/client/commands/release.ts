@@ -5,7 +5,7 @@ import { CancelledFailure, WorkflowFailedError, WorkflowUpdateFailedError, type 
 import { ConfigError, loadConfig } from '../../config/load';
 import type { ReleaseConfigInput } from '../../config/schema';
 import { TARGET_KINDS, type TargetKind } from '../../shared/deployment';
-import { approveUpdate, rejectUpdate, statusQuery, type ApprovalGateStatus, type ReleaseResult, type ReleaseStatus, type SignedMessage } from '../../workflows/release-api';
+import { approveUpdate, rejectUpdate, statusQuery, type ApprovalGateStatus, type ReleaseStatus, type SignedMessage } from '../../workflows/release-api';
 import { signStatement, statementFor } from '../signing';
 import { AllowedSignersError } from '../../approval/allowed-signers';
 import { loadAllowedSigners } from '../../approval/verify';
