@@ -57,7 +57,10 @@ describe('awaitResult with a stop signal', () => {
       assert.ok(seen.mostListeners <= 2, `a signal had ${seen.mostListeners} abort listeners`);
       assert.equal(getEventListeners(stop.signal, 'abort').length, 0, 'the stop signal is let go of');
       await setImmediate();
-      assert.deepEqual(warnings.filter((w) => /MaxListeners/.test(w)), []);
+      assert.deepEqual(
+        warnings.filter((w) => /MaxListeners/.test(w)),
+        [],
+      );
     } finally {
       process.off('warning', onWarning);
     }
