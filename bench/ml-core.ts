@@ -1,12 +1,16 @@
 // Benchmark of the ML core (not a test: it prints numbers). Run: npm run bench:ml
 //   generation of 1,000,000 rows; training at the default search on 5,000 and 50,000 rows; evaluation rows/second
 //   on 100,000 rows; the default model's metrics on the default data; ONNX/scikit-learn parity (Python and Node).
+// Training runs the trainer's modes one process after another, as a release does on one training worker that
+// takes one activity at a time: prepare, every shard, finish. No MLflow: the files stay on disk.
 // Set BENCH_SKIP_50K=1 to skip the long 50,000-row training.
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { TRAINER_CONTRACT_VERSION } from '../src/activities/training';
+import type { z } from 'zod';
+import { trainerBudget } from '../src/activities/training';
+import { preparedFile, readTrainerFile, resultFile, shardFile, TRAINER_CONTRACT_VERSION, trainerEvent, type ResultFile } from '../src/activities/trainer-protocol';
 import { loadConfig } from '../src/config/load';
 import { projectRoot, pythonChildEnv, venvExecutable } from '../src/config/environment';
 import { generateBankingCsv } from '../src/data/generate';
@@ -18,20 +22,49 @@ const dir = mkdtempSync(join(tmpdir(), 'modelship-bench-'));
 const config = loadConfig({ path: join(projectRoot, 'config/default.yaml') }).config;
 const seconds = (start: number) => ((performance.now() - start) / 1000).toFixed(2);
 
-function train(dataPath: string, name: string): { result: Record<string, any>; seconds: string } {
-  const out = join(dir, name);
-  const request = {
-    contract_version: TRAINER_CONTRACT_VERSION, data_path: dataPath, output_dir: out, data: config.data, test_data_split: config.test_data_split,
-    n_iter: config.n_iter, cv_folds: config.cv_folds, random_state: config.random_state, scoring: config.scoring,
-    model_families: config.model_families, mlflow: null,
-  };
-  writeFileSync(join(dir, `${name}.json`), JSON.stringify(request));
-  const start = performance.now();
-  const run = spawnSync(venvExecutable('python'), ['-m', 'modelship_trainer', join(dir, `${name}.json`)], {
+/** Runs one trainer mode on `request` in outputDir; returns the file its `done` line names, read as `schema`. */
+function runMode<T>(outputDir: string, request: Record<string, unknown>, schema: z.ZodType<T>): { path: string; file: T } {
+  mkdirSync(outputDir, { recursive: true });
+  const requestPath = join(outputDir, 'request.json');
+  writeFileSync(requestPath, JSON.stringify({ ...request, output_dir: outputDir }));
+  const run = spawnSync(venvExecutable('python'), ['-m', 'modelship_trainer', requestPath], {
     cwd: join(projectRoot, 'python'), env: { ...pythonChildEnv(), PYTHONPATH: join(projectRoot, 'python') }, encoding: 'utf8', maxBuffer: 1 << 26,
   });
-  if (run.status !== 0) throw new Error(`trainer failed: ${run.stderr.slice(-2000)}`);
-  return { result: JSON.parse(readFileSync(join(out, 'result.json'), 'utf8')), seconds: seconds(start) };
+  const events = run.stdout.split('\n').flatMap((line) => {
+    try {
+      const event = trainerEvent.safeParse(JSON.parse(line));
+      return event.success ? [event.data] : [];
+    } catch {
+      return []; // not a protocol line
+    }
+  });
+  const last = events.at(-1);
+  if (run.status !== 0 || last?.event !== 'done') {
+    const refusal = last?.event === 'error' ? `${last.kind}: ${last.message}` : run.stderr.slice(-2000);
+    throw new Error(`trainer mode ${String(request.mode)} failed (exit ${run.status}): ${refusal}`);
+  }
+  const file = readTrainerFile(schema, last.result);
+  if (file === undefined) throw new Error(`trainer mode ${String(request.mode)} wrote ${last.result}, which is not what the trainer protocol says`);
+  return { path: last.result, file };
+}
+
+/** Prepare, every shard, then finish, one after another; the time is the three steps' together. */
+function train(dataPath: string, name: string): { result: ResultFile; shards: number; seconds: string } {
+  const out = join(dir, name);
+  const base = {
+    contract_version: TRAINER_CONTRACT_VERSION, data_path: dataPath, data: config.data, test_data_split: config.test_data_split,
+    n_iter: config.n_iter, cv_folds: config.cv_folds, random_state: config.random_state, scoring: config.scoring,
+    model_families: config.model_families, training_budget: trainerBudget(config.training_budget), mlflow: null,
+  };
+  const start = performance.now();
+  const prepared = runMode(join(out, 'prepare'), { ...base, mode: 'prepare' }, preparedFile).file;
+  // The search's time limit counts from the end of prepare, as in a release (src/workflows/distributed-training.ts).
+  const deadline = prepared.budget.time_limit_s === null ? null : Date.now() / 1000 + prepared.budget.time_limit_s;
+  const shardPaths = prepared.shards.map(
+    (shard) => runMode(join(out, 'shards', shard.id), { ...base, mode: 'shard', sample: prepared.sample, shard, deadline, completed: {} }, shardFile).path,
+  );
+  const finished = runMode(join(out, 'finish'), { ...base, mode: 'finish', split_digest: prepared.split_digest, shard_paths: shardPaths }, resultFile);
+  return { result: finished.file, shards: prepared.shards.length, seconds: seconds(start) };
 }
 
 async function main() {
@@ -45,12 +78,12 @@ async function main() {
   await generateBankingCsv({ rows: 5_000, seed: 42, out: join(dir, 'bank-5k.csv') });
   await generateBankingCsv({ rows: 50_000, seed: 42, out: join(dir, 'bank-50k.csv') });
   const fit = (label: string, t: ReturnType<typeof train>) =>
-    console.log(`train ${label} (n_iter ${config.n_iter}, cv ${config.cv_folds}, ${config.model_families.length} families, ${t.result.fits} fits): ${t.seconds} s — best ${t.result.best_family}, CV ${config.scoring} ${Object.entries(t.result.cv).map(([k, v]) => `${k} ${(v as number).toFixed(4)}`).join(', ')}; ONNX/scikit-learn max |Δp| (Python) ${t.result.parity_max_abs_diff.toExponential(2)}`);
+    console.log(`train ${label} (n_iter ${config.n_iter}, cv ${config.cv_folds}, ${config.model_families.length} families, ${t.shards} shards, ${t.result.fits} fits): ${t.seconds} s — best ${t.result.best_family}, CV ${config.scoring} ${Object.entries(t.result.cv).map(([k, v]) => `${k} ${v.toFixed(4)}`).join(', ')}; ONNX/scikit-learn max |Δp| (Python) ${t.result.parity_max_abs_diff.toExponential(2)}`);
   const small = train(join(dir, 'bank-5k.csv'), 'train-5k');
   fit('5,000 rows', small);
   if (process.env.BENCH_SKIP_50K !== '1') fit('50,000 rows', train(join(dir, 'bank-50k.csv'), 'train-50k'));
 
-  const files = small.result.files as Record<string, { path: string }>;
+  const { files } = small.result;
   const contract = JSON.parse(readFileSync(files['model/input_contract.json']!.path, 'utf8')) as InputContract;
   const model = await OnnxModel.load(files['model/model.onnx']!.path, contract);
   const held = await scoreLabelledCsv(model, files['data/test_rows.csv']!.path);
