@@ -9,6 +9,7 @@ import { createEndpointLockActivities } from './endpoint-lock';
 import { createEnvironmentActivities } from './environment';
 import { createEvaluationActivities } from './evaluation';
 import { createLocalTestActivities } from './local-tests';
+import { createMonitoringActivities } from './monitoring';
 import { createRegistryActivities } from './registry';
 import { createReportActivities } from './report';
 import { createReviewActivities } from './review';
@@ -40,6 +41,7 @@ export function createOrchestrationActivities(deps: ActivityDeps) {
     ...createReviewActivities(mlflow),
     ...createDeploymentActivities({ ...deps, artifacts: mlflow.artifacts }),
     ...createEndpointLockActivities(),
+    ...createMonitoringActivities({ ...mlflow, stateDir: deps.stateDir }),
   };
 }
 
@@ -48,7 +50,10 @@ export function createTrainingActivities(deps: ActivityDeps) {
   const environment = createEnvironmentActivities(deps);
   return {
     inspectTrainerEnvironment: environment.inspectTrainerEnvironment,
-    ...createTrainerActivities(deps),
+    ...createTrainerActivities({
+      ...mlflowAccess({ mlflowUri: deps.mlflowUri, cacheDir: join(deps.stateDir, 'cache', 'artifacts') }),
+      stateDir: deps.stateDir,
+    }),
   };
 }
 

@@ -8,17 +8,17 @@
 // scores travel as artifacts of the release's MLflow training run, named by path and sha256. What the trainer
 // writes is typed and checked in trainer-protocol.ts.
 import { spawn } from 'node:child_process';
-import { createWriteStream, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createWriteStream, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
-import { msToNumber } from '@temporalio/common/lib/time';
 import type { z } from 'zod';
 import { projectRoot, pythonChildEnv, stateDir, venvExecutable } from '../config/environment';
 import { sha256File } from '../data/csv';
-import { localArtifact, MlflowClient, MlflowError } from '../registry/mlflow';
-import type { ArtifactRef, FileRef } from '../shared/artifacts';
+import type { MlflowAccess } from '../registry/artifact-store';
+import type { ArtifactRef } from '../shared/artifacts';
+import { durationMs } from '../shared/duration';
 import type { FinishInput, PreparedSearch, ShardInput, ShardResult, TrainInput, TrainResult } from '../workflows/training-api';
 import {
   preparedFile,
@@ -36,10 +36,8 @@ import {
 
 export { TRAINER_CONTRACT_VERSION } from './trainer-protocol';
 
-export interface TrainingDeps {
-  mlflowUri: string;
-  /** The worker's own state directory (default MODELSHIP_HOME or .modelship): distributed-search work and
-   * fetched artifacts live below it. */
+export interface TrainingDeps extends MlflowAccess {
+  /** The worker's own state directory (default MODELSHIP_HOME or .modelship): distributed-search work lives below it. */
   stateDir?: string;
 }
 
@@ -59,7 +57,7 @@ const STDERR_TAIL_LINES = 40;
 export function trainerBudget(budget: TrainInput['config']['training_budget'] | undefined): { preset: string; time_limit_s?: number } {
   if (budget === undefined) return { preset: 'default' };
   if (budget === 'fast' || budget === 'default' || budget === 'thorough') return { preset: budget };
-  return { preset: 'default', time_limit_s: msToNumber(budget as Parameters<typeof msToNumber>[0]) / 1000 };
+  return { preset: 'default', time_limit_s: durationMs(budget) / 1000 };
 }
 
 /** The MLflow run a file names; the activities always give the trainer a tracking server, so it has one. */
@@ -110,7 +108,7 @@ function baseRequest(input: Pick<TrainInput, 'workflowId' | 'config'>, deps: Tra
     model_families: input.config.model_families,
     training_budget: trainerBudget(input.config.training_budget),
     mlflow: {
-      tracking_uri: deps.mlflowUri,
+      tracking_uri: deps.mlflow.baseUri,
       experiment: `modelship/${input.config.model_name}`,
       run_name: `${input.workflowId} train`,
       tags: { 'modelship.workflow_id': input.workflowId, 'modelship.step': 'train' } as Record<string, string>,
@@ -193,9 +191,7 @@ async function runTrainer<T>(
     if (stderrTail.length > STDERR_TAIL_LINES) stderrTail.shift();
   });
 
-  const exit = await new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.once('close', (code, signal) => resolve({ code, signal })),
-  );
+  const exit = await new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once('close', (code, signal) => resolve({ code, signal })));
   clearInterval(ticker);
   context.cancellationSignal.removeEventListener('abort', onCancel);
   log.end();
@@ -218,27 +214,19 @@ async function runTrainer<T>(
     throw ApplicationFailure.nonRetryable(`trainer contract mismatch: ${trainerError.message}`, 'TrainerContractMismatch');
   }
   const how = exit.signal ? `was killed by ${exit.signal}` : `exited with code ${exit.code}`;
-  throw ApplicationFailure.retryable(
-    `the trainer ${how} (log: ${join(outputDir, 'trainer.log')}). Last stderr lines:\n${stderrTail.slice(-15).join('\n')}`,
-    'TrainerCrashed',
-    { stderrTail },
-  );
+  throw ApplicationFailure.retryable(`the trainer ${how} (log: ${join(outputDir, 'trainer.log')}). Last stderr lines:\n${stderrTail.slice(-15).join('\n')}`, 'TrainerCrashed', {
+    stderrTail,
+  });
 }
 
 export function createTrainingActivities(deps: TrainingDeps) {
-  const client = new MlflowClient(deps.mlflowUri);
+  const { artifacts } = deps;
   const home = deps.stateDir ?? stateDir();
-  const cacheDir = join(home, 'cache', 'artifacts');
   const workDir = (workflowId: string, ...parts: string[]) => {
     const dir = join(home, 'training', workflowId, ...parts);
     mkdirSync(dir, { recursive: true });
     return dir;
   };
-  const upload = async (artifactUri: string, artifactPath: string, file: FileRef): Promise<ArtifactRef> => {
-    await client.uploadArtifact(artifactUri, artifactPath, readFileSync(file.path));
-    return { ...file, artifactUri, artifactPath };
-  };
-  const fetch = (ref: ArtifactRef) => localArtifact(client, ref, { artifactUri: ref.artifactUri, path: ref.artifactPath }, cacheDir);
 
   return {
     /** Split, search sample and candidates; opens the release's MLflow training run and uploads the sample. */
@@ -259,7 +247,7 @@ export function createTrainingActivities(deps: TrainingDeps) {
         sampleRows: prepared.sample_rows,
         budget: prepared.budget.preset,
         timeLimitSeconds: prepared.budget.time_limit_s,
-        sample: await upload(mlflow.artifactUri, 'search/sample.parquet', prepared.sample),
+        sample: await artifacts.upload(mlflow.artifactUri, 'search/sample.parquet', prepared.sample.path),
         shards: prepared.shards,
         mlflow,
         resumed,
@@ -273,30 +261,35 @@ export function createTrainingActivities(deps: TrainingDeps) {
       const artifactPath = `search/shards/${input.shard.id}.json`;
       const outputDir = workDir(input.workflowId, 'shards', input.shard.id);
       const summarize = (file: ShardFile, scores: ArtifactRef, resumed: boolean): ShardResult => {
-        const scored = file.candidates.filter((c) => !c.eliminated).map((c) => c.mean_score).filter((s): s is number => typeof s === 'number');
+        const scored = file.candidates
+          .filter((c) => !c.eliminated)
+          .map((c) => c.mean_score)
+          .filter((s): s is number => typeof s === 'number');
         return { id: file.id, family: file.family, scores, fits: file.fits, best: scored.length ? Math.max(...scored) : null, resumed };
       };
 
       // Finished by an earlier attempt (on any worker) and uploaded: reuse it.
-      const existing = join(outputDir, 'uploaded.json');
-      try {
-        const sha256 = await client.downloadArtifact(artifactUri, artifactPath, existing);
-        const file = readTrainerFile(shardFile, existing);
-        if (file?.id === input.shard.id) {
-          context.heartbeat({ phase: 'resumed', message: `shard ${input.shard.id} was finished by an earlier attempt` });
-          return summarize(file, { path: existing, sha256, artifactUri, artifactPath }, true);
-        }
-      } catch (error) {
-        if (!(error instanceof MlflowError && error.status === 404)) throw error;
+      const uploaded = await artifacts.fetchLatest(artifactUri, artifactPath);
+      const uploadedFile = uploaded && readTrainerFile(shardFile, uploaded.path);
+      if (uploaded && uploadedFile?.id === input.shard.id) {
+        context.heartbeat({ phase: 'resumed', message: `shard ${input.shard.id} was finished by an earlier attempt` });
+        return summarize(uploadedFile, { ...uploaded, artifactUri, artifactPath }, true);
       }
 
       // Candidates an earlier attempt finished travel in its last heartbeat: never refitted.
       const earlier = (context.info.heartbeatDetails as TrainerProgress | undefined)?.completed ?? {};
       const completed: Record<string, CandidateRungScore> = { ...earlier };
-      const samplePath = await fetch(input.prepared.sample);
+      const samplePath = await artifacts.fetch(input.prepared.sample);
       const scored = await runTrainer(
         outputDir,
-        { ...baseRequest(input, deps, outputDir), mode: 'shard', sample: { path: samplePath, sha256: input.prepared.sample.sha256 }, shard: input.shard, deadline: input.deadline, completed },
+        {
+          ...baseRequest(input, deps, outputDir),
+          mode: 'shard',
+          sample: { path: samplePath, sha256: input.prepared.sample.sha256 },
+          shard: input.shard,
+          deadline: input.deadline,
+          completed,
+        },
         shardFile,
         (event) => {
           // One candidate scored on one rung of the shard's successive halving (its key names both).
@@ -304,7 +297,7 @@ export function createTrainingActivities(deps: TrainingDeps) {
         },
         () => ({ completed }),
       );
-      const scores = await upload(artifactUri, artifactPath, { path: scored.path, sha256: await sha256File(scored.path) });
+      const scores = await artifacts.upload(artifactUri, artifactPath, scored.path);
       return summarize(scored.file, scores, Object.keys(earlier).length > 0);
     },
 
@@ -317,7 +310,7 @@ export function createTrainingActivities(deps: TrainingDeps) {
         context.heartbeat({ phase: 'resumed', message: 'reusing the training finished by an earlier attempt' });
         return toTrainResult(earlier, true);
       }
-      const shardPaths = await Promise.all(input.shards.map((shard) => fetch(shard.scores)));
+      const shardPaths = await Promise.all(input.shards.map((shard) => artifacts.fetch(shard.scores)));
       const request = baseRequest(input, deps, outputDir);
       const finished = await runTrainer(
         outputDir,

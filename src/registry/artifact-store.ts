@@ -3,11 +3,12 @@
 // intact, so a one-machine set-up downloads nothing. MLflow's errors (e.g. "MLflow at … is unreachable") pass
 // through as the client says them.
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, readFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
 import { stateDir } from '../config/environment';
+import { sha256File } from '../data/csv';
 import type { ArtifactRef, FileRef } from '../shared/artifacts';
-import { localArtifact, MlflowClient, MlflowError } from './mlflow';
+import { MlflowClient, MlflowError } from './mlflow';
 
 export class ArtifactStore {
   constructor(
@@ -37,8 +38,15 @@ export class ArtifactStore {
    * A local copy of `artifactPath` in a run whose digest is known: `expected.path` when it is on this machine and
    * intact (empty when the file was never here), else the cached or downloaded copy, checked against the digest.
    */
-  fetchFile(artifactUri: string, artifactPath: string, expected: FileRef): Promise<string> {
-    return localArtifact(this.client, expected, { artifactUri, path: artifactPath }, this.cacheDir);
+  async fetchFile(artifactUri: string, artifactPath: string, expected: FileRef): Promise<string> {
+    if (existsSync(expected.path) && (await sha256File(expected.path)) === expected.sha256) return expected.path;
+    const cached = join(this.cacheDir, expected.sha256, basename(artifactPath));
+    if (existsSync(cached) && (await sha256File(cached)) === expected.sha256) return cached;
+    const digest = await this.client.downloadArtifact(artifactUri, artifactPath, cached);
+    if (digest !== expected.sha256) {
+      throw new Error(`${artifactUri}/${artifactPath} has sha256 ${digest}, expected ${expected.sha256}: the artifact changed or is corrupt`);
+    }
+    return cached;
   }
 
   /** The run's current copy of an artifact whose digest is not known beforehand; undefined when the run has none. */

@@ -1,13 +1,11 @@
 // A small client for MLflow's REST API: registered models, versions, tags, aliases, and artifacts through the
 // tracking server's artifact proxy (mlflow server --serve-artifacts), so any worker can fetch any artifact by URI.
 import { createHash } from 'node:crypto';
-import { createWriteStream, existsSync, mkdirSync, renameSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { createWriteStream, mkdirSync, renameSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
-import { sha256File } from '../data/csv';
-import type { FileRef } from '../shared/artifacts';
 
 export class MlflowError extends Error {
   constructor(
@@ -182,25 +180,4 @@ export class MlflowClient {
     const response = await this.send(this.artifactUrl(artifactUri, path), { method: 'PUT', body, signal: AbortSignal.timeout(300_000) });
     if (!response.ok) throw new MlflowError(`cannot upload ${path}: HTTP ${response.status} ${await response.text()}`, response.status);
   }
-}
-
-/**
- * A local copy of an artifact with a known digest: the original path when it is on this machine and intact,
- * otherwise a download into `cacheDir/<sha256>/`, checked against the digest. Activities reach it through their
- * worker's ArtifactStore (registry/artifact-store.ts); the training activity still calls it directly.
- */
-export async function localArtifact(
-  client: MlflowClient,
-  ref: FileRef,
-  remote: { artifactUri: string; path: string },
-  cacheDir: string,
-): Promise<string> {
-  if (existsSync(ref.path) && (await sha256File(ref.path)) === ref.sha256) return ref.path;
-  const cached = join(cacheDir, ref.sha256, basename(remote.path));
-  if (existsSync(cached) && (await sha256File(cached)) === ref.sha256) return cached;
-  const digest = await client.downloadArtifact(remote.artifactUri, remote.path, cached);
-  if (digest !== ref.sha256) {
-    throw new Error(`${remote.artifactUri}/${remote.path} has sha256 ${digest}, expected ${ref.sha256}: the artifact changed or is corrupt`);
-  }
-  return cached;
 }

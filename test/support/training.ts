@@ -1,7 +1,9 @@
 // Training as a release runs it (src/workflows/distributed-training.ts), its activities called one after the other
 // in this process: for tests that need a trained model, or the activities themselves, without a workflow.
+import { join } from 'node:path';
 import { MockActivityEnvironment } from '@temporalio/testing';
-import { createTrainingActivities, type TrainingDeps } from '../../src/activities/training';
+import { createTrainingActivities } from '../../src/activities/training';
+import { mlflowAccess } from '../../src/registry/artifact-store';
 import type { PreparedSearch, ShardResult, TrainInput, TrainResult } from '../../src/workflows/training-api';
 
 export interface ActivityTraining {
@@ -12,13 +14,17 @@ export interface ActivityTraining {
   heartbeats: unknown[];
 }
 
-/** `environment` makes each activity's MockActivityEnvironment (e.g. one that cancels on a heartbeat). */
+/**
+ * Trains as a worker with state directory `deps.stateDir` would (its artifact cache below it). `environment` makes
+ * each activity's MockActivityEnvironment (e.g. one that cancels on a heartbeat).
+ */
 export async function trainWithActivities(
-  deps: TrainingDeps,
+  deps: { mlflowUri: string; stateDir: string },
   input: TrainInput,
   environment: () => MockActivityEnvironment = () => new MockActivityEnvironment(),
 ): Promise<ActivityTraining> {
-  const activities = createTrainingActivities(deps);
+  const { mlflowUri, stateDir } = deps;
+  const activities = createTrainingActivities({ ...mlflowAccess({ mlflowUri, cacheDir: join(stateDir, 'cache', 'artifacts') }), stateDir });
   const heartbeats: unknown[] = [];
   const run = <A extends unknown[], R>(activity: (...args: A) => Promise<R>, ...args: A): Promise<R> => {
     const env = environment();
