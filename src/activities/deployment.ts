@@ -5,7 +5,6 @@ import { readFileSync } from 'node:fs';
 import { Context } from '@temporalio/activity';
 import type { TokenCredential } from '@azure/core-auth';
 import { ApplicationFailure } from '@temporalio/common';
-import { msToNumber } from '@temporalio/common/lib/time';
 import { readRecords } from '../evaluation/evaluate';
 import type { InputContract } from '../model/input-contract';
 import type { ArtifactStore } from '../registry/artifact-store';
@@ -14,6 +13,7 @@ import { AzureConfigError, defaultCredential } from '../targets/azure/workspace'
 import { LocalTarget } from '../targets/local';
 import { DEFAULT_COMPUTE_SPEC, DEFAULT_DEPLOYMENT_TIMEOUT, type ComputeSpec, type DeploymentMetrics, type DeploymentTarget, type EndpointState, type OperationOptions } from '../targets/target';
 import type { TargetKind } from '../shared/deployment';
+import { durationMs } from '../shared/duration';
 import type { ModelFiles } from '../workflows/rollout-api';
 import { percentile } from '../shared/percentile';
 
@@ -52,7 +52,7 @@ export interface HealthCheckResult {
 /** The bound of one long target operation: the rollout's deployment_timeout. */
 function timeoutOf(input: { timeout?: string }): { ms: number; text: string } {
   const text = input.timeout ?? DEFAULT_DEPLOYMENT_TIMEOUT;
-  return { ms: msToNumber(text as Parameters<typeof msToNumber>[0]), text };
+  return { ms: durationMs(text), text };
 }
 
 export interface BakeInput {
