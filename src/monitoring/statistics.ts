@@ -186,7 +186,11 @@ export function featureDrift(feature: string, bins: Bins, current: readonly numb
   };
 }
 
-/** Score bins: the reference scores' deciles with the decision threshold as one more edge, so a shift of the positive rate shows. */
+/**
+ * Score bins: the reference scores' deciles with the decision threshold as one more edge, so a shift of the positive
+ * rate shows. A score exactly at the threshold falls in the bin below it (bins close on the right); the positive rate
+ * itself counts it positive, as the model does.
+ */
 export function scoreBins(scores: readonly number[], threshold: number): Bins {
   return numericBins('numeric', scores, [threshold]);
 }
