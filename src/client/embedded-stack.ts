@@ -239,13 +239,7 @@ export class StackStartAborted extends Error {
   }
 }
 
-async function waitUntil<T>(
-  what: string,
-  deadline: number,
-  process: ManagedProcess | undefined,
-  probe: () => Promise<T | undefined>,
-  signal?: AbortSignal,
-): Promise<T> {
+async function waitUntil<T>(what: string, deadline: number, process: ManagedProcess | undefined, probe: () => Promise<T | undefined>, signal?: AbortSignal): Promise<T> {
   let lastError = '';
   while (Date.now() < deadline) {
     if (signal?.aborted) throw new StackStartAborted();
@@ -372,6 +366,8 @@ export class EmbeddedStack {
     const cli = this.options.modelship;
     switch (part) {
       case 'temporal': {
+        // One flag and its value per line.
+        // prettier-ignore
         const args = [
           'server', 'start-dev',
           '--ip', '127.0.0.1',
@@ -386,6 +382,8 @@ export class EmbeddedStack {
       }
       case 'mlflow': {
         const mlflowDir = join(stateDir, 'mlflow');
+        // One flag and its value per line.
+        // prettier-ignore
         const args = [
           'server',
           '--host', '127.0.0.1',
@@ -395,7 +393,10 @@ export class EmbeddedStack {
           '--serve-artifacts',
           '--workers', '1',
         ];
-        return this.track(ManagedProcess.startWatched('mlflow', venvExecutable('mlflow'), args, spawnOptions));
+        // No MLflow server jobs (GenAI scorers, prompt optimisation, trace rollups: modelship submits none), so no
+        // job runner and its huey consumer processes.
+        const env = { ...spawnOptions.env, MLFLOW_SERVER_ENABLE_JOB_EXECUTION: 'false' };
+        return this.track(ManagedProcess.startWatched('mlflow', venvExecutable('mlflow'), args, { ...spawnOptions, env }));
       }
       case 'endpoints': {
         if (!cli || ports.endpoint === undefined) throw new Error('this stack runs no endpoint server (no modelship CLI or endpoint port)');
