@@ -4,3 +4,4 @@ export { modelRelease } from './model-release';
 export { blueGreenRollout } from './blue-green-rollout';
 export { deployRegisteredModel, rollbackEndpoint } from './operator';
 export { endpointLock } from './endpoint-lock';
+export { endpointMonitor } from './monitor';
