@@ -5,6 +5,8 @@ import { registerConfigCommands } from './commands/config';
 import { registerDataCommands } from './commands/data';
 import { registerDevCommand } from './commands/dev';
 import { registerDemoCommand } from './commands/demo';
+import { registerFeedbackCommand } from './commands/feedback';
+import { registerMonitorCommands } from './commands/monitor';
 import { registerReleaseCommands } from './commands/release';
 import { registerReportCommand } from './commands/report';
 import { registerServeCommand } from './commands/serve';
@@ -33,6 +35,8 @@ TEMPORAL_TLS* (Temporal's standard variables) and MLFLOW_TRACKING_URI.`,
   registerAuditCommand(program);
   registerReportCommand(program);
   registerEndpointCommands(program);
+  registerMonitorCommands(program);
+  registerFeedbackCommand(program);
   registerDevCommand(program);
   registerWorkerCommand(program);
   registerServeCommand(program);

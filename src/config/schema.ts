@@ -3,6 +3,7 @@
 // Secrets and connection settings (Temporal address, MLflow URI, Azure ids) never live here: see environment.ts.
 import { z } from 'zod';
 import { durationMs } from '../shared/duration';
+import { DEFAULT_MONITOR_SETTINGS as MONITOR } from '../monitoring/statistics';
 import { DEFAULT_COMPUTE_SPEC, DEFAULT_DEPLOYMENT_TIMEOUT, TARGET_KINDS } from '../shared/deployment';
 
 const durationString = z
@@ -207,6 +208,32 @@ export const releaseConfigSchema = z.strictObject({
     .boolean()
     .default(false)
     .describe('true or false: refuse an approval from the principal who started the release (modelship start --by NAME) (default false)'),
+
+  // --- monitoring (modelship monitor enable): what each window of the endpoint is judged by
+  monitor: z
+    .strictObject({
+      every: durationString.default(MONITOR.every).describe(`how often the monitor runs, and so its window, e.g. 15m, 1h, 1d (default ${MONITOR.every})`),
+      label_delay: durationString
+        .default(MONITOR.labelDelay)
+        .describe(`how long after a prediction its outcome arrives: performance is judged on the window shifted back by this (default ${MONITOR.labelDelay})`),
+      min_records: z.int().min(1).default(MONITOR.minRecords).describe(`no drift or quality verdict below this many records in a window (default ${MONITOR.minRecords})`),
+      min_labelled: z.int().min(1).default(MONITOR.minLabelled).describe(`no performance below this many labelled records in a window (default ${MONITOR.minLabelled})`),
+      false_alarm_rate: z
+        .number()
+        .gt(0)
+        .lt(1)
+        .default(MONITOR.falseAlarmRate)
+        .describe(`chance that a window of unchanged data raises a drift alarm, all features together (default ${MONITOR.falseAlarmRate})`),
+      quality_rate: z.number().min(0).max(1).default(MONITOR.qualityRate).describe(`data quality alarms above this share of missing, unseen, out-of-range or refused (default ${MONITOR.qualityRate})`),
+      decay_tolerance: z
+        .number()
+        .min(0)
+        .max(1)
+        .default(MONITOR.decayTolerance)
+        .describe(`decay alarms when ROC AUC's upper bound is this far below the deployed version's evaluation (default ${MONITOR.decayTolerance})`),
+    })
+    .prefault({})
+    .describe('the endpoint monitor: every, label_delay, min_records, min_labelled, false_alarm_rate, quality_rate, decay_tolerance (docs/monitoring.md)'),
 }).superRefine((config, context) => {
   if (config.approvers.length > 0 && config.required_approvals > config.approvers.length) {
     context.addIssue({
