@@ -3,14 +3,21 @@
 // endpoints. State is persisted, so a restart brings back the same endpoints, deployments and traffic.
 //
 //   POST /endpoints/{name}/score          Authorization: Bearer <key>; optional azureml-model-deployment header
+//   GET  /metrics                         Prometheus text format, no auth (names and versions, no secrets)
 //   /admin/…                              management API for the local deployment target (admin token)
-import { randomBytes, timingSafeEqual } from 'node:crypto';
+//
+// Every served record is captured (a sampled share per endpoint) under <stateDir>/capture, off the request path:
+// see capture.ts and docs/capture-and-metrics.md.
+import { randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { join } from 'node:path';
-import { OnnxModel, type InputContract } from '../model/input-contract';
-import { ScoringError, scoreRecords } from '../model/scoring';
+import { OnnxModel, type InputContract, type RawRecord } from '../model/input-contract';
+import { recordsOf, ScoringError, scoreRecords } from '../model/scoring';
+import { CAPTURE_DIR, CAPTURE_FORMAT, INFERENCE_ID_FIELD, type CaptureRecord } from '../shared/capture';
 import type { DeploymentMetrics } from '../shared/deployment';
+import { CaptureWriter, type CaptureWriterOptions } from './capture';
+import { EndpointMetrics } from './metrics';
 
 export const MAX_BODY_BYTES = 1_000_000;
 
@@ -35,6 +42,8 @@ export interface EndpointRecord {
   key: string;
   traffic: Record<string, number>;
   mirror?: { deployment: string; percent: number };
+  /** Share of scored records captured, 0–100; absent: 100. */
+  capture?: { percent: number };
   deployments: Record<string, DeploymentRecord>;
 }
 
@@ -63,10 +72,15 @@ class HttpError extends Error {
   constructor(
     readonly status: number,
     message: string,
+    /** For a 4xx: the short reason refusals are counted by. */
+    readonly reason?: string,
   ) {
     super(message);
   }
 }
+
+/** The longest inference id a caller may send (ids are join keys, not payloads). */
+export const MAX_INFERENCE_ID_LENGTH = 128;
 
 const MAX_SAMPLES = 20_000;
 
@@ -76,6 +90,8 @@ export interface EndpointServerOptions {
   host?: string;
   /** Allow the fault-injection hooks (tests). */
   allowFaults?: boolean;
+  /** Capture queue and flush settings (tests); the capture root is always <stateDir>/capture. */
+  capture?: Omit<CaptureWriterOptions, 'root' | 'events'>;
 }
 
 export class EndpointServer {
@@ -87,10 +103,20 @@ export class EndpointServer {
   private readonly logs = new Map<string, string[]>();
   private server?: Server;
   readonly adminToken: string;
+  readonly prometheus = new EndpointMetrics();
+  readonly capture: CaptureWriter;
 
   constructor(readonly options: EndpointServerOptions) {
     mkdirSync(options.stateDir, { recursive: true });
     this.adminToken = adminToken(options.stateDir);
+    this.capture = new CaptureWriter({
+      ...options.capture,
+      root: join(options.stateDir, CAPTURE_DIR),
+      events: {
+        written: (endpoint, deployment, kind, count) => this.prometheus.captured(endpoint, deployment, kind, count),
+        dropped: (endpoint, deployment, reason, count) => this.prometheus.dropped(endpoint, deployment, reason, count),
+      },
+    });
   }
 
   get url(): string {
@@ -119,6 +145,7 @@ export class EndpointServer {
         for (const deployment of Object.values(endpoint.deployments)) {
           if (deployment.state !== 'Failed') await this.load(endpoint.name, deployment);
         }
+        this.prometheus.trafficOf(endpoint.name, endpoint.traffic, Object.keys(endpoint.deployments));
       }
     }
     this.server = createServer((req, res) => void this.handle(req, res));
@@ -133,6 +160,7 @@ export class EndpointServer {
     const closed = new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
     this.server?.closeAllConnections(); // kept-alive clients would otherwise hold close() open
     await closed;
+    await this.capture.close();
     for (const model of this.models.values()) await model.release();
     this.models.clear();
   }
@@ -160,10 +188,12 @@ export class EndpointServer {
       await old?.release();
       deployment.state = 'Succeeded';
       delete deployment.error;
+      this.prometheus.model(endpoint, deployment.name, { name: deployment.modelName, version: deployment.modelVersion, sha256: deployment.sha256 });
       this.log(endpoint, deployment.name, `loaded ${deployment.modelName} version ${deployment.modelVersion} (${deployment.sha256.slice(0, 12)}…)`);
     } catch (error) {
       deployment.state = 'Failed';
       deployment.error = (error as Error).message;
+      this.prometheus.model(endpoint, deployment.name);
       this.log(endpoint, deployment.name, `FAILED to load: ${(error as Error).message}`);
     }
   }
@@ -206,6 +236,11 @@ export class EndpointServer {
       const url = new URL(req.url ?? '/', 'http://localhost');
       const parts = url.pathname.split('/').filter(Boolean).map(decodeURIComponent);
       if (req.method === 'GET' && url.pathname === '/health') return send(res, 200, { status: 'ok' });
+      if (req.method === 'GET' && url.pathname === '/metrics') {
+        const text = await this.prometheus.text();
+        res.writeHead(200, { 'content-type': this.prometheus.registry.contentType, 'content-length': Buffer.byteLength(text) });
+        return void res.end(text);
+      }
       if (parts[0] === 'endpoints' && parts.length === 3 && parts[2] === 'score' && req.method === 'POST') {
         return await this.score(parts[1]!, req, res);
       }
@@ -221,66 +256,145 @@ export class EndpointServer {
   }
 
   private async score(name: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
+    // An unknown endpoint's name is the caller's: it is answered, not counted (no label of the caller's choosing).
     const endpoint = this.endpoint(name);
-    if (!sameSecret(bearer(req), endpoint.key)) throw new HttpError(401, 'missing or wrong endpoint key (Authorization: Bearer <key>)');
-    const body = await readJson(req);
+    if (!sameSecret(bearer(req), endpoint.key)) {
+      this.refuse(name, '', 401, 'unauthorized');
+      throw new HttpError(401, 'missing or wrong endpoint key (Authorization: Bearer <key>)');
+    }
     const requested = req.headers['azureml-model-deployment'];
     const deployment = typeof requested === 'string' && requested ? requested : pickByWeight(endpoint.traffic);
     if (!deployment) throw new HttpError(503, `endpoint "${name}" has no traffic set and no azureml-model-deployment header`);
     const record = endpoint.deployments[deployment];
-    if (!record) throw new HttpError(404, `deployment "${deployment}" does not exist on endpoint "${name}"`);
-    const response = await this.scoreOn(name, record, body);
+    if (!record) {
+      this.refuse(name, '', 404, 'unknown_deployment');
+      throw new HttpError(404, `deployment "${deployment}" does not exist on endpoint "${name}"`);
+    }
+    let body: unknown;
+    try {
+      body = await readJson(req);
+    } catch (error) {
+      if (error instanceof HttpError) this.refuse(name, deployment, error.status, error.reason ?? 'bad_request');
+      throw error;
+    }
+    const response = await this.scoreOn(name, record, body, endpoint.capture?.percent ?? 100);
     const mirror = endpoint.mirror;
     if (!requested && mirror && Math.random() * 100 < mirror.percent && endpoint.deployments[mirror.deployment]) {
-      // Shadow traffic: the mirror's answer is never returned, only compared with the live one.
-      void this.scoreOn(name, endpoint.deployments[mirror.deployment]!, body).then((shadow) => {
-        const live = (response.body as { predictions?: unknown[] }).predictions;
-        const mirrored = (shadow.body as { predictions?: unknown[] }).predictions;
-        if (response.status === 200 && shadow.status === 200 && live && mirrored) {
-          const list = this.agreements.get(`${name}/${mirror.deployment}`) ?? [];
-          list.push({ at: Date.now(), compared: live.length, agreed: live.filter((label, i) => label === mirrored[i]).length });
-          if (list.length > MAX_SAMPLES * 1.5) list.splice(0, list.length - MAX_SAMPLES);
-          this.agreements.set(`${name}/${mirror.deployment}`, list);
-        }
-      }, () => undefined);
+      // Shadow traffic: the mirror's answer is never returned (nor captured), only compared with the live one.
+      void this.scoreOn(name, endpoint.deployments[mirror.deployment]!, body).then(
+        (shadow) => {
+          const live = (response.body as { predictions?: unknown[] }).predictions;
+          const mirrored = (shadow.body as { predictions?: unknown[] }).predictions;
+          if (response.status === 200 && shadow.status === 200 && live && mirrored) {
+            const list = this.agreements.get(`${name}/${mirror.deployment}`) ?? [];
+            list.push({ at: Date.now(), compared: live.length, agreed: live.filter((label, i) => label === mirrored[i]).length });
+            if (list.length > MAX_SAMPLES * 1.5) list.splice(0, list.length - MAX_SAMPLES);
+            this.agreements.set(`${name}/${mirror.deployment}`, list);
+          }
+        },
+        () => undefined,
+      );
     }
     res.setHeader('azureml-model-deployment', deployment);
     send(res, response.status, response.body);
   }
 
-  private async scoreOn(endpoint: string, deployment: DeploymentRecord, body: unknown): Promise<{ status: number; body: unknown }> {
+  /** Counts a 4xx by reason, and writes it as a refusal line once it is routed to a deployment. */
+  private refuse(endpoint: string, deployment: string, status: number, reason: string, field?: string): void {
+    this.prometheus.refused(endpoint, deployment, status, reason);
+    if (!deployment) return;
+    const at = new Date();
+    this.capture.refused({ format: CAPTURE_FORMAT, time: at.toISOString(), endpoint, deployment, status, reason, ...(field ? { field } : {}) }, at);
+  }
+
+  /**
+   * Scores a body on one deployment. `capturePercent` given: live traffic, answered with inference ids, counted
+   * and captured; absent: a mirrored request, counted apart and never captured.
+   */
+  private async scoreOn(endpoint: string, deployment: DeploymentRecord, body: unknown, capturePercent?: number): Promise<{ status: number; body: unknown }> {
     const key = `${endpoint}/${deployment.name}`;
+    const live = capturePercent !== undefined;
     const started = performance.now();
     const faults = this.faults.get(key);
     let status = 200;
     let answer: unknown;
+    let scored = 0;
     try {
       const model = this.models.get(key);
-      if (deployment.state !== 'Succeeded' || !model) throw new HttpError(424, `deployment "${deployment.name}" is not ready (${deployment.state}${deployment.error ? `: ${deployment.error}` : ''})`);
+      if (deployment.state !== 'Succeeded' || !model) {
+        throw new HttpError(424, `deployment "${deployment.name}" is not ready (${deployment.state}${deployment.error ? `: ${deployment.error}` : ''})`, 'deployment_not_ready');
+      }
       if (faults?.latencyMs) await new Promise((r) => setTimeout(r, faults.latencyMs));
       if (faults?.errorRate && Math.random() < faults.errorRate) throw new HttpError(500, 'injected fault: internal error');
-      const scores = await scoreRecords(model, body);
+      const { records, ids } = takeInferenceIds(recordsOf(body), model.contract, live);
+      const scores = await scoreRecords(model, records);
       const probabilities = faults?.flipPredictions ? scores.probabilities.map((p) => 1 - p) : scores.probabilities;
+      const predictions = probabilities.map((p) => model.prediction(p));
+      scored = records.length;
       answer = {
-        predictions: probabilities.map((p) => model.prediction(p)),
+        predictions,
         probabilities,
+        ...(live ? { inference_ids: ids } : {}),
         model: { name: deployment.modelName, version: deployment.modelVersion },
         deployment: deployment.name,
       };
+      if (live && capturePercent > 0) this.captureServed(endpoint, deployment, records, ids, predictions, probabilities, performance.now() - started, capturePercent);
     } catch (error) {
       status = error instanceof ScoringError ? error.status : error instanceof HttpError ? error.status : 500;
       answer = { error: { message: (error as Error).message, ...(error instanceof ScoringError && error.field ? { field: error.field } : {}) } };
       if (status >= 500) this.log(endpoint, deployment.name, `HTTP ${status}: ${(error as Error).message}`);
+      if (live && status < 500) this.refuse(endpoint, deployment.name, status, refusalReason(error as Error), error instanceof ScoringError ? error.field || undefined : undefined);
     }
+    const elapsed = performance.now() - started;
     // Client errors (bad requests) say nothing about the deployment's health; server errors do.
-    this.record(endpoint, deployment.name, performance.now() - started, status < 500);
+    this.record(endpoint, deployment.name, elapsed, status < 500);
+    if (live) this.prometheus.request(endpoint, deployment.name, status, elapsed / 1000, scored);
+    else this.prometheus.mirror(endpoint, deployment.name, status);
     return { status, body: answer };
+  }
+
+  private captureServed(
+    endpoint: string,
+    deployment: DeploymentRecord,
+    records: RawRecord[],
+    ids: string[],
+    predictions: (string | number)[],
+    probabilities: number[],
+    latencyMs: number,
+    percent: number,
+  ): void {
+    const at = new Date();
+    const time = at.toISOString();
+    const model = { name: deployment.modelName, version: deployment.modelVersion, sha256: deployment.sha256 };
+    const latency_ms = Math.round(latencyMs * 1000) / 1000;
+    const lines: CaptureRecord[] = [];
+    for (let i = 0; i < records.length; i++) {
+      // Sampled per record, so a window of batched requests still holds the chosen share of records.
+      if (percent < 100 && Math.random() * 100 >= percent) continue;
+      lines.push({
+        format: CAPTURE_FORMAT,
+        inference_id: ids[i]!,
+        time,
+        endpoint,
+        deployment: deployment.name,
+        model,
+        input: records[i]!,
+        prediction: { label: predictions[i]!, probability: probabilities[i]! },
+        latency_ms,
+      });
+    }
+    this.capture.records(lines, at);
   }
 
   private async admin(req: IncomingMessage, res: ServerResponse, parts: string[], url: URL): Promise<void> {
     const [collection, name, sub, deploymentName, action] = parts;
     if (collection !== 'endpoints') throw new HttpError(404, 'unknown admin route');
-    if (!name && req.method === 'GET') return send(res, 200, Object.values(this.state.endpoints).map((e) => this.describe(e)));
+    if (!name && req.method === 'GET')
+      return send(
+        res,
+        200,
+        Object.values(this.state.endpoints).map((e) => this.describe(e)),
+      );
     if (!name) throw new HttpError(405, 'method not allowed');
     if (!sub) {
       if (req.method === 'GET') return send(res, 200, this.describe(this.endpoint(name)));
@@ -300,6 +414,16 @@ export class EndpointServer {
     }
     const endpoint = this.endpoint(name);
     if (sub === 'keys' && req.method === 'GET') return send(res, 200, { primaryKey: endpoint.key });
+    if (sub === 'capture' && req.method === 'GET') return send(res, 200, this.captureState(endpoint));
+    if (sub === 'capture' && req.method === 'PUT') {
+      const { percent } = (await readJson(req)) as { percent?: unknown };
+      if (typeof percent !== 'number' || !(percent >= 0 && percent <= 100)) {
+        throw new HttpError(400, `capture percent must be a number from 0 to 100 (got ${JSON.stringify(percent)})`);
+      }
+      endpoint.capture = { percent };
+      this.persist();
+      return send(res, 200, this.captureState(endpoint));
+    }
     if (sub === 'traffic' && req.method === 'PUT') {
       const body = (await readJson(req)) as { traffic: Record<string, number>; mirror?: { deployment: string; percent: number } | null };
       const traffic = Object.fromEntries(Object.entries(body.traffic ?? {}).filter(([, v]) => v > 0));
@@ -314,6 +438,7 @@ export class EndpointServer {
       endpoint.traffic = traffic;
       endpoint.mirror = body.mirror ?? undefined;
       this.persist();
+      this.prometheus.trafficOf(name, traffic, Object.keys(endpoint.deployments));
       return send(res, 200, this.describe(endpoint));
     }
     if (sub === 'deployments' && deploymentName) {
@@ -354,8 +479,13 @@ export class EndpointServer {
     const key = `${endpoint.name}/${deployment}`;
     await this.models.get(key)?.release();
     this.models.delete(key);
+    this.prometheus.forget(endpoint.name, deployment);
     if (existed) this.log(endpoint.name, deployment, 'deleted');
     return existed;
+  }
+
+  private captureState(endpoint: EndpointRecord) {
+    return { percent: endpoint.capture?.percent ?? 100, queued: this.capture.queued, written: this.capture.totals.written, dropped: this.capture.totals.dropped };
   }
 
   private describe(endpoint: EndpointRecord) {
@@ -364,8 +494,15 @@ export class EndpointServer {
       scoringUri: `${this.url}/endpoints/${encodeURIComponent(endpoint.name)}/score`,
       traffic: endpoint.traffic,
       mirror: endpoint.mirror,
+      capture: { percent: endpoint.capture?.percent ?? 100 },
       deployments: Object.values(endpoint.deployments).map(({ name, modelName, modelVersion, state, error, sha256, createdAt }) => ({
-        name, modelName, modelVersion, state, error, sha256, createdAt,
+        name,
+        modelName,
+        modelVersion,
+        state,
+        error,
+        sha256,
+        createdAt,
       })),
     };
   }
@@ -406,15 +543,61 @@ async function readJson(req: IncomingMessage): Promise<unknown> {
   let size = 0;
   for await (const chunk of req) {
     size += (chunk as Buffer).length;
-    if (size > MAX_BODY_BYTES) throw new HttpError(413, `request body over ${MAX_BODY_BYTES} bytes`);
+    if (size > MAX_BODY_BYTES) throw new HttpError(413, `request body over ${MAX_BODY_BYTES} bytes`, 'too_large');
     chunks.push(chunk as Buffer);
   }
   const text = Buffer.concat(chunks).toString('utf8');
   try {
     return JSON.parse(text);
   } catch {
-    throw new HttpError(400, 'the request body is not valid JSON');
+    throw new HttpError(400, 'the request body is not valid JSON', 'bad_json');
   }
+}
+
+/**
+ * Takes each record's `inference_id` (the caller's join key) out before scoring, so the contract never sees it,
+ * and makes a UUID for records without one. A contract with a feature of that name keeps it as data.
+ */
+export function takeInferenceIds(records: RawRecord[], contract: InputContract, makeIds = true): { records: RawRecord[]; ids: string[] } {
+  const isFeature = contract.features.some((feature) => feature.column === INFERENCE_ID_FIELD);
+  const ids: string[] = [];
+  const stripped = records.map((record, index) => {
+    const given = !isFeature && record !== null && typeof record === 'object' && !Array.isArray(record) ? record[INFERENCE_ID_FIELD] : undefined;
+    if (given === undefined || given === null) {
+      if (makeIds) ids.push(randomUUID());
+      return record;
+    }
+    const id = typeof given === 'number' && Number.isFinite(given) ? String(given) : given;
+    if (typeof id !== 'string' || id.length === 0 || id.length > MAX_INFERENCE_ID_LENGTH) {
+      throw new ScoringError(`record ${index}: field "${INFERENCE_ID_FIELD}" must be a string of 1 to ${MAX_INFERENCE_ID_LENGTH} characters or a number`, 422, INFERENCE_ID_FIELD);
+    }
+    ids.push(id);
+    const { [INFERENCE_ID_FIELD]: _id, ...rest } = record;
+    return rest;
+  });
+  return { records: stripped, ids };
+}
+
+/**
+ * The short reason a refused request is counted by. The scoring errors carry a field, not a reason, so their
+ * messages (written in input-contract.ts and scoring.ts) are matched here, one place.
+ */
+export function refusalReason(error: Error): string {
+  if (error instanceof HttpError) return error.reason ?? `http_${error.status}`;
+  if (!(error instanceof ScoringError)) return 'bad_request';
+  if (error.field === INFERENCE_ID_FIELD) return 'bad_inference_id';
+  const message = error.message;
+  const patterns: [RegExp, string][] = [
+    [/has no records/, 'no_records'],
+    [/at most \d+ per request/, 'too_many_records'],
+    [/is not an object/, 'not_an_object'],
+    [/missing field/, 'missing_field'],
+    [/unknown field/, 'unknown_field'],
+    [/, not (a list|an object)/, 'wrong_type'],
+    [/must be a number/, 'bad_number'],
+    [/must be a date/, 'bad_date'],
+  ];
+  return patterns.find(([pattern]) => pattern.test(message))?.[1] ?? 'invalid_record';
 }
 
 function send(res: ServerResponse, status: number, body: unknown): void {

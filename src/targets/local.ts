@@ -1,6 +1,9 @@
 // The local deployment target: the embedded endpoint server's management API.
 import { adminToken } from '../serving/endpoint-server';
-import type { DeploymentMetrics, DeploymentState, DeploymentTarget, EndpointState, ModelToDeploy, ProbeResult } from './target';
+import type { ComputeSpec, DeploymentMetrics, DeploymentState, DeploymentTarget, EndpointState, ModelToDeploy, ProbeResult } from './target';
+
+/** What a release may ask of the local endpoint beside the compute spec: the share of records it captures. */
+export type LocalDeploymentSpec = Partial<ComputeSpec> & { capturePercent?: number };
 
 export class LocalTargetError extends Error {
   constructor(
@@ -74,7 +77,9 @@ export class LocalTarget implements DeploymentTarget {
     return (await this.call<{ deleted: boolean }>('DELETE', `/${encodeURIComponent(endpoint)}`)).body;
   }
 
-  async createDeployment(endpoint: string, deployment: string, model: ModelToDeploy): Promise<DeploymentState> {
+  /** Deploys a model version; `spec.capturePercent` (config capture_percent) sets the endpoint's capture sampling. */
+  async createDeployment(endpoint: string, deployment: string, model: ModelToDeploy, spec?: LocalDeploymentSpec): Promise<DeploymentState> {
+    if (spec?.capturePercent !== undefined) await this.setCapture(endpoint, spec.capturePercent);
     const { body } = await this.call<DeploymentState>('PUT', `/${encodeURIComponent(endpoint)}/deployments/${encodeURIComponent(deployment)}`, {
       modelName: model.name,
       modelVersion: model.version,
@@ -83,6 +88,11 @@ export class LocalTarget implements DeploymentTarget {
       sha256: model.sha256,
     });
     return body;
+  }
+
+  /** The share of scored records (0–100) the endpoint captures from now on. */
+  async setCapture(endpoint: string, percent: number): Promise<{ percent: number }> {
+    return (await this.call<{ percent: number }>('PUT', `/${encodeURIComponent(endpoint)}/capture`, { percent })).body;
   }
 
   async setTraffic(endpoint: string, traffic: Record<string, number>, mirror?: { deployment: string; percent: number }): Promise<void> {
