@@ -169,6 +169,12 @@ export const releaseConfigSchema = z.strictObject({
   deployment_timeout: durationString
     .default(DEFAULT_DEPLOYMENT_TIMEOUT)
     .describe('bound on each long target operation (provisioning a deployment, a traffic change, a deletion), e.g. 20m, 1h (default 30m)'),
+  capture_percent: z
+    .number({ message: 'capture_percent must be a number from 0 to 100 (the share of scored records the endpoint captures)' })
+    .min(0, { message: 'capture_percent must be a number from 0 to 100 (0 captures nothing)' })
+    .max(100, { message: 'capture_percent must be a number from 0 to 100 (100 captures every record)' })
+    .default(100)
+    .describe('share of scored records the local endpoint captures for monitoring, 0–100 (default 100: every record); see docs/capture-and-metrics.md'),
   termination_wait: durationString.default('5s').describe('wait before deleting the old colour, so in-flight requests finish (default 5s)'),
 
   // --- workflow control (the original's flags)
