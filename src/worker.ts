@@ -4,9 +4,10 @@
 // Environment: TEMPORAL_ADDRESS / TEMPORAL_NAMESPACE / TEMPORAL_API_KEY / TEMPORAL_TLS* (Temporal's own),
 // MLFLOW_TRACKING_URI, MODELSHIP_WORKER_QUEUES (orchestration,training — which queues this process serves),
 // MODELSHIP_TRAINING_CONCURRENCY (default 1), MODELSHIP_SHUTDOWN_GRACE (default 30s), MODELSHIP_BUILD_ID and
-// MODELSHIP_WORKER_VERSIONING (see worker-deployment.ts).
+// MODELSHIP_WORKER_VERSIONING (see worker-deployment.ts), MODELSHIP_WORKER_METRICS (host:port of the Temporal SDK's
+// Prometheus metrics; unset: none).
 import { availableParallelism } from 'node:os';
-import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
+import { NativeConnection, Runtime, Worker, type WorkerOptions } from '@temporalio/worker';
 import type { Duration, WorkerDeploymentVersion } from '@temporalio/common';
 import type { TokenCredential } from '@azure/core-auth';
 import { createOrchestrationActivities, createTrainingActivities } from './activities';
@@ -73,9 +74,7 @@ export async function createWorkers(options: ModelshipWorkerOptions): Promise<Wo
       Worker.create({
         ...common,
         taskQueue: options.queues.orchestration,
-        ...(options.workflowBundle
-          ? { workflowBundle: options.workflowBundle }
-          : { workflowsPath: require.resolve('./workflows') }),
+        ...(options.workflowBundle ? { workflowBundle: options.workflowBundle } : { workflowsPath: require.resolve('./workflows') }),
         activities: createOrchestrationActivities(deps),
       }),
     );
@@ -100,7 +99,10 @@ export async function runWorkers(workers: Worker[]): Promise<void> {
 
 function parseRoles(value: string | undefined): QueueRole[] {
   if (!value) return ['orchestration', 'training'];
-  const roles = value.split(',').map((role) => role.trim()).filter(Boolean);
+  const roles = value
+    .split(',')
+    .map((role) => role.trim())
+    .filter(Boolean);
   for (const role of roles) {
     if (role !== 'orchestration' && role !== 'training') {
       throw new Error(`MODELSHIP_WORKER_QUEUES: unknown queue role "${role}". Fix: use orchestration, training, or both (comma-separated).`);
@@ -119,12 +121,38 @@ export function trainingConcurrencyFrom(env: NodeJS.ProcessEnv): number {
   if (!given) return availableParallelism();
   const value = Number(given);
   if (!Number.isInteger(value) || value < 1) {
-    throw new Error(`MODELSHIP_TRAINING_CONCURRENCY=${given}: must be a whole number ≥ 1 (training activities at once on this worker; unset: one per core, ${availableParallelism()} here).`);
+    throw new Error(
+      `MODELSHIP_TRAINING_CONCURRENCY=${given}: must be a whole number ≥ 1 (training activities at once on this worker; unset: one per core, ${availableParallelism()} here).`,
+    );
   }
   return value;
 }
 
+/** MODELSHIP_WORKER_METRICS: the host:port the SDK's Prometheus exporter binds (GET /metrics), or undefined. */
+export function workerMetricsAddress(env: NodeJS.ProcessEnv): string | undefined {
+  const given = env.MODELSHIP_WORKER_METRICS?.trim();
+  if (!given || given === 'off') return undefined;
+  const port = /^(?:[\w.-]+|\[[0-9a-fA-F:]+\]):(\d{1,5})$/.exec(given)?.[1];
+  if (!port || Number(port) > 65_535) {
+    throw new Error(`MODELSHIP_WORKER_METRICS=${given}: must be host:port, e.g. 127.0.0.1:9464 (where the worker serves Temporal SDK metrics for Prometheus), or off.`);
+  }
+  return given;
+}
+
+/**
+ * Installs the SDK runtime of this process with its Prometheus exporter on `bindAddress`: the SDK's own metrics
+ * (temporal_request, temporal_workflow_task_*, temporal_worker_task_slots_available, …) at http://ADDRESS/metrics.
+ * Once per process, before the first connection.
+ */
+export function installWorkerMetrics(bindAddress: string, logger?: RuntimeLogger): void {
+  Runtime.install({ ...(logger ? { logger } : {}), telemetryOptions: { metrics: { prometheus: { bindAddress } } } });
+}
+
+type RuntimeLogger = NonNullable<Parameters<typeof Runtime.install>[0]['logger']>;
+
 export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> {
+  const metricsAddress = workerMetricsAddress(env);
+  if (metricsAddress) installWorkerMetrics(metricsAddress);
   const { connectionOptions, namespace } = temporalConnectConfig(env);
   const roles = parseRoles(env.MODELSHIP_WORKER_QUEUES);
   const queues = taskQueues(env);
@@ -146,6 +174,7 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
     const served = roles.map((role) => `${queues[role]} (${role}${role === 'training' ? `, ${trainingConcurrency} at once` : ''})`).join(', ');
     const build = version ? `build ${version.buildId} of worker deployment ${version.deploymentName}` : 'unversioned';
     console.log(`modelship worker ${process.pid} polling ${served} in namespace ${namespace} at ${connectionOptions.address} (${build})`);
+    if (metricsAddress) console.log(`modelship worker: Temporal SDK metrics for Prometheus at http://${metricsAddress}/metrics`);
     let stopped = false;
     const running = runWorkers(workers).finally(() => (stopped = true));
     if (version && mode === 'current') {

@@ -1,6 +1,7 @@
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { stateDir } from '../../config/environment';
-import { EmbeddedStack, PortInUseError, StackAlreadyRunningError, StackStartAborted, type ManagedProcess, type StackPart } from '../embedded-stack';
+import { workerMetricsAddress } from '../../worker';
+import { EmbeddedStack, freePort, isPortFree, PortInUseError, StackAlreadyRunningError, StackStartAborted, type ManagedProcess, type StackPart } from '../embedded-stack';
 import { portOption } from '../options';
 
 interface DevOptions {
@@ -8,8 +9,14 @@ interface DevOptions {
   uiPort: number;
   mlflowPort: number;
   endpointPort: number;
+  workerMetrics: string;
+  /** Given by flag or environment (a busy port is then an error), not the default (a busy port moves). */
+  workerMetricsChosen: boolean;
   stateDir: string;
 }
+
+/** Where the dev worker serves the Temporal SDK's metrics unless told otherwise (the OpenTelemetry Prometheus port). */
+export const DEFAULT_WORKER_METRICS = '127.0.0.1:9464';
 
 export function registerDevCommand(program: Command): void {
   program
@@ -21,20 +28,53 @@ export function registerDevCommand(program: Command): void {
     .addOption(portOption('--ui-port <port>', 'Temporal Web UI port', 8233))
     .addOption(portOption('--mlflow-port <port>', 'MLflow server port', 5000))
     .addOption(portOption('--endpoint-port <port>', 'local endpoint server port (the "local" deployment target)', 5100))
+    .addOption(
+      new Option(
+        '--worker-metrics <host:port>',
+        `where the worker serves the Temporal SDK's metrics for Prometheus (GET /metrics), or off; by default ${DEFAULT_WORKER_METRICS}, or a free port when that one is taken`,
+      )
+        .env('MODELSHIP_WORKER_METRICS')
+        .default(DEFAULT_WORKER_METRICS),
+    )
     .option('--state-dir <dir>', 'where the stack keeps its data and logs (env MODELSHIP_HOME)', stateDir())
-    .action(async (options: DevOptions) => {
-      await runDev(options);
+    .action(async (options: Omit<DevOptions, 'workerMetricsChosen'>, command: Command) => {
+      await runDev({ ...options, workerMetricsChosen: command.getOptionValueSource('workerMetrics') !== 'default' });
     });
 }
 
 /** `export …` for a second terminal: every variable the CLI reads to reach this stack. */
 export function exportLine(env: NodeJS.ProcessEnv): string {
   const quote = (value: string) => (/^[\w@%+=:,./-]+$/.test(value) ? value : `'${value.replace(/'/g, `'\\''`)}'`);
-  return `export ${Object.entries(env).map(([name, value]) => `${name}=${quote(String(value))}`).join(' ')}`;
+  return `export ${Object.entries(env)
+    .map(([name, value]) => `${name}=${quote(String(value))}`)
+    .join(' ')}`;
 }
 
 async function runDev(options: DevOptions): Promise<void> {
   const started = Date.now();
+  let workerMetrics: string | undefined;
+  try {
+    workerMetrics = workerMetricsAddress({ MODELSHIP_WORKER_METRICS: options.workerMetrics });
+  } catch (error) {
+    console.error(`modelship dev: ${(error as Error).message.replace('MODELSHIP_WORKER_METRICS', '--worker-metrics')}`);
+    process.exit(1);
+  }
+  if (workerMetrics) {
+    const separator = workerMetrics.lastIndexOf(':');
+    const host = workerMetrics.slice(0, separator);
+    if (!(await isPortFree(Number(workerMetrics.slice(separator + 1)), host.replace(/^\[|\]$/g, '')))) {
+      if (options.workerMetricsChosen) {
+        console.error(
+          `modelship dev: ${workerMetrics} (worker metrics) is already in use. Stop whatever listens there, or choose another address with --worker-metrics <host:port> (or off).`,
+        );
+        process.exit(1);
+      }
+      // The default port is taken (another stack, an exporter): any free one will do, it is printed below.
+      workerMetrics = `${host}:${await freePort()}`;
+    }
+  }
+  // The worker (started, and restarted, with this process's environment) reads it.
+  process.env.MODELSHIP_WORKER_METRICS = workerMetrics ?? 'off';
   const progress = (message: string) => console.log(`  … ${message}`);
   console.log('modelship: starting the embedded stack');
   // Ctrl-C from the first moment: start-up stops and stops whatever it had started.
@@ -80,8 +120,9 @@ async function runDev(options: DevOptions): Promise<void> {
       `  Temporal        ${stack.temporalAddress}  namespace ${stack.namespace}  (pid ${pidOf('temporal')})`,
       `  Temporal Web UI ${stack.uiUrl}`,
       `  MLflow          ${stack.mlflowUri}`,
-      `  Endpoints       ${stack.endpointUrl}  (local deployment target; POST /endpoints/{name}/score)`,
+      `  Endpoints       ${stack.endpointUrl}  (local deployment target; POST /endpoints/{name}/score, GET /metrics)`,
       `  Worker          task queues ${stack.queues.orchestration}, ${stack.queues.training}  (pid ${pidOf('worker')})`,
+      `  Worker metrics  ${workerMetrics ? `http://${workerMetrics}/metrics  (Temporal SDK, Prometheus format)` : 'off (--worker-metrics <host:port>)'}`,
       `  State and logs  ${options.stateDir}  (logs/*.log)`,
       '',
       'In another terminal (so modelship commands reach this stack and its state dir):',
