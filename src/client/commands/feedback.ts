@@ -8,7 +8,7 @@ import { basename, join } from 'node:path';
 import type { Command } from 'commander';
 import type { DataContract } from '../../config/schema';
 import { stateDir } from '../../config/environment';
-import { openCsv } from '../../data/csv';
+import { CsvFileError, openCsv } from '../../data/csv';
 import { parseNumber } from '../../data/values';
 import { forEachJsonLine, hourFolders, readOutcomes, type SkippedLines } from '../../monitoring/window';
 import { CAPTURE_DIR, CAPTURE_FORMAT, FEEDBACK_DIR, type CaptureRecord, type OutcomeRecord } from '../../shared/capture';
@@ -64,21 +64,27 @@ export async function ingestFeedback(options: {
   const classes = new Set<string>();
   let rows = 0;
   let duplicates = 0;
-  for await (const record of csv.records) {
-    rows++;
-    const id = record.fields[keyIndex]!.trim();
-    const actualText = record.fields[targetIndex]!.trim();
-    if (!id) throw new FeedbackError(`${name} row ${record.line}, field ${keyColumn}: empty (every outcome needs the id of the record it belongs to)`);
-    if (!actualText) throw new FeedbackError(`${name} row ${record.line}, field ${contract.target}: empty (the actual outcome is missing)`);
-    classes.add(actualText);
-    if (classes.size > 2) {
-      throw new FeedbackError(
-        `${name} row ${record.line}, field ${contract.target}: "${actualText}" is a third class (the target is binary: ${[...classes].slice(0, 2).join(', ')} seen before)`,
-      );
+  try {
+    for await (const record of csv.records) {
+      rows++;
+      const id = record.fields[keyIndex]!.trim();
+      const actualText = record.fields[targetIndex]!.trim();
+      if (!id) throw new FeedbackError(`${name} row ${record.line}, field ${keyColumn}: empty (every outcome needs the id of the record it belongs to)`);
+      if (!actualText) throw new FeedbackError(`${name} row ${record.line}, field ${contract.target}: empty (the actual outcome is missing)`);
+      classes.add(actualText);
+      if (classes.size > 2) {
+        throw new FeedbackError(
+          `${name} row ${record.line}, field ${contract.target}: "${actualText}" is a third class (the target is binary: ${[...classes].slice(0, 2).join(', ')} seen before)`,
+        );
+      }
+      if (outcomes.has(id)) duplicates++;
+      const number = parseNumber(actualText);
+      outcomes.set(id, { format: CAPTURE_FORMAT, inference_id: id, actual: number !== null && Number.isFinite(number) ? number : actualText, received });
     }
-    if (outcomes.has(id)) duplicates++;
-    const number = parseNumber(actualText);
-    outcomes.set(id, { format: CAPTURE_FORMAT, inference_id: id, actual: number !== null && Number.isFinite(number) ? number : actualText, received });
+  } catch (error) {
+    // Malformed CSV (a row with more fields than the header, an open quote): said with its line.
+    if (error instanceof CsvFileError) throw new FeedbackError(error.message, { cause: error });
+    throw error;
   }
 
   const skipped: SkippedLines = { torn: 0, invalid: 0, unknownFormat: 0 };
