@@ -159,7 +159,7 @@ describe('azure target (emulated workspace)', () => {
   it('rolls back a deployment whose provisioning fails, with the container logs in the report', async () => {
     const production = (await registry().resolve(`models:/${modelName}@production`)).version;
     emulator.faults.failProvisioning = { deployment: 'blue', logs: ['Traceback (most recent call last):', 'ModuleNotFoundError: No module named onnxruntime'] };
-    await assert.rejects(release({ skip_training: true }, { modelUri: `models:/${modelName}/1` }), (error: unknown) => {
+    await assert.rejects(release({ skip_training: true, skip_local_testing: true }, { modelUri: `models:/${modelName}/1` }), (error: unknown) => {
       assert.ok(error instanceof WorkflowFailedError);
       assert.match(failureMessage(error), /rollout failed at deploying to blue: deployment blue did not start \(Failed: .*ResourceNotReady/);
       assert.match(failureMessage(error), /Rolled back: deleted deployment blue/);
@@ -175,7 +175,7 @@ describe('azure target (emulated workspace)', () => {
   it('rolls back a deployment that answers 5xx, and a retried release uploads nothing twice', async () => {
     const blobsBefore = await emulator.blobs('LocalUpload/');
     emulator.faults.scoreErrors = { deployment: 'blue', status: 502 };
-    await assert.rejects(release({ skip_training: true }, { modelUri: `models:/${modelName}/1` }), (error: unknown) => {
+    await assert.rejects(release({ skip_training: true, skip_local_testing: true }, { modelUri: `models:/${modelName}/1` }), (error: unknown) => {
       assert.match(failureMessage(error), /health checks failed on blue: .*error_rate \(50\/50 failed.*Rolled back: deleted deployment blue/);
       return true;
     });
@@ -186,7 +186,7 @@ describe('azure target (emulated workspace)', () => {
 
   it('abandons a provisioning slower than deployment_timeout and rolls it back', async () => {
     await withSlowOperations(5_000, () =>
-      assert.rejects(release({ skip_training: true, deployment_timeout: '2s' }, { modelUri: `models:/${modelName}/1` }), (error: unknown) => {
+      assert.rejects(release({ skip_training: true, skip_local_testing: true, deployment_timeout: '2s' }, { modelUri: `models:/${modelName}/1` }), (error: unknown) => {
         const message = failureMessage(error);
         assert.match(message, /rollout failed at deploying to blue: .*took longer than deployment_timeout \(2s\)/);
         assert.match(message, /Rolled back: deleted deployment blue/);
@@ -202,7 +202,7 @@ describe('azure target (emulated workspace)', () => {
       withWorkers(
         env,
         async (queues) => {
-          const handle = await startRelease(env.client, env.namespace ?? 'default', releaseConfig({ skip_training: true }), { queues, modelUri: `models:/${modelName}/1` });
+          const handle = await startRelease(env.client, env.namespace ?? 'default', releaseConfig({ skip_training: true, skip_local_testing: true }), { queues, modelUri: `models:/${modelName}/1` });
           workflowIds.push(handle.workflowId);
           const putAt = emulator.requests.length;
           while (!emulator.requests.slice(putAt).some((r) => r.method === 'PUT' && r.path.endsWith('/deployments/blue'))) await new Promise((r) => setTimeout(r, 100));
@@ -254,7 +254,7 @@ describe('azure target (emulated workspace)', () => {
     const load = (async () => {
       while (running) await scoreOnce();
     })();
-    const result = await release({ skip_training: true, traffic_plan: [50, 100], bake_time: '2s' }, { modelUri: `models:/${modelName}/1` }).finally(() => (running = false));
+    const result = await release({ skip_training: true, skip_local_testing: true, traffic_plan: [50, 100], bake_time: '2s' }, { modelUri: `models:/${modelName}/1` }).finally(() => (running = false));
     await load;
     assert.equal(result.outcome, 'succeeded', result.error);
     assert.equal(result.deployment?.colour, 'blue');
