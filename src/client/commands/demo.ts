@@ -1,15 +1,55 @@
 import { existsSync, mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { Client } from '@temporalio/client';
 import type { Command } from 'commander';
-import { mlflowTrackingUri, stateDir, taskQueues } from '../../config/environment';
+import { endpointUrl, mlflowTrackingUri, stateDir, taskQueues } from '../../config/environment';
+import type { DataContract, ReleaseConfig } from '../../config/schema';
+import { openCsv } from '../../data/csv';
 import { generateBankingCsv } from '../../data/generate';
+import { LocalTarget } from '../../targets/local';
+import type { MonitorResult } from '../../workflows/monitor-api';
 import { EmbeddedStack, StackStartAborted } from '../embedded-stack';
-import { failedReleaseStatus, startRelease, summarize, watchRelease, workflowUrl } from '../release';
+import { awaitResult, failedReleaseStatus, startRelease, summarize, watchRelease, workflowUrl } from '../release';
 import { missingPollers } from '../stack-check';
 import { withClient } from '../temporal';
+import { runMonitorNow, monitorSettingsOf, verdictLines } from './monitor';
 import { releaseConfigFromFlags } from './release';
+
+/** Records the demo scores after the deploy: enough for the monitor to judge drift (its minimum is 100). */
+const DEMO_SCORED_RECORDS = 300;
+
+/**
+ * The loop after the deploy: a few hundred records of the sample data scored on the endpoint (the endpoint
+ * captures them), then the monitor once on the window up to now, and its verdict and page.
+ */
+async function scoreAndMonitor(client: Client, config: ReleaseConfig, contract: DataContract): Promise<void> {
+  const endpoint = config.endpoint_name;
+  const features = [...contract.numeric_features, ...contract.categorical_features, ...contract.date_features];
+  const csv = await openCsv(config.input_data_path);
+  const records: Record<string, string>[] = [];
+  for await (const { fields } of csv.records) {
+    records.push(Object.fromEntries(features.map((f) => [f, fields[csv.header.indexOf(f)] ?? ''])));
+    if (records.length >= DEMO_SCORED_RECORDS) break;
+  }
+  const key = await new LocalTarget(endpointUrl(), join(stateDir(), 'serving')).endpointKey(endpoint);
+  for (let i = 0; i < records.length; i += 50) {
+    const response = await fetch(`${endpointUrl()}/endpoints/${encodeURIComponent(endpoint)}/score`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+      body: JSON.stringify(records.slice(i, i + 50)),
+    });
+    if (!response.ok) throw new Error(`scoring on ${endpoint} answered ${response.status}: ${await response.text()}`);
+  }
+  console.log(`\nmodelship demo: scored ${records.length} records on ${endpoint}; running its monitor once…`);
+  await sleep(1_000); // the endpoint writes its capture in batches, a quarter of a second apart
+  const handle = await runMonitorNow(client, { target: config.target, endpoint, settings: monitorSettingsOf(config) }, taskQueues().orchestration);
+  const outcome = await awaitResult<MonitorResult>(handle);
+  if ('error' in outcome) throw outcome.error;
+  for (const line of verdictLines(outcome.result)) console.log(line);
+  console.log(`  every hour from now on: npx modelship monitor enable ${endpoint}`);
+}
 
 interface DemoOptions {
   config: string;
@@ -114,6 +154,7 @@ export function registerDemoCommand(program: Command): void {
           if (review?.mlflowUrl && !stack) console.log(`review in MLflow: ${review.mlflowUrl}`);
           if (review?.path) console.log(`review of this release: ${pathToFileURL(review.path).href}`);
           if (!outcome.result || outcome.result.outcome !== 'succeeded') process.exitCode = 1;
+          else if (result?.deployment && config.target === 'local' && config.data) await scoreAndMonitor(client, config, config.data);
         });
       } finally {
         await stop();
