@@ -1,8 +1,10 @@
 """Scoring script of a modelship deployment on an Azure ML managed online endpoint.
 
 The request/response contract is the local endpoint's (src/serving/endpoint-server.ts):
-  request   one record {"Age": 41, ...} or a list of 1..1000 records, raw fields as in the training CSV
-  200       {"predictions": [label...], "probabilities": [p...], "model": {"name", "version"}, "deployment"}
+  request   one record {"Age": 41, ...} or a list of 1..1000 records, raw fields as in the training CSV; a record
+            may carry its own "inference_id" (a string, at most 128 characters), else one is generated
+  200       {"predictions": [label...], "probabilities": [p...], "inference_ids": [id...], "model": {"name",
+            "version"}, "deployment"}
             labels as the training data writes them ("malignant"/"benign"; numbers when both labels are numbers,
             so a 0/1 target answers 0/1); p is the probability of the positive class
   400       malformed JSON or an empty batch; 413 over 1000 records; 422 a record that does not fit, naming the field
@@ -11,7 +13,8 @@ once (returning a JSON string would be encoded twice).
 
 init() opens model.onnx and input_contract.json from AZUREML_MODEL_DIR (the registered model folder, possibly
 one level down). MODELSHIP_MODEL_NAME, MODELSHIP_MODEL_VERSION and MODELSHIP_DEPLOYMENT come from the
-deployment's environment variables."""
+deployment's environment variables. Scored requests are collected for Azure ML model monitoring (capture.py);
+a failing collection never fails a request."""
 
 import json
 import logging
@@ -22,6 +25,7 @@ import numpy as np
 import onnxruntime as ort
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from capture import INFERENCE_ID, Capture, request_id_of, take_inference_ids  # noqa: E402
 from records import RecordError, check_records, parse_number, to_feeds  # noqa: E402
 
 try:  # the Azure ML inference server (azureml-inference-server-http)
@@ -73,6 +77,8 @@ def init():
         labels=prediction_labels(contract),
         model={"name": os.environ.get("MODELSHIP_MODEL_NAME"), "version": os.environ.get("MODELSHIP_MODEL_VERSION")},
         deployment=os.environ.get("MODELSHIP_DEPLOYMENT"),
+        columns={feature["column"] for feature in contract["features"]},
+        capture=Capture(),
     )
     log.info("modelship: loaded model %s v%s", _state["model"]["name"], _state["model"]["version"])
 
@@ -116,6 +122,9 @@ def run(request):
     if len(records) > MAX_BATCH_RECORDS:
         return _error(413, f"the request has {len(records)} records; at most {MAX_BATCH_RECORDS} per request")
     contract = _state["contract"]
+    ids, records, id_error = take_inference_ids(records, _state["columns"])
+    if id_error:
+        return _error(422, id_error, INFERENCE_ID)
     try:
         check_records(contract, records)
     except RecordError as error:
@@ -127,9 +136,12 @@ def run(request):
         probabilities = probabilities[:, 1]
     probabilities = [float(p) for p in probabilities]
     threshold, labels = contract["threshold"], _state["labels"]
+    predictions = [labels[1] if p >= threshold else labels[0] for p in probabilities]
+    _state["capture"].collect(request_id_of(request), ids, records, predictions, probabilities)
     return {
-        "predictions": [labels[1] if p >= threshold else labels[0] for p in probabilities],
+        "predictions": predictions,
         "probabilities": probabilities,
+        "inference_ids": ids,
         "model": _state["model"],
         "deployment": _state["deployment"],
     }

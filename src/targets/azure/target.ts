@@ -15,10 +15,11 @@ import { RestError } from '@azure/core-rest-pipeline';
 import { AnonymousCredential, BlobServiceClient, StorageSharedKeyCredential, type ContainerClient } from '@azure/storage-blob';
 import { projectRoot } from '../../config/environment';
 import type { ComputeSpec, DeploymentMetrics, DeploymentState, DeploymentTarget, EndpointState, ModelToDeploy, OperationOptions, ProbeResult } from '../target';
+import { captureEnvironment } from './capture';
 import { ARM_SCOPE, azureSettingsFromEnv, createAzureMlWorkspace, defaultCredential, isConflict, type AzureMlWorkspace } from './workspace';
 
 export const DATASTORE = 'workspaceblobstore';
-export const SCORING_FILES = ['score.py', 'records.py'] as const;
+export const SCORING_FILES = ['score.py', 'records.py', 'capture.py'] as const;
 const SCORING_DIR = join(projectRoot, 'python', 'modelship_scoring');
 const CODE_NAME = 'modelship-scoring';
 const ENVIRONMENT_NAME = 'modelship-onnxruntime';
@@ -262,7 +263,7 @@ export class AzureTarget implements DeploymentTarget {
     const environmentVersion = sha256(`${BASE_IMAGE}\n${condaFile}`).slice(0, 16);
     const environmentId = await this.ensureAsset(
       'environments', ENVIRONMENT_NAME, environmentVersion,
-      () => this.workspace.putEnvironmentVersion(ENVIRONMENT_NAME, environmentVersion, { image: BASE_IMAGE, condaFile, description: 'onnxruntime and the Azure ML inference server' }),
+      () => this.workspace.putEnvironmentVersion(ENVIRONMENT_NAME, environmentVersion, { image: BASE_IMAGE, condaFile, description: 'onnxruntime, the Azure ML inference server and data collector' }),
       (p) => p.image === BASE_IMAGE,
     );
     return { modelId, codeId, environmentId, uploaded: modelFolder.uploaded + codeFolder.uploaded };
@@ -289,7 +290,12 @@ export class AzureTarget implements DeploymentTarget {
         model: assets.modelId,
         environmentId: assets.environmentId,
         codeConfiguration: { codeId: assets.codeId, scoringScript: 'score.py' },
-        environmentVariables: { MODELSHIP_MODEL_NAME: model.name, MODELSHIP_MODEL_VERSION: model.version, MODELSHIP_DEPLOYMENT: deployment },
+        environmentVariables: {
+          MODELSHIP_MODEL_NAME: model.name,
+          MODELSHIP_MODEL_VERSION: model.version,
+          MODELSHIP_DEPLOYMENT: deployment,
+          ...captureEnvironment(this.workspace.settings.captureSamplingRate),
+        },
         scaleSettings: { scaleType: 'Default' },
         requestSettings: { requestTimeout: 'PT5S', maxConcurrentRequestsPerInstance: 1, maxQueueWait: 'PT0.5S' },
         livenessProbe: { initialDelay: 'PT10S', period: 'PT10S', timeout: 'PT2S', failureThreshold: 30, successThreshold: 1 },

@@ -21,6 +21,8 @@ export interface AzureSettings {
   blobUrl?: string;
   /** Fallback polling interval of long-running operations (a Retry-After header wins). */
   pollIntervalMs: number;
+  /** Share of scored requests each deployment collects for model monitoring, 0..1 (0: none). */
+  captureSamplingRate: number;
 }
 
 export class AzureConfigError extends Error {
@@ -50,6 +52,11 @@ export function azureSettingsFromEnv(env: NodeJS.ProcessEnv = process.env): Azur
   if (!armEndpoint.startsWith('https://')) {
     throw new AzureConfigError(`MODELSHIP_AZURE_ARM_ENDPOINT=${armEndpoint} is not an https:// URL; Azure credentials are only ever sent over HTTPS.`);
   }
+  const sampling = env.MODELSHIP_AZURE_CAPTURE_SAMPLING_RATE?.trim();
+  const captureSamplingRate = sampling ? Number(sampling) : 1;
+  if (!(captureSamplingRate >= 0 && captureSamplingRate <= 1)) {
+    throw new AzureConfigError(`MODELSHIP_AZURE_CAPTURE_SAMPLING_RATE=${sampling} is not a rate from 0 to 1 (1.0 collects every request, 0 none).`);
+  }
   return {
     subscriptionId: env.AZURE_SUBSCRIPTION_ID!.trim(),
     resourceGroup: env.AZURE_RESOURCE_GROUP!.trim(),
@@ -58,6 +65,7 @@ export function azureSettingsFromEnv(env: NodeJS.ProcessEnv = process.env): Azur
     caPem,
     blobUrl: env.MODELSHIP_AZURE_BLOB_URL?.trim() || undefined,
     pollIntervalMs: Number(env.MODELSHIP_AZURE_POLL_INTERVAL_MS) > 0 ? Number(env.MODELSHIP_AZURE_POLL_INTERVAL_MS) : 5_000,
+    captureSamplingRate,
   };
 }
 
