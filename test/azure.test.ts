@@ -3,6 +3,7 @@
 // releases alternate colours, a failed provisioning rolls back with the container logs in the report, 409 and 429
 // are waited out, a missing login fails before any change, and no secret reaches workflow history.
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { request as httpsRequest } from 'node:https';
 import { mkdtempSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -344,6 +345,126 @@ describe('azure target (emulated workspace)', () => {
       }
     } finally {
       scoring.stop();
+    }
+  });
+
+  it('collects what score.py serves as Azure ML data collection lines in the datastore, and never fails a request for it', async () => {
+    // blue: green's model, served by the score.py the deployment downloads, with the data collector agent beside it.
+    const modelDir = emulator.modelDir(endpoint, 'green');
+    const modelPath = join(modelDir, 'model.onnx');
+    const model = {
+      name: modelName,
+      version: '2',
+      modelPath,
+      contractPath: join(modelDir, 'input_contract.json'),
+      sha256: createHash('sha256').update(readFileSync(modelPath)).digest('hex'),
+    };
+    emulator.inferenceServer = 'score.py';
+    try {
+      assert.equal((await target().createDeployment(endpoint, 'blue', model, { instanceType: 'Standard_F4s_v2', instanceCount: 1 })).state, 'Succeeded');
+    } finally {
+      emulator.inferenceServer = 'onnxruntime-node';
+    }
+    try {
+      const records = await sampleRecords(3);
+      type Scored = { predictions: unknown[]; probabilities: number[]; inference_ids: string[] };
+      const score = async (body: unknown) => {
+        const result = await target().probe(endpoint, 'blue', body);
+        assert.equal(result.status, 200, JSON.stringify(result.body));
+        return result.body as Scored;
+      };
+      const answers = [await score({ ...records[0], inference_id: 'caller-7' }), await score(records)];
+      assert.deepEqual(answers[0]!.inference_ids, ['caller-7'], "the caller's id is kept");
+      assert.equal(new Set(answers[1]!.inference_ids).size, 3);
+      for (const id of answers[1]!.inference_ids) assert.match(id, /^[0-9a-f-]{36}$/, 'the others are generated');
+      const refused = await target().probe(endpoint, 'blue', { ...records[0], inference_id: 42 });
+      assert.equal(refused.status, 422);
+      assert.equal((refused.body as { error: { field: string } }).error.field, 'inference_id');
+
+      // Delivered by the agent to modelDataCollector/{endpoint}/{deployment}/{collection}/yyyy/MM/dd/HH/{instance}.jsonl
+      const prefix = `modelDataCollector/${endpoint}/blue/`;
+      type Line = Record<string, unknown> & { data: Record<string, unknown>[]; correlationid: string };
+      const read = async () => {
+        const lines = new Map<string, Line[]>();
+        for (const name of await emulator.blobs(prefix)) {
+          assert.match(name.slice(prefix.length), /^(model_inputs|model_outputs)\/\d{4}\/\d{2}\/\d{2}\/\d{2}\/[0-9a-f]+\.jsonl$/);
+          const collection = name.slice(prefix.length).split('/')[0]!;
+          const text = await emulator.blobText(name);
+          lines.set(collection, [
+            ...(lines.get(collection) ?? []),
+            ...text
+              .split('\n')
+              .filter(Boolean)
+              .map((line) => JSON.parse(line) as Line),
+          ]);
+        }
+        return lines;
+      };
+      const rows = (lines: Line[] = []) => lines.flatMap((line) => line.data);
+      let lines = await read();
+      for (let wait = 0; (rows(lines.get('model_inputs')).length < 4 || rows(lines.get('model_outputs')).length < 4) && wait < 100; wait++) {
+        await new Promise((r) => setTimeout(r, 100));
+        lines = await read();
+      }
+      const hour = new Date().toISOString().slice(0, 13).replace(/-/g, '/').replace('T', '/');
+      assert.ok(
+        (await emulator.blobs(prefix)).some((name) => name.includes(`/${hour}/`)),
+        'partitioned by the hour (UTC)',
+      );
+      for (const collection of ['model_inputs', 'model_outputs']) {
+        const collected = lines.get(collection) ?? [];
+        assert.equal(collected.length, 2, `one ${collection} line per request`);
+        for (const line of collected) {
+          assert.equal(line.specversion, '1.0');
+          assert.equal(line.type, `azureml.inference.${collection}`);
+          assert.equal(line.datacontenttype, 'application/json');
+          assert.match(String(line.source), new RegExp(`/workspaces/modelship-ws/onlineEndpoints/${endpoint}/deployments/blue$`));
+          assert.match(String(line.time), /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$/);
+          assert.match(String(line.id), /^[0-9a-f-]{36}$/);
+          assert.equal(line.xrequestid, line.correlationid);
+          assert.equal(line.collectdatatype, 'pandas.core.frame.DataFrame');
+          assert.match(String(line.agent), /^azureml-ai-monitoring\/1\.0\.0$/);
+          assert.match(String(line.contentrange), /^bytes 0-\d+\/\d+$/);
+        }
+      }
+      // The same ids as the responses; the inputs as sent, the outputs as answered; a request's lines share a correlation id.
+      const inputs = lines.get('model_inputs')!;
+      const outputs = lines.get('model_outputs')!;
+      assert.deepEqual(rows(inputs), [{ inference_id: 'caller-7', ...records[0] }, ...records.map((record, i) => ({ inference_id: answers[1]!.inference_ids[i], ...record }))]);
+      answers.forEach((answer, request) => {
+        assert.equal(outputs[request]!.correlationid, inputs[request]!.correlationid);
+        const collected = outputs[request]!.data as { inference_id: string; prediction: unknown; probability: number }[];
+        assert.deepEqual(
+          collected.map((row) => row.inference_id),
+          answer.inference_ids,
+        );
+        assert.deepEqual(
+          collected.map((row) => row.prediction),
+          answer.predictions,
+        );
+        collected.forEach((row, i) => assert.ok(Math.abs(row.probability - answer.probabilities[i]!) < 1e-9, `probability ${i}`));
+      });
+      assert.notEqual(inputs[0]!.correlationid, inputs[1]!.correlationid);
+
+      // The agent failing: the request is answered, the failure counted and logged in the container log.
+      emulator.faults.collectorDown = true;
+      try {
+        assert.deepEqual((await score({ ...records[0], inference_id: 'while-down' })).inference_ids, ['while-down']);
+        let logs: string[] = [];
+        for (let wait = 0; !logs.some((line) => /capture failures so far: 1\)/.test(line)) && wait < 100; wait++) {
+          await new Promise((r) => setTimeout(r, 100));
+          logs = await target().logs(endpoint, 'blue');
+        }
+        assert.ok(
+          logs.some((line) => /\[InferenceServer\].*503.*\(capture failures so far: 1\)/.test(line)),
+          logs.join('\n'),
+        );
+      } finally {
+        emulator.faults.collectorDown = false;
+      }
+      assert.ok(!JSON.stringify([...(await read()).values()]).includes('while-down'), 'nothing half-delivered');
+    } finally {
+      await target().deleteDeployment(endpoint, 'blue');
     }
   });
 

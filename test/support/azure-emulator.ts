@@ -5,14 +5,20 @@
 // - long-running operations: PUT answers 200/201 with Azure-AsyncOperation (polled until Succeeded/Failed), DELETE
 //   answers 202 with Location + Retry-After; resources carry provisioningState meanwhile;
 // - 409 while an endpoint or deployment is updating; traffic changes become visible a moment after the operation;
-// - deployments really start: the "storage initializer" downloads the registered model folder from Azurite and the
-//   "inference server" loads the ONNX file with onnxruntime-node and scores with the local endpoint's contract;
+// - deployments really start: the "storage initializer" downloads the registered model folder and the code from
+//   Azurite; the "inference server" loads the ONNX file with onnxruntime-node and scores with the local endpoint's
+//   contract, or (inferenceServer 'score.py') runs the downloaded scoring script with the deployment's environment;
+// - data collection: a deployment whose scoring script runs and that enables collection gets a data collector agent
+//   (the sidecar Azure ML runs beside a deployment that declares data_collector) which takes the collector SDK's
+//   posts and writes them as JSON lines to Azurite at modelDataCollector/{endpoint}/{deployment}/{collection}/
+//   yyyy/MM/dd/HH/{instance}.jsonl in the documented format;
 // - Azure Monitor metrics (RequestsPerMinute by statusCodeClass, RequestLatency_P50/P95/P99) from the requests served;
 // - fault injection: provisioning failure, slow operations, 409 conflicts, 429 throttling, a deployment answering 5xx.
 import { randomBytes, randomUUID } from 'node:crypto';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import { createServer, type Server } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -21,6 +27,7 @@ import { generate } from 'selfsigned';
 import { freePort } from '../../src/client/embedded-stack';
 import { OnnxModel, type InputContract } from '../../src/model/input-contract';
 import { ScoringError, scoreRecords } from '../../src/model/scoring';
+import { startScoringScript, type ScoringScript } from './scoring-script';
 
 export const API_VERSION = '2022-10-01';
 const MONITOR_API_VERSION = '2018-01-01';
@@ -39,6 +46,8 @@ export interface EmulatorFaults {
   throttle?: number;
   /** This deployment answers every scoring request with this 5xx status. */
   scoreErrors?: { deployment: string; status: number };
+  /** The data collector agents answer every post with 503 (the collector in the scoring script must shrug it off). */
+  collectorDown?: boolean;
 }
 
 interface Operation {
@@ -60,6 +69,9 @@ interface Resource {
 
 interface DeploymentRuntime {
   model?: OnnxModel;
+  /** The scoring script's server, when inferenceServer is 'score.py', and its data collector agent. */
+  script?: ScoringScript;
+  agent?: HttpServer;
   logs: { StorageInitializer: string[]; InferenceServer: string[] };
 }
 
@@ -88,6 +100,8 @@ export class AzureMlEmulator {
   readonly location = 'westeurope';
   readonly container = `azureml-blobstore-${randomUUID()}`;
   faults: EmulatorFaults = {};
+  /** What serves a deployment provisioned from now on: the local endpoint's code, or the downloaded score.py. */
+  inferenceServer: 'onnxruntime-node' | 'score.py' = 'onnxruntime-node';
   /** Every management request: method, path (no query) and the status answered. */
   readonly requests: { method: string; path: string; status: number }[] = [];
   /** Bearer tokens seen on management requests (the tests check none of them reaches workflow history). */
@@ -189,6 +203,11 @@ export class AzureMlEmulator {
     const names: string[] = [];
     for await (const blob of this.blobService().getContainerClient(this.container).listBlobsFlat({ prefix })) names.push(blob.name);
     return names;
+  }
+
+  /** The text of a blob of the datastore's container. */
+  async blobText(name: string): Promise<string> {
+    return (await this.blobService().getContainerClient(this.container).getBlobClient(name).downloadToBuffer()).toString('utf8');
   }
 
   /** Where the emulated storage initializer put a deployment's model folder (AZUREML_MODEL_DIR). */
@@ -405,17 +424,20 @@ export class AzureMlEmulator {
         this.runtimes.set(busyKey, { logs });
         try {
           const modelDir = await this.download(String(model.properties.modelUri), this.modelDir(endpoint, name), logs.StorageInitializer);
-          await this.download(String(code.properties.codeUri), join(this.dir, 'deployments', endpoint, name, 'code'), logs.StorageInitializer);
+          const codeDir = await this.download(String(code.properties.codeUri), join(this.dir, 'deployments', endpoint, name, 'code'), logs.StorageInitializer);
           logs.InferenceServer.push(`Azure ML Inferencing HTTP server (emulated); entry script ${scoringScript}; AZUREML_MODEL_DIR=${modelDir}`);
           if (failure) {
             logs.InferenceServer.push(...failure.logs);
             throw new HttpError(400, 'ResourceNotReady', 'User container has crashed or terminated. Please see troubleshooting guide, available here: https://aka.ms/oe-tsg#error-resourcenotready');
           }
-          const { readFileSync } = await import('node:fs');
-          const contract = JSON.parse(readFileSync(join(modelDir, 'input_contract.json'), 'utf8')) as InputContract;
-          const loaded = await OnnxModel.load(join(modelDir, 'model.onnx'), contract);
           await this.stopRuntime(endpoint, name);
-          this.runtimes.set(busyKey, { model: loaded, logs });
+          if (this.inferenceServer === 'score.py') {
+            this.runtimes.set(busyKey, { ...(await this.startScoringScript(endpoint, name, resource, modelDir, codeDir, logs)), logs });
+          } else {
+            const { readFileSync } = await import('node:fs');
+            const contract = JSON.parse(readFileSync(join(modelDir, 'input_contract.json'), 'utf8')) as InputContract;
+            this.runtimes.set(busyKey, { model: await OnnxModel.load(join(modelDir, 'model.onnx'), contract), logs });
+          }
           logs.InferenceServer.push('Users\'s init has completed successfully', 'Listening on 0.0.0.0:31311');
           resource.properties.provisioningState = 'Succeeded';
         } catch (error) {
@@ -472,7 +494,89 @@ export class AzureMlEmulator {
   }
 
   private async stopRuntime(endpoint: string, name: string): Promise<void> {
-    await this.runtimes.get(`${endpoint}/${name}`)?.model?.release().catch(() => undefined);
+    const runtime = this.runtimes.get(`${endpoint}/${name}`);
+    await runtime?.model?.release().catch(() => undefined);
+    runtime?.script?.stop();
+    runtime?.agent?.close();
+  }
+
+  /**
+   * The inference server running the deployment's downloaded score.py with its environment variables. When the
+   * deployment enables collection (dataCollector, in API versions that have it, or the collector's own switch
+   * AZUREML_MDC_ENABLED in its environment), a data collector agent starts beside it, as Azure ML's sidecar does,
+   * and the script's collector is pointed at it (AZUREML_MDC_HOST/PORT).
+   */
+  private async startScoringScript(endpoint: string, name: string, resource: Resource, modelDir: string, codeDir: string, logs: DeploymentRuntime['logs']) {
+    const env = (resource.properties.environmentVariables ?? {}) as Record<string, string>;
+    const collects = resource.properties.dataCollector !== undefined || env.AZUREML_MDC_ENABLED?.toLowerCase() === 'true';
+    const agent = collects ? await this.startCollectorAgent(endpoint, name, logs) : undefined;
+    try {
+      const script = await startScoringScript(
+        modelDir,
+        { name: env.MODELSHIP_MODEL_NAME ?? '', version: env.MODELSHIP_MODEL_VERSION ?? '', deployment: env.MODELSHIP_DEPLOYMENT ?? name },
+        {
+          appRoot: codeDir,
+          env: { ...env, ...(agent ? { AZUREML_MDC_HOST: '127.0.0.1', AZUREML_MDC_PORT: String((agent.address() as { port: number }).port) } : {}) },
+          log: (line) => logs.InferenceServer.push(line),
+        },
+      );
+      return { script, agent };
+    } catch (error) {
+      agent?.close();
+      throw error;
+    }
+  }
+
+  /**
+   * The data collector agent of one deployment: takes the posts of azureml-ai-monitoring's sender
+   * (POST /modeldata/log, CloudEvents attributes in ce-* headers, the DataFrame as JSON records in the body) and
+   * appends each as one JSON line, in the format Azure ML documents, to the hour's blob of its collection.
+   */
+  private async startCollectorAgent(endpoint: string, deployment: string, logs: DeploymentRuntime['logs']): Promise<HttpServer> {
+    const instance = randomBytes(8).toString('hex');
+    const source = `${this.workspacePath}/onlineEndpoints/${endpoint}/deployments/${deployment}`;
+    const container = this.blobService().getContainerClient(this.container);
+    const agent = createHttpServer((req, res) => {
+      void (async () => {
+        const body = (await readBody(req, true)) as string;
+        if (this.faults.collectorDown) return send(res, 503, { error: { code: 'ServiceUnavailable', message: 'data collector agent unavailable' } });
+        if (req.method !== 'POST' || req.url !== '/modeldata/log') return send(res, 404, { error: { code: 'NotFound', message: 'no such route' } });
+        const header = (name: string) => (typeof req.headers[name] === 'string' ? (req.headers[name] as string) : undefined);
+        const type = header('ce-type') ?? '';
+        const collection = type.replace(/^azureml\.inference\./, '');
+        const seconds = Number(header('ce-time'));
+        const time = new Date(Number.isFinite(seconds) ? seconds * 1000 : Date.now());
+        const correlation = header('ce-x-request-id');
+        const size = Buffer.byteLength(body);
+        const line = {
+          specversion: '1.0',
+          id: header('trace-id') ?? randomUUID(),
+          source,
+          type,
+          datacontenttype: header('content-type') ?? 'application/json',
+          time: time.toISOString().replace(/\.\d{3}Z$/, 'Z'),
+          data: JSON.parse(body) as unknown,
+          ...(correlation ? { correlationid: correlation, xrequestid: correlation } : {}),
+          modelversion: header('ce-model-version'),
+          collectdatatype: header('ce-collect-data-type'),
+          agent: header('ce-agent'),
+          contentrange: `bytes 0-${size - 1}/${size}`,
+        };
+        const pad = (n: number) => String(n).padStart(2, '0');
+        const hour = [time.getUTCFullYear(), pad(time.getUTCMonth() + 1), pad(time.getUTCDate()), pad(time.getUTCHours())].join('/');
+        const blob = container.getAppendBlobClient(`modelDataCollector/${endpoint}/${deployment}/${collection}/${hour}/${instance}.jsonl`);
+        const text = `${JSON.stringify(line)}\n`;
+        await blob.createIfNotExists();
+        await blob.appendBlock(text, Buffer.byteLength(text));
+        send(res, 200, { status: 'accepted' });
+      })().catch((error: Error) => {
+        logs.InferenceServer.push(`data collector agent: ${error.message}`);
+        if (!res.headersSent) send(res, 500, { error: { code: 'InternalServerError', message: error.message } });
+      });
+    });
+    await new Promise<void>((resolve) => agent.listen(0, '127.0.0.1', resolve));
+    logs.InferenceServer.push(`data collector agent listening on 127.0.0.1:${(agent.address() as { port: number }).port} (instance ${instance})`);
+    return agent;
   }
 
   /**
@@ -542,12 +646,30 @@ export class AzureMlEmulator {
       if (!deployment) throw new HttpError(503, 'NoTraffic', 'No valid deployments to route to. Please check that the endpoint has at least one deployment with positive weight values or use a deployment specific header to route.');
       const runtime = this.runtimes.get(`${name}/${deployment}`);
       if (!this.deployments.get(name)?.has(deployment)) throw new HttpError(404, 'DeploymentNotFound', `deployment ${deployment} not found`);
-      if (!runtime?.model) throw new HttpError(424, 'ModelNotReady', `deployment ${deployment} is not ready`);
+      if (!runtime?.model && !runtime?.script) throw new HttpError(424, 'ModelNotReady', `deployment ${deployment} is not ready`);
       if (this.faults.scoreErrors?.deployment === deployment) throw new HttpError(this.faults.scoreErrors.status, 'InternalServerError', 'An unexpected error occurred in scoring script. Check the logs for more info.');
-      const body = JSON.parse((await readBody(req, true)) as string) as unknown;
-      const scores = await scoreRecords(runtime.model, body);
-      const parameters = (this.deployments.get(name)!.get(deployment)!.properties.environmentVariables ?? {}) as Record<string, string>;
-      answer = { predictions: scores.labels, probabilities: scores.probabilities, model: { name: parameters.MODELSHIP_MODEL_NAME, version: parameters.MODELSHIP_MODEL_VERSION }, deployment };
+      if (runtime.script) {
+        // The inference server gets the request as sent, with the request id the service adds.
+        const requestId = randomUUID();
+        const response = await fetch(`http://127.0.0.1:${runtime.script.port}/score`, {
+          method: 'POST',
+          body: (await readBody(req, true)) as string,
+          headers: { 'x-request-id': requestId },
+        });
+        status = response.status;
+        answer = JSON.parse(await response.text()) as unknown;
+        res.setHeader('x-request-id', requestId);
+      } else {
+        const body = JSON.parse((await readBody(req, true)) as string) as unknown;
+        const scores = await scoreRecords(runtime.model!, body);
+        const parameters = (this.deployments.get(name)!.get(deployment)!.properties.environmentVariables ?? {}) as Record<string, string>;
+        answer = {
+          predictions: scores.labels,
+          probabilities: scores.probabilities,
+          model: { name: parameters.MODELSHIP_MODEL_NAME, version: parameters.MODELSHIP_MODEL_VERSION },
+          deployment,
+        };
+      }
     } catch (error) {
       status = error instanceof ScoringError ? error.status : error instanceof HttpError ? error.status : error instanceof SyntaxError ? 400 : 500;
       answer = { error: { message: (error as Error).message, ...(error instanceof ScoringError && error.field ? { field: error.field } : {}) } };
