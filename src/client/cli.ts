@@ -17,7 +17,9 @@ import { exitWithSupervisor } from './supervisor-pipe';
 
 export function buildProgram(): Command {
   const program = new Command('modelship')
-    .description('A durable release pipeline for ML models on Temporal: validate data, train, test, approve, deploy blue-green, and roll back automatically when a health check fails.')
+    .description(
+      'A durable release pipeline for ML models on Temporal: validate data, train, test, approve, deploy blue-green, and roll back automatically when a health check fails.',
+    )
     .showHelpAfterError('(run with --help for usage)')
     .addHelpText(
       'after',
