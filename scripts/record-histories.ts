@@ -23,6 +23,8 @@ import type { ReleaseConfigInput } from '../src/config/schema';
 import { generateBankingCsv } from '../src/data/generate';
 import { adminToken, type Faults } from '../src/serving/endpoint-server';
 import { createWorkers, runWorkers } from '../src/worker';
+import { DEFAULT_MONITOR_SETTINGS } from '../src/monitoring/statistics';
+import type { MonitorInput } from '../src/workflows/monitor-api';
 import { rolloutSettingsOf } from '../src/workflows/operator-api';
 import { approveSignal, approveUpdate, rejectUpdate, statusQuery } from '../src/workflows/release-api';
 import { HISTORIES_ROOT, MANIFEST_FILE, type HistoryManifest, type RecordedWorkflow } from '../test/support/histories';
@@ -41,6 +43,8 @@ interface Context {
   operator: (type: 'deployRegisteredModel' | 'rollbackEndpoint', input: unknown) => Promise<WorkflowHandle>;
   faults: (deployment: string, faults: Faults) => Promise<void>;
   crashTraining: () => Promise<WorkflowHandle>;
+  /** Runs the endpoint monitor once over the window that ends at `windowEnd`. */
+  monitor: (windowEnd: string) => Promise<WorkflowHandle>;
 }
 
 interface Scenario {
@@ -91,7 +95,10 @@ const scenarios: Scenario[] = [
     name: 'success-approved-by-update-stepped-rollout',
     description: 'reuses v1, approved by an Update after a refused one, rollout with shadow phase and traffic steps (green), old colour deleted',
     run: async (ctx) => {
-      const handle = await ctx.release({ skip_training: true, auto_approve_deployment: false, approvers: ['alice'], traffic_plan: [50, 100], shadow_percent: 50, shadow_time: '1s' }, `models:/${MODEL}/1`);
+      const handle = await ctx.release(
+        { skip_training: true, auto_approve_deployment: false, approvers: ['alice'], traffic_plan: [50, 100], shadow_percent: 50, shadow_time: '1s' },
+        `models:/${MODEL}/1`,
+      );
       const version = await waitForApproval(handle);
       await handle.executeUpdate(approveUpdate, { args: [{ by: 'mallory', modelVersion: version }] }).catch(() => undefined);
       await handle.executeUpdate(approveUpdate, { args: [{ by: 'alice', modelVersion: version, comment: 'recorded' }] });
@@ -208,6 +215,16 @@ const scenarios: Scenario[] = [
     },
   },
   {
+    name: 'monitor-window',
+    description: 'the endpoint monitor analyses the window since the deployment (the health checks and bakes were captured)',
+    run: async (ctx) => settled(await ctx.monitor(new Date().toISOString())),
+  },
+  {
+    name: 'monitor-empty-window',
+    description: 'the next monitor run finds nothing served since the last window: an empty window, not an error',
+    run: async (ctx) => settled(await ctx.monitor(new Date(Date.now() + 1000).toISOString())),
+  },
+  {
     name: 'operator-rollback-nothing-deployed',
     description: 'modelship rollback of an endpoint with nothing deployed fails with NothingToRollBack',
     run: async (ctx) => settled(await ctx.operator('rollbackEndpoint', { endpoint: `${ENDPOINT}-empty` })),
@@ -216,7 +233,11 @@ const scenarios: Scenario[] = [
     name: 'stack-check',
     description: 'the readiness check of modelship dev: one activity on each task queue',
     run: async (ctx) => {
-      const handle = await ctx.client.workflow.start('stackCheck', { taskQueue: ctx.queues.orchestration, workflowId: `histories-stack-check-${Date.now()}`, args: [{ trainingTaskQueue: ctx.queues.training }] });
+      const handle = await ctx.client.workflow.start('stackCheck', {
+        taskQueue: ctx.queues.orchestration,
+        workflowId: `histories-stack-check-${Date.now()}`,
+        args: [{ trainingTaskQueue: ctx.queues.training }],
+      });
       return settled(handle);
     },
   },
@@ -239,7 +260,9 @@ async function main(): Promise<void> {
   const { values } = parseArgs({ options: { label: { type: 'string' } } });
   const uncommitted = execFileSync('git', ['status', '--porcelain', '--', 'src/workflows'], { cwd: projectRoot, encoding: 'utf8' }).trim();
   if (uncommitted && !values.label && !process.env.MODELSHIP_BUILD_ID) {
-    throw new Error(`src/workflows has uncommitted changes:\n${uncommitted}\nFix: commit them first, so the folder's build id names the code that recorded it (or pass --label NAME).`);
+    throw new Error(
+      `src/workflows has uncommitted changes:\n${uncommitted}\nFix: commit them first, so the folder's build id names the code that recorded it (or pass --label NAME).`,
+    );
   }
   const label = values.label ?? buildId();
   const outDir = join(HISTORIES_ROOT, label);
@@ -268,7 +291,15 @@ async function main(): Promise<void> {
     const client = new Client({ connection, namespace: stack.namespace });
     const workerConnection = await NativeConnection.connect({ address: stack.temporalAddress });
     const queues: TaskQueues = { orchestration: 'histories', training: 'histories-training' };
-    const workers = await createWorkers({ connection: workerConnection, namespace: stack.namespace, queues, mlflowUri: stack.mlflowUri, stateDir, endpointUrl: stack.endpointUrl, shutdownGraceTime: '1s' });
+    const workers = await createWorkers({
+      connection: workerConnection,
+      namespace: stack.namespace,
+      queues,
+      mlflowUri: stack.mlflowUri,
+      stateDir,
+      endpointUrl: stack.endpointUrl,
+      shutdownGraceTime: '1s',
+    });
     const running = runWorkers(workers);
 
     const dataPath = join(stateDir, 'bank.csv');
@@ -278,13 +309,29 @@ async function main(): Promise<void> {
       loadConfig({
         path: join(projectRoot, 'config/default.yaml'),
         overrides: {
-          input_data_path: dataPath, model_name: MODEL, endpoint_name: ENDPOINT, n_iter: 1, cv_folds: 2, test_data_split: 0.25,
-          model_families: ['logistic_regression'], auto_approve_deployment: true, bake_time: '1s', termination_wait: '0s',
-          min_f1: 0, min_roc_auc: 0.5, min_accuracy: 0, max_regression: 1, ...overrides,
+          input_data_path: dataPath,
+          model_name: MODEL,
+          endpoint_name: ENDPOINT,
+          n_iter: 1,
+          cv_folds: 2,
+          test_data_split: 0.25,
+          model_families: ['logistic_regression'],
+          auto_approve_deployment: true,
+          bake_time: '1s',
+          termination_wait: '0s',
+          min_f1: 0,
+          min_roc_auc: 0.5,
+          min_accuracy: 0,
+          max_regression: 1,
+          ...overrides,
         },
       }).config;
     const ctx: Context = {
-      client, queues, dataPath, servingDir, endpointUrl: stack.endpointUrl!,
+      client,
+      queues,
+      dataPath,
+      servingDir,
+      endpointUrl: stack.endpointUrl!,
       release: (overrides, modelUri) => startRelease(client, stack.namespace, configOf(overrides), { queues, modelUri }),
       operator: (type, input) => {
         const { endpoint, modelUri, noCleanup } = input as { endpoint?: string; modelUri?: string; noCleanup?: boolean };
@@ -297,14 +344,27 @@ async function main(): Promise<void> {
       },
       faults: async (deployment, faults) => {
         const response = await fetch(`${stack.endpointUrl}/admin/endpoints/${ENDPOINT}/deployments/${deployment}/faults`, {
-          method: 'PUT', headers: { authorization: `Bearer ${adminToken(servingDir)}` }, body: JSON.stringify(faults),
+          method: 'PUT',
+          headers: { authorization: `Bearer ${adminToken(servingDir)}` },
+          body: JSON.stringify(faults),
         });
         if (response.status !== 200) throw new Error(`fault injection answered ${response.status}`);
+      },
+      monitor: (windowEnd) => {
+        const input: MonitorInput = { target: 'local', endpoint: ENDPOINT, settings: DEFAULT_MONITOR_SETTINGS, windowEnd };
+        return client.workflow.start('endpointMonitor', { taskQueue: queues.orchestration, workflowId: `histories-monitor-${Date.now()}`, args: [input] });
       },
       crashTraining: async () => {
         // Its own queues and a worker in a child process, killed with SIGKILL once training reports progress.
         const crashQueues = { orchestration: 'histories-crash', training: 'histories-crash-training' };
-        const workerEnv = { ...process.env, MODELSHIP_TASK_QUEUE: crashQueues.orchestration, MODELSHIP_TRAINING_TASK_QUEUE: crashQueues.training, MODELSHIP_HOME: stateDir, MODELSHIP_SHUTDOWN_GRACE: '1s', MODELSHIP_WORKER_VERSIONING: 'off' };
+        const workerEnv = {
+          ...process.env,
+          MODELSHIP_TASK_QUEUE: crashQueues.orchestration,
+          MODELSHIP_TRAINING_TASK_QUEUE: crashQueues.training,
+          MODELSHIP_HOME: stateDir,
+          MODELSHIP_SHUTDOWN_GRACE: '1s',
+          MODELSHIP_WORKER_VERSIONING: 'off',
+        };
         const first = spawn(process.execPath, ['--import', 'tsx', join(projectRoot, 'src/worker.ts')], { env: workerEnv, stdio: 'ignore' });
         children.push(first);
         const handle = await startRelease(client, stack.namespace, configOf({ skip_deployment: true, n_iter: 3 }), { queues: crashQueues });
@@ -312,7 +372,15 @@ async function main(): Promise<void> {
         await waitForActivityStarted(handle, ['searchShard']);
         first.kill('SIGKILL');
         await new Promise((done) => first.once('exit', done));
-        const second = await createWorkers({ connection: workerConnection, namespace: stack.namespace, queues: crashQueues, mlflowUri: stack.mlflowUri, stateDir, endpointUrl: stack.endpointUrl, shutdownGraceTime: '1s' });
+        const second = await createWorkers({
+          connection: workerConnection,
+          namespace: stack.namespace,
+          queues: crashQueues,
+          mlflowUri: stack.mlflowUri,
+          stateDir,
+          endpointUrl: stack.endpointUrl,
+          shutdownGraceTime: '1s',
+        });
         const secondRunning = runWorkers(second);
         await handle.result().catch(() => undefined);
         for (const worker of second) worker.shutdown();
@@ -330,7 +398,10 @@ async function main(): Promise<void> {
       const handle = await scenario.run(ctx);
       const before = recorded.length;
       await collect(client, scenario.name, handle.workflowId, recorded, histories);
-      const runs = recorded.slice(before).map((w) => `${w.workflowType} ${w.status.toLowerCase()}`).join(', ');
+      const runs = recorded
+        .slice(before)
+        .map((w) => `${w.workflowType} ${w.status.toLowerCase()}`)
+        .join(', ');
       console.log(`  ${scenario.name}: ${runs} (${((Date.now() - started) / 1000).toFixed(1)} s)`);
     }
     // Per-endpoint lock workflows are started by signal-with-start from activities, not as children: gather every
@@ -342,7 +413,13 @@ async function main(): Promise<void> {
       });
     }
     if (recorded.some((w) => w.scenario === lockScenario)) {
-      scenarios.push({ name: lockScenario, description: 'the per-endpoint lock workflows of the paths above (grant in order, release, end when free)', run: async () => { throw new Error('gathered, not run'); } });
+      scenarios.push({
+        name: lockScenario,
+        description: 'the per-endpoint lock workflows of the paths above (grant in order, release, end when free)',
+        run: async () => {
+          throw new Error('gathered, not run');
+        },
+      });
     }
     for (const worker of workers) worker.shutdown();
     await running;
