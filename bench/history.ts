@@ -34,7 +34,10 @@ export function activitySpans(events: HistoryEvent[]): ActivitySpan[] {
 
 /** Milliseconds during which at least one of the closed spans was running (overlaps counted once). */
 export function runningMs(spans: ActivitySpan[]): number {
-  const closed = spans.filter((s) => s.ended > 0).map((s) => [s.started || s.ended, s.ended] as const).sort((a, b) => a[0] - b[0]);
+  const closed = spans
+    .filter((s) => s.ended > 0)
+    .map((s) => [s.started || s.ended, s.ended] as const)
+    .sort((a, b) => a[0] - b[0]);
   let covered = 0;
   let reach = -Infinity;
   for (const [from, to] of closed) {

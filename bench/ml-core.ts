@@ -28,7 +28,10 @@ function runMode<T>(outputDir: string, request: Record<string, unknown>, schema:
   const requestPath = join(outputDir, 'request.json');
   writeFileSync(requestPath, JSON.stringify({ ...request, output_dir: outputDir }));
   const run = spawnSync(venvExecutable('python'), ['-m', 'modelship_trainer', requestPath], {
-    cwd: join(projectRoot, 'python'), env: { ...pythonChildEnv(), PYTHONPATH: join(projectRoot, 'python') }, encoding: 'utf8', maxBuffer: 1 << 26,
+    cwd: join(projectRoot, 'python'),
+    env: { ...pythonChildEnv(), PYTHONPATH: join(projectRoot, 'python') },
+    encoding: 'utf8',
+    maxBuffer: 1 << 26,
   });
   const events = run.stdout.split('\n').flatMap((line) => {
     try {
@@ -52,9 +55,17 @@ function runMode<T>(outputDir: string, request: Record<string, unknown>, schema:
 function train(dataPath: string, name: string): { result: ResultFile; shards: number; seconds: string } {
   const out = join(dir, name);
   const base = {
-    contract_version: TRAINER_CONTRACT_VERSION, data_path: dataPath, data: config.data, test_data_split: config.test_data_split,
-    n_iter: config.n_iter, cv_folds: config.cv_folds, random_state: config.random_state, scoring: config.scoring,
-    model_families: config.model_families, training_budget: trainerBudget(config.training_budget), mlflow: null,
+    contract_version: TRAINER_CONTRACT_VERSION,
+    data_path: dataPath,
+    data: config.data,
+    test_data_split: config.test_data_split,
+    n_iter: config.n_iter,
+    cv_folds: config.cv_folds,
+    random_state: config.random_state,
+    scoring: config.scoring,
+    model_families: config.model_families,
+    training_budget: trainerBudget(config.training_budget),
+    mlflow: null,
   };
   const start = performance.now();
   const prepared = runMode(join(out, 'prepare'), { ...base, mode: 'prepare' }, preparedFile).file;
@@ -78,7 +89,13 @@ async function main() {
   await generateBankingCsv({ rows: 5_000, seed: 42, out: join(dir, 'bank-5k.csv') });
   await generateBankingCsv({ rows: 50_000, seed: 42, out: join(dir, 'bank-50k.csv') });
   const fit = (label: string, t: ReturnType<typeof train>) =>
-    console.log(`train ${label} (n_iter ${config.n_iter}, cv ${config.cv_folds}, ${config.model_families.length} families, ${t.shards} shards, ${t.result.fits} fits): ${t.seconds} s — best ${t.result.best_family}, CV ${config.scoring} ${Object.entries(t.result.cv).map(([k, v]) => `${k} ${v.toFixed(4)}`).join(', ')}; ONNX/scikit-learn max |Δp| (Python) ${t.result.parity_max_abs_diff.toExponential(2)}`);
+    console.log(
+      `train ${label} (n_iter ${config.n_iter}, cv ${config.cv_folds}, ${config.model_families.length} families, ${t.shards} shards, ${t.result.fits} fits): ${t.seconds} s — best ${t.result.best_family}, CV ${config.scoring} ${Object.entries(
+        t.result.cv,
+      )
+        .map(([k, v]) => `${k} ${v.toFixed(4)}`)
+        .join(', ')}; ONNX/scikit-learn max |Δp| (Python) ${t.result.parity_max_abs_diff.toExponential(2)}`,
+    );
   const small = train(join(dir, 'bank-5k.csv'), 'train-5k');
   fit('5,000 rows', small);
   if (process.env.BENCH_SKIP_50K !== '1') fit('50,000 rows', train(join(dir, 'bank-50k.csv'), 'train-50k'));
@@ -90,10 +107,12 @@ async function main() {
   const golden = (JSON.parse(readFileSync(files['data/test_predictions.json']!.path, 'utf8')) as { probabilities: number[] }).probabilities;
   const nodeParity = golden.reduce((max, p, i) => Math.max(max, Math.abs(p - held.probabilities[i]!)), 0);
   const metrics = classificationMetrics(held.labels, held.probabilities, contract.threshold);
-  console.log(`default model on the default data (${metrics.rows} held-out rows, threshold ${contract.threshold}): ` +
-    `ROC AUC ${metrics.roc_auc.toFixed(4)}, PR AUC ${metrics.average_precision.toFixed(4)}, F1 ${metrics.f1.toFixed(4)}, precision ${metrics.precision.toFixed(4)}, ` +
-    `recall ${metrics.recall.toFixed(4)}, accuracy ${metrics.accuracy.toFixed(4)} (majority baseline ${metrics.majority_baseline_accuracy.toFixed(4)}), ` +
-    `balanced accuracy ${metrics.balanced_accuracy.toFixed(4)}, log loss ${metrics.log_loss.toFixed(4)}, confusion ${JSON.stringify(metrics.confusion_matrix)}`);
+  console.log(
+    `default model on the default data (${metrics.rows} held-out rows, threshold ${contract.threshold}): ` +
+      `ROC AUC ${metrics.roc_auc.toFixed(4)}, PR AUC ${metrics.average_precision.toFixed(4)}, F1 ${metrics.f1.toFixed(4)}, precision ${metrics.precision.toFixed(4)}, ` +
+      `recall ${metrics.recall.toFixed(4)}, accuracy ${metrics.accuracy.toFixed(4)} (majority baseline ${metrics.majority_baseline_accuracy.toFixed(4)}), ` +
+      `balanced accuracy ${metrics.balanced_accuracy.toFixed(4)}, log loss ${metrics.log_loss.toFixed(4)}, confusion ${JSON.stringify(metrics.confusion_matrix)}`,
+  );
   console.log(`ONNX Runtime (Node) vs scikit-learn max |Δp| on held-out rows: ${nodeParity.toExponential(2)}`);
 
   const evalRows = join(dir, 'bank-100k.csv');

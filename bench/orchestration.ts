@@ -7,7 +7,6 @@ import { connectClient } from '../src/client/temporal';
 import type { ReleaseResult } from '../src/workflows/release-api';
 import { activitySpans, ms, runningMs } from './history';
 
-
 async function main() {
   const { client, connection } = await connectClient();
   try {
@@ -33,9 +32,12 @@ async function main() {
     }
     const waiting = result && result.approval && !result.approval.automatic ? (result.steps.find((s) => s.name === 'approval')?.seconds ?? 0) * 1000 : 0;
     console.log(`release ${workflowId}: ${events.length} history events, ${intervals.length} activity executions`);
-    console.log(`total ${(total / 1000).toFixed(2)} s, inside activities ${(inside / 1000).toFixed(2)} s${waiting ? `, waiting for a person ${(waiting / 1000).toFixed(2)} s` : ''}`);
+    console.log(
+      `total ${(total / 1000).toFixed(2)} s, inside activities ${(inside / 1000).toFixed(2)} s${waiting ? `, waiting for a person ${(waiting / 1000).toFixed(2)} s` : ''}`,
+    );
     console.log(`orchestration overhead: ${((total - inside - waiting) / 1000).toFixed(3)} s`);
-    if (result) for (const step of result.steps) console.log(`  ${step.name.padEnd(14)} ${step.status.padEnd(9)} ${step.seconds !== undefined ? `${step.seconds.toFixed(2)} s` : ''}`);
+    if (result)
+      for (const step of result.steps) console.log(`  ${step.name.padEnd(14)} ${step.status.padEnd(9)} ${step.seconds !== undefined ? `${step.seconds.toFixed(2)} s` : ''}`);
     for (const span of intervals) console.log(`  activity ${span.name.padEnd(26)} ${((span.ended - (span.started || span.ended)) / 1000).toFixed(2)} s`);
   } finally {
     await connection.close();

@@ -41,7 +41,9 @@ async function main() {
   const worst = new Map<string, { python: number; node: number; rows: number }>();
   for (let seed = 1; seed <= seeds; seed++) {
     const run = spawnSync(venvExecutable('python'), [join(projectRoot, 'bench/parity.py'), join(dir, `seed-${seed}`), String(rows), String(seed)], {
-      env: pythonChildEnv(), encoding: 'utf8', maxBuffer: 1 << 26,
+      env: pythonChildEnv(),
+      encoding: 'utf8',
+      maxBuffer: 1 << 26,
     });
     if (run.status !== 0) throw new Error(`bench/parity.py failed: ${run.stderr.slice(-2000)}`);
     for (const line of run.stdout.trim().split('\n')) {

@@ -63,7 +63,10 @@ async function runReleases(client: Client, namespace: string, dataPath: string, 
       const config = loadConfig({
         path: resolve(flags.config!),
         overrides: {
-          input_data_path: dataPath, model_name: name, endpoint_name: `${name}-endpoint`, auto_approve_deployment: true,
+          input_data_path: dataPath,
+          model_name: name,
+          endpoint_name: `${name}-endpoint`,
+          auto_approve_deployment: true,
           ...(flags.quick ? { n_iter: 2, cv_folds: 2 } : {}),
         },
       }).config;
@@ -86,8 +89,14 @@ async function checkIndependent(runs: Run[], target: LocalTarget): Promise<strin
   const distinct = (what: string, values: (string | undefined)[]) => {
     if (new Set(values).size !== values.length || values.includes(undefined)) problems.push(`${what} not distinct: ${values.join(', ')}`);
   };
-  distinct('artifacts folders', runs.map((r) => r.result.artifactsDir));
-  distinct('MLflow runs', runs.map((r) => JSON.parse(readFileSync(r.result.reportPath!, 'utf8')).links?.mlflow_run as string | undefined));
+  distinct(
+    'artifacts folders',
+    runs.map((r) => r.result.artifactsDir),
+  );
+  distinct(
+    'MLflow runs',
+    runs.map((r) => JSON.parse(readFileSync(r.result.reportPath!, 'utf8')).links?.mlflow_run as string | undefined),
+  );
   for (const run of runs) {
     if (run.result.outcome !== 'succeeded') problems.push(`${run.workflowId}: ${run.result.outcome}`);
     const state = await target.describeEndpoint(run.endpoint);
@@ -106,7 +115,9 @@ function printSteps(runs: Run[]): void {
     if (name !== 'train') console.log(line);
     else {
       const queued = runs.map((r) => r.queueMs);
-      console.log(`${line}   of which none of its training running (waiting for slots): mean ${seconds(queued.reduce((a, b) => a + b, 0) / queued.length)}, max ${seconds(Math.max(...queued))}`);
+      console.log(
+        `${line}   of which none of its training running (waiting for slots): mean ${seconds(queued.reduce((a, b) => a + b, 0) / queued.length)}, max ${seconds(Math.max(...queued))}`,
+      );
     }
   }
 }
@@ -114,7 +125,7 @@ function printSteps(runs: Run[]): void {
 async function main() {
   const stateDir = mkdtempSync(join(tmpdir(), 'modelship-bench-releases-'));
   process.env.MODELSHIP_ARTIFACTS_DIR = join(stateDir, 'workflow_artifacts');
-  const training = `training concurrency ${trainingConcurrencyFrom(process.env)} per worker${flags.quick ? ', --quick: n_iter 2, cv_folds 2' : ', the config\'s search'}`;
+  const training = `training concurrency ${trainingConcurrencyFrom(process.env)} per worker${flags.quick ? ', --quick: n_iter 2, cv_folds 2' : ", the config's search"}`;
   console.log(`bench:releases — ${count} releases at once, ${flags.config} (auto-approved, deployed to local endpoints), ${flags.rows} rows, ${training}`);
   const stack = await EmbeddedStack.start({
     stateDir,
@@ -144,12 +155,23 @@ async function main() {
       }
       const names = Array.from({ length: count }, (_, i) => `bench-${i + 1}-${stamp}`);
       const { runs, wallMs } = await runReleases(client, namespace, dataPath, names);
-      console.log(`\n${count} releases at once: all done in ${seconds(wallMs)} → ${((count * 3_600_000) / wallMs).toFixed(1)} releases/hour` +
-        (alone ? ` (one alone: ${(3_600_000 / alone).toFixed(1)}/hour)` : ''));
-      console.log(`  finished after: ${runs.map((r) => seconds(r.wallMs)).sort((a, b) => parseFloat(a) - parseFloat(b)).join(', ')}`);
+      console.log(
+        `\n${count} releases at once: all done in ${seconds(wallMs)} → ${((count * 3_600_000) / wallMs).toFixed(1)} releases/hour` +
+          (alone ? ` (one alone: ${(3_600_000 / alone).toFixed(1)}/hour)` : ''),
+      );
+      console.log(
+        `  finished after: ${runs
+          .map((r) => seconds(r.wallMs))
+          .sort((a, b) => parseFloat(a) - parseFloat(b))
+          .join(', ')}`,
+      );
       printSteps(runs);
       const problems = await checkIndependent(runs, target);
-      console.log(problems.length ? `\nINTERFERENCE:\n  ${problems.join('\n  ')}` : `\nno interference: ${count} artifact folders, ${count} MLflow runs, ${count} endpoints each serving its own model v1 at 100 %`);
+      console.log(
+        problems.length
+          ? `\nINTERFERENCE:\n  ${problems.join('\n  ')}`
+          : `\nno interference: ${count} artifact folders, ${count} MLflow runs, ${count} endpoints each serving its own model v1 at 100 %`,
+      );
       if (problems.length) process.exitCode = 1;
     } finally {
       await connection.close();

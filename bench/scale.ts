@@ -130,7 +130,10 @@ async function release(stack: EmbeddedStack, client: Client, dataPath: string, t
     const config = loadConfig({
       path: join(projectRoot, 'config/default.yaml'),
       overrides: {
-        input_data_path: dataPath, model_name: `bench-scale-${tag}`, skip_deployment: true, auto_approve_deployment: true,
+        input_data_path: dataPath,
+        model_name: `bench-scale-${tag}`,
+        skip_deployment: true,
+        auto_approve_deployment: true,
         ...(budget ? { training_budget: budget } : {}),
       },
     }).config;
@@ -170,26 +173,49 @@ async function main() {
   process.once('SIGTERM', stopAll);
   const connection = await Connection.connect({ address: stack.temporalAddress });
   const client = new Client({ connection, namespace: stack.namespace });
-  console.log(`bench:scale — one orchestration worker and one training worker running ${trainingConcurrencyFrom(process.env)} training activities at once (${availableParallelism()} cores here)`);
+  console.log(
+    `bench:scale — one orchestration worker and one training worker running ${trainingConcurrencyFrom(process.env)} training activities at once (${availableParallelism()} cores here)`,
+  );
   try {
     for (const rows of sizes) {
       const dataPath = await dataFile(rows);
       const load = loadavg()[0]!.toFixed(1);
       const run = await release(stack, client, dataPath, [undefined], `r${rows}-${Date.now().toString(36)}`);
       const { result } = run;
-      console.log(`\n${rows.toLocaleString('en')} rows — whole release ${run.seconds.toFixed(1)} s, outcome ${result.outcome}${result.error ? ` (${result.error})` : ''} (load average ${load} at start)`);
+      console.log(
+        `\n${rows.toLocaleString('en')} rows — whole release ${run.seconds.toFixed(1)} s, outcome ${result.outcome}${result.error ? ` (${result.error})` : ''} (load average ${load} at start)`,
+      );
       console.log(`  ${REFERENCE[rows] ?? ''}`);
-      console.log(`  steps: ${result.steps.filter((s) => s.seconds !== undefined).map((s) => `${s.name} ${s.seconds!.toFixed(1)} s`).join(' · ')}`);
+      console.log(
+        `  steps: ${result.steps
+          .filter((s) => s.seconds !== undefined)
+          .map((s) => `${s.name} ${s.seconds!.toFixed(1)} s`)
+          .join(' · ')}`,
+      );
       const byName = (name: string) => run.spans.filter((s) => s.name === name);
       const span = (s: ActivitySpan) => (s.ended - s.started) / 1000;
       const shards = byName('searchShard');
       console.log(
-        `  training: prepare ${byName('prepareTrainingSearch').map((s) => span(s).toFixed(1)).join('+')} s · search ${shards.length ? searchWall(run.spans).toFixed(1) : '-'} s wall over ${shards.length} shards · finish (refit, export, parity, MLflow) ${byName('finishTraining').map((s) => span(s).toFixed(1)).join('+')} s`,
+        `  training: prepare ${byName('prepareTrainingSearch')
+          .map((s) => span(s).toFixed(1))
+          .join('+')} s · search ${shards.length ? searchWall(run.spans).toFixed(1) : '-'} s wall over ${shards.length} shards · finish (refit, export, parity, MLflow) ${byName(
+          'finishTraining',
+        )
+          .map((s) => span(s).toFixed(1))
+          .join('+')} s`,
       );
-      console.log(`  peak memory: ${[...run.memory].sort().map(([label, bytes]) => `${label} ${(bytes / MiB).toFixed(0)} MiB`).join(' · ')}`);
+      console.log(
+        `  peak memory: ${[...run.memory]
+          .sort()
+          .map(([label, bytes]) => `${label} ${(bytes / MiB).toFixed(0)} MiB`)
+          .join(' · ')}`,
+      );
       const train = result.steps.find((s) => s.name === 'train');
       console.log(`  train: ${train?.summary}`);
-      if (result.metrics) console.log(`  held-out ROC AUC ${result.metrics.roc_auc.toFixed(4)} on ${result.metrics.rows} rows (PR AUC ${result.metrics.average_precision.toFixed(4)}, F1 ${result.metrics.f1.toFixed(4)})`);
+      if (result.metrics)
+        console.log(
+          `  held-out ROC AUC ${result.metrics.roc_auc.toFixed(4)} on ${result.metrics.rows} rows (PR AUC ${result.metrics.average_precision.toFixed(4)}, F1 ${result.metrics.f1.toFixed(4)})`,
+        );
     }
     if (searchRows > 0) {
       const dataPath = await dataFile(searchRows);
@@ -199,7 +225,9 @@ async function main() {
         const load = loadavg()[0]!.toFixed(1);
         const run = await release(stack, client, dataPath, cores, `s${cores.length}-${Date.now().toString(36)}`, '60m');
         const shards = run.spans.filter((s) => s.name === 'searchShard');
-        console.log(`  ${cores.length} training worker${cores.length > 1 ? 's' : ''}: search ${searchWall(run.spans).toFixed(1)} s over ${shards.length} shards, whole release ${run.seconds.toFixed(1)} s (load average ${load} at start)`);
+        console.log(
+          `  ${cores.length} training worker${cores.length > 1 ? 's' : ''}: search ${searchWall(run.spans).toFixed(1)} s over ${shards.length} shards, whole release ${run.seconds.toFixed(1)} s (load average ${load} at start)`,
+        );
       }
     }
   } finally {

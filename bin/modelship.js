@@ -8,7 +8,9 @@ if (!existsSync(entry)) {
   console.error(`modelship is not built (${entry} is missing). Run 'npm install' or 'npm run build' in ${join(__dirname, '..')}.`);
   process.exit(1);
 }
-require(entry).runCli(process.argv).catch((error) => {
-  console.error(`modelship: ${error && error.message ? error.message : String(error)}`);
-  process.exit(1);
-});
+require(entry)
+  .runCli(process.argv)
+  .catch((error) => {
+    console.error(`modelship: ${error && error.message ? error.message : String(error)}`);
+    process.exit(1);
+  });

@@ -21,7 +21,9 @@ export function buildId(env: NodeJS.ProcessEnv = process.env, root = projectRoot
   const given = env.MODELSHIP_BUILD_ID?.trim();
   if (given) {
     if (!BUILD_ID_PATTERN.test(given)) {
-      throw new Error(`MODELSHIP_BUILD_ID "${given}" is not a usable build id. Fix: letters, digits, '.', '_', '+' and '-' only, at most 100 characters, no '/' (e.g. 0.2.0-a1b2c3d).`);
+      throw new Error(
+        `MODELSHIP_BUILD_ID "${given}" is not a usable build id. Fix: letters, digits, '.', '_', '+' and '-' only, at most 100 characters, no '/' (e.g. 0.2.0-a1b2c3d).`,
+      );
     }
     return given;
   }

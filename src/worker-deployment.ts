@@ -41,8 +41,7 @@ const FAILED_PRECONDITION = 9;
 
 const { VersionDrainageStatus, WorkerDeploymentVersionStatus } = temporal.api.enums.v1;
 /** An enum value as its short name (DRAINING, not 3 or VERSION_DRAINAGE_STATUS_DRAINING). */
-const enumName = (names: Record<number, string>, value: number | null | undefined, prefix: string) =>
-  (names[value ?? 0] ?? String(value)).replace(prefix, '');
+const enumName = (names: Record<number, string>, value: number | null | undefined, prefix: string) => (names[value ?? 0] ?? String(value)).replace(prefix, '');
 
 /** The deployment's routing and versions as the server sees them; undefined before any versioned worker polled. */
 export async function describeDeployment(service: WorkflowService, namespace: string, deploymentName = DEPLOYMENT_NAME): Promise<DeploymentState | undefined> {
@@ -51,9 +50,7 @@ export async function describeDeployment(service: WorkflowService, namespace: st
     const routing = info?.routingConfig;
     return {
       current: routing?.currentDeploymentVersion?.buildId || undefined,
-      ramping: routing?.rampingDeploymentVersion?.buildId
-        ? { buildId: routing.rampingDeploymentVersion.buildId, percentage: routing.rampingVersionPercentage ?? 0 }
-        : undefined,
+      ramping: routing?.rampingDeploymentVersion?.buildId ? { buildId: routing.rampingDeploymentVersion.buildId, percentage: routing.rampingVersionPercentage ?? 0 } : undefined,
       versions: (info?.versionSummaries ?? []).map((summary) => ({
         buildId: summary.deploymentVersion?.buildId ?? '',
         status: enumName(WorkerDeploymentVersionStatus, summary.status, 'WORKER_DEPLOYMENT_VERSION_STATUS_'),

@@ -25,7 +25,12 @@ const rules = (over: Partial<GateRules> = {}): GateRules => ({
   ...over,
 });
 const open = (votes: ApprovalVote[] = []): GateMoment => ({ waiting: true, stage: 'approval', candidateVersion: '3', votes });
-const vote = (by: string, decision: ApprovalVote['decision'] = 'approved', extra: Partial<ApprovalVote> = {}): ApprovalVote => ({ decision, by, at: '2026-12-03T10:00:00.000Z', ...extra });
+const vote = (by: string, decision: ApprovalVote['decision'] = 'approved', extra: Partial<ApprovalVote> = {}): ApprovalVote => ({
+  decision,
+  by,
+  at: '2026-12-03T10:00:00.000Z',
+  ...extra,
+});
 const candidate = { name: 'm', version: '3' };
 
 describe('approval rules', () => {
@@ -49,7 +54,10 @@ describe('approval rules', () => {
   it('counts each principal once and never the starter under forbid_self_approval', () => {
     const two = rules({ requiredApprovals: 2, forbidSelfApproval: true, startedBy: 'carol' });
     assert.equal(approveRefusal(two, open([vote('alice')]), { by: 'alice', modelVersion: '3' }), 'refused: alice has already approved (1 of 2 approvals)');
-    assert.equal(approveRefusal(two, open(), { by: 'carol', modelVersion: '3' }), 'refused: carol started this release and forbid_self_approval is set: another principal must approve');
+    assert.equal(
+      approveRefusal(two, open(), { by: 'carol', modelVersion: '3' }),
+      'refused: carol started this release and forbid_self_approval is set: another principal must approve',
+    );
     // Without forbid_self_approval the starter may approve.
     assert.equal(approveRefusal(rules({ startedBy: 'carol' }), open(), { by: 'carol', modelVersion: '3' }), undefined);
     // After the worker verified a signature, the world may have moved.
@@ -64,12 +72,16 @@ describe('approval rules', () => {
       approveRefusal(signed, open(), { by: 'alice', modelVersion: '3' }),
       'refused: this release requires a signed approval (allowed_signers is set). Fix: modelship approve release-x --by NAME --key ~/.ssh/id_ed25519',
     );
-    assert.match(rejectRefusal(signed, open(), { by: 'alice', reason: 'no' })!, /signed rejection .* modelship reject release-x --by NAME --key ~\/\.ssh\/id_ed25519 --reason TEXT$/);
+    assert.match(
+      rejectRefusal(signed, open(), { by: 'alice', reason: 'no' })!,
+      /signed rejection .* modelship reject release-x --by NAME --key ~\/\.ssh\/id_ed25519 --reason TEXT$/,
+    );
     assert.equal(approveRefusal(signed, open(), { by: 'alice', modelVersion: '3', statement: 's', signature: 'sig' }), undefined);
   });
 
   it('one key per signer', () => {
-    const signedBy = (by: string, key: string) => vote(by, 'approved', { signed: { statement: '', signature: '', keyFingerprint: key, allowedSigners: '', allowedSignersSha256: '' } });
+    const signedBy = (by: string, key: string) =>
+      vote(by, 'approved', { signed: { statement: '', signature: '', keyFingerprint: key, allowedSigners: '', allowedSignersSha256: '' } });
     assert.equal(keyReuseRefusal([signedBy('alice', 'SHA256:K1')], 'SHA256:K1'), 'refused: key SHA256:K1 already signed for alice: distinct approvals need distinct keys');
     assert.equal(keyReuseRefusal([signedBy('alice', 'SHA256:K1')], 'SHA256:K2'), undefined);
   });
@@ -81,9 +93,19 @@ describe('approval rules', () => {
     assert.equal(first.message, 'approved version 3 of m by alice (1 of 2 approvals)');
     const second = tally(two, [vote('alice'), vote('bob', 'approved', { comment: 'lgtm' })], candidate);
     assert.equal(second.message, 'approved version 3 of m by bob (2 of 2 approvals)');
-    assert.deepEqual({ ...second.decision, approvals: second.decision?.approvals?.length }, {
-      decision: 'approved', automatic: false, by: 'alice, bob', at: '2026-12-03T10:00:00.000Z', modelVersion: '3', comment: 'lgtm', approvals: 2, signatures: 'not required',
-    });
+    assert.deepEqual(
+      { ...second.decision, approvals: second.decision?.approvals?.length },
+      {
+        decision: 'approved',
+        automatic: false,
+        by: 'alice, bob',
+        at: '2026-12-03T10:00:00.000Z',
+        modelVersion: '3',
+        comment: 'lgtm',
+        approvals: 2,
+        signatures: 'not required',
+      },
+    );
     const rejected = tally(two, [vote('alice'), vote('bob', 'rejected', { reason: 'drift' })], candidate);
     assert.equal(rejected.decision?.decision, 'rejected');
     assert.equal(rejected.decision?.by, 'bob');

@@ -44,8 +44,19 @@ function nodeSigned(message: string, namespace = APPROVAL_NAMESPACE, keyBytes = 
   const signature = sign(null, signedData(message, namespace, 'sha512'), privateKey);
   const version = Buffer.alloc(4);
   version.writeUInt32BE(1, 0);
-  const blob = Buffer.concat([Buffer.from('SSHSIG'), version, sshString(wireKey), sshString(namespace), sshString(''), sshString('sha512'), sshString(Buffer.concat([sshString('ssh-ed25519'), sshString(signature)]))]);
-  const armored = `-----BEGIN SSH SIGNATURE-----\n${blob.toString('base64').match(/.{1,70}/g)!.join('\n')}\n-----END SSH SIGNATURE-----\n`;
+  const blob = Buffer.concat([
+    Buffer.from('SSHSIG'),
+    version,
+    sshString(wireKey),
+    sshString(namespace),
+    sshString(''),
+    sshString('sha512'),
+    sshString(Buffer.concat([sshString('ssh-ed25519'), sshString(signature)])),
+  ]);
+  const armored = `-----BEGIN SSH SIGNATURE-----\n${blob
+    .toString('base64')
+    .match(/.{1,70}/g)!
+    .join('\n')}\n-----END SSH SIGNATURE-----\n`;
   return { armored, publicLine: `ssh-ed25519 ${wireKey.toString('base64')} node` };
 }
 
@@ -70,8 +81,13 @@ describe('approval statement', () => {
 
 describe('allowed signers file', () => {
   it('parses principals, quoted options and keys; refuses malformed lines with their line number', () => {
-    const [entry] = parseAllowedSigners(`# team\n\n"alice@example.com,!eve@example.com" namespaces="git,modelship-*",valid-after="20260101",VALID-BEFORE="202701011200Z" ${alice.publicLine}\n`);
-    assert.deepEqual([entry!.line, entry!.principals, entry!.namespaces, entry!.validBefore!.toISOString()], [3, 'alice@example.com,!eve@example.com', 'git,modelship-*', '2027-01-01T12:00:00.000Z']);
+    const [entry] = parseAllowedSigners(
+      `# team\n\n"alice@example.com,!eve@example.com" namespaces="git,modelship-*",valid-after="20260101",VALID-BEFORE="202701011200Z" ${alice.publicLine}\n`,
+    );
+    assert.deepEqual(
+      [entry!.line, entry!.principals, entry!.namespaces, entry!.validBefore!.toISOString()],
+      [3, 'alice@example.com,!eve@example.com', 'git,modelship-*', '2027-01-01T12:00:00.000Z'],
+    );
     assert.throws(() => parseAllowedSigners(`alice valid-before=20270101 ${alice.publicLine}`), /line 1: the value of valid-before must be in double quotes/);
     assert.throws(() => parseAllowedSigners(`ok ${alice.publicLine}\nalice frobnicate ${alice.publicLine}`), /line 2: unknown or incomplete option "frobnicate"/);
     assert.throws(() => parseAllowedSigners(`alice ssh-rsa ${alice.publicLine.split(' ')[1]}`), /line 1: the key type says ssh-rsa but the key is ssh-ed25519/);
@@ -114,11 +130,27 @@ describe('SSHSIG verification', () => {
       { name: 'wildcard principal', lines: [['*@example.com', alice]] },
       { name: 'namespaces option that allows it', lines: [['alice@example.com namespaces="git,modelship-*"', alice]] },
       { name: 'valid-before in the future', lines: [['alice@example.com valid-before="20991231Z"', alice]] },
-      { name: 'tampered statement', lines: [['alice@example.com', alice]], message: statement.replace('comment: looks good', 'comment: looks great'), reason: /does not match the statement/ },
-      { name: 'wrong key', lines: [['alice@example.com', alice]], signature: keys.sign(bob, statement), reason: /signed with key SHA256:\S+, which the allowed signers file does not list for alice@example.com/ },
+      {
+        name: 'tampered statement',
+        lines: [['alice@example.com', alice]],
+        message: statement.replace('comment: looks good', 'comment: looks great'),
+        reason: /does not match the statement/,
+      },
+      {
+        name: 'wrong key',
+        lines: [['alice@example.com', alice]],
+        signature: keys.sign(bob, statement),
+        reason: /signed with key SHA256:\S+, which the allowed signers file does not list for alice@example.com/,
+      },
       { name: 'expired key', lines: [['alice@example.com valid-before="20260101Z"', alice]], reason: /has expired \(valid-before 2026-01-01T00:00:00.000Z/ },
       { name: 'key not yet valid', lines: [['alice@example.com valid-after="20270101Z"', alice]], reason: /is not yet valid/ },
-      { name: 'wrong namespace', lines: [['alice@example.com', alice]], signature: keys.sign(alice, statement, 'git'), namespace: APPROVAL_NAMESPACE, reason: /namespace "git", not "modelship-approval"/ },
+      {
+        name: 'wrong namespace',
+        lines: [['alice@example.com', alice]],
+        signature: keys.sign(alice, statement, 'git'),
+        namespace: APPROVAL_NAMESPACE,
+        reason: /namespace "git", not "modelship-approval"/,
+      },
       { name: 'namespaces option that excludes it', lines: [['alice@example.com namespaces="git"', alice]], reason: /only for namespaces "git"/ },
       { name: 'negated principal', lines: [['!alice@example.com,*@example.com', alice]], reason: /not in the allowed signers file/ },
       { name: 'cert-authority line', lines: [['*@example.com cert-authority', alice]], reason: /cert-authority: certificate-based signing is not supported/ },
@@ -129,7 +161,11 @@ describe('SSHSIG verification', () => {
       const message = c.message ?? statement;
       const theirs = keys.sshKeygenVerifies(file, c.principal ?? 'alice@example.com', message, signature, { at: now, namespace: c.namespace });
       const ours = verifySignedApproval({ ...check(), statement: message, signature }, readFileSync(file, 'utf8'), file);
-      assert.equal(ours.valid, theirs, `${c.name}: ours ${ours.valid ? 'accepts' : `refuses (${(ours as { reason: string }).reason})`}, ssh-keygen ${theirs ? 'accepts' : 'refuses'}`);
+      assert.equal(
+        ours.valid,
+        theirs,
+        `${c.name}: ours ${ours.valid ? 'accepts' : `refuses (${(ours as { reason: string }).reason})`}, ssh-keygen ${theirs ? 'accepts' : 'refuses'}`,
+      );
       if (c.reason) assert.match((ours as { reason: string }).reason, c.reason, c.name);
     }
   });
@@ -189,6 +225,9 @@ describe('approval config keys', () => {
     assert.deepEqual([config.required_approvals, config.forbid_self_approval], [1, false]);
     assert.equal(loadConfig({}).config.allowed_signers, undefined, 'unset by default: names only');
     writeFileSync(file, 'approvers: [alice]\nrequired_approvals: 2\n');
-    assert.throws(() => loadConfig({ path: file }), (error: unknown) => error instanceof ConfigError && /required_approvals \(line 2\): 2 approvals are required but approvers lists only 1/.test(error.message));
+    assert.throws(
+      () => loadConfig({ path: file }),
+      (error: unknown) => error instanceof ConfigError && /required_approvals \(line 2\): 2 approvals are required but approvers lists only 1/.test(error.message),
+    );
   });
 });

@@ -49,9 +49,22 @@ describe('azure target (emulated workspace)', () => {
     loadConfig({
       path: join(projectRoot, 'config/default.yaml'),
       overrides: {
-        input_data_path: dataPath, model_name: modelName, endpoint_name: endpoint, target: 'azure', n_iter: 1, cv_folds: 2,
-        model_families: ['logistic_regression'], auto_approve_deployment: true, bake_time: '1s', termination_wait: '0s',
-        min_f1: 0, min_roc_auc: 0.5, min_accuracy: 0, max_regression: 1, deployment_timeout: '2m', ...overrides,
+        input_data_path: dataPath,
+        model_name: modelName,
+        endpoint_name: endpoint,
+        target: 'azure',
+        n_iter: 1,
+        cv_folds: 2,
+        model_families: ['logistic_regression'],
+        auto_approve_deployment: true,
+        bake_time: '1s',
+        termination_wait: '0s',
+        min_f1: 0,
+        min_roc_auc: 0.5,
+        min_accuracy: 0,
+        max_regression: 1,
+        deployment_timeout: '2m',
+        ...overrides,
       },
     }).config;
   /** Records of the sample data with the fields the model deployed to green takes. */
@@ -71,14 +84,20 @@ describe('azure target (emulated workspace)', () => {
     );
   const latestReport = () => {
     const root = process.env.MODELSHIP_ARTIFACTS_DIR!;
-    const latest = readdirSync(root).map((d) => join(root, d)).sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs)[0]!;
+    const latest = readdirSync(root)
+      .map((d) => join(root, d))
+      .sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs)[0]!;
     return JSON.parse(readFileSync(join(latest, 'workflow_report.json'), 'utf8'));
   };
   /** Green alone is deployed and takes all traffic: the state every rolled-back release here must leave. */
   const assertGreenAlone = async (why: string) => {
     const state = await target().describeEndpoint(endpoint);
     assert.deepEqual(state.traffic, { green: 100 });
-    assert.deepEqual(state.deployments.map((d) => d.name), ['green'], why);
+    assert.deepEqual(
+      state.deployments.map((d) => d.name),
+      ['green'],
+      why,
+    );
   };
   /** Runs fn while every long-running operation of the emulator takes `ms`. */
   const withSlowOperations = async (ms: number, fn: () => Promise<void>) => {
@@ -103,7 +122,9 @@ describe('azure target (emulated workspace)', () => {
   });
 
   it('fails before any change when the worker has no Azure credentials, naming the fix', async () => {
-    const noLogin: TokenCredential = { getToken: async () => Promise.reject(new Error('ChainedTokenCredential authentication failed.\nCredentialUnavailableError: EnvironmentCredential is unavailable.')) };
+    const noLogin: TokenCredential = {
+      getToken: async () => Promise.reject(new Error('ChainedTokenCredential authentication failed.\nCredentialUnavailableError: EnvironmentCredential is unavailable.')),
+    };
     await assert.rejects(release({}, { credential: noLogin }), (error: unknown) => {
       assert.ok(error instanceof WorkflowFailedError);
       assert.match(failureMessage(error), /no Azure credentials for workspace modelship-ws: .*tried EnvironmentCredential.*Fix: sign in with `az login`/);
@@ -117,7 +138,12 @@ describe('azure target (emulated workspace)', () => {
     assert.throws(() => azureSettingsFromEnv(unset), /target azure needs AZURE_WORKSPACE_NAME in the worker's environment.*Fix: export/);
 
     // The CLI with DefaultAzureCredential and no login anywhere: the same clear error, nothing changed.
-    const shown = await runCli(['endpoint', 'show', endpoint, '--target', 'azure'], { AZURE_CLIENT_ID: '', AZURE_TENANT_ID: '', AZURE_CLIENT_SECRET: '', AZURE_FEDERATED_TOKEN_FILE: '' });
+    const shown = await runCli(['endpoint', 'show', endpoint, '--target', 'azure'], {
+      AZURE_CLIENT_ID: '',
+      AZURE_TENANT_ID: '',
+      AZURE_CLIENT_SECRET: '',
+      AZURE_FEDERATED_TOKEN_FILE: '',
+    });
     assert.equal(shown.code, 1);
     assert.match(shown.stderr, /no Azure credentials for workspace modelship-ws: .*Fix: sign in with `az login`/);
     assert.deepEqual(writes(), []);
@@ -130,7 +156,10 @@ describe('azure target (emulated workspace)', () => {
     let state = await target().describeEndpoint(endpoint);
     assert.deepEqual(state.traffic, { blue: 100 });
     assert.equal(state.deployments[0]!.modelVersion, '1');
-    assert.deepEqual((await target().listEndpoints()).map((e) => [e.endpoint, e.traffic]), [[endpoint, { blue: 100 }]]);
+    assert.deepEqual(
+      (await target().listEndpoints()).map((e) => [e.endpoint, e.traffic]),
+      [[endpoint, { blue: 100 }]],
+    );
     const uploads = await emulator.blobs('LocalUpload/modelship/');
     assert.equal(uploads.filter((b) => b.endsWith('/model.onnx')).length, 1);
     assert.ok(uploads.some((b) => b.endsWith('/score.py')) && uploads.some((b) => b.endsWith('/records.py')), `code uploaded: ${uploads.join(', ')}`);
@@ -148,13 +177,20 @@ describe('azure target (emulated workspace)', () => {
     assert.equal(second.deployment?.colour, 'green');
     state = await target().describeEndpoint(endpoint);
     assert.deepEqual(state.traffic, { green: 100 });
-    assert.deepEqual(state.deployments.map((d) => `${d.name}:${d.modelVersion}`), ['green:2'], 'blue was deleted after the shift');
+    assert.deepEqual(
+      state.deployments.map((d) => `${d.name}:${d.modelVersion}`),
+      ['green:2'],
+      'blue was deleted after the shift',
+    );
     const during = emulator.requests.slice(requestsBefore);
     assert.equal(during.filter((r) => r.status === 409 && r.method === 'PUT' && r.path.endsWith(`/onlineEndpoints/${endpoint}`)).length, 2, '409s were waited out');
     assert.equal(during.filter((r) => r.status === 429).length, 2, '429s were retried after Retry-After');
     assert.equal((await registry().resolve(`models:/${modelName}@production`)).version, '2');
     assert.equal((await registry().resolve(`models:/${modelName}@previous`)).version, '1');
-    assert.ok(during.some((r) => r.path.endsWith('/providers/Microsoft.Insights/metrics')), 'the bake read Azure Monitor metrics');
+    assert.ok(
+      during.some((r) => r.path.endsWith('/providers/Microsoft.Insights/metrics')),
+      'the bake read Azure Monitor metrics',
+    );
   });
 
   it('rolls back a deployment whose provisioning fails, with the container logs in the report', async () => {
@@ -203,7 +239,10 @@ describe('azure target (emulated workspace)', () => {
       withWorkers(
         env,
         async (queues) => {
-          const handle = await startRelease(env.client, env.namespace ?? 'default', releaseConfig({ skip_training: true, skip_local_testing: true }), { queues, modelUri: `models:/${modelName}/1` });
+          const handle = await startRelease(env.client, env.namespace ?? 'default', releaseConfig({ skip_training: true, skip_local_testing: true }), {
+            queues,
+            modelUri: `models:/${modelName}/1`,
+          });
           workflowIds.push(handle.workflowId);
           const putAt = emulator.requests.length;
           while (!emulator.requests.slice(putAt).some((r) => r.method === 'PUT' && r.path.endsWith('/deployments/blue'))) await new Promise((r) => setTimeout(r, 100));
@@ -255,7 +294,9 @@ describe('azure target (emulated workspace)', () => {
     const load = (async () => {
       while (running) await scoreOnce();
     })();
-    const result = await release({ skip_training: true, skip_local_testing: true, traffic_plan: [50, 100], bake_time: '2s' }, { modelUri: `models:/${modelName}/1` }).finally(() => (running = false));
+    const result = await release({ skip_training: true, skip_local_testing: true, traffic_plan: [50, 100], bake_time: '2s' }, { modelUri: `models:/${modelName}/1` }).finally(
+      () => (running = false),
+    );
     await load;
     assert.equal(result.outcome, 'succeeded', result.error);
     assert.equal(result.deployment?.colour, 'blue');
@@ -274,7 +315,11 @@ describe('azure target (emulated workspace)', () => {
       async (queues) => {
         const workflowId = `rollback-${endpoint}-${Date.now()}`;
         workflowIds.push(workflowId);
-        return env.client.workflow.execute('rollbackEndpoint', { taskQueue: queues.orchestration, workflowId, args: [{ target: 'azure', endpoint, settings: rolloutSettingsOf(config) }] }) as Promise<RollbackResult>;
+        return env.client.workflow.execute('rollbackEndpoint', {
+          taskQueue: queues.orchestration,
+          workflowId,
+          args: [{ target: 'azure', endpoint, settings: rolloutSettingsOf(config) }],
+        }) as Promise<RollbackResult>;
       },
       undefined,
       { azureCredential: staticCredential },
@@ -282,7 +327,10 @@ describe('azure target (emulated workspace)', () => {
     assert.equal(rolledBack.how, 'redeploy');
     const state = await target().describeEndpoint(endpoint);
     assert.deepEqual(state.traffic, { green: 100 });
-    assert.deepEqual(state.deployments.map((d) => `${d.name}:${d.modelVersion}`), ['green:2']);
+    assert.deepEqual(
+      state.deployments.map((d) => `${d.name}:${d.modelVersion}`),
+      ['green:2'],
+    );
     assert.equal((await registry().resolve(`models:/${modelName}@production`)).version, '2');
     assert.equal((await registry().resolve(`models:/${modelName}@previous`)).version, '1');
   });

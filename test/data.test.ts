@@ -120,7 +120,13 @@ describe('data validation', () => {
   });
 
   it('reports unparseable numbers and dates with their line', async () => {
-    const path = variant('bad-values.csv', (l) => setColumn(setColumn(l, 'Age', (i) => (i === 5 ? 'forty' : String(30 + (i % 20)))), 'Transaction Date', (i) => (i === 9 ? '31/31/2020' : '1/2/2020')));
+    const path = variant('bad-values.csv', (l) =>
+      setColumn(
+        setColumn(l, 'Age', (i) => (i === 5 ? 'forty' : String(30 + (i % 20)))),
+        'Transaction Date',
+        (i) => (i === 9 ? '31/31/2020' : '1/2/2020'),
+      ),
+    );
     const found = (await problems(path)).join('\n');
     assert.match(found, /column "Age" has 1 value\(s\) that are not numbers: line 6: "forty"/);
     assert.match(found, /column "Transaction Date" has 1 value\(s\) that are not dates in the M\/D\/YYYY format: line 10: "31\/31\/2020"/);

@@ -34,12 +34,16 @@ function childGroups(stateDir: string): Record<string, number> {
 }
 
 // Trainer subprocesses of this stack: their request files live under the worker's state dir (training/<workflow>/…).
-const trainers = (stateDir: string) =>
-  spawnSync('pgrep', ['-f', `modelship_trainer ${join(stateDir, 'training')}`], { encoding: 'utf8' }).stdout.trim();
+const trainers = (stateDir: string) => spawnSync('pgrep', ['-f', `modelship_trainer ${join(stateDir, 'training')}`], { encoding: 'utf8' }).stdout.trim();
 
 async function until(what: string, test: () => boolean | Promise<boolean>, seconds: number, output?: () => string): Promise<void> {
   for (let i = 0; i < seconds * 4; i++) {
-    if (await Promise.resolve().then(test).catch(() => false)) return;
+    if (
+      await Promise.resolve()
+        .then(test)
+        .catch(() => false)
+    )
+      return;
     await sleep(250);
   }
   assert.fail(`timed out waiting for ${what}${output ? `:\n${output()}` : ''}`);
@@ -54,8 +58,22 @@ interface Dev {
 /** Runs `modelship dev`; the test's cleanup SIGKILLs it and every group it started. */
 function startDev(t: TestContext, stateDir: string, ports: number[]): Dev {
   const [temporal, ui, mlflow, endpoint] = ports.map(String);
-  const args = ['--import', 'tsx', join(projectRoot, 'src/client/cli.ts'), 'dev', '--state-dir', stateDir,
-    '--temporal-port', temporal!, '--ui-port', ui!, '--mlflow-port', mlflow!, '--endpoint-port', endpoint!];
+  const args = [
+    '--import',
+    'tsx',
+    join(projectRoot, 'src/client/cli.ts'),
+    'dev',
+    '--state-dir',
+    stateDir,
+    '--temporal-port',
+    temporal!,
+    '--ui-port',
+    ui!,
+    '--mlflow-port',
+    mlflow!,
+    '--endpoint-port',
+    endpoint!,
+  ];
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   child.stdout!.on('data', (chunk) => (output += chunk));
@@ -86,7 +104,12 @@ describe('modelship dev restarts', () => {
     const stateDir = mkdtempSync(join(tmpdir(), 'modelship-ctrlc-'));
     const ports = [await freePort(), await freePort(), await freePort(), await freePort()];
     const dev = startDev(t, stateDir, ports);
-    await until('Temporal and MLflow to be starting', () => dev.output().includes('waiting for Temporal and MLflow') && Object.keys(childGroups(stateDir)).length >= 2, 60, dev.output);
+    await until(
+      'Temporal and MLflow to be starting',
+      () => dev.output().includes('waiting for Temporal and MLflow') && Object.keys(childGroups(stateDir)).length >= 2,
+      60,
+      dev.output,
+    );
     const groups = childGroups(stateDir);
     dev.process.kill('SIGINT');
     assert.equal(await dev.exited, 130, dev.output());
@@ -103,11 +126,23 @@ describe('modelship dev restarts', () => {
     const modelName = `killed-${Date.now().toString(36)}`;
     await generateBankingCsv({ rows: 2000, seed: 5, out: join(dir, 'bank.csv') });
     const defaults = parse(readFileSync(join(projectRoot, 'config/default.yaml'), 'utf8')) as Record<string, unknown>;
-    writeFileSync(join(dir, 'release.yaml'), stringify({
-      ...defaults, input_data_path: join(dir, 'bank.csv'), model_name: modelName, n_iter: 2, cv_folds: 2,
-      skip_deployment: true, auto_approve_deployment: true, skip_local_testing: true,
-      min_f1: 0, min_roc_auc: 0.5, min_accuracy: 0, max_regression: 1,
-    }));
+    writeFileSync(
+      join(dir, 'release.yaml'),
+      stringify({
+        ...defaults,
+        input_data_path: join(dir, 'bank.csv'),
+        model_name: modelName,
+        n_iter: 2,
+        cv_folds: 2,
+        skip_deployment: true,
+        auto_approve_deployment: true,
+        skip_local_testing: true,
+        min_f1: 0,
+        min_roc_auc: 0.5,
+        min_accuracy: 0,
+        max_regression: 1,
+      }),
+    );
 
     let dev = startDev(t, stateDir, ports);
     const env = await ready(dev);
@@ -135,14 +170,22 @@ describe('modelship dev restarts', () => {
 
     dev = startDev(t, stateDir, ports);
     await ready(dev);
-    await until('training to run again (a retry)', async () => /(searchShard|finishTraining): (fit \d+\/|.*attempt [2-9])/.test((await watch()) ?? '') && trainers(stateDir) !== '', 240);
+    await until(
+      'training to run again (a retry)',
+      async () => /(searchShard|finishTraining): (fit \d+\/|.*attempt [2-9])/.test((await watch()) ?? '') && trainers(stateDir) !== '',
+      240,
+    );
 
     // 2. The supervisor alone: its children notice and exit on their own, the trainer included.
     const orphans = childGroups(stateDir);
     dev.process.kill('SIGKILL');
     await dev.exited;
-    await until('the children of a killed supervisor to exit on their own', () => Object.values(orphans).every((pgid) => !groupAlive(pgid)) && trainers(stateDir) === '', 90,
-      () => JSON.stringify(Object.fromEntries(Object.entries(orphans).map(([name, pgid]) => [name, groupAlive(pgid)]))));
+    await until(
+      'the children of a killed supervisor to exit on their own',
+      () => Object.values(orphans).every((pgid) => !groupAlive(pgid)) && trainers(stateDir) === '',
+      90,
+      () => JSON.stringify(Object.fromEntries(Object.entries(orphans).map(([name, pgid]) => [name, groupAlive(pgid)]))),
+    );
 
     dev = startDev(t, stateDir, ports);
     await ready(dev);

@@ -32,14 +32,11 @@ describe('embedded stack', () => {
     const release = await occupy(port);
     try {
       const stateDir = mkdtempSync(join(tmpdir(), 'modelship-stack-'));
-      await assert.rejects(
-        EmbeddedStack.start({ stateDir, ports: { temporal: await freePort(), mlflow: port }, persistTemporal: false }),
-        (error: unknown) => {
-          assert.ok(error instanceof PortInUseError);
-          assert.match(error.message, new RegExp(`port ${port} \\(MLflow\\) is already in use.*--mlflow-port <port>`));
-          return true;
-        },
-      );
+      await assert.rejects(EmbeddedStack.start({ stateDir, ports: { temporal: await freePort(), mlflow: port }, persistTemporal: false }), (error: unknown) => {
+        assert.ok(error instanceof PortInUseError);
+        assert.match(error.message, new RegExp(`port ${port} \\(MLflow\\) is already in use.*--mlflow-port <port>`));
+        return true;
+      });
     } finally {
       await release();
     }
@@ -54,7 +51,10 @@ describe('embedded stack', () => {
     await reapLeftovers(runDir);
     await orphan.exited;
     assert.equal(alive(orphan.pid!), false);
-    assert.deepEqual(readdirSync(runDir).filter((f) => f.endsWith('.pid')), []);
+    assert.deepEqual(
+      readdirSync(runDir).filter((f) => f.endsWith('.pid')),
+      [],
+    );
   });
 
   it('a program under exit_with_supervisor.py stops with its whole group when the supervisor pipe closes, and on a signal to the wrapper', async () => {
@@ -81,8 +81,22 @@ describe('embedded stack', () => {
   it('`modelship dev` becomes ready, refuses a second stack on the same state, and leaves no process after Ctrl-C', async (t) => {
     const stateDir = mkdtempSync(join(tmpdir(), 'modelship-dev-'));
     const [temporal, ui, mlflow, endpoint] = [await freePort(), await freePort(), await freePort(), await freePort()];
-    const args = ['--import', 'tsx', join(projectRoot, 'src/client/cli.ts'), 'dev', '--state-dir', stateDir,
-      '--temporal-port', String(temporal), '--ui-port', String(ui), '--mlflow-port', String(mlflow), '--endpoint-port', String(endpoint)];
+    const args = [
+      '--import',
+      'tsx',
+      join(projectRoot, 'src/client/cli.ts'),
+      'dev',
+      '--state-dir',
+      stateDir,
+      '--temporal-port',
+      String(temporal),
+      '--ui-port',
+      String(ui),
+      '--mlflow-port',
+      String(mlflow),
+      '--endpoint-port',
+      String(endpoint),
+    ];
     const dev = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     t.after(() => dev.kill('SIGKILL'));
     let output = '';
@@ -112,10 +126,7 @@ describe('embedded stack', () => {
       .map((f) => (JSON.parse(readFileSync(join(stateDir, 'run', f), 'utf8')) as { pid: number }).pid);
     assert.equal(pids.length, 4, 'temporal, mlflow, the endpoint server and the worker run as children');
 
-    await assert.rejects(
-      EmbeddedStack.start({ stateDir, ports: { temporal: await freePort(), mlflow: await freePort() }, persistTemporal: true }),
-      StackAlreadyRunningError,
-    );
+    await assert.rejects(EmbeddedStack.start({ stateDir, ports: { temporal: await freePort(), mlflow: await freePort() }, persistTemporal: true }), StackAlreadyRunningError);
     assert.ok(pids.every(alive), 'a refused second start leaves the running stack alone');
 
     dev.kill('SIGINT');

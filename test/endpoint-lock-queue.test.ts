@@ -30,7 +30,12 @@ describe('endpoint lock queue (stand-in target)', () => {
     const target = standInEndpoint({ modelName });
     const resolveRegisteredModel: StandInActivities['resolveRegisteredModel'] = async (uri) => {
       const version = uri.split('/').pop()!;
-      return { name: modelName, version, modelUri: uri, train: { files: {}, mlflow: { runId: `run-${version}`, experimentId: '', artifactUri: '' }, bestFamily: 'logistic_regression' } };
+      return {
+        name: modelName,
+        version,
+        modelUri: uri,
+        train: { files: {}, mlflow: { runId: `run-${version}`, experimentId: '', artifactUri: '' }, bestFamily: 'logistic_regression' },
+      };
     };
     const settings = rolloutSettingsOf(releaseConfig({ bake_time: '0s', termination_wait: '0s' }));
     await withStandIns(env, { ...target.activities, ...createEndpointLockActivities(), resolveRegisteredModel }, async (taskQueue) => {
@@ -48,7 +53,11 @@ describe('endpoint lock queue (stand-in target)', () => {
       const holder = await startDeploy('holder', '1');
       await untilHold(holder, 'holding');
       const waiters = [];
-      for (const [name, version] of [['first', '2'], ['second', '1'], ['third', '2']] as const) {
+      for (const [name, version] of [
+        ['first', '2'],
+        ['second', '1'],
+        ['third', '2'],
+      ] as const) {
         const waiter = await startDeploy(name, version);
         await untilHold(waiter, 'waiting'); // queued before the next one asks
         waiters.push(waiter);
@@ -62,12 +71,27 @@ describe('endpoint lock queue (stand-in target)', () => {
       assert.equal(lock.granted, 4);
       assert.equal(lock.holder, undefined);
       const grants = lock.recent.filter((e: string) => / granted to /.test(e)).map((e: string) => e.split(' granted to ')[1]);
-      assert.deepEqual(grants, runs.map((r) => r.workflowId), 'granted in the order asked');
+      assert.deepEqual(
+        grants,
+        runs.map((r) => r.workflowId),
+        'granted in the order asked',
+      );
       // The rollouts never overlapped: each deploy began after the previous one's cleanup.
       const deploys = target.calls.filter((c) => c.startsWith('deployModel') || c.startsWith('deleteDeployment'));
-      assert.deepEqual(deploys, ['deployModel blue', 'deployModel green', 'deleteDeployment blue', 'deployModel blue', 'deleteDeployment green', 'deployModel green', 'deleteDeployment blue']);
+      assert.deepEqual(deploys, [
+        'deployModel blue',
+        'deployModel green',
+        'deleteDeployment blue',
+        'deployModel blue',
+        'deleteDeployment green',
+        'deployModel green',
+        'deleteDeployment blue',
+      ]);
       // The end state: one deployment, the last one's version, at 100 %.
-      assert.deepEqual(target.state.deployments.map((d) => [d.name, d.modelVersion]), [['green', '2']]);
+      assert.deepEqual(
+        target.state.deployments.map((d) => [d.name, d.modelVersion]),
+        [['green', '2']],
+      );
       assert.deepEqual(target.state.traffic, { green: 100 });
     });
   });

@@ -42,10 +42,18 @@ describe('ONNX fidelity in a release', () => {
     const config = loadConfig({
       path: join(projectRoot, 'config/default.yaml'),
       overrides: {
-        input_data_path: join(dir, 'bank.csv'), model_name: `fidelity-${Date.now()}`, n_iter: 2, cv_folds: 2, test_data_split: 0.25,
-        model_families: ['hist_gradient_boosting'], skip_deployment: true, auto_approve_deployment: true,
+        input_data_path: join(dir, 'bank.csv'),
+        model_name: `fidelity-${Date.now()}`,
+        n_iter: 2,
+        cv_folds: 2,
+        test_data_split: 0.25,
+        model_families: ['hist_gradient_boosting'],
+        skip_deployment: true,
+        auto_approve_deployment: true,
         // Parity is what is tested here, not model quality: the gates stay out of the way.
-        min_f1: 0, min_accuracy: 0, min_roc_auc: 0.5,
+        min_f1: 0,
+        min_accuracy: 0,
+        min_roc_auc: 0.5,
         data: {
           ...base.data!,
           numeric_features: [...base.data!.numeric_features, 'Account Balance After Transaction', 'Ledger Balance'],

@@ -11,18 +11,34 @@ import { readCorpus, readManifests, unlistedFiles, type CorpusEntry } from './su
 /** The compatibility floor (CONTRIBUTING.md): the oldest build whose runs in flight this code still replays. */
 const FLOOR_BUILD = '0.1.0-c969de2';
 const REQUIRED_PATHS = [
-  'success-train-auto-approve-first-deploy', 'success-approved-by-update-stepped-rollout', 'success-approved-by-signal',
-  'rejected', 'approval-expired', 'gate-failure', 'local-test-failure', 'data-validation-failure',
-  'rollout-rollback-health-check', 'rollout-rollback-crash-on-load', 'cancelled-waiting-for-approval',
-  'cancelled-during-rollout-bake', 'crash-retry-training', 'operator-deploy-keep-old-colour',
-  'operator-rollback-by-traffic', 'operator-rollback-by-redeploy', 'operator-rollback-nothing-deployed', 'stack-check',
+  'success-train-auto-approve-first-deploy',
+  'success-approved-by-update-stepped-rollout',
+  'success-approved-by-signal',
+  'rejected',
+  'approval-expired',
+  'gate-failure',
+  'local-test-failure',
+  'data-validation-failure',
+  'rollout-rollback-health-check',
+  'rollout-rollback-crash-on-load',
+  'cancelled-waiting-for-approval',
+  'cancelled-during-rollout-bake',
+  'crash-retry-training',
+  'operator-deploy-keep-old-colour',
+  'operator-rollback-by-traffic',
+  'operator-rollback-by-redeploy',
+  'operator-rollback-nothing-deployed',
+  'stack-check',
 ];
 
 /** Replays every entry; returns one line per history that no longer replays. */
 async function replayFailures(bundle: WorkflowBundle, corpus: CorpusEntry[]): Promise<string[]> {
   const failures: string[] = [];
   let index = 0;
-  const results = Worker.runReplayHistories({ workflowBundle: bundle }, corpus.map(({ workflowId, history }) => ({ workflowId, history })));
+  const results = Worker.runReplayHistories(
+    { workflowBundle: bundle },
+    corpus.map(({ workflowId, history }) => ({ workflowId, history })),
+  );
   // Results come back one per history, in order.
   for await (const result of results) {
     const entry = corpus[index++]!;
@@ -42,11 +58,22 @@ describe('history corpus', () => {
 
   it('is complete: the floor build covers every path and every workflow type, and no file is unlisted', () => {
     const floor = readManifests().find((m) => m.build === FLOOR_BUILD);
-    assert.ok(floor, `test/histories/${FLOOR_BUILD}/manifest.json is missing: it holds the histories of the oldest build whose releases may still be in flight. Restore it from git.`);
-    assert.deepEqual(REQUIRED_PATHS.filter((path) => !(path in floor.scenarios)), [], 'paths missing from the floor build');
+    assert.ok(
+      floor,
+      `test/histories/${FLOOR_BUILD}/manifest.json is missing: it holds the histories of the oldest build whose releases may still be in flight. Restore it from git.`,
+    );
+    assert.deepEqual(
+      REQUIRED_PATHS.filter((path) => !(path in floor.scenarios)),
+      [],
+      'paths missing from the floor build',
+    );
     const types = new Set(corpus.map((entry) => entry.workflowType));
     const exported = Object.keys(workflows).filter((name) => typeof (workflows as Record<string, unknown>)[name] === 'function');
-    assert.deepEqual(exported.filter((type) => !types.has(type)), [], 'workflow types with no recorded history: record one (npm run histories:record)');
+    assert.deepEqual(
+      exported.filter((type) => !types.has(type)),
+      [],
+      'workflow types with no recorded history: record one (npm run histories:record)',
+    );
     assert.deepEqual(unlistedFiles(), [], 'history files no manifest lists (they would never be replayed)');
   });
 
@@ -65,7 +92,10 @@ describe('history corpus', () => {
     const completedReleases = corpus.filter((e) => e.workflowType === 'modelRelease' && e.status === 'COMPLETED');
     assert.ok(completedReleases.length >= 3, 'the corpus has completed releases');
     for (const release of completedReleases) {
-      assert.ok(unguarded.some((line) => line.startsWith(`${release.path} `) && /Nondeterminism|DeterminismViolation/i.test(line)), `${release.path} is reported:\n${unguarded.join('\n')}`);
+      assert.ok(
+        unguarded.some((line) => line.startsWith(`${release.path} `) && /Nondeterminism|DeterminismViolation/i.test(line)),
+        `${release.path} is reported:\n${unguarded.join('\n')}`,
+      );
     }
     assert.deepEqual(await replayFailures(await workflowBundle('build-b-guarded'), corpus), []);
   });

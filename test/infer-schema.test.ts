@@ -48,7 +48,7 @@ describe('data infer-schema', () => {
   it('proposes a contract for a differently shaped CSV (string labels, personal data, a repeating id) that validates it', async () => {
     const file = join(dir, 'clinic.csv');
     let seed = 7;
-    const random = () => ((seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31) / 2 ** 31);
+    const random = () => (seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31) / 2 ** 31;
     const rows = Array.from({ length: 600 }, (_, i) => {
       const malignant = random() < 0.3;
       return {
@@ -57,7 +57,7 @@ describe('data infer-schema', () => {
         'Referrer ID': `R${Math.floor(random() * 450)}`,
         'Full Name': `Patient Number${i}`,
         Reach: `patient${i}@example.org`,
-        'Phone': `+41 79 ${String(1_000_000 + i)}`,
+        Phone: `+41 79 ${String(1_000_000 + i)}`,
         'Home Address': `${i} Lake Street`,
         'Visit Date': `2024-${String(1 + (i % 12)).padStart(2, '0')}-${String(1 + (i % 28)).padStart(2, '0')}`,
         'radius mean': (12 + (malignant ? 3 : 0) + 4 * random()).toFixed(3),

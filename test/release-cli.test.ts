@@ -35,9 +35,14 @@ describe('release CLI', () => {
       };
       const config = join(dir, 'config.yaml');
       const { writeFileSync, readFileSync } = await import('node:fs');
-      writeFileSync(config, readFileSync(join(projectRoot, 'config/default.yaml'), 'utf8')
-        .replace(/^n_iter: .*$/m, 'n_iter: 2').replace(/^cv_folds: .*$/m, 'cv_folds: 2')
-        .replace(/^model_name: .*$/m, `model_name: ${modelName}`).replace(/^approvers: .*$/m, 'approvers: [alice]'));
+      writeFileSync(
+        config,
+        readFileSync(join(projectRoot, 'config/default.yaml'), 'utf8')
+          .replace(/^n_iter: .*$/m, 'n_iter: 2')
+          .replace(/^cv_folds: .*$/m, 'cv_folds: 2')
+          .replace(/^model_name: .*$/m, `model_name: ${modelName}`)
+          .replace(/^approvers: .*$/m, 'approvers: [alice]'),
+      );
 
       const started = await modelship(['start', '--config', config, '--input-data', dataPath, '--skip-azure-deployment', '--wait'], cliEnv);
       assert.equal(started.code, 0, started.stderr);
@@ -64,7 +69,10 @@ describe('release CLI', () => {
       assert.equal(result.outcome, 'succeeded');
       const listed = await modelship(['list', '--json'], cliEnv);
       const rows = JSON.parse(listed.stdout) as { workflowId: string; model: string }[];
-      assert.ok(rows.some((r) => r.workflowId === workflowId && r.model === modelName), listed.stdout);
+      assert.ok(
+        rows.some((r) => r.workflowId === workflowId && r.model === modelName),
+        listed.stdout,
+      );
     });
   });
 

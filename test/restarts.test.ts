@@ -32,14 +32,28 @@ describe('restarting one part of the stack mid-release', () => {
   let cliEnv: Record<string, string>;
 
   const settings = {
-    input_data_path: join(dir, 'bank.csv'), model_name: modelName, endpoint_name: endpoint, n_iter: 2, cv_folds: 2,
-    auto_approve_deployment: true, skip_local_testing: true, termination_wait: '0s', bake_time: '0s',
-    min_f1: 0, min_roc_auc: 0.5, min_accuracy: 0, max_regression: 1,
+    input_data_path: join(dir, 'bank.csv'),
+    model_name: modelName,
+    endpoint_name: endpoint,
+    n_iter: 2,
+    cv_folds: 2,
+    auto_approve_deployment: true,
+    skip_local_testing: true,
+    termination_wait: '0s',
+    bake_time: '0s',
+    min_f1: 0,
+    min_roc_auc: 0.5,
+    min_accuracy: 0,
+    max_regression: 1,
   };
-  const configFor = (overrides: Partial<ReleaseConfigInput>) =>
-    loadConfig({ path: join(projectRoot, 'config/default.yaml'), overrides: { ...settings, ...overrides } }).config;
+  const configFor = (overrides: Partial<ReleaseConfigInput>) => loadConfig({ path: join(projectRoot, 'config/default.yaml'), overrides: { ...settings, ...overrides } }).config;
   const stepStatus = async (id: string, step: string) =>
-    (await client.workflow.getHandle(id).query(statusQuery).catch(() => undefined))?.steps.find((s) => s.name === step)?.status;
+    (
+      await client.workflow
+        .getHandle(id)
+        .query(statusQuery)
+        .catch(() => undefined)
+    )?.steps.find((s) => s.name === step)?.status;
   const waitFor = async (what: string, test: () => Promise<boolean>, seconds = 120) => {
     for (let i = 0; i < seconds * 4; i++) {
       if (await test().catch(() => false)) return;
@@ -75,10 +89,14 @@ describe('restarting one part of the stack mid-release', () => {
     const downSince = Date.now();
     // The old retry policy (5 attempts from 1 s) gave up after about 15 s: stay down longer than that.
     let status = '';
-    await waitFor('status to name the MLflow outage', async () => {
-      status = (await runCli(['status', handle.workflowId], cliEnv)).stdout;
-      return /MLflow at http:\/\/127\.0\.0\.1:\d+ is unreachable.*retrying \(attempt [2-9]\)/.test(status);
-    }, 60);
+    await waitFor(
+      'status to name the MLflow outage',
+      async () => {
+        status = (await runCli(['status', handle.workflowId], cliEnv)).stdout;
+        return /MLflow at http:\/\/127\.0\.0\.1:\d+ is unreachable.*retrying \(attempt [2-9]\)/.test(status);
+      },
+      60,
+    );
     const remaining = 20_000 - (Date.now() - downSince);
     if (remaining > 0) await sleep(remaining);
     await stack.startPart('mlflow');
@@ -107,7 +125,10 @@ describe('restarting one part of the stack mid-release', () => {
     assert.equal(result.outcome, 'succeeded', result.error);
     const state = await target.describeEndpoint(endpoint);
     assert.deepEqual(state.traffic, { green: 100 });
-    assert.deepEqual(state.deployments.map((d) => d.name), ['green']);
+    assert.deepEqual(
+      state.deployments.map((d) => d.name),
+      ['green'],
+    );
   });
 
   it('the Temporal server restarted mid-rollout: `start --wait` rides it out and the release finishes', async () => {
@@ -127,6 +148,9 @@ describe('restarting one part of the stack mid-release', () => {
     // (A short outage is retried inside the client itself; a longer one is said: see test/watcher.test.ts.)
     const state = await target.describeEndpoint(endpoint);
     assert.deepEqual(state.traffic, { blue: 100 });
-    assert.deepEqual(state.deployments.map((d) => d.name), ['blue']);
+    assert.deepEqual(
+      state.deployments.map((d) => d.name),
+      ['blue'],
+    );
   });
 });

@@ -72,7 +72,10 @@ describe('review.html in headless Chromium', () => {
     try {
       assert.deepEqual([rolledBack.consoleErrors, rolledBack.foreignRequests], [[], []]);
       assert.match(await rolledBack.page.locator('[data-compensation]').innerText(), /compensations ran at .*restored traffic to \{"blue":100\}; deleted deployment green/);
-      assert.ok(await rolledBack.page.locator('[data-chart="traffic"] g.mark-rule.role-mark > line, [data-chart="traffic"] g.mark-rule.role-mark > path').count() >= 1, 'the compensation is marked on the timeline');
+      assert.ok(
+        (await rolledBack.page.locator('[data-chart="traffic"] g.mark-rule.role-mark > line, [data-chart="traffic"] g.mark-rule.role-mark > path').count()) >= 1,
+        'the compensation is marked on the timeline',
+      );
     } finally {
       await rolledBack.page.close();
     }

@@ -41,9 +41,21 @@ describe('release review report', () => {
     loadConfig({
       path: join(projectRoot, 'config/default.yaml'),
       overrides: {
-        input_data_path: dataPath, model_name: modelName, endpoint_name: endpoint, n_iter: 1, cv_folds: 2,
-        model_families: ['logistic_regression', 'hist_gradient_boosting'], auto_approve_deployment: true,
-        traffic_plan: [50, 100], bake_time: '1s', termination_wait: '0s', min_f1: 0, min_roc_auc: 0.5, min_accuracy: 0, max_regression: 1, ...overrides,
+        input_data_path: dataPath,
+        model_name: modelName,
+        endpoint_name: endpoint,
+        n_iter: 1,
+        cv_folds: 2,
+        model_families: ['logistic_regression', 'hist_gradient_boosting'],
+        auto_approve_deployment: true,
+        traffic_plan: [50, 100],
+        bake_time: '1s',
+        termination_wait: '0s',
+        min_f1: 0,
+        min_roc_auc: 0.5,
+        min_accuracy: 0,
+        max_regression: 1,
+        ...overrides,
       },
     }).config;
 
@@ -75,7 +87,12 @@ describe('release review report', () => {
 
   it('second release: the review exists while it waits for approval, compares with @production v1, and gains the rollout', async () => {
     await withWorkers(env, async (queues) => {
-      const handle: WorkflowHandle = await startRelease(env.client, env.namespace ?? 'default', config(join(dir, 'second.csv'), { auto_approve_deployment: false, approvers: ['alice'] }), { queues });
+      const handle: WorkflowHandle = await startRelease(
+        env.client,
+        env.namespace ?? 'default',
+        config(join(dir, 'second.csv'), { auto_approve_deployment: false, approvers: ['alice'] }),
+        { queues },
+      );
       let status: ReleaseStatus | undefined;
       for (let i = 0; i < 600 && !status?.waitingFor; i++) {
         status = await handle.query(statusQuery).catch(() => undefined);
@@ -95,7 +112,7 @@ describe('release review report', () => {
       assert.deepEqual(waiting.champion, { version: '1' });
       assert.ok(waiting.roc.available);
       assert.deepEqual([...new Set(waiting.roc.rows.map((r) => r.model))], ['candidate v2', '@production v1'], 'both models on the same rows');
-      assert.ok(waiting.drift.available && waiting.drift.features.length > 10, 'drift against v1\'s training data');
+      assert.ok(waiting.drift.available && waiting.drift.features.length > 10, "drift against v1's training data");
       assert.ok(waiting.drift.features.every((f) => Number.isFinite(f.psi) && f.flagged === f.psi > 0.2));
       assert.ok(waiting.importance.available && waiting.importance.rows.length > 10);
       assert.ok(waiting.latency.available && waiting.latency.rows.reduce((n, r) => n + r.count, 0) === 100, 'every timed call in the histogram');
@@ -141,11 +158,17 @@ describe('release review report', () => {
       const final = readReview(artifactsDir);
       assert.equal(final.phase, 'final');
       assert.deepEqual(final.drift, waiting.drift);
-      assert.deepEqual(final.approvals.records.map((a) => [a.by, a.decision, a.signed]), [['alice', 'approved', false]]);
+      assert.deepEqual(
+        final.approvals.records.map((a) => [a.by, a.decision, a.signed]),
+        [['alice', 'approved', false]],
+      );
       assert.ok(final.rollout?.available);
       assert.equal(final.rollout.outcome, 'succeeded');
       assert.deepEqual([...new Set(final.rollout.traffic.map((t) => t.colour))].sort(), ['blue', 'green']);
-      assert.deepEqual(final.rollout.bakes.map((b) => b.step), ['50 %', '100 %']);
+      assert.deepEqual(
+        final.rollout.bakes.map((b) => b.step),
+        ['50 %', '100 %'],
+      );
       assert.ok(final.rollout.bakes.every((b) => b.requests >= 0 && b.error_rate === 0));
       const finalVisit = await visitReview(browser, result.review!.path!);
       try {

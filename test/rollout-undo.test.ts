@@ -41,7 +41,13 @@ describe('blue-green rollout undo (stand-in target)', () => {
   const rollout = (endpointStandIn: ReturnType<typeof standInEndpoint>, input = rolloutInput()) =>
     withStandIns(env, endpointStandIn.activities, async (taskQueue) => {
       try {
-        return { result: await env.client.workflow.execute('blueGreenRollout', { taskQueue, workflowId: `undo-${Date.now()}-${Math.random().toString(36).slice(2, 6)}`, args: [input] }) as RolloutResult };
+        return {
+          result: (await env.client.workflow.execute('blueGreenRollout', {
+            taskQueue,
+            workflowId: `undo-${Date.now()}-${Math.random().toString(36).slice(2, 6)}`,
+            args: [input],
+          })) as RolloutResult,
+        };
       } catch (error) {
         assert.ok(error instanceof WorkflowFailedError, String(error));
         const cause = error.cause as ApplicationFailure;
@@ -49,7 +55,8 @@ describe('blue-green rollout undo (stand-in target)', () => {
       }
     });
   /** Blue serves v1 at 100 %; @production is v1. */
-  const liveBlue = (failWhen?: (call: string) => boolean, failUndo?: (call: string) => boolean) => standInEndpoint({ live: { colour: 'blue', version: '1' }, modelName, failWhen, failUndo });
+  const liveBlue = (failWhen?: (call: string) => boolean, failUndo?: (call: string) => boolean) =>
+    standInEndpoint({ live: { colour: 'blue', version: '1' }, modelName, failWhen, failUndo });
   const callsAfter = (calls: string[], call: string) => calls.slice(calls.indexOf(call) + 1);
 
   it('a successful rollout: green by plan, aliases moved, blue removed', async () => {
@@ -58,14 +65,27 @@ describe('blue-green rollout undo (stand-in target)', () => {
     assert.equal(result?.colour, 'green');
     assert.equal(result?.previousColour, 'blue');
     assert.equal(result?.previousVersion, '1');
-    assert.deepEqual(target.calls.filter((c) => c !== 'describeEndpoint'), [
-      'ensureEndpoint', 'deployModel green', 'healthCheck green',
-      'setTraffic {"green":50,"blue":50}', 'analyzeBake green', 'setTraffic {"green":100}', 'analyzeBake green',
-      'setModelAlias production=2', 'setModelAlias previous=1', 'deleteDeployment blue',
-    ]);
+    assert.deepEqual(
+      target.calls.filter((c) => c !== 'describeEndpoint'),
+      [
+        'ensureEndpoint',
+        'deployModel green',
+        'healthCheck green',
+        'setTraffic {"green":50,"blue":50}',
+        'analyzeBake green',
+        'setTraffic {"green":100}',
+        'analyzeBake green',
+        'setModelAlias production=2',
+        'setModelAlias previous=1',
+        'deleteDeployment blue',
+      ],
+    );
     assert.deepEqual(result?.traffic, { green: 100 });
     assert.deepEqual(target.aliases, { production: '2', previous: '1' });
-    assert.deepEqual(result?.steps.filter((s) => s.action === 'bake passed').map((s) => s.detail!.split(':')[0]), ['50 %', '100 %']);
+    assert.deepEqual(
+      result?.steps.filter((s) => s.action === 'bake passed').map((s) => s.detail!.split(':')[0]),
+      ['50 %', '100 %'],
+    );
     assert.equal(result?.cleanup, 'deleted blue after 0s');
   });
 
@@ -73,19 +93,30 @@ describe('blue-green rollout undo (stand-in target)', () => {
     { at: 'deploy', fail: (c) => c === 'deployModel green', failed: 'deploying to green', undone: ['deleted deployment green'], undoCalls: ['deleteDeployment green'] },
     { at: 'health checks', fail: (c) => c === 'healthCheck green', failed: 'health checks on green', undone: ['deleted deployment green'], undoCalls: ['deleteDeployment green'] },
     {
-      at: 'the first traffic step', fail: (c) => c === 'setTraffic {"green":50,"blue":50}', failed: 'traffic step 50 %',
-      undone: ['restored traffic to {"blue":100}', 'deleted deployment green'], undoCalls: ['setTraffic {"blue":100}', 'deleteDeployment green'],
+      at: 'the first traffic step',
+      fail: (c) => c === 'setTraffic {"green":50,"blue":50}',
+      failed: 'traffic step 50 %',
+      undone: ['restored traffic to {"blue":100}', 'deleted deployment green'],
+      undoCalls: ['setTraffic {"blue":100}', 'deleteDeployment green'],
     },
     {
-      at: 'the last traffic step', fail: (c) => c === 'setTraffic {"green":100}', failed: 'traffic step 100 %',
-      undone: ['restored traffic to {"blue":100}', 'deleted deployment green'], undoCalls: ['setTraffic {"blue":100}', 'deleteDeployment green'],
+      at: 'the last traffic step',
+      fail: (c) => c === 'setTraffic {"green":100}',
+      failed: 'traffic step 100 %',
+      undone: ['restored traffic to {"blue":100}', 'deleted deployment green'],
+      undoCalls: ['setTraffic {"blue":100}', 'deleteDeployment green'],
     },
     {
-      at: 'a bake analysis', fail: (c) => c === 'analyzeBake green', failed: 'bake analysis at 50 %',
-      undone: ['restored traffic to {"blue":100}', 'deleted deployment green'], undoCalls: ['setTraffic {"blue":100}', 'deleteDeployment green'],
+      at: 'a bake analysis',
+      fail: (c) => c === 'analyzeBake green',
+      failed: 'bake analysis at 50 %',
+      undone: ['restored traffic to {"blue":100}', 'deleted deployment green'],
+      undoCalls: ['setTraffic {"blue":100}', 'deleteDeployment green'],
     },
     {
-      at: 'moving @previous', fail: (c) => c === 'setModelAlias previous=1', failed: 'moving aliases',
+      at: 'moving @previous',
+      fail: (c) => c === 'setModelAlias previous=1',
+      failed: 'moving aliases',
       undone: ['restored @production to 1', 'restored traffic to {"blue":100}', 'deleted deployment green'],
       undoCalls: ['setModelAlias production=1', 'setTraffic {"blue":100}', 'deleteDeployment green'],
     },
@@ -99,7 +130,7 @@ describe('blue-green rollout undo (stand-in target)', () => {
       assert.equal(failure?.type, 'RolloutFailed');
       assert.equal(failure?.message, `rollout failed at ${c.failed}: injected failure at ${failedCall}. Rolled back: ${c.undone.join('; ')}`);
       assert.deepEqual([failure?.details.failed, failure?.details.undone, failure?.details.undoFailures], [c.failed, c.undone, []]);
-      assert.deepEqual(failure?.details.evidence, { evidence: failedCall }, 'the failed step\'s evidence is passed on');
+      assert.deepEqual(failure?.details.evidence, { evidence: failedCall }, "the failed step's evidence is passed on");
       assert.equal(failure?.details.steps.at(-1)?.action, 'rolled back');
       assert.deepEqual([target.state.traffic, target.state.deployments.map((d) => d.name), target.aliases.production], [{ blue: 100 }, ['blue'], '1'], 'back exactly as before');
     });
@@ -114,7 +145,10 @@ describe('blue-green rollout undo (stand-in target)', () => {
   });
 
   it('an undo that fails is reported with the others still done', async () => {
-    const target = liveBlue((c) => c === 'analyzeBake green', (c) => c === 'setTraffic {"blue":100}');
+    const target = liveBlue(
+      (c) => c === 'analyzeBake green',
+      (c) => c === 'setTraffic {"blue":100}',
+    );
     const { failure } = await rollout(target);
     assert.deepEqual(callsAfter(target.calls, 'analyzeBake green'), ['setTraffic {"blue":100}', 'deleteDeployment green']);
     assert.deepEqual(failure?.details.undone, ['deleted deployment green']);

@@ -62,7 +62,10 @@ describe('python set-up (npm install)', () => {
   });
 
   it('says exactly what to install when Python is too old (3.10 too: the trainer uses add_note, the pinned numpy needs 3.11)', () => {
-    for (const [version, name] of [['3.8.10', 'python-old'], ['3.10.14', 'python-3.10']] as const) {
+    for (const [version, name] of [
+      ['3.8.10', 'python-old'],
+      ['3.10.14', 'python-3.10'],
+    ] as const) {
       const fake = join(dir, name);
       writeFileSync(fake, `#!/bin/sh\necho '{"version": [${version.split('.').join(', ')}], "executable": "/usr/bin/python3"}'\n`);
       chmodSync(fake, 0o755);

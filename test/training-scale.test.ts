@@ -18,7 +18,10 @@ describe('training at scale', () => {
     assert.deepEqual(trainerBudget('20m'), { preset: 'default', time_limit_s: 1200 });
     const path = join(dir, 'budget.yaml');
     writeFileSync(path, 'training_budget: huge\n');
-    assert.throws(() => loadConfig({ path }), (error: unknown) => error instanceof ConfigError && /training_budget \(line 1\).*fast.*default.*thorough/.test(error.problems[0]!));
+    assert.throws(
+      () => loadConfig({ path }),
+      (error: unknown) => error instanceof ConfigError && /training_budget \(line 1\).*fast.*default.*thorough/.test(error.problems[0]!),
+    );
     writeFileSync(path, 'training_budget: fast\n');
     assert.equal(loadConfig({ path }).config.training_budget, 'fast');
   });

@@ -21,7 +21,13 @@ const status: ReleaseStatus = {
   steps: [{ name: 'deploy', status: 'running' }],
   refused: [],
 };
-const finished: ReleaseResult = { ...status, stage: 'done', outcome: 'succeeded', steps: [{ name: 'deploy', status: 'succeeded', summary: 'blue serves v1' }], artifactsDir: '/tmp/a' };
+const finished: ReleaseResult = {
+  ...status,
+  stage: 'done',
+  outcome: 'succeeded',
+  steps: [{ name: 'deploy', status: 'succeeded', summary: 'blue serves v1' }],
+  artifactsDir: '/tmp/a',
+};
 
 function fakeHandle(results: (() => Promise<unknown>)[]): WatchedHandle & { calls: number } {
   const handle = {
@@ -42,12 +48,22 @@ describe('release watcher', () => {
     assert.equal(outcome.error, undefined, String(outcome.error));
     assert.equal(outcome.result?.outcome, 'succeeded');
     assert.equal(handle.calls, 2, 'result() was asked again after the error');
-    assert.ok(lines.some((line) => /lost contact with Temporal \(.*UNAVAILABLE/.test(line)), lines.join('\n'));
-    assert.ok(lines.some((line) => /back in contact/.test(line)), lines.join('\n'));
+    assert.ok(
+      lines.some((line) => /lost contact with Temporal \(.*UNAVAILABLE/.test(line)),
+      lines.join('\n'),
+    );
+    assert.ok(
+      lines.some((line) => /back in contact/.test(line)),
+      lines.join('\n'),
+    );
   });
 
   it('returns a workflow failure at once, with its release status; a gRPC error never passes for one', async () => {
-    const failure = new WorkflowFailedError('Workflow execution failed', ApplicationFailure.nonRetryable('release failed at deploy', 'ReleaseFailed', finished), 'NON_RETRYABLE_FAILURE' as RetryState);
+    const failure = new WorkflowFailedError(
+      'Workflow execution failed',
+      ApplicationFailure.nonRetryable('release failed at deploy', 'ReleaseFailed', finished),
+      'NON_RETRYABLE_FAILURE' as RetryState,
+    );
     const handle = fakeHandle([() => Promise.reject(failure)]);
     const outcome = await awaitResult(handle);
     assert.equal(handle.calls, 1);

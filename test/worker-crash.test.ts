@@ -75,10 +75,11 @@ describe('worker killed during training', () => {
     assert.equal(versions.length, 1, 'exactly one model version');
 
     const history = await handle.fetchHistory();
-    const attempts = (history.events ?? [])
-      .filter((e) => e.activityTaskStartedEventAttributes)
-      .map((e) => e.activityTaskStartedEventAttributes!.attempt);
-    assert.ok(attempts.some((a) => (a ?? 1) > 1), 'the training activity (a search shard) was retried after the crash');
+    const attempts = (history.events ?? []).filter((e) => e.activityTaskStartedEventAttributes).map((e) => e.activityTaskStartedEventAttributes!.attempt);
+    assert.ok(
+      attempts.some((a) => (a ?? 1) > 1),
+      'the training activity (a search shard) was retried after the crash',
+    );
     const orphans = spawnSync('pgrep', ['-f', `${join(dir, 'state', 'training')}.*request.json`], { encoding: 'utf8' }).stdout.trim();
     assert.equal(orphans, '', 'no trainer of the killed worker is still running');
   });
@@ -90,8 +91,17 @@ describe('worker killed during training', () => {
       loadConfig({
         path: join(projectRoot, 'config/default.yaml'),
         overrides: {
-          input_data_path: join(dir, 'bank.csv'), model_name: modelName, endpoint_name: endpoint, skip_training: true,
-          auto_approve_deployment: true, termination_wait: '0s', min_f1: 0, min_roc_auc: 0.5, min_accuracy: 0, max_regression: 1, ...overrides,
+          input_data_path: join(dir, 'bank.csv'),
+          model_name: modelName,
+          endpoint_name: endpoint,
+          skip_training: true,
+          auto_approve_deployment: true,
+          termination_wait: '0s',
+          min_f1: 0,
+          min_roc_auc: 0.5,
+          min_accuracy: 0,
+          max_regression: 1,
+          ...overrides,
         },
       }).config;
     let worker = startWorker();
@@ -99,7 +109,10 @@ describe('worker killed during training', () => {
     assert.equal(((await first.result()) as ReleaseResult).deployment?.colour, 'blue');
 
     const target = new LocalTarget(process.env.MODELSHIP_ENDPOINT_URL!, join(process.env.MODELSHIP_TEST_STATE_DIR!, 'serving'));
-    const second = await startRelease(env.client, env.namespace ?? 'default', configFor({ traffic_plan: [10, 50, 100], bake_time: '3s' }), { queues, modelUri: `models:/${modelName}/1` });
+    const second = await startRelease(env.client, env.namespace ?? 'default', configFor({ traffic_plan: [10, 50, 100], bake_time: '3s' }), {
+      queues,
+      modelUri: `models:/${modelName}/1`,
+    });
     for (let i = 0; i < 400 && (await target.describeEndpoint(endpoint)).traffic.green !== 10; i++) await sleep(100);
     assert.deepEqual((await target.describeEndpoint(endpoint)).traffic, { green: 10, blue: 90 }, 'killed in the middle of the shift');
     worker.kill('SIGKILL');
@@ -111,6 +124,9 @@ describe('worker killed during training', () => {
     // Finished: green takes everything and blue is gone. (A rollback would leave blue at 100 % and no green.)
     assert.equal(result.outcome, 'succeeded', result.error);
     assert.deepEqual(state.traffic, { green: 100 });
-    assert.deepEqual(state.deployments.map((d) => d.name), ['green']);
+    assert.deepEqual(
+      state.deployments.map((d) => d.name),
+      ['green'],
+    );
   });
 });

@@ -68,7 +68,10 @@ describe('modelship worker and the worker deployment', () => {
     try {
       const client = new Client({ connection });
       const first = await startWorker(env, 'one');
-      assert.match(first, new RegExp(`polling ${queues.orchestration} \\(orchestration\\), ${queues.training} \\(training, \\d+ at once\\) .*\\(build one of worker deployment ${deploymentName}\\)`));
+      assert.match(
+        first,
+        new RegExp(`polling ${queues.orchestration} \\(orchestration\\), ${queues.training} \\(training, \\d+ at once\\) .*\\(build one of worker deployment ${deploymentName}\\)`),
+      );
       assert.match(first, /build one is now the current version \(was unversioned\)/);
       assert.equal((await describeDeployment(client.workflowService, 'default', deploymentName))?.current, 'one');
 

@@ -35,13 +35,17 @@ type HistoryEvent = temporal.api.history.v1.IHistoryEvent;
 
 /** For each workflow task the history records as completed: the build id that completed it ('' if unversioned). */
 const taskBuilds = (events: HistoryEvent[]) =>
-  events.filter((e) => e.workflowTaskCompletedEventAttributes).map((e) => ({ eventId: Number(e.eventId), build: e.workflowTaskCompletedEventAttributes!.deploymentVersion?.buildId ?? '' }));
+  events
+    .filter((e) => e.workflowTaskCompletedEventAttributes)
+    .map((e) => ({ eventId: Number(e.eventId), build: e.workflowTaskCompletedEventAttributes!.deploymentVersion?.buildId ?? '' }));
 
 /** Which build completed the workflow task that scheduled activity `name` (the task right before it). */
 function buildThatScheduled(events: HistoryEvent[], name: string): string | undefined {
   const scheduled = events.find((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === name);
   if (!scheduled) return undefined;
-  return taskBuilds(events).filter((t) => t.eventId < Number(scheduled.eventId)).pop()?.build;
+  return taskBuilds(events)
+    .filter((t) => t.eventId < Number(scheduled.eventId))
+    .pop()?.build;
 }
 
 describe('upgrading the worker while a release waits for approval', () => {
@@ -64,8 +68,14 @@ describe('upgrading the worker while a release waits for approval', () => {
   /** Runs workers of one build on `queues`; stop() drains them. */
   async function startBuild(queues: TaskQueues, variant: BuildVariant, version?: WorkerDeploymentVersion) {
     const workers = await createWorkers({
-      connection: env.nativeConnection, namespace: namespace(), queues, mlflowUri: mlflowUri(), stateDir: process.env.MODELSHIP_TEST_STATE_DIR,
-      shutdownGraceTime: '1s', workflowBundle: await workflowBundle(variant), version,
+      connection: env.nativeConnection,
+      namespace: namespace(),
+      queues,
+      mlflowUri: mlflowUri(),
+      stateDir: process.env.MODELSHIP_TEST_STATE_DIR,
+      shutdownGraceTime: '1s',
+      workflowBundle: await workflowBundle(variant),
+      version,
     });
     const group = { workers, done: runWorkers(workers) };
     running.push(group);
@@ -78,13 +88,29 @@ describe('upgrading the worker while a release waits for approval', () => {
   }
 
   const release = (queues: TaskQueues, overrides: Partial<ReleaseConfigInput>, modelUri?: string) =>
-    startRelease(env.client, namespace(), loadConfig({
-      path: join(projectRoot, 'config/default.yaml'),
-      overrides: {
-        input_data_path: dataPath, model_name: modelName, n_iter: 1, cv_folds: 2, test_data_split: 0.25, model_families: ['logistic_regression'],
-        min_f1: 0, min_roc_auc: 0.5, min_accuracy: 0, max_regression: 1, skip_deployment: true, auto_approve_deployment: false, ...overrides,
-      },
-    }).config, { queues, modelUri });
+    startRelease(
+      env.client,
+      namespace(),
+      loadConfig({
+        path: join(projectRoot, 'config/default.yaml'),
+        overrides: {
+          input_data_path: dataPath,
+          model_name: modelName,
+          n_iter: 1,
+          cv_folds: 2,
+          test_data_split: 0.25,
+          model_families: ['logistic_regression'],
+          min_f1: 0,
+          min_roc_auc: 0.5,
+          min_accuracy: 0,
+          max_regression: 1,
+          skip_deployment: true,
+          auto_approve_deployment: false,
+          ...overrides,
+        },
+      }).config,
+      { queues, modelUri },
+    );
 
   async function waitForApproval(handle: WorkflowHandle): Promise<string> {
     for (let i = 0; i < 480; i++) {
@@ -118,7 +144,13 @@ describe('upgrading the worker while a release waits for approval', () => {
     assert.deepEqual([...new Set(builds.slice(0, firstOnB))], [buildA], `every task before the upgrade ran on build ${buildA || '(unversioned)'}`);
     assert.deepEqual([...new Set(builds.slice(firstOnB))], [buildB], 'every task after it ran on build B');
     const accepted = Number(events.find((e) => e.workflowExecutionUpdateAcceptedEventAttributes)!.eventId);
-    assert.equal(taskBuilds(events).filter((t) => t.eventId < accepted).pop()?.build, buildB, 'B accepted the approval');
+    assert.equal(
+      taskBuilds(events)
+        .filter((t) => t.eventId < accepted)
+        .pop()?.build,
+      buildB,
+      'B accepted the approval',
+    );
     assert.equal(buildThatScheduled(events, 'registerModel') ?? buildThatScheduled(events, 'setModelAlias'), buildA, 'the candidate was registered on A');
     assert.equal(buildThatScheduled(events, 'tagApproval'), buildB, 'the approval was recorded on B');
     const marker = events.find((e) => e.markerRecordedEventAttributes?.markerName === 'core_patch');

@@ -25,14 +25,28 @@ describe('worker on a real Temporal server', () => {
   });
 
   it('serves one task queue per process when the roles are split', async () => {
-    await withWorkers(env, async (queues, workers) => {
-      assert.deepEqual(workers.map((w) => w.options.taskQueue), [queues.orchestration]);
-    }, ['orchestration']);
-    await withWorkers(env, async (queues, workers) => {
-      assert.deepEqual(workers.map((w) => w.options.taskQueue), [queues.training]);
-      const slots = workers[0]!.options.tuner.activityTaskSlotSupplier;
-      assert.deepEqual(slots, { type: 'fixed-size', numSlots: 1 }, 'training runs one activity at a time by default');
-    }, ['training']);
+    await withWorkers(
+      env,
+      async (queues, workers) => {
+        assert.deepEqual(
+          workers.map((w) => w.options.taskQueue),
+          [queues.orchestration],
+        );
+      },
+      ['orchestration'],
+    );
+    await withWorkers(
+      env,
+      async (queues, workers) => {
+        assert.deepEqual(
+          workers.map((w) => w.options.taskQueue),
+          [queues.training],
+        );
+        const slots = workers[0]!.options.tuner.activityTaskSlotSupplier;
+        assert.deepEqual(slots, { type: 'fixed-size', numSlots: 1 }, 'training runs one activity at a time by default');
+      },
+      ['training'],
+    );
   });
 
   it('reports an MLflow server it cannot reach instead of failing silently', async () => {

@@ -95,17 +95,30 @@ export function createLocalTestActivities(deps: MlflowDeps) {
           worst = Math.max(worst, Math.abs(p - golden[i]!));
           if (model.label(p) !== model.label(golden[i]!)) labelMismatches++;
         });
-        record('golden_predictions', worst <= 1e-4 && labelMismatches === 0, `${rows.length} held-out rows match the evaluated predictions within 1e-4`,
-          `max |Δp| ${worst.toExponential(2)}, ${labelMismatches} label mismatch(es)`);
+        record(
+          'golden_predictions',
+          worst <= 1e-4 && labelMismatches === 0,
+          `${rows.length} held-out rows match the evaluated predictions within 1e-4`,
+          `max |Δp| ${worst.toExponential(2)}, ${labelMismatches} label mismatch(es)`,
+        );
 
         const base = rows[0]!;
         const single = await scoreRecords(model, base);
-        record('single_record', single.labels.length === 1 && validProbability(single.probabilities[0]), 'one record → one label and a probability in [0, 1]', JSON.stringify(single));
+        record(
+          'single_record',
+          single.labels.length === 1 && validProbability(single.probabilities[0]),
+          'one record → one label and a probability in [0, 1]',
+          JSON.stringify(single),
+        );
         const five = await scoreRecords(model, rows.slice(0, 5));
         record('five_records', five.labels.length === 5 && five.probabilities.every(validProbability), 'five records → five predictions', `${five.labels.length} predictions`);
         const classes = predictionLabels(contract);
-        record('class_labels', five.predictions.every((p) => classes.includes(p)), `predictions answer with the data's labels (${classes.map((c) => JSON.stringify(c)).join(' or ')})`,
-          JSON.stringify(five.predictions));
+        record(
+          'class_labels',
+          five.predictions.every((p) => classes.includes(p)),
+          `predictions answer with the data's labels (${classes.map((c) => JSON.stringify(c)).join(' or ')})`,
+          JSON.stringify(five.predictions),
+        );
 
         const numeric = contract.features.find((f) => f.kind === 'numeric');
         const categorical = contract.features.find((f) => f.kind === 'categorical');
@@ -119,7 +132,10 @@ export function createLocalTestActivities(deps: MlflowDeps) {
         const nulls = await scoreRecords(model, allNull);
         record('null_values', validProbability(nulls.probabilities[0]), 'a record of nulls gets a defined prediction (imputed)', JSON.stringify(nulls));
         if (numeric) {
-          const extremes = await scoreRecords(model, [1e10, -1e10].map((v) => ({ ...base, ...Object.fromEntries(contract.features.filter((f) => f.kind === 'numeric').map((f) => [f.column, v])) })));
+          const extremes = await scoreRecords(
+            model,
+            [1e10, -1e10].map((v) => ({ ...base, ...Object.fromEntries(contract.features.filter((f) => f.kind === 'numeric').map((f) => [f.column, v])) })),
+          );
           record('extreme_values', extremes.probabilities.every(validProbability), '±1e10 in every numeric field get defined predictions', JSON.stringify(extremes));
         }
         if (categorical) {
@@ -127,7 +143,16 @@ export function createLocalTestActivities(deps: MlflowDeps) {
           record('unseen_category', validProbability(unseen.probabilities[0]), `an unseen "${categorical.column}" value gets a prediction`, JSON.stringify(unseen));
         }
         await expectRejected(record, 'empty_batch', () => scoreRecords(model, []), undefined);
-        await expectRejected(record, 'oversized_batch', () => scoreRecords(model, Array.from({ length: MAX_BATCH_RECORDS + 1 }, () => base)), undefined);
+        await expectRejected(
+          record,
+          'oversized_batch',
+          () =>
+            scoreRecords(
+              model,
+              Array.from({ length: MAX_BATCH_RECORDS + 1 }, () => base),
+            ),
+          undefined,
+        );
 
         // Latency: warm up, then single-record and 100-record calls through the same path an endpoint uses.
         for (let i = 0; i < 5; i++) await scoreRecords(model, base);
@@ -135,8 +160,12 @@ export function createLocalTestActivities(deps: MlflowDeps) {
         const singleStats = await timeCalls(100, () => scoreRecords(model, base), samples);
         const batch = Array.from({ length: 100 }, (_, i) => rows[i % rows.length]!);
         const batchStats = await timeCalls(20, () => scoreRecords(model, batch));
-        record('latency', singleStats.p95_ms <= input.maxLatencyMs, `single-record p95 ≤ max_latency_ms (${input.maxLatencyMs} ms)`,
-          `p50 ${singleStats.p50_ms.toFixed(2)} ms, p95 ${singleStats.p95_ms.toFixed(2)} ms, p99 ${singleStats.p99_ms.toFixed(2)} ms; 100-record p95 ${batchStats.p95_ms.toFixed(2)} ms`);
+        record(
+          'latency',
+          singleStats.p95_ms <= input.maxLatencyMs,
+          `single-record p95 ≤ max_latency_ms (${input.maxLatencyMs} ms)`,
+          `p50 ${singleStats.p50_ms.toFixed(2)} ms, p95 ${singleStats.p95_ms.toFixed(2)} ms, p99 ${singleStats.p99_ms.toFixed(2)} ms; 100-record p95 ${batchStats.p95_ms.toFixed(2)} ms`,
+        );
         return finish(input, cases, { single: singleStats, batch100: batchStats }, samples);
       } finally {
         await model.release();
@@ -174,10 +203,20 @@ function finish(input: LocalTestInput, cases: TestCase[], latency: LocalTestResu
     latencySamplesPath = join(input.artifactsDir, 'local_tests_latency.json');
     writeFileSync(latencySamplesPath, JSON.stringify({ single_record_ms: samples }));
   }
-  const result = { passed: failed.length === 0, cases, failed, latency: latency ?? { single: emptyStats(), batch100: emptyStats() }, resultsPath, ...(latencySamplesPath && { latencySamplesPath }) };
+  const result = {
+    passed: failed.length === 0,
+    cases,
+    failed,
+    latency: latency ?? { single: emptyStats(), batch100: emptyStats() },
+    resultsPath,
+    ...(latencySamplesPath && { latencySamplesPath }),
+  };
   writeFileSync(resultsPath, JSON.stringify(result, null, 2));
   if (failed.length > 0) {
-    const details = cases.filter((c) => !c.passed).map((c) => `  - ${c.name}: expected ${c.expected}; observed ${c.observed}`).join('\n');
+    const details = cases
+      .filter((c) => !c.passed)
+      .map((c) => `  - ${c.name}: expected ${c.expected}; observed ${c.observed}`)
+      .join('\n');
     throw ApplicationFailure.nonRetryable(`${failed.length} local test case(s) failed:\n${details}`, 'LocalTestsFailed', result);
   }
   return result;

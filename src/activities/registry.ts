@@ -109,9 +109,14 @@ export function createRegistryActivities(deps: MlflowDeps) {
         'data/test_rows.csv': digest('test_rows'),
         'data/test_predictions.json': digest('test_predictions'),
       };
-      const absent = Object.entries(files).filter(([, sha]) => !sha).map(([name]) => name);
+      const absent = Object.entries(files)
+        .filter(([, sha]) => !sha)
+        .map(([name]) => name);
       if (absent.length > 0 || !version.run_id) {
-        throw ApplicationFailure.nonRetryable(`${uri} (version ${version.version}) lacks modelship's digests for ${absent.join(', ')}: it was not registered by modelship`, 'ModelNotComparable');
+        throw ApplicationFailure.nonRetryable(
+          `${uri} (version ${version.version}) lacks modelship's digests for ${absent.join(', ')}: it was not registered by modelship`,
+          'ModelNotComparable',
+        );
       }
       return {
         name: version.name,

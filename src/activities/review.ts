@@ -42,7 +42,7 @@ export function createReviewActivities(deps: MlflowDeps) {
 
   async function importance(input: ReviewInput): Promise<ReviewDocument['importance']> {
     const text = await optionalArtifact(input.train.mlflow.artifactUri, IMPORTANCE_ARTIFACT, input.train.files[IMPORTANCE_ARTIFACT]);
-    if (!text) return { available: false, note: "the training run has no feature importance (trained before modelship computed it)" };
+    if (!text) return { available: false, note: 'the training run has no feature importance (trained before modelship computed it)' };
     const parsed = JSON.parse(text) as { metric: string; features: { feature: string; importance_mean: number; importance_std: number }[] };
     return { available: true, metric: parsed.metric, rows: parsed.features };
   }
@@ -70,7 +70,11 @@ export function createReviewActivities(deps: MlflowDeps) {
     const text = await optionalArtifact(runArtifactUri(champion), SKETCH_ARTIFACT);
     if (!text) return driftPanel(undefined, '', `@production v${input.champion.version}'s run has no data sketch (trained before review reports existed)`);
     const reference = JSON.parse(text) as DataSketch;
-    return driftPanel(compareSketches(reference, current), `@production v${input.champion.version}'s training data (sha256 ${reference.data_sha256.slice(0, 12)}…, ${reference.rows} rows)`, '');
+    return driftPanel(
+      compareSketches(reference, current),
+      `@production v${input.champion.version}'s training data (sha256 ${reference.data_sha256.slice(0, 12)}…, ${reference.rows} rows)`,
+      '',
+    );
   }
 
   return {
@@ -83,7 +87,13 @@ export function createReviewActivities(deps: MlflowDeps) {
       beat('reading the held-out scores');
       const candidateScores = await readScores(input.evaluation.scores);
       const championScores = await readScores(input.champion?.scores);
-      const scored = (label: string, version: string, metrics: ClassificationMetrics, s: { labels: number[]; probabilities: number[] }): ScoredModel => ({ label, version, metrics, labels: s.labels, probabilities: s.probabilities });
+      const scored = (label: string, version: string, metrics: ClassificationMetrics, s: { labels: number[]; probabilities: number[] }): ScoredModel => ({
+        label,
+        version,
+        metrics,
+        labels: s.labels,
+        probabilities: s.probabilities,
+      });
       const curves = candidateScores
         ? curvePanels(
             scored(candidateLabel, input.candidate.version, input.evaluation.metrics, candidateScores),
@@ -121,7 +131,11 @@ export function createReviewActivities(deps: MlflowDeps) {
         },
         champion: input.champion ? { version: input.champion.version } : { none: input.championNote ?? 'no @production model: nothing to compare with' },
         outcome: input.outcome,
-        links: { mlflow_run: runUrl, review_in_mlflow: reviewUrl, temporal: `${input.links.temporalUi}/namespaces/${input.links.namespace}/workflows/${encodeURIComponent(input.workflowId)}` },
+        links: {
+          mlflow_run: runUrl,
+          review_in_mlflow: reviewUrl,
+          temporal: `${input.links.temporalUi}/namespaces/${input.links.namespace}/workflows/${encodeURIComponent(input.workflowId)}`,
+        },
         metrics: metricRows(input.evaluation.metrics, input.champion?.metrics),
         roc: curves?.roc ?? noScores,
         precision_recall: curves?.precision_recall ?? noScores,
@@ -131,7 +145,11 @@ export function createReviewActivities(deps: MlflowDeps) {
         gates: gatesPanel(input.gates),
         importance: importancePanel,
         drift: driftResult,
-        latency: latencyPanel(latencySamples, input.latency.maxLatencyMs, input.latency.skipped ?? 'no latency samples on this machine (local tests ran elsewhere or before review reports)'),
+        latency: latencyPanel(
+          latencySamples,
+          input.latency.maxLatencyMs,
+          input.latency.skipped ?? 'no latency samples on this machine (local tests ran elsewhere or before review reports)',
+        ),
         approvals: { signed_setup: input.signedApprovals, records: approvalViews(input.approvals), waiting: input.waitingFor },
         ...(input.phase === 'final' && {
           rollout: input.rollout

@@ -111,7 +111,10 @@ export function parseAllowedSigners(text: string, source = 'allowed_signers'): A
 }
 
 function matchPattern(value: string, pattern: string): boolean {
-  const regex = pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.');
+  const regex = pattern
+    .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+    .replace(/\*/g, '.*')
+    .replace(/\?/g, '.');
   return new RegExp(`^${regex}$`, 's').test(value);
 }
 
@@ -143,9 +146,12 @@ export function checkSigner(entries: AllowedSigner[], principal: string, publicK
   let reason = '';
   for (const entry of sameKey) {
     if (entry.certAuthority) reason = `line ${entry.line} marks ${keyName} as cert-authority: certificate-based signing is not supported; list ${principal}'s own key instead`;
-    else if (entry.namespaces !== undefined && !matchPatternList(namespace, entry.namespaces)) reason = `line ${entry.line} allows ${keyName} only for namespaces "${entry.namespaces}", not "${namespace}"`;
-    else if (entry.validAfter && time < entry.validAfter) reason = `key ${keyName} of ${principal} is not yet valid at ${time.toISOString()} (valid-after ${entry.validAfter.toISOString()}, line ${entry.line})`;
-    else if (entry.validBefore && time > entry.validBefore) reason = `key ${keyName} of ${principal} has expired (valid-before ${entry.validBefore.toISOString()}, line ${entry.line}; checked at ${time.toISOString()})`;
+    else if (entry.namespaces !== undefined && !matchPatternList(namespace, entry.namespaces))
+      reason = `line ${entry.line} allows ${keyName} only for namespaces "${entry.namespaces}", not "${namespace}"`;
+    else if (entry.validAfter && time < entry.validAfter)
+      reason = `key ${keyName} of ${principal} is not yet valid at ${time.toISOString()} (valid-after ${entry.validAfter.toISOString()}, line ${entry.line})`;
+    else if (entry.validBefore && time > entry.validBefore)
+      reason = `key ${keyName} of ${principal} has expired (valid-before ${entry.validBefore.toISOString()}, line ${entry.line}; checked at ${time.toISOString()})`;
     else return { allowed: true, entry };
   }
   return { allowed: false, reason };

@@ -57,7 +57,9 @@ export function sshString(value: Buffer | string): Buffer {
 
 /** The blob inside an armored "SSH SIGNATURE" block. */
 export function dearmor(armored: string): Buffer {
-  const text = String(armored ?? '').replace(/\r\n/g, '\n').trim();
+  const text = String(armored ?? '')
+    .replace(/\r\n/g, '\n')
+    .trim();
   if (!text.startsWith(ARMOR_BEGIN) || !text.endsWith(ARMOR_END)) {
     throw new Error(`the signature is not an armored SSH signature (expected "${ARMOR_BEGIN}" … "${ARMOR_END}", as written by ssh-keygen -Y sign)`);
   }
@@ -123,10 +125,12 @@ export function fingerprint(publicKey: Buffer): string {
  * not valid. Whether the key may sign is the allowed-signers file's business (allowed-signers.ts).
  */
 export function verifySignature(signature: SshSignature, message: Buffer | string, namespace: string): { valid: true } | { valid: false; reason: string } {
-  if (signature.namespace !== namespace) return { valid: false, reason: `the signature is for namespace "${signature.namespace}", not "${namespace}" (sign with ssh-keygen -Y sign -n ${namespace})` };
+  if (signature.namespace !== namespace)
+    return { valid: false, reason: `the signature is for namespace "${signature.namespace}", not "${namespace}" (sign with ssh-keygen -Y sign -n ${namespace})` };
   if (signature.keyType !== SUPPORTED_KEY_TYPE) return { valid: false, reason: unsupportedKeyType(signature.keyType) };
   if (signature.signatureType !== SUPPORTED_KEY_TYPE) return { valid: false, reason: `signature type ${signature.signatureType} does not match key type ${signature.keyType}` };
-  if (signature.hashAlgorithm !== 'sha256' && signature.hashAlgorithm !== 'sha512') return { valid: false, reason: `hash algorithm "${signature.hashAlgorithm}" is not sha256 or sha512` };
+  if (signature.hashAlgorithm !== 'sha256' && signature.hashAlgorithm !== 'sha512')
+    return { valid: false, reason: `hash algorithm "${signature.hashAlgorithm}" is not sha256 or sha512` };
   const ok = verify(null, signedData(message, signature.namespace, signature.hashAlgorithm), ed25519PublicKey(signature.publicKey), signature.signature);
   return ok ? { valid: true } : { valid: false, reason: 'the signature does not match the statement: the statement was changed after signing, or signed by another key' };
 }

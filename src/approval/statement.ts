@@ -60,7 +60,8 @@ function fieldProblem(key: string, value: string): string | undefined {
   if (required && value === '') return `${key} is empty`;
   if ((key === 'model_sha256' || key === 'data_sha256') && !SHA256.test(value)) return `${key} is not 64 lower-case hex digits`;
   if (key === 'decision' && value !== 'approved' && value !== 'rejected') return `decision is "${value}", not "approved" or "rejected"`;
-  if (key === 'time' && (!TIME.test(value) || Number.isNaN(Date.parse(value)))) return `time "${value}" is not an ISO 8601 UTC time with milliseconds (e.g. 2026-11-26T11:25:41.123Z)`;
+  if (key === 'time' && (!TIME.test(value) || Number.isNaN(Date.parse(value))))
+    return `time "${value}" is not an ISO 8601 UTC time with milliseconds (e.g. 2026-11-26T11:25:41.123Z)`;
   return undefined;
 }
 

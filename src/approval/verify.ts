@@ -23,9 +23,7 @@ export interface SignedApprovalCheck {
   notBefore?: string;
 }
 
-export type ApprovalVerdict =
-  | { valid: true; principal: string; keyFingerprint: string; statement: ApprovalStatement }
-  | { valid: false; reason: string; keyFingerprint?: string };
+export type ApprovalVerdict = { valid: true; principal: string; keyFingerprint: string; statement: ApprovalStatement } | { valid: false; reason: string; keyFingerprint?: string };
 
 export function verifySignedApproval(check: SignedApprovalCheck, allowedSignersText: string, allowedSignersSource: string): ApprovalVerdict {
   let statement: ApprovalStatement;
@@ -80,7 +78,9 @@ export function readAllowedSignersFile(path: string): { text: string; sha256: st
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     const why = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : (error as Error).message;
-    throw new AllowedSignersError(`cannot read the allowed signers file ${path} (${why}). Fix: allowed_signers must name a file readable where modelship runs (a relative path is relative to the config file)`);
+    throw new AllowedSignersError(
+      `cannot read the allowed signers file ${path} (${why}). Fix: allowed_signers must name a file readable where modelship runs (a relative path is relative to the config file)`,
+    );
   }
   return { text: bytes.toString('utf8'), sha256: createHash('sha256').update(bytes).digest('hex') };
 }

@@ -54,7 +54,8 @@ export async function auditApprovals(evidence: ApprovalEvidence, options: AuditO
   if (approval.automatic) say(false, `approved automatically (auto_approve_deployment): no person signed`);
   if (approval.decision === 'expired') tell('no decision: the approval expired');
   const votes = approval.approvals ?? [];
-  if (approval.signatures !== 'required') say(false, `names only: allowed_signers was not set, so ${votes.length ? votes.map((v) => v.by).join(', ') : approval.by ?? 'nobody'} is not verified`);
+  if (approval.signatures !== 'required')
+    say(false, `names only: allowed_signers was not set, so ${votes.length ? votes.map((v) => v.by).join(', ') : (approval.by ?? 'nobody')} is not verified`);
 
   // The model file in MLflow today must be the one the statements name.
   if (candidate.modelSha256) {
@@ -62,11 +63,17 @@ export async function auditApprovals(evidence: ApprovalEvidence, options: AuditO
       const client = new MlflowClient(options.mlflowUri);
       const version = await client.getVersion(candidate.name, candidate.version);
       const tagged = tagValue(version, 'modelship.model_sha256');
-      say(tagged === candidate.modelSha256, `MLflow ${candidate.name} v${candidate.version}: tag modelship.model_sha256 ${short(tagged)}${tagged === candidate.modelSha256 ? ' matches' : ' differs from the approved digest'}`);
+      say(
+        tagged === candidate.modelSha256,
+        `MLflow ${candidate.name} v${candidate.version}: tag modelship.model_sha256 ${short(tagged)}${tagged === candidate.modelSha256 ? ' matches' : ' differs from the approved digest'}`,
+      );
       const dir = mkdtempSync(join(tmpdir(), 'modelship-audit-'));
       try {
         const actual = await client.downloadArtifact(version.source, 'model.onnx', join(dir, 'model.onnx'));
-        say(actual === candidate.modelSha256, `MLflow model file ${version.source}/model.onnx: sha256 ${short(actual)}${actual === candidate.modelSha256 ? ' matches' : ' differs from the approved digest: the model changed after approval'}`);
+        say(
+          actual === candidate.modelSha256,
+          `MLflow model file ${version.source}/model.onnx: sha256 ${short(actual)}${actual === candidate.modelSha256 ? ' matches' : ' differs from the approved digest: the model changed after approval'}`,
+        );
       } finally {
         rmSync(dir, { recursive: true, force: true });
       }
@@ -109,7 +116,10 @@ export async function auditApprovals(evidence: ApprovalEvidence, options: AuditO
       file.text,
       path,
     );
-    const changed = file.sha256 !== vote.signed.allowedSignersSha256 ? ` (allowed signers ${path} changed since: sha256 ${short(vote.signed.allowedSignersSha256)} then, ${short(file.sha256)} now)` : '';
+    const changed =
+      file.sha256 !== vote.signed.allowedSignersSha256
+        ? ` (allowed signers ${path} changed since: sha256 ${short(vote.signed.allowedSignersSha256)} then, ${short(file.sha256)} now)`
+        : '';
     if (verdict.valid) say(true, `${head}, key ${verdict.keyFingerprint}, model sha256 ${short(candidate.modelSha256)}: signature valid${changed}`);
     else say(false, `${head}, key ${verdict.keyFingerprint ?? '?'}: INVALID: ${verdict.reason}${changed}`);
   });

@@ -32,7 +32,10 @@ export async function followHold(handle: WorkflowHandle, print: (line: string) =
   let last: HoldProgress | undefined;
   while (Date.now() < deadline) {
     // Polled, not a pending result call: nothing is left in flight when the caller closes the connection.
-    const ended = await handle.describe().then((d) => d.status.name !== 'RUNNING', () => false);
+    const ended = await handle.describe().then(
+      (d) => d.status.name !== 'RUNNING',
+      () => false,
+    );
     const progress = await handle.query(operatorProgressQuery).catch(() => undefined);
     if (progress && progress.line !== last?.line) print(progress.line);
     last = progress ?? last;

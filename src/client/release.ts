@@ -52,7 +52,12 @@ export async function startRelease(
     trainingTaskQueue: queues.training,
     links: { temporalUi: temporalUiUrl(), mlflow: mlflowTrackingUri(), namespace },
   };
-  const flags = [config.skip_training && 'skip training', config.skip_local_testing && 'skip local tests', config.skip_deployment && 'skip deployment', config.auto_approve_deployment && 'auto-approve']
+  const flags = [
+    config.skip_training && 'skip training',
+    config.skip_local_testing && 'skip local tests',
+    config.skip_deployment && 'skip deployment',
+    config.auto_approve_deployment && 'auto-approve',
+  ]
     .filter(Boolean)
     .join(', ');
   return client.workflow.start('modelRelease', {
@@ -132,7 +137,14 @@ async function resultOnceClosed(handle: Pick<WorkflowHandle, 'result' | 'workflo
   try {
     let nextPageToken: Uint8Array | undefined;
     for (;;) {
-      const request = { namespace: client.options.namespace, execution: { workflowId: handle.workflowId }, waitNewEvent: true, historyEventFilterType: CLOSE_EVENT_ONLY, skipArchival: true, nextPageToken };
+      const request = {
+        namespace: client.options.namespace,
+        execution: { workflowId: handle.workflowId },
+        waitNewEvent: true,
+        historyEventFilterType: CLOSE_EVENT_ONLY,
+        skipArchival: true,
+        nextPageToken,
+      };
       const response = await withOwnSignal(signal, (own) => client.withAbortSignal(own, () => client.workflowService.getWorkflowExecutionHistory(request)));
       if (response.history?.events?.length) break;
       nextPageToken = response.nextPageToken ?? undefined;
@@ -174,7 +186,11 @@ export async function awaitResult<T>(
         lostSince = Date.now();
         options.onContact?.(`lost contact with Temporal (${rpcMessage(error)}); the release goes on without us, retrying…`);
       } else if (Date.now() - lostSince > giveUpAfter) {
-        return { error: new Error(`no answer from Temporal for ${Math.round(giveUpAfter / 60_000)} min (last error: ${rpcMessage(error)}); the release may still be running: modelship status <workflow id>`) };
+        return {
+          error: new Error(
+            `no answer from Temporal for ${Math.round(giveUpAfter / 60_000)} min (last error: ${rpcMessage(error)}); the release may still be running: modelship status <workflow id>`,
+          ),
+        };
       }
       await sleep(delay);
       delay = Math.min(delay * 2, 10_000);
@@ -222,7 +238,10 @@ export async function pendingWork(handle: WatchedHandle): Promise<string[]> {
   const client = handle.client;
   for (const child of description.raw.pendingChildren ?? []) {
     if (!client || !child.workflowId) continue;
-    const childDescription = await client.getHandle(child.workflowId).describe().catch(() => undefined);
+    const childDescription = await client
+      .getHandle(child.workflowId)
+      .describe()
+      .catch(() => undefined);
     for (const activity of childDescription?.raw.pendingActivities ?? []) {
       const line = describePendingActivity(activity);
       if (line) lines.push(`${child.workflowTypeName ?? 'child'}: ${line}`);
@@ -268,7 +287,9 @@ export async function watchRelease(
           if (step.status !== 'pending' && !seen.has(key) && (step.status !== 'running' || step.summary || !seen.has(`${step.name}:running:`))) {
             if (step.status === 'running') seen.add(`${step.name}:running:`);
             seen.add(key);
-            print(`${step.status === 'running' ? '…' : step.status === 'succeeded' ? '✔' : step.status === 'skipped' ? '–' : '✖'} ${step.name}${step.summary ? `: ${step.summary}` : ''}`);
+            print(
+              `${step.status === 'running' ? '…' : step.status === 'succeeded' ? '✔' : step.status === 'skipped' ? '–' : '✖'} ${step.name}${step.summary ? `: ${step.summary}` : ''}`,
+            );
           }
         }
       }
@@ -290,13 +311,16 @@ export function summarize(result: ReleaseStatus & { artifactsDir?: string; repor
   if (result.candidate) lines.push(`model:   ${result.candidate.modelUri} (@candidate)`);
   if (result.metrics) {
     const m = result.metrics;
-    lines.push(`metrics: ROC AUC ${m.roc_auc.toFixed(4)} · PR AUC ${m.average_precision.toFixed(4)} · F1 ${m.f1.toFixed(4)} · accuracy ${m.accuracy.toFixed(4)} (majority baseline ${m.majority_baseline_accuracy.toFixed(4)}) · ${m.rows} held-out rows`);
+    lines.push(
+      `metrics: ROC AUC ${m.roc_auc.toFixed(4)} · PR AUC ${m.average_precision.toFixed(4)} · F1 ${m.f1.toFixed(4)} · accuracy ${m.accuracy.toFixed(4)} (majority baseline ${m.majority_baseline_accuracy.toFixed(4)}) · ${m.rows} held-out rows`,
+    );
   }
   if (result.gates) lines.push(`gates:   ${result.gates.checks.map((c) => `${c.name} ${c.passed ? '✔' : '✖'}`).join(' · ')}`);
   const tests = result.steps.find((s) => s.name === 'local_tests');
   if (tests) lines.push(`tests:   ${tests.status}${tests.summary ? ` — ${tests.summary}` : ''}`);
   if (result.approval) {
-    const signed = result.approval.signatures === 'required' ? ' (signed)' : result.approval.signatures === 'not required' && !result.approval.automatic ? ' (names only, not verified)' : '';
+    const signed =
+      result.approval.signatures === 'required' ? ' (signed)' : result.approval.signatures === 'not required' && !result.approval.automatic ? ' (names only, not verified)' : '';
     lines.push(`approval: ${result.approval.decision}${result.approval.automatic ? ' (automatic)' : result.approval.by ? ` by ${result.approval.by}${signed}` : ''}`);
   }
   const deploy = result.steps.find((s) => s.name === 'deploy');

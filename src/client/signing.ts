@@ -47,7 +47,10 @@ export async function signStatement(keyPath: string, statement: string): Promise
       child.once('close', (c) => done({ code: c, stderr: err }));
     });
     if (code !== 0) {
-      const detail = stderr.split('\n').filter((line) => line && !line.startsWith('Signing file')).join('; ');
+      const detail = stderr
+        .split('\n')
+        .filter((line) => line && !line.startsWith('Signing file'))
+        .join('; ');
       throw new Error(`ssh-keygen could not sign with ${keyPath}: ${detail || `exit code ${code}`}`);
     }
     return readFileSync(`${file}.sig`, 'utf8');

@@ -9,8 +9,7 @@ export async function connectClient(env: NodeJS.ProcessEnv = process.env): Promi
     connection = await Connection.connect({ ...connectionOptions, connectTimeout: 5_000 });
   } catch (error) {
     throw new Error(
-      `cannot reach Temporal at ${connectionOptions.address} (${(error as Error).message}). ` +
-        `Start the embedded stack with 'npm run dev', or set TEMPORAL_ADDRESS.`,
+      `cannot reach Temporal at ${connectionOptions.address} (${(error as Error).message}). ` + `Start the embedded stack with 'npm run dev', or set TEMPORAL_ADDRESS.`,
       { cause: error },
     );
   }

@@ -46,7 +46,10 @@ export async function openCsv(path: string): Promise<{ header: string[]; records
     },
   });
   const parser = parse({ bom: true, relax_column_count: false, skip_empty_lines: true, info: true });
-  createReadStream(path).on('error', (error) => parser.destroy(error)).pipe(hasher).pipe(parser);
+  createReadStream(path)
+    .on('error', (error) => parser.destroy(error))
+    .pipe(hasher)
+    .pipe(parser);
   const iterator = parser[Symbol.asyncIterator]() as AsyncIterator<{ record: string[]; info: { lines: number } }>;
 
   const first = await nextRecord(iterator, path);

@@ -13,8 +13,29 @@ const DATE_FORMATS: DateFormat[] = ['YYYY-MM-DD', 'M/D/YYYY', 'D/M/YYYY'];
 
 /** Name words that mark personal data about a person (GDPR-style direct identifiers and contact details). */
 const PERSONAL_WORDS = new Set([
-  'name', 'firstname', 'lastname', 'surname', 'fullname', 'email', 'mail', 'phone', 'telephone', 'mobile', 'cell',
-  'contact', 'address', 'street', 'zip', 'zipcode', 'postcode', 'postal', 'ssn', 'passport', 'birth', 'dob', 'iban',
+  'name',
+  'firstname',
+  'lastname',
+  'surname',
+  'fullname',
+  'email',
+  'mail',
+  'phone',
+  'telephone',
+  'mobile',
+  'cell',
+  'contact',
+  'address',
+  'street',
+  'zip',
+  'zipcode',
+  'postcode',
+  'postal',
+  'ssn',
+  'passport',
+  'birth',
+  'dob',
+  'iban',
 ]);
 const EMAIL = /^[^@\s]+@[^@\s]+\.[a-z]{2,}$/i;
 /** Columns the validator checks again on the whole file after the proposal; mending stops after this many rounds. */
@@ -35,7 +56,11 @@ type ListName = 'numeric_features' | 'categorical_features' | 'date_features' | 
 
 /** The words of a column name: "Contact Number" → contact, number; "firstName" → first, name, firstname. */
 function nameWords(name: string): string[] {
-  const words = name.replace(/([a-z])([A-Z])/g, '$1 $2').toLowerCase().split(/[^a-z0-9]+/).filter(Boolean);
+  const words = name
+    .replace(/([a-z])([A-Z])/g, '$1 $2')
+    .toLowerCase()
+    .split(/[^a-z0-9]+/)
+    .filter(Boolean);
   return [...words, words.join('')];
 }
 
@@ -100,7 +125,9 @@ export async function inferContract(path: string, options: { target?: string; sa
     } else if (looksLikeId(name) && !unique) {
       const list = distinct <= categoricalLimit(values.length) ? 'categorical_features' : 'ignored_columns';
       contract[list].push(name);
-      notes.push(`"${name}" is named like an id but repeats (${distinct} distinct values in ${columns[i]!.length} rows): not an id, proposed as ${list === 'categorical_features' ? 'a categorical feature' : 'ignored'}`);
+      notes.push(
+        `"${name}" is named like an id but repeats (${distinct} distinct values in ${columns[i]!.length} rows): not an id, proposed as ${list === 'categorical_features' ? 'a categorical feature' : 'ignored'}`,
+      );
     } else if (looksLikeId(name) || (unique && values.length > 50 && !numeric)) {
       contract.id_columns.push(name);
     } else if (format && !numeric) {
@@ -109,7 +136,10 @@ export async function inferContract(path: string, options: { target?: string; sa
     } else if (numeric) {
       const scores = columns[i]!.map((v) => parseNumber(v));
       const pairs = scores.map((s, k) => [s, labels[k]!] as const).filter(([s]) => s !== null && !Number.isNaN(s));
-      const auc = rocAuc(pairs.map((p) => p[1]), pairs.map((p) => p[0] as number));
+      const auc = rocAuc(
+        pairs.map((p) => p[1]),
+        pairs.map((p) => p[0] as number),
+      );
       if (Math.max(auc, 1 - auc) >= LEAKAGE_AUC) {
         contract.forbidden_features.push(name);
         notes.push(`"${name}" alone predicts the target (ROC AUC ${Math.max(auc, 1 - auc).toFixed(3)}): proposed as forbidden`);
@@ -131,7 +161,12 @@ export async function inferContract(path: string, options: { target?: string; sa
  * leaking category) and moves each column the validator objects to where it passes, until it has no column
  * problem left. Problems no list can mend (a target that is not binary, too few rows) stay, as notes.
  */
-async function mendWithValidator(path: string, contract: InferredContract['contract'] & Record<ListName, string[]>, distinctCounts: Map<string, number>, notes: string[]): Promise<void> {
+async function mendWithValidator(
+  path: string,
+  contract: InferredContract['contract'] & Record<ListName, string[]>,
+  distinctCounts: Map<string, number>,
+  notes: string[],
+): Promise<void> {
   const move = (column: string, to: ListName, why: string) => {
     for (const list of Object.keys(contract) as (keyof typeof contract)[]) {
       const value = contract[list];
@@ -149,7 +184,8 @@ async function mendWithValidator(path: string, contract: InferredContract['contr
       return;
     }
     let moved = 0;
-    const smallEnough = (name: string, column: ColumnProfile) => !column.distinct_capped && (column.distinct ?? distinctCounts.get(name) ?? Infinity) <= categoricalLimit(column.count);
+    const smallEnough = (name: string, column: ColumnProfile) =>
+      !column.distinct_capped && (column.distinct ?? distinctCounts.get(name) ?? Infinity) <= categoricalLimit(column.count);
     for (const [name, column] of Object.entries(profile.columns)) {
       const isFeature = column.role === 'numeric' || column.role === 'categorical' || column.role === 'date';
       if (column.role === 'id' && (column.duplicates ?? 0) > 0) {
@@ -159,7 +195,11 @@ async function mendWithValidator(path: string, contract: InferredContract['contr
       } else if (isFeature && (profile.single_feature_auc[name] ?? 0) >= full.leakage_auc_threshold) {
         move(name, 'forbidden_features', `alone predicts the target (ROC AUC ${profile.single_feature_auc[name]!.toFixed(3)} on the whole file)`);
       } else if ((column.role === 'numeric' || column.role === 'date') && (column.unparseable ?? 0) > 0) {
-        move(name, smallEnough(name, column) ? 'categorical_features' : 'ignored_columns', `has ${column.unparseable} value(s) that are not ${column.role === 'numeric' ? 'numbers' : 'dates'}`);
+        move(
+          name,
+          smallEnough(name, column) ? 'categorical_features' : 'ignored_columns',
+          `has ${column.unparseable} value(s) that are not ${column.role === 'numeric' ? 'numbers' : 'dates'}`,
+        );
       } else continue;
       moved++;
     }

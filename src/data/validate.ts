@@ -260,8 +260,7 @@ export async function validateDataset(path: string, settings: ValidationSettings
   const targetStats = columns[targetIndex]!.stats;
   const features = [...contract.numeric_features, ...contract.date_features, ...contract.categorical_features].filter((c) => index.has(c));
   const featureIndexes = features.map((c) => index.get(c)!);
-  const kindOf = (column: string) =>
-    contract.numeric_features.includes(column) ? 'numeric' : contract.date_features.includes(column) ? 'date' : 'categorical';
+  const kindOf = (column: string) => (contract.numeric_features.includes(column) ? 'numeric' : contract.date_features.includes(column) ? 'date' : 'categorical');
   const featureKinds = features.map(kindOf);
   const reservoir = new Reservoir(settings.sampleSize ?? 50_000, settings.seed ?? 42);
 
@@ -381,7 +380,10 @@ export async function validateDataset(path: string, settings: ValidationSettings
   if (targetValues.length > 2 || targetStats.distinctCapped) {
     problems.push(
       `the target "${contract.target}" is not binary: it has ${targetStats.distinctCapped ? 'over 1000' : targetValues.length} distinct values ` +
-        `(${targetValues.slice(0, 5).map((v) => JSON.stringify(v)).join(', ')}${targetValues.length > 5 ? ', …' : ''}). Fix: a binary classifier needs exactly two values.`,
+        `(${targetValues
+          .slice(0, 5)
+          .map((v) => JSON.stringify(v))
+          .join(', ')}${targetValues.length > 5 ? ', …' : ''}). Fix: a binary classifier needs exactly two values.`,
     );
   } else if (targetValues.length === 1) {
     problems.push(`the target "${contract.target}" has a single class (${JSON.stringify(targetValues[0])}): there is nothing to learn. Fix: include rows of both classes.`);

@@ -22,7 +22,7 @@ function operatingPoints(labels: ArrayLike<number>, scores: ArrayLike<number>) {
   const points: { tp: number; fp: number; threshold: number }[] = [];
   let tp = 0;
   let fp = 0;
-  for (let i = 0; i < n; ) {
+  for (let i = 0; i < n;) {
     let j = i;
     while (j + 1 < n && scores[order[j + 1]!] === scores[order[i]!]) j++;
     for (let k = i; k <= j; k++) labels[order[k]!] === 1 ? tp++ : fp++;

@@ -38,17 +38,29 @@ export function applyGates(settings: GateSettings, candidate: ClassificationMetr
     check('min_roc_auc', candidate.roc_auc, '>=', settings.min_roc_auc, 'ROC AUC on held-out rows'),
     check('min_f1', candidate.f1, '>=', settings.min_f1, 'F1 of the positive class at the chosen threshold'),
     // A constant majority predictor has balanced accuracy 0.5 whatever its accuracy: the model must beat it.
-    check('beats_majority_baseline', candidate.balanced_accuracy, '>', 0.5,
-      `balanced accuracy vs the majority-class predictor's 0.5 (its plain accuracy is ${candidate.majority_baseline_accuracy.toFixed(4)})`),
+    check(
+      'beats_majority_baseline',
+      candidate.balanced_accuracy,
+      '>',
+      0.5,
+      `balanced accuracy vs the majority-class predictor's 0.5 (its plain accuracy is ${candidate.majority_baseline_accuracy.toFixed(4)})`,
+    ),
   ];
   if (champion) {
     const metric = primaryMetric[settings.scoring];
     const championValue = champion.metrics[metric] as number;
     checks.push(
-      check('champion_challenger', candidate[metric] as number, '>=', championValue - settings.max_regression,
-        `${metric} vs @production (version ${champion.version}: ${championValue.toFixed(4)}) on the same held-out rows, less max_regression ${settings.max_regression}`),
+      check(
+        'champion_challenger',
+        candidate[metric] as number,
+        '>=',
+        championValue - settings.max_regression,
+        `${metric} vs @production (version ${champion.version}: ${championValue.toFixed(4)}) on the same held-out rows, less max_regression ${settings.max_regression}`,
+      ),
     );
   }
-  const failed = checks.filter((c) => !c.passed).map((c) => `${c.name}: ${Number.isFinite(c.value) ? c.value.toFixed(4) : c.value} is not ${c.comparison} ${c.threshold.toFixed(4)} (${c.detail})`);
+  const failed = checks
+    .filter((c) => !c.passed)
+    .map((c) => `${c.name}: ${Number.isFinite(c.value) ? c.value.toFixed(4) : c.value} is not ${c.comparison} ${c.threshold.toFixed(4)} (${c.detail})`);
   return { passed: failed.length === 0, checks, failed };
 }

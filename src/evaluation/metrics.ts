@@ -14,7 +14,7 @@ export function averagePrecision(labels: ArrayLike<number>, scores: ArrayLike<nu
   let seen = 0;
   let previousRecall = 0;
   let sum = 0;
-  for (let i = 0; i < n; ) {
+  for (let i = 0; i < n;) {
     let j = i;
     while (j + 1 < n && scores[order[j + 1]!] === scores[order[i]!]) j++;
     for (let k = i; k <= j; k++) {

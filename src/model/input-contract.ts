@@ -76,7 +76,11 @@ export function checkRecords(contract: InputContract, records: RawRecord[], opti
       }
       const value = record[feature.column];
       if (value !== null && typeof value === 'object') {
-        throw new RecordError(`record ${index}: field "${feature.column}" must be a ${feature.kind === 'numeric' ? 'number' : 'string'}, not ${Array.isArray(value) ? 'a list' : 'an object'}`, feature.column, index);
+        throw new RecordError(
+          `record ${index}: field "${feature.column}" must be a ${feature.kind === 'numeric' ? 'number' : 'string'}, not ${Array.isArray(value) ? 'a list' : 'an object'}`,
+          feature.column,
+          index,
+        );
       }
       if (feature.kind === 'numeric' && value !== null && typeof value !== 'number') {
         const parsed = parseNumber(asText(value));
@@ -150,7 +154,9 @@ export class OnnxModel {
     const tensor = output.probabilities ?? output[this.session.outputNames[1]!];
     // float64 from double-precision graphs (trees cast, linear models compute in double), float32 from older ones.
     if (!tensor || (tensor.type !== 'float32' && tensor.type !== 'float64') || tensor.data.length !== records.length * 2) {
-      throw new Error(`the model's probabilities output is ${tensor ? `${tensor.type} [${tensor.dims.join(', ')}]` : 'missing'}; expected float32 or float64 [${records.length}, 2]`);
+      throw new Error(
+        `the model's probabilities output is ${tensor ? `${tensor.type} [${tensor.dims.join(', ')}]` : 'missing'}; expected float32 or float64 [${records.length}, 2]`,
+      );
     }
     const data = tensor.data as Float32Array | Float64Array;
     const result = new Float64Array(records.length);

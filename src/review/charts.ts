@@ -51,7 +51,16 @@ const modelColour = (models: string[]) => ({
 });
 
 const unit = (field: string, title: string) => ({ field, type: 'quantitative', title, scale: { domain: [0, 1] } });
-const diagonal = { data: { values: [{ a: 0, b: 0 }, { a: 1, b: 1 }] }, mark: { type: 'line', strokeDash: [4, 4], color: '#cbd5e1' }, encoding: { x: { field: 'a', type: 'quantitative' }, y: { field: 'b', type: 'quantitative' } } };
+const diagonal = {
+  data: {
+    values: [
+      { a: 0, b: 0 },
+      { a: 1, b: 1 },
+    ],
+  },
+  mark: { type: 'line', strokeDash: [4, 4], color: '#cbd5e1' },
+  encoding: { x: { field: 'a', type: 'quantitative' }, y: { field: 'b', type: 'quantitative' } },
+};
 
 /** ROC curves of the candidate and @production on the same held-out rows. */
 export function rocSpec(rows: Rows, models: string[]): VegaLiteSpec {
@@ -59,7 +68,11 @@ export function rocSpec(rows: Rows, models: string[]): VegaLiteSpec {
     ...base('ROC curve (held-out rows)'),
     layer: [
       diagonal,
-      { data: { values: rows }, mark: { type: 'line', strokeWidth: 2, interpolate: 'step-after' }, encoding: { x: unit('fpr', 'false positive rate'), y: unit('tpr', 'true positive rate'), color: modelColour(models), order: { field: 'fpr' } } },
+      {
+        data: { values: rows },
+        mark: { type: 'line', strokeWidth: 2, interpolate: 'step-after' },
+        encoding: { x: unit('fpr', 'false positive rate'), y: unit('tpr', 'true positive rate'), color: modelColour(models), order: { field: 'fpr' } },
+      },
     ],
   };
 }
@@ -69,7 +82,11 @@ export function prSpec(rows: Rows, models: string[], positiveRate: number): Vega
     ...base('Precision–recall curve (held-out rows)'),
     layer: [
       { data: { values: [{ y: positiveRate }] }, mark: { type: 'rule', strokeDash: [4, 4], color: '#cbd5e1' }, encoding: { y: { field: 'y', type: 'quantitative' } } },
-      { data: { values: rows }, mark: { type: 'line', strokeWidth: 2, interpolate: 'step-after' }, encoding: { x: unit('recall', 'recall'), y: unit('precision', 'precision'), color: modelColour(models), order: { field: 'recall' } } },
+      {
+        data: { values: rows },
+        mark: { type: 'line', strokeWidth: 2, interpolate: 'step-after' },
+        encoding: { x: unit('recall', 'recall'), y: unit('precision', 'precision'), color: modelColour(models), order: { field: 'recall' } },
+      },
     ],
   };
 }
@@ -100,8 +117,14 @@ export function confusionSpec(rows: Rows, threshold: number): VegaLiteSpec {
     data: { values: rows },
     encoding: { x: axis('predicted', 'predicted'), y: axis('actual', 'actual') },
     layer: [
-      { mark: { type: 'rect', stroke: 'white', strokeWidth: 2 }, encoding: { color: { field: 'count', type: 'quantitative', scale: { scheme: 'blues', type: 'sqrt' }, legend: null } } },
-      { mark: { type: 'text', fontSize: 14, fontWeight: 600 }, encoding: { text: { field: 'label' }, color: { condition: { test: 'datum.dark', value: 'white' }, value: '#111827' } } },
+      {
+        mark: { type: 'rect', stroke: 'white', strokeWidth: 2 },
+        encoding: { color: { field: 'count', type: 'quantitative', scale: { scheme: 'blues', type: 'sqrt' }, legend: null } },
+      },
+      {
+        mark: { type: 'text', fontSize: 14, fontWeight: 600 },
+        encoding: { text: { field: 'label' }, color: { condition: { test: 'datum.dark', value: 'white' }, value: '#111827' } },
+      },
     ],
   };
 }
@@ -136,7 +159,7 @@ export function importanceSpec(rows: Rows, metric: string): VegaLiteSpec {
 
 export function driftSpec(rows: Rows, flag: number): VegaLiteSpec {
   return {
-    ...base('Data drift vs @production\'s training data (PSI per feature)', 420, Math.max(120, 18 * rows.length)),
+    ...base("Data drift vs @production's training data (PSI per feature)", 420, Math.max(120, 18 * rows.length)),
     layer: [
       {
         data: { values: rows },
@@ -159,13 +182,21 @@ export function latencySpec(rows: Rows, marks: { label: string; ms: number }[]):
       {
         data: { values: rows },
         mark: { type: 'bar', color: COLOURS.candidate, binSpacing: 1 },
-        encoding: { x: { field: 'start', type: 'quantitative', title: 'milliseconds' }, x2: { field: 'end' }, y: { field: 'count', type: 'quantitative', title: 'calls' }, y2: { datum: 0 } },
+        encoding: {
+          x: { field: 'start', type: 'quantitative', title: 'milliseconds' },
+          x2: { field: 'end' },
+          y: { field: 'count', type: 'quantitative', title: 'calls' },
+          y2: { datum: 0 },
+        },
       },
       {
         data: { values: marks },
         mark: { type: 'rule', strokeDash: [4, 4] },
         // The first mark (p95) grey, the second (the limit) red, whatever their labels sort as.
-        encoding: { x: { field: 'ms', type: 'quantitative' }, color: { field: 'label', type: 'nominal', title: null, scale: { domain: marks.map((m) => m.label), range: [COLOURS.neutral, COLOURS.bad] } } },
+        encoding: {
+          x: { field: 'ms', type: 'quantitative' },
+          color: { field: 'label', type: 'nominal', title: null, scale: { domain: marks.map((m) => m.label), range: [COLOURS.neutral, COLOURS.bad] } },
+        },
       },
     ],
   };
@@ -205,7 +236,9 @@ export function bakeSpec(rows: Rows): VegaLiteSpec {
       {
         mark: { type: 'bar', color: COLOURS.candidate, width: { band: 0.5 } },
         // A fixed domain with room for the labels, also when no request came in (p95 0 everywhere).
-        encoding: { y: { field: 'p95_ms', type: 'quantitative', title: 'p95 latency (ms)', scale: { domain: [0, 1.25 * Math.max(1, ...rows.map((r) => Number(r.p95_ms) || 0))] } } },
+        encoding: {
+          y: { field: 'p95_ms', type: 'quantitative', title: 'p95 latency (ms)', scale: { domain: [0, 1.25 * Math.max(1, ...rows.map((r) => Number(r.p95_ms) || 0))] } },
+        },
       },
       { mark: { type: 'text', dy: -8, fontSize: 11 }, encoding: { y: { field: 'p95_ms', type: 'quantitative' }, text: { field: 'label' } } },
     ],

@@ -81,7 +81,9 @@ export function curvePanels(candidate: ScoredModel, champion: ScoredModel | unde
   };
   return {
     roc: roc.length ? { available: true as const, rows: roc } : none('one class is absent from the held-out rows: no ROC curve'),
-    precision_recall: pr.length ? { available: true as const, rows: pr, positive_rate: positives / Math.max(1, candidate.labels.length) } : none('no positive held-out rows: no precision–recall curve'),
+    precision_recall: pr.length
+      ? { available: true as const, rows: pr, positive_rate: positives / Math.max(1, candidate.labels.length) }
+      : none('no positive held-out rows: no precision–recall curve'),
     calibration: { available: true as const, rows: calibration },
     confusion: total
       ? {
@@ -122,7 +124,14 @@ export function gatesPanel(checks: GateCheck[] | undefined): ReviewDocument['gat
 export function latencyPanel(samplesMs: number[] | undefined, maxLatencyMs: number, why: string): ReviewDocument['latency'] {
   if (!samplesMs || samplesMs.length === 0) return none(why);
   const sorted = [...samplesMs].sort((a, b) => a - b);
-  return { available: true, rows: histogram(sorted, 20), p50_ms: percentile(sorted, 0.5), p95_ms: percentile(sorted, 0.95), p99_ms: percentile(sorted, 0.99), max_latency_ms: maxLatencyMs };
+  return {
+    available: true,
+    rows: histogram(sorted, 20),
+    p50_ms: percentile(sorted, 0.5),
+    p95_ms: percentile(sorted, 0.95),
+    p99_ms: percentile(sorted, 0.99),
+    max_latency_ms: maxLatencyMs,
+  };
 }
 
 export function driftPanel(features: FeatureDrift[] | undefined, reference: string, why: string): ReviewDocument['drift'] {

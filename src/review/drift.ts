@@ -100,7 +100,11 @@ function numericBins(reference: (number | string | null)[], current: (number | s
     return counts;
   };
   const format = (v: number) => (Math.abs(v) >= 1000 ? v.toFixed(0) : Number(v.toPrecision(3)).toString());
-  const labels = [...edges.map((e, k) => (k === 0 ? `≤ ${format(e)}` : `${format(edges[k - 1]!)}–${format(e)}`)), edges.length ? `> ${format(edges[edges.length - 1]!)}` : 'all', MISSING];
+  const labels = [
+    ...edges.map((e, k) => (k === 0 ? `≤ ${format(e)}` : `${format(edges[k - 1]!)}–${format(e)}`)),
+    edges.length ? `> ${format(edges[edges.length - 1]!)}` : 'all',
+    MISSING,
+  ];
   return { labels, reference: count(reference), current: count(current) };
 }
 
@@ -108,7 +112,10 @@ function numericBins(reference: (number | string | null)[], current: (number | s
 function categoricalBins(reference: (number | string | null)[], current: (number | string | null)[]) {
   const frequency = new Map<string, number>();
   for (const v of reference) if (v !== null) frequency.set(String(v), (frequency.get(String(v)) ?? 0) + 1);
-  const kept = [...frequency.entries()].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0])).slice(0, MAX_CATEGORIES).map(([c]) => c);
+  const kept = [...frequency.entries()]
+    .sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]))
+    .slice(0, MAX_CATEGORIES)
+    .map(([c]) => c);
   const labels = [...kept, OTHER, MISSING];
   const count = (values: (number | string | null)[]) => {
     const counts = new Array<number>(labels.length).fill(0);
@@ -127,12 +134,14 @@ export function compareSketches(reference: DataSketch, current: DataSketch): Fea
     const referenceShares = shares(binned.reference);
     const currentShares = shares(binned.current);
     const value = psi(referenceShares, currentShares);
-    return [{
-      feature: feature.column,
-      kind: feature.kind,
-      psi: value,
-      flagged: value > PSI_FLAG,
-      bins: binned.labels.map((bin, i) => ({ bin, reference: referenceShares[i]!, current: currentShares[i]! })).filter((b) => b.reference > 0 || b.current > 0),
-    }];
+    return [
+      {
+        feature: feature.column,
+        kind: feature.kind,
+        psi: value,
+        flagged: value > PSI_FLAG,
+        bins: binned.labels.map((bin, i) => ({ bin, reference: referenceShares[i]!, current: currentShares[i]! })).filter((b) => b.reference > 0 || b.current > 0),
+      },
+    ];
   });
 }

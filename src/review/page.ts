@@ -1,10 +1,22 @@
 // review.html: one self-contained page (inline CSS and SVG, no script, no network) from a review document. The
 // charts are rendered from the same rows review.json holds.
-import { bakeSpec, calibrationSpec, confusionSpec, driftSpec, importanceSpec, latencySpec, prSpec, renderSvg, rocSpec, scoreDistributionSpec, trafficSpec, type VegaLiteSpec } from './charts';
+import {
+  bakeSpec,
+  calibrationSpec,
+  confusionSpec,
+  driftSpec,
+  importanceSpec,
+  latencySpec,
+  prSpec,
+  renderSvg,
+  rocSpec,
+  scoreDistributionSpec,
+  trafficSpec,
+  type VegaLiteSpec,
+} from './charts';
 import type { Panel, ReviewDocument, RolloutView } from './document';
 
-const escape = (text: unknown) =>
-  String(text ?? '').replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
+const escape = (text: unknown) => String(text ?? '').replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
 const fixed = (v: number | undefined, digits = 4) => (v === undefined || !Number.isFinite(v) ? '–' : v.toFixed(digits));
 
 const CSS = `
@@ -44,7 +56,10 @@ function metricsTable(doc: ReviewDocument): string {
 function gatesTable(doc: ReviewDocument): string {
   if (!doc.gates.available) return `<p class="note">${escape(doc.gates.note)}</p>`;
   const rows = doc.gates.rows
-    .map((g) => `<tr><td>${escape(g.name)}</td><td class="num">${fixed(g.value)}</td><td class="num">${escape(g.comparison)} ${fixed(g.threshold)}</td><td class="${g.result}">${g.result}</td><td>${escape(g.detail)}</td></tr>`)
+    .map(
+      (g) =>
+        `<tr><td>${escape(g.name)}</td><td class="num">${fixed(g.value)}</td><td class="num">${escape(g.comparison)} ${fixed(g.threshold)}</td><td class="${g.result}">${g.result}</td><td>${escape(g.detail)}</td></tr>`,
+    )
     .join('');
   return `<table class="card" data-table="gates"><tr><th>gate</th><th>value</th><th>threshold</th><th>result</th><th>what it checks</th></tr>${rows}</table>`;
 }
@@ -55,9 +70,14 @@ function approvalsSection(doc: ReviewDocument): string {
     ? ''
     : '<p class="warn" data-warning="unsigned">approvals are not signed: names only (set <code>allowed_signers</code> in the config to require SSH signatures)</p>';
   const rows = approvals.records
-    .map((a) => `<tr><td>${escape(a.by)}${a.automatic ? ' <span class="note">(automatic)</span>' : ''}</td><td>${escape(a.decision)}</td><td>${escape(a.at)}</td><td class="${a.signed ? 'pass' : 'fail'}">${a.signed ? `signed${a.signature ? `: ${escape(a.signature)}` : ''}` : 'not signed'}</td><td>${escape(a.note ?? '')}</td></tr>`)
+    .map(
+      (a) =>
+        `<tr><td>${escape(a.by)}${a.automatic ? ' <span class="note">(automatic)</span>' : ''}</td><td>${escape(a.decision)}</td><td>${escape(a.at)}</td><td class="${a.signed ? 'pass' : 'fail'}">${a.signed ? `signed${a.signature ? `: ${escape(a.signature)}` : ''}` : 'not signed'}</td><td>${escape(a.note ?? '')}</td></tr>`,
+    )
     .join('');
-  const table = rows ? `<table class="card" data-table="approvals"><tr><th>who</th><th>decision</th><th>when</th><th>signature</th><th>comment / reason</th></tr>${rows}</table>` : '';
+  const table = rows
+    ? `<table class="card" data-table="approvals"><tr><th>who</th><th>decision</th><th>when</th><th>signature</th><th>comment / reason</th></tr>${rows}</table>`
+    : '';
   const waiting = approvals.waiting ? `<p><strong>Waiting for a decision.</strong> ${escape(approvals.waiting)}</p>` : '';
   return `<h2 id="approval">Approval</h2>${unsigned}${waiting}${table || (waiting ? '' : '<p class="note">no decision recorded</p>')}`;
 }
@@ -83,12 +103,27 @@ async function rolloutSection(doc: ReviewDocument): Promise<string> {
   const events = r.compensations.map((c) => ({ seconds: c.seconds, label: `compensations: ${c.undone.join('; ') || 'nothing to undo'}` }));
   const charts = r.traffic.length
     ? [
-        await chart('traffic', panel, () => trafficSpec(r.traffic, events), `Traffic per colour after each change.${events.length ? ' <span class="warn">Red line: compensations ran (rolled back).</span>' : ''}`),
-        r.bakes.length ? await chart('bake', panel, () => bakeSpec(r.bakes.map((b) => ({ ...b, label: `${(100 * b.error_rate).toFixed(2)} % errors, ${b.requests} req` }))), 'p95 latency of the new colour per bake step, labelled with its error rate.') : '',
+        await chart(
+          'traffic',
+          panel,
+          () => trafficSpec(r.traffic, events),
+          `Traffic per colour after each change.${events.length ? ' <span class="warn">Red line: compensations ran (rolled back).</span>' : ''}`,
+        ),
+        r.bakes.length
+          ? await chart(
+              'bake',
+              panel,
+              () => bakeSpec(r.bakes.map((b) => ({ ...b, label: `${(100 * b.error_rate).toFixed(2)} % errors, ${b.requests} req` }))),
+              'p95 latency of the new colour per bake step, labelled with its error rate.',
+            )
+          : '',
       ].join('')
     : '';
   const compensations = r.compensations
-    .map((c) => `<p class="warn" data-compensation>compensations ran at ${escape(c.at)} (+${c.seconds} s): ${escape(c.undone.join('; ') || 'nothing to undo')}${c.failures.length ? `; UNDO FAILURES: ${escape(c.failures.join('; '))}` : ''}</p>`)
+    .map(
+      (c) =>
+        `<p class="warn" data-compensation>compensations ran at ${escape(c.at)} (+${c.seconds} s): ${escape(c.undone.join('; ') || 'nothing to undo')}${c.failures.length ? `; UNDO FAILURES: ${escape(c.failures.join('; '))}` : ''}</p>`,
+    )
     .join('');
   const steps = r.steps.map((s) => `<tr><td class="num">+${s.seconds} s</td><td>${escape(s.action)}</td><td>${escape(s.detail ?? '')}</td></tr>`).join('');
   const outcomeClass = r.outcome === 'succeeded' ? 'ok' : r.outcome === 'rolled back' ? 'bad' : 'neutral';
@@ -113,16 +148,48 @@ export async function renderReviewHtml(doc: ReviewDocument): Promise<string> {
       ? '<span class="badge wait">awaiting approval</span>'
       : `<span class="badge ${doc.outcome === 'succeeded' ? 'ok' : doc.outcome === 'rejected' || doc.outcome === 'approval_expired' ? 'neutral' : 'bad'}">${escape(doc.outcome ?? 'final')}</span>`;
   const link = (href: string | undefined, text: string) => (href ? `<a href="${escape(href)}" target="_blank" rel="noopener">${text}</a>` : '');
-  const links = [link(doc.links.mlflow_run, 'MLflow run'), link(doc.links.review_in_mlflow, 'this review in MLflow'), link(doc.links.temporal, 'Temporal workflow')].filter(Boolean).join(' · ');
+  const links = [link(doc.links.mlflow_run, 'MLflow run'), link(doc.links.review_in_mlflow, 'this review in MLflow'), link(doc.links.temporal, 'Temporal workflow')]
+    .filter(Boolean)
+    .join(' · ');
   const comparison = champion
     ? `Candidate v${escape(doc.model.version)} (blue) against the current <strong>@production v${escape(champion)}</strong> (grey), both scored on the candidate's held-out rows.`
     : `<span class="note">${escape('none' in doc.champion ? doc.champion.none : '')}</span>`;
   const evidence = [
     await chart('roc', doc.roc, () => rocSpec(doc.roc.available ? doc.roc.rows : [], models), 'Dashed: a random model.'),
-    await chart('precision_recall', doc.precision_recall, () => prSpec(doc.precision_recall.available ? doc.precision_recall.rows : [], models, doc.precision_recall.available ? doc.precision_recall.positive_rate : 0), 'Dashed: the positive rate (a random model).'),
-    await chart('calibration', doc.calibration, () => calibrationSpec(doc.calibration.available ? doc.calibration.rows : [], models), 'On the diagonal: predicted probabilities mean what they say.'),
-    await chart('confusion', doc.confusion, () => confusionSpec(doc.confusion.available ? doc.confusion.rows.map((r) => ({ ...r, label: String(r.count), dark: r.count > 0.5 * Math.max(...(doc.confusion.available ? doc.confusion.rows.map((x) => x.count) : [0])) })) : [], doc.confusion.available ? doc.confusion.threshold : 0), 'Candidate, at the decision threshold chosen in training.'),
-    await chart('score_distribution', doc.score_distribution, () => scoreDistributionSpec(doc.score_distribution.available ? doc.score_distribution.rows : []), 'Well separated classes make a good model; overlap is where it errs.'),
+    await chart(
+      'precision_recall',
+      doc.precision_recall,
+      () => prSpec(doc.precision_recall.available ? doc.precision_recall.rows : [], models, doc.precision_recall.available ? doc.precision_recall.positive_rate : 0),
+      'Dashed: the positive rate (a random model).',
+    ),
+    await chart(
+      'calibration',
+      doc.calibration,
+      () => calibrationSpec(doc.calibration.available ? doc.calibration.rows : [], models),
+      'On the diagonal: predicted probabilities mean what they say.',
+    ),
+    await chart(
+      'confusion',
+      doc.confusion,
+      () =>
+        confusionSpec(
+          doc.confusion.available
+            ? doc.confusion.rows.map((r) => ({
+                ...r,
+                label: String(r.count),
+                dark: r.count > 0.5 * Math.max(...(doc.confusion.available ? doc.confusion.rows.map((x) => x.count) : [0])),
+              }))
+            : [],
+          doc.confusion.available ? doc.confusion.threshold : 0,
+        ),
+      'Candidate, at the decision threshold chosen in training.',
+    ),
+    await chart(
+      'score_distribution',
+      doc.score_distribution,
+      () => scoreDistributionSpec(doc.score_distribution.available ? doc.score_distribution.rows : []),
+      'Well separated classes make a good model; overlap is where it errs.',
+    ),
   ].join('');
   const importance = doc.importance.available ? doc.importance : undefined;
   const latency = doc.latency.available ? doc.latency : undefined;
@@ -147,9 +214,27 @@ ${metricsTable(doc)}
 <div class="grid" style="margin-top:14px">${evidence}</div>
 <h2 id="gates">Gates</h2>${gatesTable(doc)}
 <h2 id="importance">Feature importance</h2>
-<div class="grid">${await chart('importance', doc.importance, () => importanceSpec((importance?.rows ?? []).map((r) => ({ ...r, low: r.importance_mean - r.importance_std, high: r.importance_mean + r.importance_std })), importance?.metric ?? ''), 'Computed by the trainer: how much the held-out score drops when a feature\'s values are shuffled (bar: mean, line: ± one standard deviation).')}</div>
+<div class="grid">${await chart(
+    'importance',
+    doc.importance,
+    () =>
+      importanceSpec(
+        (importance?.rows ?? []).map((r) => ({ ...r, low: r.importance_mean - r.importance_std, high: r.importance_mean + r.importance_std })),
+        importance?.metric ?? '',
+      ),
+    "Computed by the trainer: how much the held-out score drops when a feature's values are shuffled (bar: mean, line: ± one standard deviation).",
+  )}</div>
 <h2 id="drift">Data drift</h2>
-<div class="grid">${await chart('drift', doc.drift, () => driftSpec((drift?.features ?? []).map((f) => ({ feature: f.feature, psi: f.psi, status: f.flagged ? `drift (PSI > ${drift!.threshold})` : 'stable' })), drift?.threshold ?? 0.2), `Population stability index of each feature, this release's data against ${escape(drift?.reference ?? 'the reference')}; flagged above ${drift?.threshold ?? 0.2}.`)}</div>
+<div class="grid">${await chart(
+    'drift',
+    doc.drift,
+    () =>
+      driftSpec(
+        (drift?.features ?? []).map((f) => ({ feature: f.feature, psi: f.psi, status: f.flagged ? `drift (PSI > ${drift!.threshold})` : 'stable' })),
+        drift?.threshold ?? 0.2,
+      ),
+    `Population stability index of each feature, this release's data against ${escape(drift?.reference ?? 'the reference')}; flagged above ${drift?.threshold ?? 0.2}.`,
+  )}</div>
 ${driftTable(doc)}
 <h2 id="latency">Local-test latency</h2>
 <div class="grid">${await chart('latency', doc.latency, () => latencySpec(latency?.rows ?? [], latencyMarks(latency)), latency ? `p50 ${latency.p50_ms.toFixed(2)} ms · p95 ${latency.p95_ms.toFixed(2)} ms · p99 ${latency.p99_ms.toFixed(2)} ms (limit ${latency.max_latency_ms} ms), ONNX Runtime in the worker.` : '')}</div>

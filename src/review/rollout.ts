@@ -4,7 +4,6 @@
 import type { RolloutFailureDetails, RolloutResult, RolloutStep } from '../workflows/rollout-api';
 import type { RolloutView } from './document';
 
-
 export function rolloutView(result: RolloutResult | undefined, failure: RolloutFailureDetails | undefined, notDeployed?: string): RolloutView {
   if (!result && !failure) return { outcome: 'not deployed', summary: notDeployed ?? 'not deployed', traffic: [], bakes: [], compensations: [], steps: [] };
   const steps: RolloutStep[] = result?.steps ?? failure?.steps ?? [];

@@ -3,15 +3,7 @@
 //
 // Validators stay synchronous and cheap (the rules' refusals); a signature is checked by the worker in the activity
 // verifyApprovalSignature, called from the handler, so a refused signed attempt is in the history with its reason.
-import {
-  allHandlersFinished,
-  ApplicationFailure,
-  condition,
-  deprecatePatch,
-  proxyActivities,
-  setHandler,
-  upsertMemo,
-} from '@temporalio/workflow';
+import { allHandlersFinished, ApplicationFailure, condition, deprecatePatch, proxyActivities, setHandler, upsertMemo } from '@temporalio/workflow';
 import type { Duration } from '@temporalio/common';
 import type { OrchestrationActivities } from '../activities';
 import { statementFields } from '../approval/statement';
@@ -131,23 +123,30 @@ export function createApprovalGate({ config, workflowId, startedBy, state, show 
     const refusal = verifiedRefusal(rules, moment(), kind, request.by) ?? keyReuseRefusal(votes, verdict.keyFingerprint);
     if (refusal) return refuse(via, request.by, refusal);
     const { statement, signature } = request as Required<SignedMessage>;
-    return count({ ...voteOf(kind, request, at), signed: { statement, signature, keyFingerprint: verdict.keyFingerprint, allowedSigners, allowedSignersSha256: verdict.allowedSignersSha256 } });
+    return count({
+      ...voteOf(kind, request, at),
+      signed: { statement, signature, keyFingerprint: verdict.keyFingerprint, allowedSigners, allowedSignersSha256: verdict.allowedSignersSha256 },
+    });
   };
 
-  const apply = (kind: DecisionKind, via: string) => (request: DecisionRequest): string | Promise<string> =>
-    rules.signaturesRequired ? countSigned(kind, request, via) : count(voteOf(kind, request, new Date().toISOString()));
+  const apply =
+    (kind: DecisionKind, via: string) =>
+    (request: DecisionRequest): string | Promise<string> =>
+      rules.signaturesRequired ? countSigned(kind, request, via) : count(voteOf(kind, request, new Date().toISOString()));
 
   setHandler(approveUpdate, apply('approved', 'update'), { validator: validateApprove });
   setHandler(rejectUpdate, apply('rejected', 'update'), { validator: validateReject });
   // Signals cannot answer: a refused one is listed in the status (and the report).
-  const viaSignal = <T extends { by?: string }>(validate: (r: T) => void, handle: (r: T) => string | Promise<string>) => async (request: T) => {
-    try {
-      validate(request);
-      await handle(request);
-    } catch (error) {
-      if (!listed.has(error as object)) state.refused.push(`signal from ${request?.by ?? 'unknown'}: ${(error as Error).message}`);
-    }
-  };
+  const viaSignal =
+    <T extends { by?: string }>(validate: (r: T) => void, handle: (r: T) => string | Promise<string>) =>
+    async (request: T) => {
+      try {
+        validate(request);
+        await handle(request);
+      } catch (error) {
+        if (!listed.has(error as object)) state.refused.push(`signal from ${request?.by ?? 'unknown'}: ${(error as Error).message}`);
+      }
+    };
   setHandler(approveSignal, viaSignal(validateApprove, apply('approved', 'signal')));
   setHandler(rejectSignal, viaSignal(validateReject, apply('rejected', 'signal')));
 
@@ -167,7 +166,14 @@ export function createApprovalGate({ config, workflowId, startedBy, state, show 
         waiting = false;
         state.waitingFor = undefined;
         if (!answered) {
-          decision = { decision: 'expired', automatic: false, at: new Date().toISOString(), modelVersion: candidateRef.version, approvals: votes, signatures: gateStatus(rules, votes, undefined).signatures };
+          decision = {
+            decision: 'expired',
+            automatic: false,
+            at: new Date().toISOString(),
+            modelVersion: candidateRef.version,
+            approvals: votes,
+            signatures: gateStatus(rules, votes, undefined).signatures,
+          };
         }
         // Handlers still verifying when the decision fell answer "refused: already …" before the release moves on.
         await condition(allHandlersFinished);

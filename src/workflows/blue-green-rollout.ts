@@ -88,7 +88,9 @@ export async function blueGreenRollout(input: RolloutInput): Promise<RolloutResu
 
     await deployIdle(run, before, idle);
     // Traffic by plan; the undo restores the traffic (and mirror) exactly as read before.
-    run.compensate(`restored traffic to ${JSON.stringify(before.traffic)}`, (undo) => undo.setTraffic({ target, endpoint, traffic: before.traffic, mirror: before.mirror, timeout }));
+    run.compensate(`restored traffic to ${JSON.stringify(before.traffic)}`, (undo) =>
+      undo.setTraffic({ target, endpoint, traffic: before.traffic, mirror: before.mirror, timeout }),
+    );
     const shadow = live && input.shadowPercent > 0 ? await shadowPhase(run, before, idle) : undefined;
     for (const percent of live ? input.trafficPlan : [100]) await trafficStep(run, percent, idle, live);
     await moveAliases(run);
@@ -96,7 +98,18 @@ export async function blueGreenRollout(input: RolloutInput): Promise<RolloutResu
 
     const after = await act.describeEndpoint({ target, endpoint });
     const previousVersion = live ? before.deployments.find((d) => d.name === live)?.modelVersion : undefined;
-    return { outcome: 'succeeded', endpoint, colour: idle, previousColour: live, previousVersion, traffic: after.traffic, scoringUri: after.scoringUri, shadow, steps: run.steps, cleanup };
+    return {
+      outcome: 'succeeded',
+      endpoint,
+      colour: idle,
+      previousColour: live,
+      previousVersion,
+      traffic: after.traffic,
+      scoringUri: after.scoringUri,
+      shadow,
+      steps: run.steps,
+      cleanup,
+    };
   } catch (error) {
     throw await run.rollBack(error);
   }
@@ -124,7 +137,11 @@ async function deployIdle(run: RolloutRun, before: EndpointState, idle: string):
   run.failedAt = `deploying to ${idle}`;
   run.compensate(`deleted deployment ${idle}`, (undo) => undo.deleteDeployment({ target, endpoint, deployment: idle, timeout }));
   await slow.deployModel({ target, endpoint, deployment: idle, model: input.model, spec: input.spec, timeout });
-  run.note({ action: 'deployed', detail: `${input.model.name} v${input.model.version} to ${idle} at 0 % traffic`, data: { colour: idle, modelName: input.model.name, modelVersion: input.model.version } });
+  run.note({
+    action: 'deployed',
+    detail: `${input.model.name} v${input.model.version} to ${idle} at 0 % traffic`,
+    data: { colour: idle, modelName: input.model.name, modelVersion: input.model.version },
+  });
 
   run.failedAt = `health checks on ${idle}`;
   const health = await act.healthCheck({ target, endpoint, deployment: idle, model: input.model, maxLatencyMs: input.maxLatencyMs, maxErrorRate: input.maxErrorRate });
@@ -170,10 +187,14 @@ async function moveAliases(run: RolloutRun): Promise<void> {
   const { modelName, model } = run.input;
   run.failedAt = 'moving aliases';
   const production = await act.setModelAlias({ modelName, alias: 'production', version: model.version });
-  run.compensate(`restored @production to ${production.previousVersion ?? '(none)'}`, (undo) => undo.setModelAlias({ modelName, alias: 'production', version: production.previousVersion }));
+  run.compensate(`restored @production to ${production.previousVersion ?? '(none)'}`, (undo) =>
+    undo.setModelAlias({ modelName, alias: 'production', version: production.previousVersion }),
+  );
   if (production.previousVersion && production.previousVersion !== model.version) {
     const previous = await act.setModelAlias({ modelName, alias: 'previous', version: production.previousVersion });
-    run.compensate(`restored @previous to ${previous.previousVersion ?? '(none)'}`, (undo) => undo.setModelAlias({ modelName, alias: 'previous', version: previous.previousVersion }));
+    run.compensate(`restored @previous to ${previous.previousVersion ?? '(none)'}`, (undo) =>
+      undo.setModelAlias({ modelName, alias: 'previous', version: previous.previousVersion }),
+    );
   }
   run.note({
     action: 'aliases',

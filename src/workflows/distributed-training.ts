@@ -24,7 +24,13 @@ export async function trainDistributed(input: TrainInput, trainingTaskQueue: str
   progress(searched());
   const scored = await Promise.all(
     prepared.shards.map(async (shard) => {
-      const result = await shards.searchShard({ workflowId: input.workflowId, config: input.config, prepared: { sample: prepared.sample, mlflow: prepared.mlflow }, shard, deadline });
+      const result = await shards.searchShard({
+        workflowId: input.workflowId,
+        config: input.config,
+        prepared: { sample: prepared.sample, mlflow: prepared.mlflow },
+        shard,
+        deadline,
+      });
       scoredShards++;
       if (result.best !== null && (!best || result.best > best.score)) best = { family: result.family, score: result.best };
       progress(searched());

@@ -186,7 +186,11 @@ export async function holdEndpoint<T>(claim: EndpointClaim, progress: (p: HoldPr
       const position = view?.waiting.findIndex((w) => w.workflowId === workflowId && w.runId === runId) ?? -1;
       const ahead = position >= 0 ? position : undefined;
       progress({
-        state: 'waiting', lockId, endpoint: claim.endpoint, holder, ahead,
+        state: 'waiting',
+        lockId,
+        endpoint: claim.endpoint,
+        holder,
+        ahead,
         line: `waiting for endpoint ${claim.endpoint}${holder ? `, held by ${holder}` : ''}${ahead ? `, ${ahead} ahead` : ''}: one rollout per endpoint, this one waits its turn`,
       });
       if (await condition(() => granted !== undefined, RESEND_EVERY)) break;
@@ -194,7 +198,11 @@ export async function holdEndpoint<T>(claim: EndpointClaim, progress: (p: HoldPr
     const { waitedBehind } = granted as EndpointGrant; // the loop above ends only once granted
     const waitedSeconds = Math.round((Date.now() - asked) / 1000);
     hold = {
-      state: 'holding', lockId, endpoint: claim.endpoint, waitedBehind, waitedSeconds,
+      state: 'holding',
+      lockId,
+      endpoint: claim.endpoint,
+      waitedBehind,
+      waitedSeconds,
       line: `holds endpoint ${claim.endpoint}${waitedBehind ? ` after waiting ${waitedSeconds} s behind ${waitedBehind}` : ' (it was free)'}: rolling out`,
     };
     progress(hold);

@@ -50,7 +50,10 @@ export async function modelRelease(input: ReleaseInput): Promise<ReleaseResult> 
   const { step, skip, show } = steps;
   const gate = createApprovalGate({ config, workflowId, startedBy: input.startedBy, state, show });
   const signedApprovals = Boolean(config.allowed_signers);
-  upsertSearchAttributes([{ key: MODEL_NAME, value: config.model_name }, { key: RELEASE_OUTCOME, value: 'running' }]);
+  upsertSearchAttributes([
+    { key: MODEL_NAME, value: config.model_name },
+    { key: RELEASE_OUTCOME, value: 'running' },
+  ]);
 
   let failure: unknown;
   let failedDetails: unknown;
@@ -92,7 +95,15 @@ export async function modelRelease(input: ReleaseInput): Promise<ReleaseResult> 
       async () => {
         if (!preregistered) {
           const { model_name: modelName } = config;
-          return quick.registerModel({ modelName, workflowId, dataSha256: validated.sha256, codeVersion: input.codeVersion, train: trained, metrics: evaluation.metrics, alias: 'candidate' });
+          return quick.registerModel({
+            modelName,
+            workflowId,
+            dataSha256: validated.sha256,
+            codeVersion: input.codeVersion,
+            train: trained,
+            metrics: evaluation.metrics,
+            alias: 'candidate',
+          });
         }
         await quick.setModelAlias({ modelName: config.model_name, alias: 'candidate', version: preregistered.version });
         return { ...preregistered, created: false };
@@ -114,12 +125,31 @@ export async function modelRelease(input: ReleaseInput): Promise<ReleaseResult> 
       latencySamplesPath = tested.latencySamplesPath;
     }
 
-    review = reviewContent({ workflowId, artifactsDir, config, links: input.links, candidate: registered, train: trained, data: validated, evaluation, champion, championNote, gates: state.gates.checks, latencySamplesPath });
-    const waitingFor = config.auto_approve_deployment ? undefined : `a decision on ${config.model_name} version ${registered.version}: ${approvalCommand(workflowId, signedApprovals)}`;
+    review = reviewContent({
+      workflowId,
+      artifactsDir,
+      config,
+      links: input.links,
+      candidate: registered,
+      train: trained,
+      data: validated,
+      evaluation,
+      champion,
+      championNote,
+      gates: state.gates.checks,
+      latencySamplesPath,
+    });
+    const waitingFor = config.auto_approve_deployment
+      ? undefined
+      : `a decision on ${config.model_name} version ${registered.version}: ${approvalCommand(workflowId, signedApprovals)}`;
     state.review = await writeReleaseReview({ ...review, phase: 'awaiting_approval', signedApprovals, waitingFor });
     show();
 
-    const decision = await step('approval', () => gate.decide(candidate, trained.mlflow.runId, summary.reviewEvidence(state.review, workflowId)), (d) => summary.decisionSummary(config, d));
+    const decision = await step(
+      'approval',
+      () => gate.decide(candidate, trained.mlflow.runId, summary.reviewEvidence(state.review, workflowId)),
+      (d) => summary.decisionSummary(config, d),
+    );
     if (decision.decision !== 'approved') {
       state.outcome = decision.decision === 'rejected' ? 'rejected' : 'approval_expired';
       skip('deploy', `not deployed: ${state.outcome === 'rejected' ? 'rejected' : 'approval expired'}`);
@@ -127,7 +157,11 @@ export async function modelRelease(input: ReleaseInput): Promise<ReleaseResult> 
       skip('deploy', 'skip_deployment is set');
       state.outcome = 'succeeded';
     } else {
-      state.deployment = await step('deploy', () => deployCandidate(input, state, steps, trained), (r) => summary.deployedSummary(config.model_name, candidate.version, r, state.endpointHold));
+      state.deployment = await step(
+        'deploy',
+        () => deployCandidate(input, state, steps, trained),
+        (r) => summary.deployedSummary(config.model_name, candidate.version, r, state.endpointHold),
+      );
       state.outcome = 'succeeded';
     }
   } catch (error) {
@@ -171,7 +205,11 @@ async function trainOrReuse(
   const { config } = input;
   if (config.skip_training) {
     const uri = input.modelUri ?? `models:/${config.model_name}@production`;
-    const existing = await step('train', () => quick.resolveRegisteredModel(uri), (r) => summary.reusedModelSummary(uri, r.version));
+    const existing = await step(
+      'train',
+      () => quick.resolveRegisteredModel(uri),
+      (r) => summary.reusedModelSummary(uri, r.version),
+    );
     record('train').status = 'skipped';
     return { trained: existing.train, preregistered: existing };
   }
@@ -199,7 +237,15 @@ function deployCandidate(input: ReleaseInput, state: ReleaseStatus, { record }: 
   return holdEndpoint(claim, onHold, () =>
     executeChild(blueGreenRollout, {
       workflowId: `${state.workflowId}-rollout`,
-      args: [{ ...rolloutSettingsOf(config), target: config.target, endpoint: config.endpoint_name, model: { name: config.model_name, version, train: trained }, modelName: config.model_name }],
+      args: [
+        {
+          ...rolloutSettingsOf(config),
+          target: config.target,
+          endpoint: config.endpoint_name,
+          model: { name: config.model_name, version, train: trained },
+          modelName: config.model_name,
+        },
+      ],
     }),
   );
 }
@@ -221,7 +267,10 @@ async function writeReport(basis: ReportBasis, { record, show }: StepRecorder): 
     reportStep.summary = innermostFailure(error).message;
   }
   state.stage = 'done';
-  upsertSearchAttributes([{ key: RELEASE_STAGE, value: 'done' }, { key: RELEASE_OUTCOME, value: state.outcome }]);
+  upsertSearchAttributes([
+    { key: RELEASE_STAGE, value: 'done' },
+    { key: RELEASE_OUTCOME, value: state.outcome },
+  ]);
   show();
   return reportPath;
 }

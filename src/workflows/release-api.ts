@@ -99,7 +99,6 @@ export interface ReleaseStatus {
   review?: ReviewRef;
 }
 
-
 export interface ReleaseInput {
   config: ReleaseConfig;
   /** Absolute folder where workflow_artifacts/<workflow id>/ is written. */

@@ -153,7 +153,13 @@ export class AzureMlEmulator {
         { name: 'basicConstraints', cA: true },
         { name: 'keyUsage', digitalSignature: true, keyEncipherment: true, keyCertSign: true },
         { name: 'extKeyUsage', serverAuth: true },
-        { name: 'subjectAltName', altNames: [{ type: 7, ip: '127.0.0.1' }, { type: 2, value: 'localhost' }] },
+        {
+          name: 'subjectAltName',
+          altNames: [
+            { type: 7, ip: '127.0.0.1' },
+            { type: 2, value: 'localhost' },
+          ],
+        },
       ],
     });
     this.caPem = pems.cert;
@@ -179,7 +185,17 @@ export class AzureMlEmulator {
     mkdirSync(location);
     this.azurite = spawn(
       process.execPath,
-      [require.resolve('azurite/dist/src/blob/main.js'), '--blobHost', '127.0.0.1', '--blobPort', String(this.blobPort), '--location', location, '--skipApiVersionCheck', '--silent'],
+      [
+        require.resolve('azurite/dist/src/blob/main.js'),
+        '--blobHost',
+        '127.0.0.1',
+        '--blobPort',
+        String(this.blobPort),
+        '--location',
+        location,
+        '--skipApiVersionCheck',
+        '--silent',
+      ],
       { stdio: 'ignore' },
     );
     const service = this.blobService();
@@ -269,15 +285,34 @@ export class AzureMlEmulator {
     const [collection, name, sub, version, action] = rest;
 
     if (rest.length === 0 && method === 'GET') {
-      return { status: 200, body: { id: this.workspacePath, name: this.workspace, type: 'Microsoft.MachineLearningServices/workspaces', location: this.location, properties: { friendlyName: this.workspace } } };
+      return {
+        status: 200,
+        body: {
+          id: this.workspacePath,
+          name: this.workspace,
+          type: 'Microsoft.MachineLearningServices/workspaces',
+          location: this.location,
+          properties: { friendlyName: this.workspace },
+        },
+      };
     }
     if (collection === 'datastores' && name === 'workspaceblobstore') {
       if (method === 'GET' && !sub) {
         return {
           status: 200,
           body: {
-            id: `${this.workspacePath}/datastores/workspaceblobstore`, name: 'workspaceblobstore', type: 'Microsoft.MachineLearningServices/workspaces/datastores',
-            properties: { datastoreType: 'AzureBlob', accountName: ACCOUNT, containerName: this.container, endpoint: 'core.windows.net', protocol: 'https', isDefault: true, credentials: { credentialsType: 'AccountKey' } },
+            id: `${this.workspacePath}/datastores/workspaceblobstore`,
+            name: 'workspaceblobstore',
+            type: 'Microsoft.MachineLearningServices/workspaces/datastores',
+            properties: {
+              datastoreType: 'AzureBlob',
+              accountName: ACCOUNT,
+              containerName: this.container,
+              endpoint: 'core.windows.net',
+              protocol: 'https',
+              isDefault: true,
+              credentials: { credentialsType: 'AccountKey' },
+            },
           },
         };
       }
@@ -320,7 +355,8 @@ export class AzureMlEmulator {
     const properties = requireObject(body, 'properties');
     if (kind === 'models') {
       // The CLI and SDK v2 send custom_model; the 2022-10-01 example writes CustomModel.
-      if (!['custom_model', 'CustomModel', 'mlflow_model', 'triton_model'].includes(String(properties.modelType))) throw badRequest('properties.modelType', 'must be custom_model, mlflow_model or triton_model');
+      if (!['custom_model', 'CustomModel', 'mlflow_model', 'triton_model'].includes(String(properties.modelType)))
+        throw badRequest('properties.modelType', 'must be custom_model, mlflow_model or triton_model');
       if (typeof properties.modelUri !== 'string' || !properties.modelUri.startsWith('azureml://')) throw badRequest('properties.modelUri', 'must be an azureml:// datastore URI');
     }
     if (kind === 'codes' && typeof properties.codeUri !== 'string') throw badRequest('properties.codeUri', 'is required');
@@ -351,7 +387,8 @@ export class AzureMlEmulator {
       }
       if (!isObject(body) || typeof body.location !== 'string') throw badRequest('location', 'is required');
       const properties = requireObject(body, 'properties');
-      if (properties.authMode !== 'Key' && properties.authMode !== 'AMLToken' && properties.authMode !== 'AADToken') throw badRequest('properties.authMode', 'must be Key, AMLToken or AADToken');
+      if (properties.authMode !== 'Key' && properties.authMode !== 'AMLToken' && properties.authMode !== 'AADToken')
+        throw badRequest('properties.authMode', 'must be Key, AMLToken or AADToken');
       const traffic = (properties.traffic ?? {}) as Record<string, number>;
       const sum = Object.values(traffic).reduce((a, b) => a + b, 0);
       if (sum !== 0 && sum !== 100) throw badRequest('properties.traffic', `Traffic values need to sum to 0 or 100, got ${sum}.`);
@@ -361,7 +398,11 @@ export class AzureMlEmulator {
         if (percent > 0 && d.properties.provisioningState !== 'Succeeded') throw badRequest('properties.traffic', `Deployment ${deployment} is not in a Succeeded state.`);
       }
       const resource = existing ?? {
-        id: `${this.workspacePath}/onlineEndpoints/${name}`, name, type: 'Microsoft.MachineLearningServices/workspaces/onlineEndpoints', location: body.location, tags: {},
+        id: `${this.workspacePath}/onlineEndpoints/${name}`,
+        name,
+        type: 'Microsoft.MachineLearningServices/workspaces/onlineEndpoints',
+        location: body.location,
+        tags: {},
         keys: { primaryKey: randomBytes(24).toString('base64url'), secondaryKey: randomBytes(24).toString('base64url') },
         properties: { authMode: properties.authMode, traffic: {}, scoringUri: `${this.url}/inference/${name}/score`, swaggerUri: `${this.url}/inference/${name}/swagger.json` },
       };
@@ -413,8 +454,13 @@ export class AzureMlEmulator {
       this.assetById(properties.environmentId, 'properties.environmentId');
       const scoringScript = (properties.codeConfiguration as { scoringScript?: string }).scoringScript;
       const resource: Resource = {
-        id: `${parent.id}/deployments/${name}`, name, type: 'Microsoft.MachineLearningServices/workspaces/onlineEndpoints/deployments',
-        location: body.location, sku: body.sku, tags: {}, properties: { ...properties, provisioningState: existing ? 'Updating' : 'Creating' },
+        id: `${parent.id}/deployments/${name}`,
+        name,
+        type: 'Microsoft.MachineLearningServices/workspaces/onlineEndpoints/deployments',
+        location: body.location,
+        sku: body.sku,
+        tags: {},
+        properties: { ...properties, provisioningState: existing ? 'Updating' : 'Creating' },
       };
       deployments.set(name, resource);
       const failure = this.faults.failProvisioning?.deployment === name ? this.faults.failProvisioning : undefined;
@@ -428,7 +474,11 @@ export class AzureMlEmulator {
           logs.InferenceServer.push(`Azure ML Inferencing HTTP server (emulated); entry script ${scoringScript}; AZUREML_MODEL_DIR=${modelDir}`);
           if (failure) {
             logs.InferenceServer.push(...failure.logs);
-            throw new HttpError(400, 'ResourceNotReady', 'User container has crashed or terminated. Please see troubleshooting guide, available here: https://aka.ms/oe-tsg#error-resourcenotready');
+            throw new HttpError(
+              400,
+              'ResourceNotReady',
+              'User container has crashed or terminated. Please see troubleshooting guide, available here: https://aka.ms/oe-tsg#error-resourcenotready',
+            );
           }
           await this.stopRuntime(endpoint, name);
           if (this.inferenceServer === 'score.py') {
@@ -438,7 +488,7 @@ export class AzureMlEmulator {
             const contract = JSON.parse(readFileSync(join(modelDir, 'input_contract.json'), 'utf8')) as InputContract;
             this.runtimes.set(busyKey, { model: await OnnxModel.load(join(modelDir, 'model.onnx'), contract), logs });
           }
-          logs.InferenceServer.push('Users\'s init has completed successfully', 'Listening on 0.0.0.0:31311');
+          logs.InferenceServer.push("Users's init has completed successfully", 'Listening on 0.0.0.0:31311');
           resource.properties.provisioningState = 'Succeeded';
         } catch (error) {
           resource.properties.provisioningState = 'Failed';
@@ -601,13 +651,15 @@ export class AzureMlEmulator {
     this.operations.set(operation.id, operation);
     this.busy.add(busyKey);
     setTimeout(() => {
-      work().then(
-        () => (operation.status = 'Succeeded'),
-        (error: Error) => {
-          operation.status = 'Failed';
-          operation.error = { code: error instanceof HttpError ? error.code : 'InternalServerError', message: error.message };
-        },
-      ).finally(() => this.busy.delete(busyKey));
+      work()
+        .then(
+          () => (operation.status = 'Succeeded'),
+          (error: Error) => {
+            operation.status = 'Failed';
+            operation.error = { code: error instanceof HttpError ? error.code : 'InternalServerError', message: error.message };
+          },
+        )
+        .finally(() => this.busy.delete(busyKey));
     }, this.faults.operationMs ?? 300);
     return operation;
   }
@@ -643,11 +695,17 @@ export class AzureMlEmulator {
       }
       const requested = req.headers['azureml-model-deployment'];
       deployment = typeof requested === 'string' && requested ? requested : pick(endpoint.properties.traffic as Record<string, number>);
-      if (!deployment) throw new HttpError(503, 'NoTraffic', 'No valid deployments to route to. Please check that the endpoint has at least one deployment with positive weight values or use a deployment specific header to route.');
+      if (!deployment)
+        throw new HttpError(
+          503,
+          'NoTraffic',
+          'No valid deployments to route to. Please check that the endpoint has at least one deployment with positive weight values or use a deployment specific header to route.',
+        );
       const runtime = this.runtimes.get(`${name}/${deployment}`);
       if (!this.deployments.get(name)?.has(deployment)) throw new HttpError(404, 'DeploymentNotFound', `deployment ${deployment} not found`);
       if (!runtime?.model && !runtime?.script) throw new HttpError(424, 'ModelNotReady', `deployment ${deployment} is not ready`);
-      if (this.faults.scoreErrors?.deployment === deployment) throw new HttpError(this.faults.scoreErrors.status, 'InternalServerError', 'An unexpected error occurred in scoring script. Check the logs for more info.');
+      if (this.faults.scoreErrors?.deployment === deployment)
+        throw new HttpError(this.faults.scoreErrors.status, 'InternalServerError', 'An unexpected error occurred in scoring script. Check the logs for more info.');
       if (runtime.script) {
         // The inference server gets the request as sent, with the request id the service adds.
         const requestId = randomUUID();
@@ -696,23 +754,30 @@ export class AzureMlEmulator {
         const classes = new Map<string, ServedRequest[]>();
         for (const r of rows) classes.set(`${String(r.status)[0]}xx`, [...(classes.get(`${String(r.status)[0]}xx`) ?? []), r]);
         return {
-          name: { value: name }, unit: 'Count',
+          name: { value: name },
+          unit: 'Count',
           timeseries: [...classes].map(([statusClass, list]) => ({
-            metadatavalues: [{ name: { value: 'deployment' }, value: deployment }, { name: { value: 'statusCodeClass' }, value: statusClass }],
+            metadatavalues: [
+              { name: { value: 'deployment' }, value: deployment },
+              { name: { value: 'statusCodeClass' }, value: statusClass },
+            ],
             data: [...byMinute(list)].map(([timeStamp, group]) => ({ timeStamp, total: group.length })),
           })),
         };
       }
       const q = Number(/_P(\d+)$/.exec(name)?.[1] ?? 50) / 100;
       return {
-        name: { value: name }, unit: 'MilliSeconds',
-        timeseries: [{
-          metadatavalues: [{ name: { value: 'deployment' }, value: deployment }],
-          data: [...byMinute(rows)].map(([timeStamp, group]) => {
-            const sorted = group.map((r) => r.latencyMs).sort((a, b) => a - b);
-            return { timeStamp, average: sorted[Math.max(0, Math.ceil(q * sorted.length) - 1)] };
-          }),
-        }],
+        name: { value: name },
+        unit: 'MilliSeconds',
+        timeseries: [
+          {
+            metadatavalues: [{ name: { value: 'deployment' }, value: deployment }],
+            data: [...byMinute(rows)].map(([timeStamp, group]) => {
+              const sorted = group.map((r) => r.latencyMs).sort((a, b) => a - b);
+              return { timeStamp, average: sorted[Math.max(0, Math.ceil(q * sorted.length) - 1)] };
+            }),
+          },
+        ],
       };
     });
     return { timespan: url.searchParams.get('timespan'), interval: 'PT1M', value };

@@ -35,7 +35,12 @@ export async function visitReview(browser: Browser, htmlPath: string, viewport =
   page.on('request', (request) => request.url() !== url && foreignRequests.push(request.url()));
   await page.goto(url, { waitUntil: 'load' });
   const marks = await page.$$eval('figure.chart', (figures) =>
-    Object.fromEntries(figures.map((f) => [f.getAttribute('data-chart')!, f.querySelectorAll('svg g.role-mark > path, svg g.role-mark > text, svg g.role-mark > line, svg g.role-mark > rect').length])),
+    Object.fromEntries(
+      figures.map((f) => [
+        f.getAttribute('data-chart')!,
+        f.querySelectorAll('svg g.role-mark > path, svg g.role-mark > text, svg g.role-mark > line, svg g.role-mark > rect').length,
+      ]),
+    ),
   );
   const missing = await page.$$eval('figure.chart-missing', (figures) => Object.fromEntries(figures.map((f) => [f.getAttribute('data-chart')!, f.textContent ?? ''])));
   return { page, consoleErrors, foreignRequests, marks, missing };

@@ -72,12 +72,33 @@ export function fixtureReview(options: { phase: ReviewDocument['phase']; rolledB
     { at: at(33), action: 'traffic', detail: '{"green":100}', data: { traffic: { green: 100 } } },
   ];
   const result: RolloutResult = {
-    outcome: 'succeeded', endpoint: 'bank-high-amount', colour: 'green', previousColour: 'blue', previousVersion: '2', traffic: { green: 100 }, cleanup: 'deleted blue after 0s',
-    steps: [...steps, { at: at(43), action: 'bake passed', detail: '100 %: 402 requests, error rate 0.00 %, p95 2.10 ms', data: { percent: 100, requests: 402, errorRate: 0, p95Ms: 2.1 } }, { at: at(44), action: 'aliases', detail: '@production → v3, @previous → v2', data: { production: '3', previous: '2' } }, { at: at(45), action: 'cleanup', detail: 'deleted blue after 0s' }],
+    outcome: 'succeeded',
+    endpoint: 'bank-high-amount',
+    colour: 'green',
+    previousColour: 'blue',
+    previousVersion: '2',
+    traffic: { green: 100 },
+    cleanup: 'deleted blue after 0s',
+    steps: [
+      ...steps,
+      { at: at(43), action: 'bake passed', detail: '100 %: 402 requests, error rate 0.00 %, p95 2.10 ms', data: { percent: 100, requests: 402, errorRate: 0, p95Ms: 2.1 } },
+      { at: at(44), action: 'aliases', detail: '@production → v3, @previous → v2', data: { production: '3', previous: '2' } },
+      { at: at(45), action: 'cleanup', detail: 'deleted blue after 0s' },
+    ],
   };
   const failure: RolloutFailureDetails = {
-    failed: 'bake analysis at 100 %', undone: ['restored traffic to {"blue":100}', 'deleted deployment green'], undoFailures: [],
-    steps: [...steps, { at: at(44), action: 'rolled back', detail: 'restored traffic to {"blue":100}; deleted deployment green', data: { undone: ['restored traffic to {"blue":100}', 'deleted deployment green'], undoFailures: [] } }],
+    failed: 'bake analysis at 100 %',
+    undone: ['restored traffic to {"blue":100}', 'deleted deployment green'],
+    undoFailures: [],
+    steps: [
+      ...steps,
+      {
+        at: at(44),
+        action: 'rolled back',
+        detail: 'restored traffic to {"blue":100}; deleted deployment green',
+        data: { undone: ['restored traffic to {"blue":100}', 'deleted deployment green'], undoFailures: [] },
+      },
+    ],
   };
   const curves = curvePanels(
     { label: 'candidate v3', version: '3', metrics: candidateMetrics, ...candidate },
@@ -88,23 +109,44 @@ export function fixtureReview(options: { phase: ReviewDocument['phase']; rolledB
     generated_at: '2026-11-26T10:05:00.000Z',
     phase: options.phase,
     workflow_id: 'release-bank-high-amount-20261126-100000-ab12',
-    model: { name: 'bank-high-amount', version: '3', uri: 'models:/bank-high-amount/3', family: 'hist_gradient_boosting', data_sha256: 'a'.repeat(64), model_sha256: 'b'.repeat(64) },
+    model: {
+      name: 'bank-high-amount',
+      version: '3',
+      uri: 'models:/bank-high-amount/3',
+      family: 'hist_gradient_boosting',
+      data_sha256: 'a'.repeat(64),
+      model_sha256: 'b'.repeat(64),
+    },
     champion: { version: '2' },
     outcome: options.phase === 'final' ? (options.rolledBack ? 'failed' : 'succeeded') : undefined,
-    links: { mlflow_run: 'http://127.0.0.1:5000/#/experiments/1/runs/abc', review_in_mlflow: 'http://127.0.0.1:5000/#/experiments/1/runs/abc/artifacts/review.html', temporal: 'http://127.0.0.1:8233/namespaces/default/workflows/x' },
+    links: {
+      mlflow_run: 'http://127.0.0.1:5000/#/experiments/1/runs/abc',
+      review_in_mlflow: 'http://127.0.0.1:5000/#/experiments/1/runs/abc/artifacts/review.html',
+      temporal: 'http://127.0.0.1:8233/namespaces/default/workflows/x',
+    },
     metrics: metricRows(candidateMetrics, championMetrics),
     ...curves,
     gates: gatesPanel(gates.checks),
     importance: {
       available: true,
       metric: 'roc_auc',
-      rows: [['Account Balance', 0.081, 0.006], ['Loan Amount', 0.043, 0.004], ['Age', 0.021, 0.003], ['Account Type', 0.009, 0.002], ['Card Type', 0.001, 0.001]].map(([feature, m, s]) => ({ feature: feature as string, importance_mean: m as number, importance_std: s as number })),
+      rows: [
+        ['Account Balance', 0.081, 0.006],
+        ['Loan Amount', 0.043, 0.004],
+        ['Age', 0.021, 0.003],
+        ['Account Type', 0.009, 0.002],
+        ['Card Type', 0.001, 0.001],
+      ].map(([feature, m, s]) => ({ feature: feature as string, importance_mean: m as number, importance_std: s as number })),
     },
     drift: driftPanel(compareSketches(sketch(10, 0), sketch(11, 0.4)), "@production v2's training data", ''),
     latency: latencyPanel(latency, 50, ''),
-    approvals: options.phase === 'final'
-      ? { signed_setup: false, records: approvalViews({ decision: 'approved', automatic: false, by: 'alice', at: at(-60), modelVersion: '3', comment: 'better on recall, drift understood' }) }
-      : { signed_setup: false, records: [], waiting: 'modelship approve release-… --by NAME' },
+    approvals:
+      options.phase === 'final'
+        ? {
+            signed_setup: false,
+            records: approvalViews({ decision: 'approved', automatic: false, by: 'alice', at: at(-60), modelVersion: '3', comment: 'better on recall, drift understood' }),
+          }
+        : { signed_setup: false, records: [], waiting: 'modelship approve release-… --by NAME' },
     ...(options.phase === 'final' && { rollout: { available: true as const, ...(options.rolledBack ? rolloutView(undefined, failure) : rolloutView(result, undefined)) } }),
   };
 }

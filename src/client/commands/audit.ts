@@ -17,7 +17,8 @@ async function evidenceOf(workflowId: string, reportPath?: string): Promise<Appr
   }
   if (reportPath) throw new Error(`${reportPath} does not exist`);
   const memo = await withClient(
-    async (client) => ((await client.workflow.getHandle(workflowId).describe()).memo ?? {}) as { approval?: ApprovalRecord; candidate?: CandidateRef; approval_gate?: ApprovalGateStatus },
+    async (client) =>
+      ((await client.workflow.getHandle(workflowId).describe()).memo ?? {}) as { approval?: ApprovalRecord; candidate?: CandidateRef; approval_gate?: ApprovalGateStatus },
   );
   return { workflowId, candidate: memo.candidate, approval: memo.approval, gate: memo.approval_gate, source: `the memo of ${workflowId} in Temporal` };
 }

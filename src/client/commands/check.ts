@@ -20,7 +20,11 @@ export function registerCheckCommand(program: Command): void {
       console.log(`orchestration queue ${queues.orchestration}: worker ${o.host}/${o.pid} (Node ${o.node})`);
       console.log(`  MLflow ${o.mlflow.uri}: ${o.mlflow.healthy ? 'reachable' : `NOT reachable (${o.mlflow.detail})`}`);
       console.log(`training queue ${queues.training}: worker ${t.host}/${t.pid} (Python ${t.python})`);
-      console.log(`  ${Object.entries(t.packages).map(([name, version]) => `${name} ${version}`).join(', ')}`);
+      console.log(
+        `  ${Object.entries(t.packages)
+          .map(([name, version]) => `${name} ${version}`)
+          .join(', ')}`,
+      );
       if (!o.mlflow.healthy) process.exitCode = 1;
     });
 }

@@ -45,7 +45,7 @@ export function registerDataCommands(program: Command): void {
 
   data
     .command('validate <file>')
-    .description('check a CSV against the config\'s data contract: prints the profile (exit 0) or every problem (exit 1)')
+    .description("check a CSV against the config's data contract: prints the profile (exit 0) or every problem (exit 1)")
     .option('-c, --config <file>', 'YAML config file with a data: contract', 'config/default.yaml')
     .option('--json', 'print the profile or the problems as JSON')
     .action(async (file: string, options: { config: string; json?: boolean }) => {

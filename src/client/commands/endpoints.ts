@@ -22,12 +22,11 @@ const targetOf = (kind: string | undefined): DeploymentTarget => {
   throw new Error(`--target ${kind}: use local or azure`);
 };
 
-
 export function registerEndpointCommands(program: Command): void {
   const endpoint = program.command('endpoint').description('inspect online endpoints: deployments, traffic, keys (--target azure for Azure ML)');
   endpoint
     .command('list')
-    .description("every endpoint with its deployments (colour, model, version, state), traffic and scoring URL")
+    .description('every endpoint with its deployments (colour, model, version, state), traffic and scoring URL')
     .option('--target <target>', 'local (default) or azure (the workspace in AZURE_SUBSCRIPTION_ID, AZURE_RESOURCE_GROUP, AZURE_WORKSPACE_NAME)')
     .option('--json', 'print as JSON')
     .action(async (options: { json?: boolean; target?: string }) => {
@@ -55,7 +54,7 @@ export function registerEndpointCommands(program: Command): void {
     });
   endpoint
     .command('key <name>')
-    .description("print the endpoint's key (stdout only, for scripts: curl -H \"Authorization: Bearer $(modelship endpoint key E)\")")
+    .description('print the endpoint\'s key (stdout only, for scripts: curl -H "Authorization: Bearer $(modelship endpoint key E)")')
     .option('--target <target>', 'local (default) or azure')
     .action(async (name: string, options: { target?: string }) => {
       process.stdout.write(`${await targetOf(options.target).endpointKey(name)}\n`);
@@ -74,8 +73,13 @@ export function registerEndpointCommands(program: Command): void {
       const config = configFromFlags({ config: options.config, target: options.target });
       const settings = { ...rolloutSettingsOf(config), noCleanup: !options.cleanup || config.no_cleanup };
       const name = options.endpointName ?? config.endpoint_name;
-      await runOperator('deployRegisteredModel', `deploy-${name}-${Date.now()}-${randomUUID().slice(0, 4)}`, [{ target: config.target, endpoint: name, modelUri: options.modelUri, settings }], options.wait,
-        (r: RolloutResult) => `deployed to ${r.colour} of ${r.endpoint}: traffic ${JSON.stringify(r.traffic)}; ${r.cleanup}\nscoring URL: ${r.scoringUri}`);
+      await runOperator(
+        'deployRegisteredModel',
+        `deploy-${name}-${Date.now()}-${randomUUID().slice(0, 4)}`,
+        [{ target: config.target, endpoint: name, modelUri: options.modelUri, settings }],
+        options.wait,
+        (r: RolloutResult) => `deployed to ${r.colour} of ${r.endpoint}: traffic ${JSON.stringify(r.traffic)}; ${r.cleanup}\nscoring URL: ${r.scoringUri}`,
+      );
     });
 
   program
@@ -87,8 +91,13 @@ export function registerEndpointCommands(program: Command): void {
     .action(async (options: { endpointName?: string; config: string; wait?: boolean }) => {
       const config = configFromFlags({ config: options.config });
       const name = options.endpointName ?? config.endpoint_name;
-      await runOperator('rollbackEndpoint', `rollback-${name}-${Date.now()}-${randomUUID().slice(0, 4)}`, [{ target: config.target, endpoint: name, settings: rolloutSettingsOf(config) }], options.wait,
-        (r: RollbackResult) => `rolled back ${name} by ${r.how}: ${r.detail}`);
+      await runOperator(
+        'rollbackEndpoint',
+        `rollback-${name}-${Date.now()}-${randomUUID().slice(0, 4)}`,
+        [{ target: config.target, endpoint: name, settings: rolloutSettingsOf(config) }],
+        options.wait,
+        (r: RollbackResult) => `rolled back ${name} by ${r.how}: ${r.detail}`,
+      );
     });
 }
 

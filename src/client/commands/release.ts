@@ -66,7 +66,6 @@ export function releaseConfigFromFlags(options: StartOptions) {
   return config;
 }
 
-
 export function registerReleaseCommands(program: Command): void {
   program
     .command('start')
@@ -90,35 +89,38 @@ export function registerReleaseCommands(program: Command): void {
         console.error(`warning: ${config.input_data_path} does not exist on this machine; the release fails at data validation unless its worker finds the file`);
       }
       // With --wait the process exits at once instead of closing the connection (see withClient).
-      await withClient(async (client, namespace) => {
-        const handle = await startRelease(client, namespace, config, { modelUri: options.modelUri, startedBy: options.by });
-        const url = workflowUrl(namespace, handle.workflowId);
-        if (!options.wait) {
-          console.log(options.json ? JSON.stringify({ workflowId: handle.workflowId, url }) : `started ${handle.workflowId}\n  ${url}`);
-          return;
-        }
-        if (!options.json) console.log(`started ${handle.workflowId}\n  ${url}`);
-        const outcome = await watchRelease(handle, (line) => !options.json && console.log(line));
-        if (outcome.status) {
-          if (options.json) console.log(JSON.stringify(outcome.status, null, 2));
-          else console.log(`\nwaiting for ${outcome.status.waitingFor}`);
-          return;
-        }
-        if (outcome.error) {
-          // A cancelled run keeps no message or details: its status query says what happened.
-          const cancelled = outcome.error instanceof WorkflowFailedError && outcome.error.cause instanceof CancelledFailure;
-          const status = cancelled ? await handle.query(statusQuery).catch(() => undefined) : failedReleaseStatus(outcome.error);
-          const ended = cancelled ? 'cancelled' : 'failed';
-          const why = cancelled ? (status?.error ?? 'cancelled') : failureMessage(outcome.error);
-          if (options.json) console.log(JSON.stringify({ outcome: ended, error: why, status }, null, 2));
-          else console.error(`\nrelease ${ended}: ${why}${status ? `\n${summarize(status, namespace)}` : ''}`);
-          process.exitCode = 1;
-          return;
-        }
-        const result = outcome.result!;
-        console.log(options.json ? JSON.stringify(result, null, 2) : `\n${summarize(result, namespace)}`);
-        if (result.outcome !== 'succeeded') process.exitCode = 1;
-      }, { leaveOpen: options.wait });
+      await withClient(
+        async (client, namespace) => {
+          const handle = await startRelease(client, namespace, config, { modelUri: options.modelUri, startedBy: options.by });
+          const url = workflowUrl(namespace, handle.workflowId);
+          if (!options.wait) {
+            console.log(options.json ? JSON.stringify({ workflowId: handle.workflowId, url }) : `started ${handle.workflowId}\n  ${url}`);
+            return;
+          }
+          if (!options.json) console.log(`started ${handle.workflowId}\n  ${url}`);
+          const outcome = await watchRelease(handle, (line) => !options.json && console.log(line));
+          if (outcome.status) {
+            if (options.json) console.log(JSON.stringify(outcome.status, null, 2));
+            else console.log(`\nwaiting for ${outcome.status.waitingFor}`);
+            return;
+          }
+          if (outcome.error) {
+            // A cancelled run keeps no message or details: its status query says what happened.
+            const cancelled = outcome.error instanceof WorkflowFailedError && outcome.error.cause instanceof CancelledFailure;
+            const status = cancelled ? await handle.query(statusQuery).catch(() => undefined) : failedReleaseStatus(outcome.error);
+            const ended = cancelled ? 'cancelled' : 'failed';
+            const why = cancelled ? (status?.error ?? 'cancelled') : failureMessage(outcome.error);
+            if (options.json) console.log(JSON.stringify({ outcome: ended, error: why, status }, null, 2));
+            else console.error(`\nrelease ${ended}: ${why}${status ? `\n${summarize(status, namespace)}` : ''}`);
+            process.exitCode = 1;
+            return;
+          }
+          const result = outcome.result!;
+          console.log(options.json ? JSON.stringify(result, null, 2) : `\n${summarize(result, namespace)}`);
+          if (result.outcome !== 'succeeded') process.exitCode = 1;
+        },
+        { leaveOpen: options.wait },
+      );
       // Done: do not linger on idle gRPC/HTTP keep-alive handles of the watch loop.
       if (options.wait) process.exit(process.exitCode ?? 0);
     });
@@ -146,7 +148,9 @@ export function registerReleaseCommands(program: Command): void {
     .option('--key <file>', 'SSH key to sign with (required when the release sets allowed_signers)')
     .action(async (workflowId: string, options: { by: string; reason: string; key?: string }) => {
       await answer(workflowId, 'rejected', options.by, options.key, options.reason, (handle, status, signed) =>
-        handle.executeUpdate(rejectUpdate, { args: [{ by: options.by, reason: options.reason, modelVersion: signed.statement ? status.candidate?.version : undefined, ...signed }] }),
+        handle.executeUpdate(rejectUpdate, {
+          args: [{ by: options.by, reason: options.reason, modelVersion: signed.statement ? status.candidate?.version : undefined, ...signed }],
+        }),
       );
     });
 
@@ -254,7 +258,8 @@ async function answer(
       const status = await handle.query(statusQuery);
       const required = status.gate?.signatures === 'required';
       const command = decision === 'approved' ? 'approve' : 'reject';
-      if (required && !key) throw new Error(`refused: ${workflowId} requires a signed decision (allowed_signers is set). Fix: add --key ~/.ssh/id_ed25519 (the key listed for ${by})`);
+      if (required && !key)
+        throw new Error(`refused: ${workflowId} requires a signed decision (allowed_signers is set). Fix: add --key ~/.ssh/id_ed25519 (the key listed for ${by})`);
       let signed: SignedMessage = {};
       if (key && !required) console.error(`note: ${workflowId} does not require signatures (allowed_signers is not set): the ${command} is sent by name only`);
       else if (key) {

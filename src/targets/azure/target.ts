@@ -159,7 +159,12 @@ export class AzureTarget implements DeploymentTarget {
     const found = await this.call(`reading endpoint ${endpoint}`, () => this.workspace.getEndpoint(endpoint));
     if (found) {
       if (!TERMINAL.has(found.properties.provisioningState ?? 'Succeeded')) {
-        await this.waitFor(`endpoint ${endpoint} is ${found.properties.provisioningState}`, () => this.workspace.getEndpoint(endpoint), (e) => TERMINAL.has(e?.properties.provisioningState ?? 'Succeeded'), options);
+        await this.waitFor(
+          `endpoint ${endpoint} is ${found.properties.provisioningState}`,
+          () => this.workspace.getEndpoint(endpoint),
+          (e) => TERMINAL.has(e?.properties.provisioningState ?? 'Succeeded'),
+          options,
+        );
       }
       return { created: false };
     }
@@ -223,11 +228,20 @@ export class AzureTarget implements DeploymentTarget {
     return { url: `${container.url.split('?')[0]}/${prefix}`, uploaded };
   }
 
-  private async ensureAsset(kind: 'models' | 'codes' | 'environments', name: string, version: string, put: () => Promise<void>, same: (properties: Record<string, unknown>) => boolean): Promise<string> {
+  private async ensureAsset(
+    kind: 'models' | 'codes' | 'environments',
+    name: string,
+    version: string,
+    put: () => Promise<void>,
+    same: (properties: Record<string, unknown>) => boolean,
+  ): Promise<string> {
     const existing = await this.call(`reading ${kind} ${name}:${version}`, () => this.workspace.getAssetVersion(kind, name, version));
     if (existing) {
       if (!same(existing.properties)) {
-        throw new AzureTargetError(`${kind} ${name}:${version} already exists in workspace ${this.workspace.settings.workspace} with other content; versions are immutable. Fix: archive it, or use another model name.`, false);
+        throw new AzureTargetError(
+          `${kind} ${name}:${version} already exists in workspace ${this.workspace.settings.workspace} with other content; versions are immutable. Fix: archive it, or use another model name.`,
+          false,
+        );
       }
     } else {
       await this.call(`registering ${kind} ${name}:${version}`, put);
@@ -238,15 +252,27 @@ export class AzureTarget implements DeploymentTarget {
   private async prepareAssets(model: ModelToDeploy, options: OperationOptions) {
     const container = await this.container();
     const contractSha = sha256(readFileSync(model.contractPath));
-    const modelFolder = await this.upload(container, `LocalUpload/modelship/models/${sha256(model.sha256 + contractSha)}`, [
-      { name: 'model.onnx', path: model.modelPath },
-      { name: 'input_contract.json', path: model.contractPath },
-    ], options);
+    const modelFolder = await this.upload(
+      container,
+      `LocalUpload/modelship/models/${sha256(model.sha256 + contractSha)}`,
+      [
+        { name: 'model.onnx', path: model.modelPath },
+        { name: 'input_contract.json', path: model.contractPath },
+      ],
+      options,
+    );
     const s = this.workspace.settings;
     const modelUri = `azureml://subscriptions/${s.subscriptionId}/resourcegroups/${s.resourceGroup}/workspaces/${s.workspace}/datastores/${DATASTORE}/paths/${modelFolder.url.split(`/${container.containerName}/`)[1]}`;
     const modelId = await this.ensureAsset(
-      'models', model.name, model.version,
-      () => this.workspace.putModelVersion(model.name, model.version, { modelUri, description: `modelship: ${model.name} v${model.version}`, tags: { 'modelship.sha256': model.sha256 } }),
+      'models',
+      model.name,
+      model.version,
+      () =>
+        this.workspace.putModelVersion(model.name, model.version, {
+          modelUri,
+          description: `modelship: ${model.name} v${model.version}`,
+          tags: { 'modelship.sha256': model.sha256 },
+        }),
       (p) => p.modelUri === modelUri,
     );
 
@@ -254,7 +280,9 @@ export class AzureTarget implements DeploymentTarget {
     const codeVersion = sha256(codeFiles.map((f) => `${f.name}\n${sha256(readFileSync(f.path))}`).join('\n')).slice(0, 16);
     const codeFolder = await this.upload(container, `LocalUpload/modelship/code/${codeVersion}`, codeFiles, options);
     const codeId = await this.ensureAsset(
-      'codes', CODE_NAME, codeVersion,
+      'codes',
+      CODE_NAME,
+      codeVersion,
       () => this.workspace.putCodeVersion(CODE_NAME, codeVersion, { codeUri: codeFolder.url, description: 'modelship scoring script (score.py)' }),
       (p) => p.codeUri === codeFolder.url,
     );
@@ -262,8 +290,15 @@ export class AzureTarget implements DeploymentTarget {
     const condaFile = readFileSync(join(SCORING_DIR, 'conda.yaml'), 'utf8');
     const environmentVersion = sha256(`${BASE_IMAGE}\n${condaFile}`).slice(0, 16);
     const environmentId = await this.ensureAsset(
-      'environments', ENVIRONMENT_NAME, environmentVersion,
-      () => this.workspace.putEnvironmentVersion(ENVIRONMENT_NAME, environmentVersion, { image: BASE_IMAGE, condaFile, description: 'onnxruntime, the Azure ML inference server and data collector' }),
+      'environments',
+      ENVIRONMENT_NAME,
+      environmentVersion,
+      () =>
+        this.workspace.putEnvironmentVersion(ENVIRONMENT_NAME, environmentVersion, {
+          image: BASE_IMAGE,
+          condaFile,
+          description: 'onnxruntime, the Azure ML inference server and data collector',
+        }),
       (p) => p.image === BASE_IMAGE,
     );
     return { modelId, codeId, environmentId, uploaded: modelFolder.uploaded + codeFolder.uploaded };
@@ -275,7 +310,12 @@ export class AzureTarget implements DeploymentTarget {
     let existing = await this.call(`reading deployment ${deployment}`, () => this.workspace.getDeployment(endpoint, deployment));
     if (existing && !TERMINAL.has(existing.properties.provisioningState ?? 'Succeeded')) {
       // A retry after a crash: the earlier PUT is still provisioning; wait for it instead of racing it.
-      existing = await this.waitFor(`deployment ${deployment} is ${existing.properties.provisioningState}`, () => this.workspace.getDeployment(endpoint, deployment), (d) => !d || TERMINAL.has(d.properties.provisioningState ?? 'Succeeded'), options);
+      existing = await this.waitFor(
+        `deployment ${deployment} is ${existing.properties.provisioningState}`,
+        () => this.workspace.getDeployment(endpoint, deployment),
+        (d) => !d || TERMINAL.has(d.properties.provisioningState ?? 'Succeeded'),
+        options,
+      );
     }
     if (existing?.properties.provisioningState === 'Succeeded' && sameAsset(existing.properties.model, assets.modelId)) {
       return deploymentState(existing);
@@ -312,7 +352,11 @@ export class AzureTarget implements DeploymentTarget {
       // A failed provisioning: report it as a Failed deployment (the caller fetches its logs), unless it is gone.
       const after = await this.workspace.getDeployment(endpoint, deployment).catch(() => undefined);
       if (!after) throw error instanceof AzureTargetError ? error : new AzureTargetError(`creating deployment ${deployment}: ${describeAzureError(error)}`, true);
-      return { ...deploymentState(after), state: after.properties.provisioningState === 'Succeeded' ? 'Failed' : (after.properties.provisioningState ?? 'Failed'), error: describeAzureError(error) };
+      return {
+        ...deploymentState(after),
+        state: after.properties.provisioningState === 'Succeeded' ? 'Failed' : (after.properties.provisioningState ?? 'Failed'),
+        error: describeAzureError(error),
+      };
     }
     const created = await this.call(`reading deployment ${deployment}`, () => this.workspace.getDeployment(endpoint, deployment));
     if (!created) throw new AzureTargetError(`deployment ${deployment} vanished after it was created`, true);
@@ -321,7 +365,10 @@ export class AzureTarget implements DeploymentTarget {
 
   async setTraffic(endpoint: string, traffic: Record<string, number>, mirror?: { deployment: string; percent: number }, options: OperationOptions = {}): Promise<void> {
     if (mirror && mirror.percent > 0) {
-      throw new AzureTargetError('mirror traffic needs Azure ML API 2023-04-01 or later; @azure/arm-machinelearning 2.1.1 speaks 2022-10-01. Fix: shadow_percent: 0 for target azure.', false);
+      throw new AzureTargetError(
+        'mirror traffic needs Azure ML API 2023-04-01 or later; @azure/arm-machinelearning 2.1.1 speaks 2022-10-01. Fix: shadow_percent: 0 for target azure.',
+        false,
+      );
     }
     const wanted = liveTraffic(traffic);
     await this.whenNotUpdating(
@@ -337,7 +384,12 @@ export class AzureTarget implements DeploymentTarget {
       options,
     );
     // Traffic changes show after a delay: return only once the endpoint says what was asked.
-    await this.waitFor(`traffic of ${endpoint} to become ${JSON.stringify(wanted)}`, () => this.workspace.getEndpoint(endpoint), (e) => sameTraffic(liveTraffic(e?.properties.traffic), wanted), options);
+    await this.waitFor(
+      `traffic of ${endpoint} to become ${JSON.stringify(wanted)}`,
+      () => this.workspace.getEndpoint(endpoint),
+      (e) => sameTraffic(liveTraffic(e?.properties.traffic), wanted),
+      options,
+    );
   }
 
   async probe(endpoint: string, deployment: string, body: unknown): Promise<ProbeResult> {
@@ -364,9 +416,14 @@ export class AzureTarget implements DeploymentTarget {
     const to = new Date(Math.max(nowMs, fromMs) + 60_000).toISOString();
     const filter = encodeURIComponent(`deployment eq '${deployment}' and statusCodeClass eq '*'`);
     const base = `${this.workspace.endpointId(endpoint)}/providers/Microsoft.Insights/metrics?api-version=2018-01-01&timespan=${from}/${to}&interval=PT1M`;
-    const requests = await this.call('reading request metrics', () => this.workspace.armGet<MetricsResponse>(`${base}&metricnames=RequestsPerMinute&aggregation=Total&$filter=${filter}`, {}));
+    const requests = await this.call('reading request metrics', () =>
+      this.workspace.armGet<MetricsResponse>(`${base}&metricnames=RequestsPerMinute&aggregation=Total&$filter=${filter}`, {}),
+    );
     const latency = await this.call('reading latency metrics', () =>
-      this.workspace.armGet<MetricsResponse>(`${base}&metricnames=RequestLatency_P50,RequestLatency_P95,RequestLatency_P99&aggregation=Average&$filter=${encodeURIComponent(`deployment eq '${deployment}'`)}`, {}),
+      this.workspace.armGet<MetricsResponse>(
+        `${base}&metricnames=RequestLatency_P50,RequestLatency_P95,RequestLatency_P99&aggregation=Average&$filter=${encodeURIComponent(`deployment eq '${deployment}'`)}`,
+        {},
+      ),
     );
     let total = 0;
     let errors = 0;
@@ -382,20 +439,39 @@ export class AzureTarget implements DeploymentTarget {
       wholeMinutes === 0
         ? 'Azure Monitor reports whole minutes and none has passed since the bake started: use bake_time of 2m or more on Azure'
         : `Azure Monitor, ${wholeMinutes} whole minute${wholeMinutes === 1 ? '' : 's'}`;
-    return { requests: total, errors, errorRate: total ? errors / total : 0, p50Ms: worst('RequestLatency_P50'), p95Ms: worst('RequestLatency_P95'), p99Ms: worst('RequestLatency_P99'), note };
+    return {
+      requests: total,
+      errors,
+      errorRate: total ? errors / total : 0,
+      p50Ms: worst('RequestLatency_P50'),
+      p95Ms: worst('RequestLatency_P95'),
+      p99Ms: worst('RequestLatency_P99'),
+      note,
+    };
   }
 
   async logs(endpoint: string, deployment: string): Promise<string[]> {
     const lines: string[] = [];
     for (const container of ['StorageInitializer', 'InferenceServer'] as const) {
-      const content = await this.call(`reading ${container} logs of ${deployment}`, () => this.workspace.deploymentLogs(endpoint, deployment, container, 100)).catch((error: Error) => `(unavailable: ${error.message})`);
-      lines.push(...content.split('\n').filter((line) => line.trim()).map((line) => `[${container}] ${line}`));
+      const content = await this.call(`reading ${container} logs of ${deployment}`, () => this.workspace.deploymentLogs(endpoint, deployment, container, 100)).catch(
+        (error: Error) => `(unavailable: ${error.message})`,
+      );
+      lines.push(
+        ...content
+          .split('\n')
+          .filter((line) => line.trim())
+          .map((line) => `[${container}] ${line}`),
+      );
     }
     return lines;
   }
 
   async deleteDeployment(endpoint: string, deployment: string, options: OperationOptions = {}): Promise<{ deleted: boolean }> {
-    const deleted = await this.whenNotUpdating(`deleting deployment ${deployment}`, () => this.workspace.deleteDeployment(endpoint, deployment, { abortSignal: options.signal }), options);
+    const deleted = await this.whenNotUpdating(
+      `deleting deployment ${deployment}`,
+      () => this.workspace.deleteDeployment(endpoint, deployment, { abortSignal: options.signal }),
+      options,
+    );
     return { deleted };
   }
 
@@ -410,7 +486,10 @@ export function azureTargetFromEnv(credential: TokenCredential = defaultCredenti
 }
 
 interface MetricsResponse {
-  value: { name: { value: string }; timeseries: { metadatavalues?: { name: { value: string }; value: string }[]; data: { timeStamp: string; total?: number; average?: number }[] }[] }[];
+  value: {
+    name: { value: string };
+    timeseries: { metadatavalues?: { name: { value: string }; value: string }[]; data: { timeStamp: string; total?: number; average?: number }[] }[];
+  }[];
 }
 
 /** Traffic without its zero entries: Azure lists every deployment, at 0 when it takes none. */

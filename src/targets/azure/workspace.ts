@@ -176,7 +176,12 @@ export function createAzureMlWorkspace(settings: AzureSettings, credential: Toke
       if (properties.datastoreType !== 'AzureBlob' || !properties.accountName || !properties.containerName) {
         throw new Error(`datastore ${name} of workspace ${ws} is a ${properties.datastoreType}, not an Azure Blob container`);
       }
-      return { accountName: properties.accountName, containerName: properties.containerName, endpoint: properties.endpoint ?? 'core.windows.net', protocol: properties.protocol ?? 'https' };
+      return {
+        accountName: properties.accountName,
+        containerName: properties.containerName,
+        endpoint: properties.endpoint ?? 'core.windows.net',
+        protocol: properties.protocol ?? 'https',
+      };
     },
     async datastoreSecret(name) {
       const secrets = (await client.datastores.listSecrets(rg, ws, name)) as { secretsType: string; key?: string; sasToken?: string };
