@@ -1,6 +1,8 @@
 // The endpoint's capture writer: scored records and refusals become JSON lines under the hour partitions of the
-// capture dir, written off the request path. Requests only push onto a bounded in-memory queue; a flush (every
-// FLUSH_INTERVAL_MS, or at once when a batch is full) writes each file's lines with one appendFile ending in "\n".
+// capture dir, written off the request path. A request serializes its lines (the parts its records share once)
+// and pushes them onto a bounded in-memory queue; a flush (every FLUSH_INTERVAL_MS, or at once when a batch is
+// full) writes each file's lines with one appendFile ending in "\n". Serializing per request rather than per
+// flush keeps a flush short, so it never stalls the requests behind it.
 // Capture is best effort: a full queue or a failed write drops records and counts them; it never fails a request.
 //
 // Torn lines: a crash or a failed write can leave a last line without "\n". Readers skip such a line, and no later
@@ -11,8 +13,9 @@ import { appendFile, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { capturePartition, REFUSED_FILE_PREFIX, type CaptureRecord, type RefusedRequest } from '../shared/capture';
 
-export const DEFAULT_CAPTURE_QUEUE_LIMIT = 20_000;
-export const DEFAULT_CAPTURE_BATCH = 2_000;
+/** About 60 MB of typical lines: a few seconds of a 100-record load, so a slow disk write does not drop at once. */
+export const DEFAULT_CAPTURE_QUEUE_LIMIT = 100_000;
+export const DEFAULT_CAPTURE_BATCH = 5_000;
 export const FLUSH_INTERVAL_MS = 250;
 
 /** Why captured lines were dropped: the queue was full, or the disk write failed (ENOSPC, EACCES, …). */
@@ -41,12 +44,16 @@ interface Pending {
   deployment: string;
   kind: 'record' | 'refused';
   at: Date;
-  line: CaptureRecord | RefusedRequest;
+  /** Complete lines, each ending in "\n". */
+  text: string;
+  lines: number;
 }
 
 export class CaptureWriter {
   private queue: Pending[] = [];
+  private queuedLines = 0;
   private timer?: NodeJS.Timeout;
+  private immediate?: NodeJS.Immediate;
   private flushing?: Promise<void>;
   private generation = 0;
   private readonly createdDirs = new Set<string>();
@@ -70,28 +77,43 @@ export class CaptureWriter {
     return `${this.processPart}-${this.generation}.jsonl`;
   }
 
+  /** Lines waiting for the next write. */
   get queued(): number {
-    return this.queue.length;
+    return this.queuedLines;
   }
 
-  /** Queues scored records (all of one request: one endpoint, deployment and time). */
+  /** Queues the scored records of one request (one endpoint and deployment; partitioned by `at`). */
   records(records: CaptureRecord[], at: Date): void {
     if (records.length === 0) return;
-    const { endpoint, deployment } = records[0]!;
-    const room = this.queueLimit - this.queue.length;
-    const taken = Math.min(room, records.length);
-    for (let i = 0; i < taken; i++) this.queue.push({ endpoint, deployment, kind: 'record', at, line: records[i]! });
+    const first = records[0]!;
+    const { endpoint, deployment } = first;
+    const taken = Math.min(this.queueLimit - this.queuedLines, records.length);
+    if (taken > 0) {
+      // What the records of a request share is serialized once; a record that differs is serialized whole.
+      const shared = `"time":${JSON.stringify(first.time)},"endpoint":${JSON.stringify(endpoint)},"deployment":${JSON.stringify(deployment)},"model":${JSON.stringify(first.model)},"latency_ms":${JSON.stringify(first.latency_ms)}`;
+      let text = '';
+      for (let i = 0; i < taken; i++) {
+        const record = records[i]!;
+        const same =
+          record.time === first.time && record.model === first.model && record.latency_ms === first.latency_ms && record.endpoint === endpoint && record.deployment === deployment;
+        text += same
+          ? `{"format":${record.format},"inference_id":${JSON.stringify(record.inference_id)},${shared},"input":${JSON.stringify(record.input)},"prediction":${JSON.stringify(record.prediction)}}\n`
+          : `${JSON.stringify(record)}\n`;
+      }
+      this.push({ endpoint, deployment, kind: 'record', at, text, lines: taken });
+    }
     if (taken < records.length) this.dropped(endpoint, deployment, 'queue_full', records.length - taken);
-    this.schedule();
   }
 
   /** Queues one refusal; its partition needs a deployment (refusals before routing are counted, not written). */
   refused(refusal: RefusedRequest & { deployment: string }, at: Date): void {
-    if (this.queue.length >= this.queueLimit) {
-      this.dropped(refusal.endpoint, refusal.deployment, 'queue_full', 1);
-      return;
-    }
-    this.queue.push({ endpoint: refusal.endpoint, deployment: refusal.deployment, kind: 'refused', at, line: refusal });
+    if (this.queuedLines >= this.queueLimit) return this.dropped(refusal.endpoint, refusal.deployment, 'queue_full', 1);
+    this.push({ endpoint: refusal.endpoint, deployment: refusal.deployment, kind: 'refused', at, text: `${JSON.stringify(refusal)}\n`, lines: 1 });
+  }
+
+  private push(pending: Pending): void {
+    this.queue.push(pending);
+    this.queuedLines += pending.lines;
     this.schedule();
   }
 
@@ -101,8 +123,10 @@ export class CaptureWriter {
   }
 
   private schedule(): void {
-    if (this.queue.length >= this.batchSize) {
-      void this.flush();
+    // While a write runs, requests only queue: the write's flush schedules the next one when it ends.
+    if (this.flushing || this.immediate) return;
+    if (this.queuedLines >= this.batchSize) {
+      this.immediate = setImmediate(() => void this.flush());
     } else if (!this.timer) {
       this.timer = setTimeout(() => void this.flush(), this.flushIntervalMs);
       this.timer.unref();
@@ -111,41 +135,43 @@ export class CaptureWriter {
 
   /** Writes what is queued (one write per file); resolves when every line queued before the call is written or dropped. */
   async flush(): Promise<void> {
-    if (this.timer) {
-      clearTimeout(this.timer);
-      this.timer = undefined;
-    }
+    clearTimeout(this.timer);
+    clearImmediate(this.immediate);
+    this.timer = undefined;
+    this.immediate = undefined;
     // One flush at a time keeps each file's lines in order; a flush asked for meanwhile runs right after it.
     while (this.flushing) await this.flushing;
     if (this.queue.length === 0) return;
     const batch = this.queue;
     this.queue = [];
+    this.queuedLines = 0;
     this.flushing = this.write(batch).finally(() => (this.flushing = undefined));
     await this.flushing;
     if (this.queue.length > 0) this.schedule();
   }
 
   private async write(batch: Pending[]): Promise<void> {
-    const files = new Map<string, { dir: string; name: string; items: Pending[] }>();
+    const files = new Map<string, { dir: string; items: Pending[] }>();
     const name = this.fileName;
     for (const item of batch) {
       const dir = join(this.options.root, capturePartition(item.endpoint, item.deployment, item.at));
       const fileName = item.kind === 'refused' ? `${REFUSED_FILE_PREFIX}${name}` : name;
       const key = `${dir}/${fileName}`;
       let file = files.get(key);
-      if (!file) files.set(key, (file = { dir, name: fileName, items: [] }));
+      if (!file) files.set(key, (file = { dir, items: [] }));
       file.items.push(item);
     }
     let failed = false;
     for (const [path, file] of files) {
-      const text = file.items.map((item) => JSON.stringify(item.line)).join('\n') + '\n';
+      const text = file.items.length === 1 ? file.items[0]!.text : file.items.map((item) => item.text).join('');
+      const lines = file.items.reduce((sum, item) => sum + item.lines, 0);
       try {
         if (!this.createdDirs.has(file.dir)) {
           await mkdir(file.dir, { recursive: true });
           this.createdDirs.add(file.dir);
         }
         await this.append(path, text);
-        this.totals.written += file.items.length;
+        this.totals.written += lines;
         this.count(file.items, (endpoint, deployment, kind, n) => this.options.events?.written?.(endpoint, deployment, kind, n));
       } catch {
         failed = true;
@@ -162,8 +188,8 @@ export class CaptureWriter {
     for (const item of items) {
       const key = `${item.endpoint}\n${item.deployment}\n${item.kind}`;
       const entry = counts.get(key);
-      if (entry) entry.n++;
-      else counts.set(key, { item, n: 1 });
+      if (entry) entry.n += item.lines;
+      else counts.set(key, { item, n: item.lines });
     }
     for (const { item, n } of counts.values()) report(item.endpoint, item.deployment, item.kind, n);
   }
