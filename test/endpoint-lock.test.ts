@@ -14,12 +14,13 @@ import { startRelease } from '../src/client/release';
 import { projectRoot } from '../src/config/environment';
 import { loadConfig } from '../src/config/load';
 import { generateBankingCsv } from '../src/data/generate';
+import { MlflowClient } from '../src/registry/mlflow';
 import { LocalTarget } from '../src/targets/local';
 import { endpointLockId, type HoldProgress } from '../src/workflows/endpoint-lock-api';
 import { operatorProgressQuery, rolloutSettingsOf } from '../src/workflows/operator-api';
 import type { ReleaseResult } from '../src/workflows/release-api';
 import { runCli } from './support/cli';
-import { connectTestEnvironment, requireEnv, withWorkers } from './support/temporal';
+import { connectTestEnvironment, mlflowUri, requireEnv, withWorkers } from './support/temporal';
 
 const dir = mkdtempSync(join(tmpdir(), 'modelship-endpoint-lock-'));
 const dataPath = join(dir, 'bank.csv');
@@ -72,14 +73,17 @@ describe('one rollout per endpoint', () => {
     env = await connectTestEnvironment();
     await generateBankingCsv({ rows: 1000, seed: 11, out: dataPath });
     writeFileSync(configPath, configText('4s'));
-    // Two registered versions to race with (trained once, not deployed).
+    // Two registered versions to race with, not deployed: version 1 trained by a release, version 2 the same model
+    // registered again with its tags (the races tell versions apart, never models).
     await withWorkers(env, async (queues) => {
-      for (const seed of [1, 2]) {
-        const config = loadConfig({ path: configPath, overrides: { skip_deployment: true, auto_approve_deployment: true, random_state: seed } }).config;
-        const result = (await (await startRelease(env.client, env.namespace ?? 'default', config, { queues })).result()) as ReleaseResult;
-        assert.equal(result.candidate?.version, String(seed), result.error);
-      }
+      const config = loadConfig({ path: configPath, overrides: { skip_deployment: true, auto_approve_deployment: true } }).config;
+      const result = (await (await startRelease(env.client, env.namespace ?? 'default', config, { queues })).result()) as ReleaseResult;
+      assert.equal(result.candidate?.version, '1', result.error);
     });
+    const registry = new MlflowClient(mlflowUri());
+    const trained = await registry.getVersion(modelName, '1');
+    const tags = Object.fromEntries((trained.tags ?? []).map((tag) => [tag.key, tag.value]));
+    assert.equal((await registry.createVersion(modelName, trained.source, trained.run_id!, tags)).version, '2');
   });
   after(async () => {
     await env?.teardown();
@@ -89,7 +93,8 @@ describe('one rollout per endpoint', () => {
     const endpoint = `lock-deploy-${stamp}`;
     await withWorkers(env, async (queues) => {
       const cliEnv = { MODELSHIP_TASK_QUEUE: queues.orchestration };
-      const deploy = (version: string) => runCli(['deploy', '--model-uri', `models:/${modelName}/${version}`, '--endpoint-name', endpoint, '--config', configPath, '--wait'], cliEnv);
+      const deploy = (version: string) =>
+        runCli(['deploy', '--model-uri', `models:/${modelName}/${version}`, '--endpoint-name', endpoint, '--config', configPath, '--wait'], cliEnv);
       const results = await Promise.all([deploy('1'), deploy('2')]);
       for (const r of results) assert.equal(r.code, 0, `${r.stdout}\n${r.stderr}`);
       const outputs = results.map((r) => r.stdout);
@@ -125,14 +130,16 @@ describe('one rollout per endpoint', () => {
 
       // The invariant itself: the two rollout child workflows ran one after the other.
       const ids = outputs.map((o) => /started (\S+)/.exec(o)![1]!);
-      const spans = await Promise.all(ids.map(async (id) => {
-        const d = await env.client.workflow.getHandle(`${id}-rollout`).describe();
-        return [d.startTime.getTime(), d.closeTime!.getTime()] as const;
-      }));
+      const spans = await Promise.all(
+        ids.map(async (id) => {
+          const d = await env.client.workflow.getHandle(`${id}-rollout`).describe();
+          return [d.startTime.getTime(), d.closeTime!.getTime()] as const;
+        }),
+      );
       const [a, b] = spans.sort((x, y) => x[0] - y[0]);
       assert.ok(a![1] <= b![0], `rollouts overlapped: ${JSON.stringify(spans)}`);
 
-      const waiter = await env.client.workflow.getHandle(ids[waitedIndex]!).result() as ReleaseResult;
+      const waiter = (await env.client.workflow.getHandle(ids[waitedIndex]!).result()) as ReleaseResult;
       assert.equal(waiter.endpointHold?.state, 'released');
       assert.equal(waiter.endpointHold?.waitedBehind, ids[1 - waitedIndex]);
       await assertOneDeployment(endpoint, waitedIndex === 0 ? '1' : '2');
@@ -148,7 +155,13 @@ describe('one rollout per endpoint', () => {
       await untilHold(next, 'waiting');
       while (!(await target().describeEndpoint(endpoint)).exists) await sleep(200);
       const shown = await runCli(['endpoint', 'show', endpoint], { MODELSHIP_TASK_QUEUE: queues.orchestration });
-      assert.match(shown.stdout, new RegExp(`rollouts: held by ${stuck.workflowId} \\(deploy models:/${modelName}/1, since [\\d:]+ UTC\\)\n +waiting 1: ${next.workflowId} \\(deploy models:/${modelName}/2\\)`), shown.stdout);
+      assert.match(
+        shown.stdout,
+        new RegExp(
+          `rollouts: held by ${stuck.workflowId} \\(deploy models:/${modelName}/1, since [\\d:]+ UTC\\)\n +waiting 1: ${next.workflowId} \\(deploy models:/${modelName}/2\\)`,
+        ),
+        shown.stdout,
+      );
       const status = await runCli(['status', next.workflowId], { MODELSHIP_TASK_QUEUE: queues.orchestration });
       assert.match(status.stdout, new RegExp(`waiting for endpoint ${endpoint}, held by ${stuck.workflowId}`), status.stdout);
       await stuck.terminate('test: a holder that dies without releasing');
@@ -157,7 +170,10 @@ describe('one rollout per endpoint', () => {
       const hold = await next.query(operatorProgressQuery);
       assert.equal(hold?.waitedBehind, stuck.workflowId);
       const lock = await env.client.workflow.getHandle(endpointLockId('local', endpoint)).result();
-      assert.ok(lock.recent.some((e: string) => /deploy-\S+-v1 ended without releasing it \(TERMINATED\); released/.test(e)), lock.recent.join('\n'));
+      assert.ok(
+        lock.recent.some((e: string) => /deploy-\S+-v1 ended without releasing it \(TERMINATED\); released/.test(e)),
+        lock.recent.join('\n'),
+      );
       await assertOneDeployment(endpoint, '2');
     });
   });
