@@ -11,7 +11,7 @@ import { after, before, describe, it } from 'node:test';
 import { ScheduleNotFoundError, ScheduleOverlapPolicy } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { createOrchestrationActivities } from '../src/activities';
-import { ALERT_WEBHOOK_ENV, MONITOR_EXPERIMENT, MonitorTracking, monitorRunName } from '../src/activities/monitoring';
+import { ALERT_WEBHOOK_ENV, localEndpointStateDir, MONITOR_EXPERIMENT, MonitorTracking, monitorRunName } from '../src/activities/monitoring';
 import { disableMonitor, enableMonitor, runMonitorNow } from '../src/client/commands/monitor';
 import { DEFAULT_MONITOR_SETTINGS } from '../src/monitoring/statistics';
 import { MlflowClient } from '../src/registry/mlflow';
@@ -83,7 +83,7 @@ async function registerStandInModel(): Promise<string> {
 function capture(endpoint: string, version: string, hourStart: number, count: number, shift: number, seed: number): void {
   const next = random(seed);
   const start = new Date(hourStart);
-  const dir = join(stateDir(), CAPTURE_DIR, capturePartition(endpoint, 'blue', start));
+  const dir = join(localEndpointStateDir(stateDir()), CAPTURE_DIR, capturePartition(endpoint, 'blue', start));
   mkdirSync(dir, { recursive: true });
   const lines = Array.from({ length: count }, (_, i): CaptureRecord => ({
     format: CAPTURE_FORMAT,

@@ -31,6 +31,8 @@ export const MONITOR_TAGS = {
   lastAlarm: 'monitor.last_alarm_signature',
   lastAlarmWindow: 'monitor.last_alarm_window',
 };
+/** The local endpoint server's state dir below the worker's: its capture/ (and feedback/, beside it) live there. */
+export const localEndpointStateDir = (stateDir: string) => join(stateDir, 'serving');
 /** The webhook an alarm is POSTed to; read on the worker, so the URL never enters workflow history. */
 export const ALERT_WEBHOOK_ENV = 'MODELSHIP_ALERT_WEBHOOK';
 
@@ -189,8 +191,8 @@ export interface MonitoringDeps {
 export function createMonitoringActivities(deps: MlflowDeps & MonitoringDeps) {
   const { mlflow: client, artifacts } = mlflowAccess(deps);
   const tracking = new MonitorTracking(client);
-  const captureRoot = join(deps.stateDir, CAPTURE_DIR);
-  const feedbackRoot = join(deps.stateDir, FEEDBACK_DIR);
+  const captureRoot = join(localEndpointStateDir(deps.stateDir), CAPTURE_DIR);
+  const feedbackRoot = join(localEndpointStateDir(deps.stateDir), FEEDBACK_DIR);
   /** Window and alarm files never change once written: cached by run and name, downloaded once. */
   const cacheDir = (run: MonitorRunRef) => join(deps.stateDir, 'cache', 'monitor', run.runId);
 

@@ -1,13 +1,14 @@
 // `modelship feedback <endpoint> FILE.csv`: the actual outcomes of served records, keyed by inference id (or an id
-// column of the data contract, when callers sent their own ids), as OutcomeRecord lines under
-// <stateDir>/feedback/<endpoint>/. The file is checked whole before anything is written; the lines go to a temporary
-// file renamed into place, so the monitor never reads half a file.
+// column of the data contract, when callers sent their own ids), as OutcomeRecord lines under feedback/<endpoint>/
+// in the local endpoint's state dir, beside its capture/. The file is checked whole before anything is written; the
+// lines go to a temporary file renamed into place, so the monitor never reads half a file.
 import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import type { Command } from 'commander';
 import type { DataContract } from '../../config/schema';
 import { stateDir } from '../../config/environment';
+import { localEndpointStateDir } from '../../activities/monitoring';
 import { CsvFileError, openCsv } from '../../data/csv';
 import { parseNumber } from '../../data/values';
 import { forEachJsonLine, hourFolders, readOutcomes, type SkippedLines } from '../../monitoring/window';
@@ -36,6 +37,7 @@ export interface FeedbackSummary {
 
 /** Reads, checks and writes one feedback file; throws FeedbackError (nothing written) when a row does not fit. */
 export async function ingestFeedback(options: {
+  /** The endpoint server's state dir: outcomes go beside its capture/ in feedback/<endpoint>/. */
   stateDir: string;
   endpoint: string;
   file: string;
@@ -136,7 +138,7 @@ export function registerFeedbackCommand(program: Command): void {
         return;
       }
       try {
-        const s = await ingestFeedback({ stateDir: stateDir(), endpoint, file, contract: config.data });
+        const s = await ingestFeedback({ stateDir: localEndpointStateDir(stateDir()), endpoint, file, contract: config.data });
         console.log(
           `${s.rows} rows by ${s.keyColumn}: ${s.joined} joined a captured record, ${s.notJoined} not (yet), ${s.duplicates} duplicate ids in the file (last row kept), ${s.replaced} replacing earlier outcomes`,
         );
