@@ -16,6 +16,7 @@ import { generateBankingCsv } from '../src/data/generate';
 import { readRecords } from '../src/evaluation/evaluate';
 import { predictionLabels, type InputContract, type RawRecord } from '../src/model/input-contract';
 import { EndpointServer } from '../src/serving/endpoint-server';
+import { mlflowAccess } from '../src/registry/artifact-store';
 import { LocalTarget } from '../src/targets/local';
 import { rewriteCsv } from './support/rewrite-csv';
 import { mlflowUri } from './support/temporal';
@@ -34,7 +35,10 @@ describe('class labels as the training data writes them', () => {
     await rewriteCsv(join(dir, 'bank.csv'), join(dir, 'tumours.csv'), (row) => ({ ...row, HighAmount: row.HighAmount === '1' ? 'malignant' : 'benign' }));
     const config = loadConfig({ path: join(projectRoot, 'config/default.yaml') }).config;
     const input: TrainInput = {
-      workflowId: `labels-${Date.now()}`, dataPath: join(dir, 'tumours.csv'), dataSha256: await sha256File(join(dir, 'tumours.csv')), artifactsDir: dir,
+      workflowId: `labels-${Date.now()}`,
+      dataPath: join(dir, 'tumours.csv'),
+      dataSha256: await sha256File(join(dir, 'tumours.csv')),
+      artifactsDir: dir,
       config: { ...config, data: { ...config.data!, positive_class: 'malignant' }, n_iter: 1, cv_folds: 2, model_families: ['logistic_regression'] },
     };
     trained = (await trainWithActivities({ mlflowUri: mlflowUri(), stateDir: join(dir, 'state') }, input)).result;
@@ -61,7 +65,11 @@ describe('class labels as the training data writes them', () => {
     await target.ensureEndpoint('tumours');
     const files = trained.files;
     await target.createDeployment('tumours', 'blue', {
-      name: 'm', version: '1', modelPath: files['model/model.onnx']!.path, contractPath: files['model/input_contract.json']!.path, sha256: files['model/model.onnx']!.sha256,
+      name: 'm',
+      version: '1',
+      modelPath: files['model/model.onnx']!.path,
+      contractPath: files['model/input_contract.json']!.path,
+      sha256: files['model/model.onnx']!.sha256,
     });
     const probe = await target.probe('tumours', 'blue', records);
     assert.equal(probe.status, 200, JSON.stringify(probe.body));
@@ -74,7 +82,10 @@ describe('class labels as the training data writes them', () => {
 
   it('passes the local test suite, which reports the labels', async () => {
     const input: LocalTestInput = { train: trained, artifactsDir: join(dir, 'local-tests'), maxLatencyMs: 1000 };
-    const result: LocalTestResult = await new MockActivityEnvironment().run(createLocalTestActivities({ mlflowUri: mlflowUri(), cacheDir: join(dir, 'cache') }).runLocalTests, input);
+    const result: LocalTestResult = await new MockActivityEnvironment().run(
+      createLocalTestActivities(mlflowAccess({ mlflowUri: mlflowUri(), cacheDir: join(dir, 'cache') })).runLocalTests,
+      input,
+    );
     assert.ok(result.passed, JSON.stringify(result.failed));
     const labels = result.cases.find((c) => c.name === 'class_labels')!;
     assert.match(labels.expected, /"benign" or "malignant"/);

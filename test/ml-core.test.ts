@@ -15,6 +15,7 @@ import { loadConfig } from '../src/config/load';
 import { projectRoot } from '../src/config/environment';
 import { sha256File } from '../src/data/csv';
 import { generateBankingCsv } from '../src/data/generate';
+import { mlflowAccess } from '../src/registry/artifact-store';
 import { MlflowClient } from '../src/registry/mlflow';
 import { mlflowUri } from './support/temporal';
 import { trainWithActivities } from './support/training';
@@ -22,7 +23,8 @@ import { trainWithActivities } from './support/training';
 const dir = mkdtempSync(join(tmpdir(), 'modelship-ml-'));
 const config = loadConfig({ path: join(projectRoot, 'config/default.yaml') }).config;
 const modelName = `test-model-${Date.now()}`;
-const deps = () => ({ mlflowUri: mlflowUri(), cacheDir: join(dir, 'cache') });
+/** The MLflow client and artifact store a worker would give the activities, caching in `cacheDir`. */
+const deps = (cacheDir = join(dir, 'cache')) => mlflowAccess({ mlflowUri: mlflowUri(), cacheDir });
 const trainingDeps = () => ({ mlflowUri: mlflowUri(), stateDir: join(dir, 'state') });
 
 async function run<R>(fn: (...args: never[]) => Promise<R>, ...args: unknown[]): Promise<{ result: R; heartbeats: unknown[] }> {
@@ -42,7 +44,11 @@ describe('ML core: trainer, evaluation, registry', () => {
   before(async () => {
     await generateBankingCsv({ rows: 1200, seed: 11, out: dataPath });
     const validated = await run(createDataActivities().validateData, {
-      dataPath, contract: config.data!, cvFolds: 2, testSplit: 0.25, artifactsDir: join(dir, 'run1'),
+      dataPath,
+      contract: config.data!,
+      cvFolds: 2,
+      testSplit: 0.25,
+      artifactsDir: join(dir, 'run1'),
     });
     trainInput = {
       workflowId: `wf-${Date.now()}`,
@@ -68,7 +74,9 @@ describe('ML core: trainer, evaluation, registry', () => {
     }
     assert.ok(trained.parityMaxAbsDiff <= 1e-4);
     assert.match(trained.mlflow.runId, /^[0-9a-f]{32}$/);
-    const run = await (await fetch(`${mlflowUri()}/api/2.0/mlflow/runs/get?run_id=${trained.mlflow.runId}`)).json() as { run: { data: { params: { key: string; value: string }[]; tags: { key: string; value: string }[] }; info: { status: string } } };
+    const run = (await (await fetch(`${mlflowUri()}/api/2.0/mlflow/runs/get?run_id=${trained.mlflow.runId}`)).json()) as {
+      run: { data: { params: { key: string; value: string }[]; tags: { key: string; value: string }[] }; info: { status: string } };
+    };
     assert.equal(run.run.info.status, 'FINISHED');
     assert.ok(run.run.data.params.some((p) => p.key === 'data_sha256' && p.value === trainInput.dataSha256));
     assert.ok(run.run.data.tags.some((t) => t.key === 'modelship.workflow_id' && t.value === trainInput.workflowId));
@@ -87,7 +95,10 @@ describe('ML core: trainer, evaluation, registry', () => {
     const started = Date.now();
     const { prepared, shards, result } = await trainWithActivities(trainingDeps(), trainInput);
     assert.equal(prepared.resumed, true);
-    assert.deepEqual(shards.map((s) => s.resumed), [true, true, true]);
+    assert.deepEqual(
+      shards.map((s) => s.resumed),
+      [true, true, true],
+    );
     assert.equal(result.resumed, true);
     assert.equal(result.mlflow.runId, trained.mlflow.runId);
     assert.ok(Date.now() - started < 5_000);
@@ -97,16 +108,13 @@ describe('ML core: trainer, evaluation, registry', () => {
     const broken = join(dir, 'broken.csv');
     writeFileSync(broken, readFileSync(dataPath, 'utf8').replace('Credit Limit', 'Credit Ceiling'));
     const input = { ...trainInput, workflowId: `${trainInput.workflowId}-broken`, dataPath: broken, dataSha256: await sha256File(broken) };
-    await assert.rejects(
-      trainWithActivities(trainingDeps(), input),
-      (error: unknown) => {
-        assert.ok(error instanceof ApplicationFailure);
-        assert.equal(error.type, 'TrainerCrashed');
-        assert.equal(error.nonRetryable, false);
-        assert.match(error.message, /KeyError: 'Credit Limit'/);
-        return true;
-      },
-    );
+    await assert.rejects(trainWithActivities(trainingDeps(), input), (error: unknown) => {
+      assert.ok(error instanceof ApplicationFailure);
+      assert.equal(error.type, 'TrainerCrashed');
+      assert.equal(error.nonRetryable, false);
+      assert.match(error.message, /KeyError: 'Credit Limit'/);
+      return true;
+    });
   });
 
   it('stops the trainer subprocess when the activity is cancelled', async () => {
@@ -143,7 +151,7 @@ describe('ML core: trainer, evaluation, registry', () => {
     assert.ok(result.parityMaxAbsDiff <= 1e-4);
     const tampered = { ...elsewhere, files: { ...elsewhere.files, 'model/model.onnx': { path: join(dir, 'gone2'), sha256: '0'.repeat(64) } } };
     await assert.rejects(
-      run(createEvaluationActivities({ ...deps(), cacheDir: join(dir, 'cache2') }).evaluateCandidate, { train: tampered, artifactsDir: join(dir, 'remote2') }),
+      run(createEvaluationActivities(deps(join(dir, 'cache2'))).evaluateCandidate, { train: tampered, artifactsDir: join(dir, 'remote2') }),
       /has sha256 [0-9a-f]{64}, expected 0{64}/,
     );
   });
@@ -151,8 +159,13 @@ describe('ML core: trainer, evaluation, registry', () => {
   it('registers one version per run (a retry finds it), with lineage tags and the candidate alias', async () => {
     const registry = createRegistryActivities({ mlflowUri: mlflowUri() });
     const input = {
-      modelName, workflowId: trainInput.workflowId, dataSha256: trainInput.dataSha256, codeVersion: 'test',
-      train: trained, metrics: { roc_auc: 0.9, average_precision: 0.5, f1: 0.4, accuracy: 0.9 }, alias: 'candidate',
+      modelName,
+      workflowId: trainInput.workflowId,
+      dataSha256: trainInput.dataSha256,
+      codeVersion: 'test',
+      train: trained,
+      metrics: { roc_auc: 0.9, average_precision: 0.5, f1: 0.4, accuracy: 0.9 },
+      alias: 'candidate',
     };
     const first = (await run(registry.registerModel, input)).result;
     const second = (await run(registry.registerModel, input)).result;
@@ -179,7 +192,10 @@ describe('ML core: trainer, evaluation, registry', () => {
     assert.equal(champion.metrics.roc_auc, candidate.roc_auc, 'the same model scores the same on the same rows');
     const settings = { ...config, min_accuracy: 0, min_f1: 0, min_roc_auc: 0.5 };
     const gates = (await run(evaluation.checkGates, { settings, candidate, champion })).result;
-    assert.deepEqual(gates.checks.map((c) => c.name), ['min_accuracy', 'min_roc_auc', 'min_f1', 'beats_majority_baseline', 'champion_challenger']);
+    assert.deepEqual(
+      gates.checks.map((c) => c.name),
+      ['min_accuracy', 'min_roc_auc', 'min_f1', 'beats_majority_baseline', 'champion_challenger'],
+    );
     const worse = { ...champion, metrics: { ...champion.metrics, roc_auc: candidate.roc_auc + 0.05 } };
     await assert.rejects(run(evaluation.checkGates, { settings, candidate, champion: worse }), (error: unknown) => {
       assert.ok(error instanceof ApplicationFailure && error.nonRetryable && error.type === 'GatesFailed');
