@@ -9,6 +9,8 @@ export type TargetKind = (typeof TARGET_KINDS)[number];
 export interface ComputeSpec {
   instanceType: string;
   instanceCount: number;
+  /** The local endpoint's capture sampling (config capture_percent); absent: 100. */
+  capturePercent?: number;
 }
 
 /** Standard_F4s_v2: Azure's suggested starting size; the original's F2s_v2 was often too small to start. */

@@ -20,7 +20,7 @@ export function rolloutSettingsOf(config: ReleaseConfig): RolloutSettings {
     maxLatencyMs: config.max_latency_ms,
     noCleanup: config.no_cleanup,
     terminationWait: config.termination_wait,
-    spec: { instanceType: config.instance_type, instanceCount: config.instance_count },
+    spec: { instanceType: config.instance_type, instanceCount: config.instance_count, capturePercent: config.capture_percent },
     deploymentTimeout: config.deployment_timeout,
   };
 }
