@@ -21,17 +21,27 @@ describe('local endpoint server', () => {
   let trained: TrainResult;
   let record: Record<string, string>;
   const model = () => ({
-    name: 'm', version: '1', modelPath: trained.files['model/model.onnx']!.path,
-    contractPath: trained.files['model/input_contract.json']!.path, sha256: trained.files['model/model.onnx']!.sha256,
+    name: 'm',
+    version: '1',
+    modelPath: trained.files['model/model.onnx']!.path,
+    contractPath: trained.files['model/input_contract.json']!.path,
+    sha256: trained.files['model/model.onnx']!.sha256,
   });
   const score = (body: unknown, headers: Record<string, string> = {}) =>
-    fetch(`${server.url}/endpoints/e1/score`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: typeof body === 'string' ? body : JSON.stringify(body) });
+    fetch(`${server.url}/endpoints/e1/score`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...headers },
+      body: typeof body === 'string' ? body : JSON.stringify(body),
+    });
 
   before(async () => {
     const config = loadConfig({ path: join(projectRoot, 'config/default.yaml') }).config;
     await generateBankingCsv({ rows: 800, seed: 2, out: join(dir, 'bank.csv') });
     const input: TrainInput = {
-      workflowId: `endpoint-${Date.now()}`, dataPath: join(dir, 'bank.csv'), dataSha256: await sha256File(join(dir, 'bank.csv')), artifactsDir: dir,
+      workflowId: `endpoint-${Date.now()}`,
+      dataPath: join(dir, 'bank.csv'),
+      dataSha256: await sha256File(join(dir, 'bank.csv')),
+      artifactsDir: dir,
       config: { ...config, data: config.data!, n_iter: 1, cv_folds: 2, model_families: ['logistic_regression'] },
     };
     trained = (await trainWithActivities({ mlflowUri: mlflowUri(), stateDir: join(dir, 'state') }, input)).result;
