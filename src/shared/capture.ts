@@ -54,7 +54,7 @@ export function capturePartition(endpoint: string, deployment: string, time: Dat
   return [endpoint, deployment, time.getUTCFullYear(), pad(time.getUTCMonth() + 1), pad(time.getUTCDate()), pad(time.getUTCHours())].join('/');
 }
 
-/** Where captures live below a state dir: `<stateDir>/capture`. Scored records go to `*.jsonl`, refusals to `refused-*.jsonl`. */
+/** Where captures live below the endpoint server's state dir (`<MODELSHIP_HOME>/serving` under `modelship dev`): `<stateDir>/capture`. Scored records go to `*.jsonl`, refusals to `refused-*.jsonl`. */
 export const CAPTURE_DIR = 'capture';
 /** Where outcomes live below a state dir: `<stateDir>/feedback/<endpoint>/*.jsonl`. */
 export const FEEDBACK_DIR = 'feedback';
