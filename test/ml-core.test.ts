@@ -157,7 +157,7 @@ describe('ML core: trainer, evaluation, registry', () => {
   });
 
   it('registers one version per run (a retry finds it), with lineage tags and the candidate alias', async () => {
-    const registry = createRegistryActivities({ mlflowUri: mlflowUri() });
+    const registry = createRegistryActivities(deps());
     const input = {
       modelName,
       workflowId: trainInput.workflowId,
@@ -183,7 +183,7 @@ describe('ML core: trainer, evaluation, registry', () => {
   it('compares with @production on the same rows once there is one, and gates on it', async () => {
     const evaluation = createEvaluationActivities(deps());
     assert.equal((await run(evaluation.evaluateChampion, { modelName, train: trained })).result, undefined);
-    const registry = createRegistryActivities({ mlflowUri: mlflowUri() });
+    const registry = createRegistryActivities(deps());
     const change = (await run(registry.setModelAlias, { modelName, alias: 'production', version: '1' })).result;
     assert.deepEqual(change, { alias: 'production', previousVersion: undefined, version: '1' });
     const champion = (await run(evaluation.evaluateChampion, { modelName, train: trained })).result!;
