@@ -52,10 +52,20 @@ describe('modelRelease workflow', () => {
       const result = (await handle.result()) as ReleaseResult;
       firstRun = { workflowId: handle.workflowId, result };
       assert.equal(result.outcome, 'succeeded', result.error);
-      assert.deepEqual(result.steps.map((s) => `${s.name}:${s.status}`), [
-        'validate_data:succeeded', 'train:succeeded', 'evaluate:succeeded', 'gates:succeeded', 'register:succeeded',
-        'local_tests:succeeded', 'approval:succeeded', 'deploy:skipped', 'report:succeeded',
-      ]);
+      assert.deepEqual(
+        result.steps.map((s) => `${s.name}:${s.status}`),
+        [
+          'validate_data:succeeded',
+          'train:succeeded',
+          'evaluate:succeeded',
+          'gates:succeeded',
+          'register:succeeded',
+          'local_tests:succeeded',
+          'approval:succeeded',
+          'deploy:skipped',
+          'report:succeeded',
+        ],
+      );
       assert.equal(result.candidate?.version, '1');
       assert.deepEqual(result.approval && { decision: result.approval.decision, automatic: result.approval.automatic }, { decision: 'approved', automatic: true });
       for (const file of ['model_outputs/model.onnx', 'metrics.json', 'data_profile.json', 'local_tests.json', 'workflow_report.json', 'workflow.log']) {
@@ -117,7 +127,12 @@ describe('modelRelease workflow', () => {
   });
 
   it('fails at the local tests, naming the failed case', async () => {
-    await failedRelease({ skip_training: true, max_latency_ms: 0.000001 }, 'local_tests', /local test case\(s\) failed:\n {2}- latency: expected single-record p95/, `models:/${modelName}/1`);
+    await failedRelease(
+      { skip_training: true, max_latency_ms: 0.000001 },
+      'local_tests',
+      /local test case\(s\) failed:\n {2}- latency: expected single-record p95/,
+      `models:/${modelName}/1`,
+    );
   });
 
   it('fails at data validation on bad data and touches nothing downstream', async () => {

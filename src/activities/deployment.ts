@@ -11,7 +11,15 @@ import type { ArtifactStore } from '../registry/artifact-store';
 import { AzureTargetError, azureTargetFromEnv } from '../targets/azure/target';
 import { AzureConfigError, defaultCredential } from '../targets/azure/workspace';
 import { LocalTarget } from '../targets/local';
-import { DEFAULT_COMPUTE_SPEC, DEFAULT_DEPLOYMENT_TIMEOUT, type ComputeSpec, type DeploymentMetrics, type DeploymentTarget, type EndpointState, type OperationOptions } from '../targets/target';
+import {
+  DEFAULT_COMPUTE_SPEC,
+  DEFAULT_DEPLOYMENT_TIMEOUT,
+  type ComputeSpec,
+  type DeploymentMetrics,
+  type DeploymentTarget,
+  type EndpointState,
+  type OperationOptions,
+} from '../targets/target';
 import type { TargetKind } from '../shared/deployment';
 import { durationMs } from '../shared/duration';
 import type { ModelFiles } from '../workflows/rollout-api';
@@ -123,7 +131,11 @@ export function createDeploymentActivities(deps: DeploymentDeps) {
   };
   const fetchFile = (model: ModelFiles, name: string) => deps.artifacts.fetchFile(model.train.mlflow.artifactUri, name, model.train.files[name]!);
   const tail = async (kind: TargetKind, endpoint: string, deployment: string) =>
-    (await target(kind).logs(endpoint, deployment).catch((error: Error) => [`(logs unavailable: ${error.message})`])).slice(-20);
+    (
+      await target(kind)
+        .logs(endpoint, deployment)
+        .catch((error: Error) => [`(logs unavailable: ${error.message})`])
+    ).slice(-20);
 
   return {
     /** Proves a target usable before a release does any work: settings, credentials, the workspace. Changes nothing. */
@@ -169,12 +181,22 @@ export function createDeploymentActivities(deps: DeploymentDeps) {
       return state;
     },
 
-    async setTraffic(input: { target: TargetKind; endpoint: string; traffic: Record<string, number>; mirror?: { deployment: string; percent: number }; timeout?: string }): Promise<void> {
-      await longOperation(`setting traffic of ${input.endpoint}`, timeoutOf(input), (options) => target(input.target).setTraffic(input.endpoint, input.traffic, input.mirror, options));
+    async setTraffic(input: {
+      target: TargetKind;
+      endpoint: string;
+      traffic: Record<string, number>;
+      mirror?: { deployment: string; percent: number };
+      timeout?: string;
+    }): Promise<void> {
+      await longOperation(`setting traffic of ${input.endpoint}`, timeoutOf(input), (options) =>
+        target(input.target).setTraffic(input.endpoint, input.traffic, input.mirror, options),
+      );
     },
 
     async deleteDeployment(input: { target: TargetKind; endpoint: string; deployment: string; timeout?: string }): Promise<{ deleted: boolean }> {
-      return longOperation(`deleting deployment ${input.deployment}`, timeoutOf(input), (options) => target(input.target).deleteDeployment(input.endpoint, input.deployment, options));
+      return longOperation(`deleting deployment ${input.deployment}`, timeoutOf(input), (options) =>
+        target(input.target).deleteDeployment(input.endpoint, input.deployment, options),
+      );
     },
 
     /**
@@ -208,17 +230,20 @@ export function createDeploymentActivities(deps: DeploymentDeps) {
       latencies.sort((a, b) => a - b);
       const p95 = latencies.length ? percentile(latencies, 0.95) : 0;
       const errorRate = rows.length ? errors / rows.length : 1;
-      checks.push({ name: 'golden_predictions', passed: errors < rows.length && worst <= 1e-4, detail: `${rows.length - errors} answers, max |Δp| ${Number.isFinite(worst) ? worst.toExponential(2) : 'missing'}` });
+      checks.push({
+        name: 'golden_predictions',
+        passed: errors < rows.length && worst <= 1e-4,
+        detail: `${rows.length - errors} answers, max |Δp| ${Number.isFinite(worst) ? worst.toExponential(2) : 'missing'}`,
+      });
       checks.push({ name: 'error_rate', passed: errorRate <= input.maxErrorRate, detail: `${errors}/${rows.length} failed (limit ${input.maxErrorRate})` });
       checks.push({ name: 'latency_p95', passed: p95 <= input.maxLatencyMs, detail: `p95 ${p95.toFixed(2)} ms over HTTP (limit ${input.maxLatencyMs} ms)` });
       const failed = checks.filter((c) => !c.passed);
       if (failed.length > 0) {
         const logs = await tail(input.target, input.endpoint, input.deployment);
-        throw ApplicationFailure.nonRetryable(
-          `health checks failed on ${input.deployment}: ${failed.map((c) => `${c.name} (${c.detail})`).join('; ')}`,
-          'HealthCheckFailed',
-          { checks, logs },
-        );
+        throw ApplicationFailure.nonRetryable(`health checks failed on ${input.deployment}: ${failed.map((c) => `${c.name} (${c.detail})`).join('; ')}`, 'HealthCheckFailed', {
+          checks,
+          logs,
+        });
       }
       return { checks, metrics: { requests: rows.length, errors, p95Ms: p95 } };
     },
@@ -231,7 +256,10 @@ export function createDeploymentActivities(deps: DeploymentDeps) {
       if (metrics.p95Ms > input.maxLatencyMs) breaches.push(`p95 ${metrics.p95Ms.toFixed(2)} ms > ${input.maxLatencyMs} ms`);
       if (breaches.length > 0) {
         const logs = await tail(input.target, input.endpoint, input.deployment);
-        throw ApplicationFailure.nonRetryable(`bake analysis of ${input.deployment} failed: ${breaches.join(', ')} over ${metrics.requests} requests`, 'BakeAnalysisFailed', { metrics, logs });
+        throw ApplicationFailure.nonRetryable(`bake analysis of ${input.deployment} failed: ${breaches.join(', ')} over ${metrics.requests} requests`, 'BakeAnalysisFailed', {
+          metrics,
+          logs,
+        });
       }
       return metrics;
     },

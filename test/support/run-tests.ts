@@ -53,7 +53,9 @@ async function main(): Promise<number> {
     const reporters = ['--test-reporter=spec', '--test-reporter-destination=stdout', '--test-reporter=tap', `--test-reporter-destination=${tapFile}`];
     child = spawn(process.execPath, ['--import', 'tsx', '--test', `--test-concurrency=${concurrency}`, ...reporters, ...files], {
       stdio: 'inherit',
-      env: { ...process.env, ...stack.env, MODELSHIP_TEST_STATE_DIR: stateDir, MODELSHIP_HOME: stateDir },
+      // Stacks started by tests run side by side: their workers must not race for the default metrics port
+      // (test/metrics.test.ts chooses its own).
+      env: { ...process.env, ...stack.env, MODELSHIP_TEST_STATE_DIR: stateDir, MODELSHIP_HOME: stateDir, MODELSHIP_WORKER_METRICS: process.env.MODELSHIP_WORKER_METRICS ?? 'off' },
     });
     const code = await new Promise<number>((resolveCode) => child!.once('exit', (c, signal) => resolveCode(c ?? (signal ? 1 : 0))));
     const tap = existsSync(tapFile) ? readFileSync(tapFile, 'utf8') : '';

@@ -45,8 +45,19 @@ export function releaseStandIns(modelName: string, overrides: StandInActivities 
   const calls: { name: string; input: unknown }[] = [];
   const reports: Record<string, unknown>[] = [];
   const metrics = {
-    rows: 100, positives: 10, threshold: 0.5, accuracy: 0.9, balanced_accuracy: 0.8, precision: 0.7, recall: 0.6, f1: 0.65,
-    roc_auc: 0.85, average_precision: 0.6, log_loss: 0.3, confusion_matrix: { tn: 85, fp: 5, fn: 5, tp: 5 }, majority_baseline_accuracy: 0.9,
+    rows: 100,
+    positives: 10,
+    threshold: 0.5,
+    accuracy: 0.9,
+    balanced_accuracy: 0.8,
+    precision: 0.7,
+    recall: 0.6,
+    f1: 0.65,
+    roc_auc: 0.85,
+    average_precision: 0.6,
+    log_loss: 0.3,
+    confusion_matrix: { tn: 85, fp: 5, fn: 5, tp: 5 },
+    majority_baseline_accuracy: 0.9,
   };
   const latency = { p50_ms: 1, p95_ms: 2, p99_ms: 3 };
   const stands: StandInActivities = {
@@ -55,7 +66,11 @@ export function releaseStandIns(modelName: string, overrides: StandInActivities 
       name: modelName,
       version: standInCandidate.version,
       modelUri: `models:/${modelName}/${standInCandidate.version}`,
-      train: { files: { 'model/model.onnx': { path: '', sha256: standInCandidate.modelSha256 } }, mlflow: { runId: 'stand-in-run', experimentId: '', artifactUri: '' }, bestFamily: 'logistic_regression' },
+      train: {
+        files: { 'model/model.onnx': { path: '', sha256: standInCandidate.modelSha256 } },
+        mlflow: { runId: 'stand-in-run', experimentId: '', artifactUri: '' },
+        bestFamily: 'logistic_regression',
+      },
     }),
     evaluateCandidate: async () => ({ metrics, metricsPath: '', parityMaxAbsDiff: 0, rowsPerSecond: 1000 }),
     evaluateChampion: async () => undefined,
@@ -71,10 +86,13 @@ export function releaseStandIns(modelName: string, overrides: StandInActivities 
     ...overrides,
   };
   const activities = Object.fromEntries(
-    Object.entries(stands).map(([name, fn]) => [name, async (input: unknown) => {
-      calls.push({ name, input });
-      return (fn as (input: unknown) => Promise<unknown>)(input);
-    }]),
+    Object.entries(stands).map(([name, fn]) => [
+      name,
+      async (input: unknown) => {
+        calls.push({ name, input });
+        return (fn as (input: unknown) => Promise<unknown>)(input);
+      },
+    ]),
   ) as StandInActivities;
   return { activities, calls, reports };
 }
@@ -91,7 +109,12 @@ interface StandInDeployment {
  * each call ("deployModel green", "setTraffic {"green":50,"blue":50}", "setModelAlias production=2", …).
  * `failWhen(call)` makes the first matching call fail (not retried) with "injected failure at CALL".
  */
-export function standInEndpoint(options: { live?: { colour: string; version: string }; modelName: string; failWhen?: (call: string) => boolean; failUndo?: (call: string) => boolean }) {
+export function standInEndpoint(options: {
+  live?: { colour: string; version: string };
+  modelName: string;
+  failWhen?: (call: string) => boolean;
+  failUndo?: (call: string) => boolean;
+}) {
   const state = {
     exists: options.live !== undefined,
     traffic: options.live ? { [options.live.colour]: 100 } : ({} as Record<string, number>),
@@ -114,7 +137,14 @@ export function standInEndpoint(options: { live?: { colour: string; version: str
   const activities: StandInActivities = {
     describeEndpoint: async (input) => {
       calls.push('describeEndpoint');
-      return { endpoint: input.endpoint, exists: state.exists, traffic: { ...state.traffic }, mirror: state.mirror, deployments: state.deployments.map((d) => ({ ...d })), scoringUri: state.exists ? `https://stand-in/${input.endpoint}/score` : undefined };
+      return {
+        endpoint: input.endpoint,
+        exists: state.exists,
+        traffic: { ...state.traffic },
+        mirror: state.mirror,
+        deployments: state.deployments.map((d) => ({ ...d })),
+        scoringUri: state.exists ? `https://stand-in/${input.endpoint}/score` : undefined,
+      };
     },
     ensureEndpoint: async () => {
       log('ensureEndpoint');
