@@ -1,7 +1,8 @@
 // monitoring.html: every window of an endpoint's monitor on one self-contained page (inline CSS and SVG, no script, no
 // network), drawn with the review's chart pipeline (Vega-Lite specs rendered to SVG in Node): drift per feature,
 // prediction drift, data quality rates, performance with its interval, volume and latency, and the alarms.
-import { COLOURS, renderSvg, type VegaLiteSpec } from '../review/charts';
+import { chartBase as reviewChartBase, COLOURS, renderSvg, type VegaLiteSpec } from '../review/charts';
+import { escapeHtml, PAGE_CSS } from '../review/page';
 import type { WindowResult } from '../workflows/monitor-api';
 
 export type MonitoringWindow = WindowResult;
@@ -17,43 +18,56 @@ export interface MonitoringPage {
 }
 
 type Rows = Record<string, unknown>[];
+type Axis = Record<string, unknown>;
 
-const escape = (text: unknown) => String(text ?? '').replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
 const num = (v: number | undefined, digits = 3) => (v === undefined || !Number.isFinite(v) ? '–' : Number(v.toPrecision(digits)).toString());
 const pct = (v: number | undefined) => (v === undefined || !Number.isFinite(v) ? '–' : `${(100 * v).toFixed(1)} %`);
 
-// The review's look (same palette, type and cards), for the monitor's page.
-const STYLE = `
-*{box-sizing:border-box}body{margin:0;font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,Arial,sans-serif;color:#111827;background:#f8fafc}
-header{background:#0f172a;color:#f8fafc;padding:20px 32px}header h1{margin:0 0 4px;font-size:22px}header .sub{color:#cbd5e1;font-size:13px}header a{color:#93c5fd}
-.badge{display:inline-block;margin-left:10px;padding:2px 10px;border-radius:999px;font-size:12px;font-weight:600;vertical-align:middle}
-.badge.ok{background:#22c55e;color:#052e16}.badge.alarm{background:#ef4444;color:#fff}.badge.empty,.badge.too.few{background:#94a3b8;color:#0f172a}
-main{padding:20px 32px 40px;max-width:1440px}h2{font-size:17px;margin:28px 0 10px;padding-bottom:4px;border-bottom:2px solid #e2e8f0}
-.grid{display:flex;flex-wrap:wrap;gap:14px}.card{background:#fff;border:1px solid #e2e8f0;border-radius:8px;padding:12px 14px}
-figure{margin:0}figure svg{display:block;max-width:100%;height:auto}figcaption{font-size:12px;color:#475569;margin-top:4px;width:0;min-width:100%}
-table{border-collapse:collapse;font-size:13px}th,td{padding:4px 10px;border-bottom:1px solid #e5e7eb;text-align:left;vertical-align:top}th{color:#475569;font-weight:600}
-td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}.bad{color:#b91c1c;font-weight:600}.note{color:#64748b;font-style:italic}`;
+const MINUTE_MS = 60_000;
+const DAY_MS = 86_400_000;
 
-const chartBase = (title: string, width = 420, height = 220) => ({
-  $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
-  title: { text: title, anchor: 'start', fontSize: 13, fontWeight: 600 },
-  width,
-  height,
-  background: 'white',
-  config: {
-    font: 'system-ui, -apple-system, "Segoe UI", Roboto, Arial, sans-serif',
-    view: { stroke: '#e5e7eb' },
-    axis: { labelFontSize: 11, titleFontSize: 11, titleFontWeight: 500, gridColor: '#f1f5f9' },
-    legend: { labelFontSize: 11, titleFontSize: 11, orient: 'bottom', columns: 4 },
-  },
-});
+// The review's look, and what only this page has: verdict badges in tables, alarm text, cards for missing charts.
+const STYLE = `${PAGE_CSS}
+header a{color:#93c5fd}.badge{display:inline-block;padding:2px 10px;border-radius:999px;font-size:12px;font-weight:600;vertical-align:middle}
+.badge.alarm{background:#ef4444;color:#fff}.badge.empty,.badge.too.few{background:#94a3b8;color:#0f172a}
+th,td{vertical-align:top}td.time{white-space:nowrap}.bad{color:#b91c1c;font-weight:600}figure.chart-missing{max-width:420px}`;
 
-const windowAxis = { field: 'end', type: 'temporal', title: 'window end' };
+/** The review's chart frame, wider, with the many-feature legend in columns. */
+const chartBase = (title: string) => {
+  const base = reviewChartBase(title, 420, 220);
+  return { ...base, config: { ...base.config, legend: { ...base.config.legend, columns: 3, labelLimit: 260 } } };
+};
 
-function lineSpec(title: string, rows: Rows, y: { field: string; title: string }, series: string, rule?: { value: number; label: string }): VegaLiteSpec {
+/**
+ * The window-end axis in UTC (as the tables write times), labelled at the precision the windows' spread needs:
+ * vega's default labels a single window, or windows seconds apart, by milliseconds (".193").
+ */
+export function windowEndAxis(ends: readonly string[]): Axis {
+  const times = ends.map((end) => Date.parse(end)).filter(Number.isFinite);
+  if (!times.length) return { field: 'end', type: 'temporal', title: 'window end (UTC)', scale: { type: 'utc' } };
+  const [first, last] = [Math.min(...times), Math.max(...times)];
+  const day = (t: number) => new Date(t).toISOString().slice(0, 10);
+  const oneDay = day(first) === day(last);
+  const span = last - first;
+  const format = span < 10 * MINUTE_MS ? '%H:%M:%S' : oneDay ? '%H:%M' : span < 3 * DAY_MS ? '%b %d %H:%M' : '%b %d';
+  return {
+    field: 'end',
+    type: 'temporal',
+    title: oneDay ? `window end (UTC, ${day(first)})` : 'window end (UTC)',
+    scale: { type: 'utc' },
+    axis: { format, tickCount: 5, labelOverlap: true },
+  };
+}
+
+/** Date features are binned on day numbers (days since 1970-01-01, as the data contract parses dates): shown as dates. */
+export function dateBinLabel(label: string): string {
+  return label.replace(/–/g, ' – ').replace(/-?\d+(\.\d+)?/g, (day) => new Date(Math.round(Number(day)) * DAY_MS).toISOString().slice(0, 10));
+}
+
+function lineSpec(title: string, x: Axis, rows: Rows, y: { field: string; title: string }, series: string, rule?: { value: number; label: string }): VegaLiteSpec {
   const line = {
     mark: { type: 'line', point: true },
-    encoding: { x: windowAxis, y: { field: y.field, type: 'quantitative', title: y.title }, color: { field: series, type: 'nominal', title: null } },
+    encoding: { x, y: { field: y.field, type: 'quantitative', title: y.title }, color: { field: series, type: 'nominal', title: null } },
   };
   const layers: object[] = [{ data: { values: rows }, ...line }];
   if (rule)
@@ -66,54 +80,63 @@ function lineSpec(title: string, rows: Rows, y: { field: string; title: string }
 }
 
 /** PSI over its threshold per feature and window: every feature on one scale, the alarm line at 1. */
-export function driftOverTimeSpec(rows: Rows): VegaLiteSpec {
-  return lineSpec('Feature drift per window (PSI ÷ its threshold)', rows, { field: 'ratio', title: 'PSI / threshold' }, 'feature', { value: 1, label: 'alarm' });
+function driftOverTimeSpec(x: Axis, rows: Rows): VegaLiteSpec {
+  return lineSpec('Feature drift per window (PSI ÷ its threshold)', x, rows, { field: 'ratio', title: 'PSI / threshold' }, 'feature', { value: 1, label: 'alarm' });
 }
 
-function predictionSpec(rows: Rows): VegaLiteSpec {
-  return lineSpec('Prediction drift', rows, { field: 'value', title: 'value' }, 'series', { value: 1, label: 'alarm (PSI ratio)' });
+function predictionSpec(x: Axis, rows: Rows): VegaLiteSpec {
+  return lineSpec('Prediction drift', x, rows, { field: 'value', title: 'value' }, 'series', { value: 1, label: 'alarm (PSI ratio)' });
 }
 
-function qualitySpec(rows: Rows, limit: number): VegaLiteSpec {
-  return lineSpec('Data quality: worst rate per kind', rows, { field: 'rate', title: 'share of records' }, 'rate kind', { value: limit, label: 'qualityRate' });
+function qualitySpec(x: Axis, rows: Rows, limit: number): VegaLiteSpec {
+  return lineSpec('Data quality: worst rate per kind', x, rows, { field: 'rate', title: 'share of records' }, 'rate kind', { value: limit, label: 'qualityRate' });
 }
 
-/** ROC AUC per window with its interval (band), and the deployed version's evaluation (dashed). */
-function performanceSpec(rows: Rows): VegaLiteSpec {
+/** ROC AUC per window with its interval (band, and a bar that shows for a lone window), and the deployed version's evaluation (dashed). */
+function performanceSpec(x: Axis, rows: Rows): VegaLiteSpec {
   return {
     ...chartBase('Performance on labelled records: ROC AUC'),
     data: { values: rows },
     layer: [
       {
         mark: { type: 'area', opacity: 0.2, color: COLOURS.candidate },
-        encoding: { x: windowAxis, y: { field: 'low', type: 'quantitative', title: 'ROC AUC', scale: { zero: false } }, y2: { field: 'high' } },
+        encoding: { x, y: { field: 'low', type: 'quantitative', title: 'ROC AUC', scale: { zero: false } }, y2: { field: 'high' } },
       },
-      { mark: { type: 'line', point: true, color: COLOURS.candidate }, encoding: { x: windowAxis, y: { field: 'value', type: 'quantitative' } } },
-      { mark: { type: 'line', strokeDash: [4, 4], color: COLOURS.champion }, encoding: { x: windowAxis, y: { field: 'reference', type: 'quantitative' } } },
+      { mark: { type: 'rule', strokeWidth: 2, color: COLOURS.candidate, opacity: 0.5 }, encoding: { x, y: { field: 'low', type: 'quantitative' }, y2: { field: 'high' } } },
+      { mark: { type: 'line', point: true, color: COLOURS.candidate }, encoding: { x, y: { field: 'value', type: 'quantitative' } } },
+      { mark: { type: 'line', strokeDash: [4, 4], color: COLOURS.champion }, encoding: { x, y: { field: 'reference', type: 'quantitative' } } },
     ],
   };
 }
 
-function volumeSpec(rows: Rows): VegaLiteSpec {
+/** One bar per window: the window-end axis as bands, labelled like the time axes. */
+function volumeSpec(x: Axis, rows: Rows): VegaLiteSpec {
+  const { format } = (x.axis ?? {}) as { format?: string };
   return {
     ...chartBase('Volume per window'),
     data: { values: rows },
     mark: 'bar',
     encoding: {
-      x: { field: 'end', type: 'ordinal', title: 'window end', timeUnit: 'yearmonthdatehoursminutes' },
+      x: {
+        field: 'end',
+        type: 'ordinal',
+        title: x.title,
+        timeUnit: 'utcyearmonthdatehoursminutesseconds',
+        axis: { format: format ?? '%b %d %H:%M', labelAngle: 0, labelOverlap: true },
+      },
       y: { field: 'count', type: 'quantitative', title: 'requests', stack: true },
       color: { field: 'kind', type: 'nominal', title: null, scale: { domain: ['scored records', 'refused requests'], range: [COLOURS.ok, COLOURS.bad] } },
     },
   };
 }
 
-function latencySpec(rows: Rows): VegaLiteSpec {
-  return lineSpec('Latency per window', rows, { field: 'ms', title: 'milliseconds' }, 'percentile');
+function latencySpec(x: Axis, rows: Rows): VegaLiteSpec {
+  return lineSpec('Latency per window', x, rows, { field: 'ms', title: 'milliseconds' }, 'percentile');
 }
 
 async function figure(id: string, rows: Rows, spec: () => VegaLiteSpec, caption: string, empty: string): Promise<string> {
   if (!rows.length)
-    return `<figure class="card" data-chart="${id}"><figcaption><strong>${escape(id.replace(/_/g, ' '))}</strong>: <span class="note">${escape(empty)}</span></figcaption></figure>`;
+    return `<figure class="card chart-missing" data-chart="${id}"><figcaption><strong>${escapeHtml(id.replace(/_/g, ' '))}</strong>: <span class="note">${escapeHtml(empty)}</span></figcaption></figure>`;
   return `<figure class="card chart" data-chart="${id}">${await renderSvg(spec())}<figcaption>${caption}</figcaption></figure>`;
 }
 
@@ -122,9 +145,9 @@ function windowsTable(windows: MonitoringWindow[]): string {
     .reverse()
     .map(
       (w) =>
-        `<tr><td>${escape(w.window.start)}</td><td>${escape(w.window.end)}</td><td class="num">${w.records}</td><td class="num">${w.refused}</td><td><span class="badge ${escape(w.verdict)}">${escape(w.verdict)}</span></td>` +
-        `<td>${w.alarms.map((a) => `<div class="${w.alarmRaised ? 'bad' : ''}">${escape(a.kind)}: ${escape(a.detail)}</div>`).join('')}${w.alarmRaised ? '<div class="note">raised (sent)</div>' : w.alarms.length ? '<div class="note">same as the last alarm: not repeated</div>' : ''}` +
-        `${w.performance.reported ? '' : `<div class="note">performance: ${escape(w.performance.why)}</div>`}</td></tr>`,
+        `<tr><td class="time">${escapeHtml(w.window.start)}</td><td class="time">${escapeHtml(w.window.end)}</td><td class="num">${w.records}</td><td class="num">${w.refused}</td><td><span class="badge ${escapeHtml(w.verdict)}">${escapeHtml(w.verdict)}</span></td>` +
+        `<td>${w.alarms.map((a) => `<div class="${w.alarmRaised ? 'bad' : ''}">${escapeHtml(a.kind)}: ${escapeHtml(a.detail)}</div>`).join('')}${w.alarmRaised ? '<div class="note">raised (sent)</div>' : w.alarms.length ? '<div class="note">same as the last alarm: not repeated</div>' : ''}` +
+        `${w.performance.reported ? '' : `<div class="note">performance: ${escapeHtml(w.performance.why)}</div>`}</td></tr>`,
     )
     .join('');
   return `<table class="card" data-table="windows"><tr><th>start</th><th>end</th><th>records</th><th>refused</th><th>verdict</th><th>alarms and notes</th></tr>${rows}</table>`;
@@ -134,11 +157,11 @@ function latestDetail(latest: MonitoringWindow): string {
   const drift = latest.drift
     .map((d) => {
       const top = [...d.bins].sort((a, b) => Math.abs(b.current - b.reference) - Math.abs(a.current - a.reference)).slice(0, 3);
-      return `<tr><td>${escape(d.feature)}</td><td>${d.kind}</td><td class="num ${d.drifted ? 'bad' : ''}">${num(d.psi)}</td><td class="num">${num(d.threshold)}</td><td>${top.map((b) => `${escape(b.bin)}: ${pct(b.reference)} → ${pct(b.current)}`).join('; ')}</td></tr>`;
+      return `<tr><td>${escapeHtml(d.feature)}</td><td>${d.kind}</td><td class="num ${d.drifted ? 'bad' : ''}">${num(d.psi)}</td><td class="num">${num(d.threshold)}</td><td>${top.map((b) => `${escapeHtml(d.kind === 'date' ? dateBinLabel(b.bin) : b.bin)}: ${pct(b.reference)} → ${pct(b.current)}`).join('; ')}</td></tr>`;
     })
     .join('');
   const quality = latest.quality
-    .map((q) => `<tr><td>${escape(q.feature)}</td><td class="num">${pct(q.missing)}</td><td class="num">${pct(q.unseen)}</td><td class="num">${pct(q.outOfRange)}</td></tr>`)
+    .map((q) => `<tr><td>${escapeHtml(q.feature)}</td><td class="num">${pct(q.missing)}</td><td class="num">${pct(q.unseen)}</td><td class="num">${pct(q.outOfRange)}</td></tr>`)
     .join('');
   const perf = latest.performance;
   const performance = perf.reported
@@ -152,10 +175,10 @@ function latestDetail(latest: MonitoringWindow): string {
       )
         .map(([name, i]) => `<tr><td>${name}</td><td class="num">${num(i.value)}</td><td class="num">[${num(i.low)}, ${num(i.high)}]</td></tr>`)
         .join('')}<tr><td>deployed version's ROC AUC (evaluation)</td><td class="num">${num(perf.reference.rocAuc)}</td><td></td></tr></table>`
-    : `<p class="note">Performance not reported: ${escape(perf.why)}.</p>`;
-  return `<h2 id="latest">Latest window: ${escape(latest.window.start)} → ${escape(latest.window.end)}</h2>
-${latest.model ? `<p>Scored by <code>${escape(latest.model.name)} v${escape(latest.model.version)}</code>.</p>` : ''}
-${drift ? `<table class="card" data-table="drift"><tr><th>feature</th><th>kind</th><th>PSI</th><th>threshold</th><th>largest shifts (training → window)</th></tr>${drift}</table>` : `<p class="note">No drift judged (${latest.records} records; verdict ${escape(latest.verdict)}).</p>`}
+    : `<p class="note">Performance not reported: ${escapeHtml(perf.why)}.</p>`;
+  return `<h2 id="latest">Latest window: ${escapeHtml(latest.window.start)} → ${escapeHtml(latest.window.end)}</h2>
+${latest.model ? `<p>Scored by <code>${escapeHtml(latest.model.name)} v${escapeHtml(latest.model.version)}</code>.</p>` : ''}
+${drift ? `<table class="card" data-table="drift"><tr><th>feature</th><th>kind</th><th>PSI</th><th>threshold</th><th>largest shifts (training → window)</th></tr>${drift}</table>` : `<p class="note">No drift judged (${latest.records} records; verdict ${escapeHtml(latest.verdict)}).</p>`}
 ${quality ? `<table class="card" data-table="quality" style="margin-top:14px"><tr><th>feature</th><th>missing</th><th>unseen category</th><th>out of training range</th></tr>${quality}</table>` : ''}
 <div style="margin-top:14px">${performance}</div>`;
 }
@@ -164,6 +187,7 @@ export async function renderMonitoringHtml(page: MonitoringPage): Promise<string
   const { windows } = page;
   const latest = windows[windows.length - 1];
   const end = (w: MonitoringWindow) => w.window.end;
+  const x = windowEndAxis(windows.map(end));
   const driftRows = windows.flatMap((w) => w.drift.map((d) => ({ end: end(w), feature: d.feature, ratio: d.psi / d.threshold, psi: d.psi })));
   const predictionRows = windows.flatMap((w) =>
     w.prediction
@@ -197,48 +221,48 @@ export async function renderMonitoringHtml(page: MonitoringPage): Promise<string
     await figure(
       'drift',
       driftRows,
-      () => driftOverTimeSpec(driftRows),
+      () => driftOverTimeSpec(x, driftRows),
       'Each feature’s PSI against the deployed version’s training data, divided by the threshold for that window’s size: above 1 (dashed) it drifted.',
       'no window had enough records to judge drift',
     ),
     await figure(
       'prediction',
       predictionRows,
-      () => predictionSpec(predictionRows),
+      () => predictionSpec(x, predictionRows),
       'The score distribution’s PSI ratio, and the share predicted positive against training’s.',
       'no window had enough records',
     ),
     await figure(
       'quality',
       qualityRows,
-      () => qualitySpec(qualityRows, page.qualityRate),
+      () => qualitySpec(x, qualityRows, page.qualityRate),
       'Per window, the worst feature’s missing, unseen and out-of-range shares, and the share of requests refused.',
       'no traffic yet',
     ),
     await figure(
       'performance',
       performanceRows,
-      () => performanceSpec(performanceRows),
+      () => performanceSpec(x, performanceRows),
       'Band: 95 % interval. Dashed: the deployed version’s ROC AUC on held-out data.',
       'no window had enough labelled records (modelship feedback adds them)',
     ),
     await figure(
       'volume',
       volumeRows.filter((r) => r.count > 0),
-      () => volumeSpec(volumeRows),
+      () => volumeSpec(x, volumeRows),
       'Scored records and refused requests per window.',
       'no traffic yet',
     ),
-    await figure('latency', latencyRows, () => latencySpec(latencyRows), 'Scoring latency of the captured requests.', 'no traffic yet'),
+    await figure('latency', latencyRows, () => latencySpec(x, latencyRows), 'Scoring latency of the captured requests.', 'no traffic yet'),
   ].join('');
-  const badge = latest ? `<span class="badge ${escape(latest.verdict)}">${escape(latest.verdict)}</span>` : '';
+  const badge = latest ? `<span class="badge ${escapeHtml(latest.verdict)}">${escapeHtml(latest.verdict)}</span>` : '';
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; img-src data:">
-<title>Monitoring: ${escape(page.endpoint)}</title><style>${STYLE}</style></head>
+<title>Monitoring: ${escapeHtml(page.endpoint)}</title><style>${STYLE}</style></head>
 <body data-windows="${windows.length}">
-<header><h1>Monitoring: ${escape(page.endpoint)} ${badge}</h1>
-<div class="sub">${windows.length} window${windows.length === 1 ? '' : 's'} · generated ${escape(page.generatedAt)}${page.mlflowRun ? ` · <a href="${escape(page.mlflowRun)}" target="_blank" rel="noopener">MLflow run</a>` : ''}</div></header>
+<header><h1>Monitoring: ${escapeHtml(page.endpoint)} ${badge}</h1>
+<div class="sub">${windows.length} window${windows.length === 1 ? '' : 's'} · generated ${escapeHtml(page.generatedAt)}${page.mlflowRun ? ` · <a href="${escapeHtml(page.mlflowRun)}" target="_blank" rel="noopener">MLflow run</a>` : ''}</div></header>
 <main>
 <h2 id="over-time">Over time</h2>
 <div class="grid">${charts}</div>

@@ -29,7 +29,8 @@ export async function renderSvg(spec: VegaLiteSpec): Promise<string> {
 export const COLOURS = { candidate: '#2563eb', champion: '#9ca3af', positive: '#dc2626', negative: '#2563eb', ok: '#16a34a', bad: '#dc2626', neutral: '#6b7280' };
 const FONT = 'system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif';
 
-const base = (title: string, width = 300, height = 230) => ({
+/** The review's chart frame (title, size, font, axes, legend), shared by the monitor's page. */
+export const chartBase = (title: string, width = 300, height = 230) => ({
   $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
   title: { text: title, anchor: 'start', fontSize: 13, fontWeight: 600 },
   width,
@@ -65,7 +66,7 @@ const diagonal = {
 /** ROC curves of the candidate and @production on the same held-out rows. */
 export function rocSpec(rows: Rows, models: string[]): VegaLiteSpec {
   return {
-    ...base('ROC curve (held-out rows)'),
+    ...chartBase('ROC curve (held-out rows)'),
     layer: [
       diagonal,
       {
@@ -79,7 +80,7 @@ export function rocSpec(rows: Rows, models: string[]): VegaLiteSpec {
 
 export function prSpec(rows: Rows, models: string[], positiveRate: number): VegaLiteSpec {
   return {
-    ...base('Precision–recall curve (held-out rows)'),
+    ...chartBase('Precision–recall curve (held-out rows)'),
     layer: [
       { data: { values: [{ y: positiveRate }] }, mark: { type: 'rule', strokeDash: [4, 4], color: '#cbd5e1' }, encoding: { y: { field: 'y', type: 'quantitative' } } },
       {
@@ -93,7 +94,7 @@ export function prSpec(rows: Rows, models: string[], positiveRate: number): Vega
 
 export function calibrationSpec(rows: Rows, models: string[]): VegaLiteSpec {
   return {
-    ...base('Calibration (10 probability bins)'),
+    ...chartBase('Calibration (10 probability bins)'),
     layer: [
       diagonal,
       {
@@ -113,7 +114,7 @@ export function calibrationSpec(rows: Rows, models: string[]): VegaLiteSpec {
 export function confusionSpec(rows: Rows, threshold: number): VegaLiteSpec {
   const axis = (field: string, title: string) => ({ field, type: 'nominal', title, sort: ['positive', 'negative'], axis: { labelAngle: 0 } });
   return {
-    ...base(`Confusion matrix at threshold ${threshold.toFixed(3)}`, 230, 200),
+    ...chartBase(`Confusion matrix at threshold ${threshold.toFixed(3)}`, 230, 200),
     data: { values: rows },
     encoding: { x: axis('predicted', 'predicted'), y: axis('actual', 'actual') },
     layer: [
@@ -131,7 +132,7 @@ export function confusionSpec(rows: Rows, threshold: number): VegaLiteSpec {
 
 export function scoreDistributionSpec(rows: Rows): VegaLiteSpec {
   return {
-    ...base('Candidate scores by actual class'),
+    ...chartBase('Candidate scores by actual class'),
     data: { values: rows },
     mark: { type: 'bar', opacity: 0.6, binSpacing: 0 },
     encoding: {
@@ -146,7 +147,7 @@ export function scoreDistributionSpec(rows: Rows): VegaLiteSpec {
 
 export function importanceSpec(rows: Rows, metric: string): VegaLiteSpec {
   return {
-    ...base(`Permutation importance (drop in ${metric}, held-out rows)`, 420, Math.max(120, 18 * rows.length)),
+    ...chartBase(`Permutation importance (drop in ${metric}, held-out rows)`, 420, Math.max(120, 18 * rows.length)),
     // Sorted here (largest first) rather than by the encoding: the two layers would disagree on the sort.
     data: { values: [...rows].sort((a, b) => Number(b.importance_mean) - Number(a.importance_mean)) },
     encoding: { y: { field: 'feature', type: 'nominal', title: null, sort: null, axis: { labelLimit: 260 } } },
@@ -159,7 +160,7 @@ export function importanceSpec(rows: Rows, metric: string): VegaLiteSpec {
 
 export function driftSpec(rows: Rows, flag: number): VegaLiteSpec {
   return {
-    ...base("Data drift vs @production's training data (PSI per feature)", 420, Math.max(120, 18 * rows.length)),
+    ...chartBase("Data drift vs @production's training data (PSI per feature)", 420, Math.max(120, 18 * rows.length)),
     layer: [
       {
         data: { values: rows },
@@ -177,7 +178,7 @@ export function driftSpec(rows: Rows, flag: number): VegaLiteSpec {
 
 export function latencySpec(rows: Rows, marks: { label: string; ms: number }[]): VegaLiteSpec {
   return {
-    ...base('Local-test latency, single-record calls', 420, 200),
+    ...chartBase('Local-test latency, single-record calls', 420, 200),
     layer: [
       {
         data: { values: rows },
@@ -207,7 +208,7 @@ const COLOUR_OF: Record<string, string> = { blue: '#2563eb', green: '#16a34a' };
 export function trafficSpec(rows: Rows, events: Rows): VegaLiteSpec {
   const colours = [...new Set(rows.map((r) => String(r.colour)))].sort();
   return {
-    ...base('Rollout: traffic per colour over time', 560, 200),
+    ...chartBase('Rollout: traffic per colour over time', 560, 200),
     layer: [
       {
         data: { values: rows },
@@ -229,7 +230,7 @@ export function trafficSpec(rows: Rows, events: Rows): VegaLiteSpec {
 
 export function bakeSpec(rows: Rows): VegaLiteSpec {
   return {
-    ...base('Bake analysis per traffic step', 560, 180),
+    ...chartBase('Bake analysis per traffic step', 560, 180),
     data: { values: rows },
     encoding: { x: { field: 'step', type: 'ordinal', title: 'traffic step (new colour %)', sort: null, axis: { labelAngle: 0 } } },
     layer: [

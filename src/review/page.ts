@@ -16,10 +16,12 @@ import {
 } from './charts';
 import type { Panel, ReviewDocument, RolloutView } from './document';
 
-const escape = (text: unknown) => String(text ?? '').replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
+/** Text for HTML content and attribute values. */
+export const escapeHtml = (text: unknown) => String(text ?? '').replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
 const fixed = (v: number | undefined, digits = 4) => (v === undefined || !Number.isFinite(v) ? '–' : v.toFixed(digits));
 
-const CSS = `
+/** The review's look (palette, type, cards, tables), shared by the monitor's page. */
+export const PAGE_CSS = `
 *{box-sizing:border-box}body{margin:0;font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,"Helvetica Neue",Arial,sans-serif;color:#111827;background:#f8fafc}
 header{background:#0f172a;color:#f8fafc;padding:20px 32px}header h1{margin:0 0 4px;font-size:22px}header .sub{color:#cbd5e1;font-size:13px}
 header .badge{display:inline-block;margin-left:10px;padding:2px 10px;border-radius:999px;font-size:12px;font-weight:600;vertical-align:middle}
@@ -36,7 +38,7 @@ a{color:#2563eb}code{font:12px ui-monospace,SFMono-Regular,Menlo,monospace;backg
 async function chart(id: string, panel: Panel<object> | undefined, spec: () => VegaLiteSpec, caption: string): Promise<string> {
   if (!panel) return '';
   if (!panel.available) {
-    return `<figure class="card chart-missing" data-chart="${id}"><figcaption><strong>${escape(id.replace(/_/g, ' '))}</strong>: <span class="note">${escape(panel.note)}</span></figcaption></figure>`;
+    return `<figure class="card chart-missing" data-chart="${id}"><figcaption><strong>${escapeHtml(id.replace(/_/g, ' '))}</strong>: <span class="note">${escapeHtml(panel.note)}</span></figcaption></figure>`;
   }
   return `<figure class="card chart" data-chart="${id}">${await renderSvg(spec())}<figcaption>${caption}</figcaption></figure>`;
 }
@@ -47,18 +49,18 @@ function metricsTable(doc: ReviewDocument): string {
     .map((m) => {
       const delta = m.champion === undefined ? undefined : m.candidate - m.champion;
       const better = delta === undefined ? '' : (m.name.startsWith('log loss') ? delta < 0 : delta > 0) ? 'up' : delta === 0 ? '' : 'down';
-      return `<tr><td>${escape(m.name)}</td><td class="num">${fixed(m.candidate)}</td>${champion ? `<td class="num">${fixed(m.champion)}</td><td class="num ${better}">${delta === undefined ? '' : (delta >= 0 ? '+' : '') + fixed(delta)}</td>` : ''}</tr>`;
+      return `<tr><td>${escapeHtml(m.name)}</td><td class="num">${fixed(m.candidate)}</td>${champion ? `<td class="num">${fixed(m.champion)}</td><td class="num ${better}">${delta === undefined ? '' : (delta >= 0 ? '+' : '') + fixed(delta)}</td>` : ''}</tr>`;
     })
     .join('');
-  return `<table class="card" data-table="metrics"><tr><th>metric (held-out rows)</th><th>candidate v${escape(doc.model.version)}</th>${champion ? `<th>@production v${escape(champion)}</th><th>Δ</th>` : ''}</tr>${rows}</table>`;
+  return `<table class="card" data-table="metrics"><tr><th>metric (held-out rows)</th><th>candidate v${escapeHtml(doc.model.version)}</th>${champion ? `<th>@production v${escapeHtml(champion)}</th><th>Δ</th>` : ''}</tr>${rows}</table>`;
 }
 
 function gatesTable(doc: ReviewDocument): string {
-  if (!doc.gates.available) return `<p class="note">${escape(doc.gates.note)}</p>`;
+  if (!doc.gates.available) return `<p class="note">${escapeHtml(doc.gates.note)}</p>`;
   const rows = doc.gates.rows
     .map(
       (g) =>
-        `<tr><td>${escape(g.name)}</td><td class="num">${fixed(g.value)}</td><td class="num">${escape(g.comparison)} ${fixed(g.threshold)}</td><td class="${g.result}">${g.result}</td><td>${escape(g.detail)}</td></tr>`,
+        `<tr><td>${escapeHtml(g.name)}</td><td class="num">${fixed(g.value)}</td><td class="num">${escapeHtml(g.comparison)} ${fixed(g.threshold)}</td><td class="${g.result}">${g.result}</td><td>${escapeHtml(g.detail)}</td></tr>`,
     )
     .join('');
   return `<table class="card" data-table="gates"><tr><th>gate</th><th>value</th><th>threshold</th><th>result</th><th>what it checks</th></tr>${rows}</table>`;
@@ -72,24 +74,24 @@ function approvalsSection(doc: ReviewDocument): string {
   const rows = approvals.records
     .map(
       (a) =>
-        `<tr><td>${escape(a.by)}${a.automatic ? ' <span class="note">(automatic)</span>' : ''}</td><td>${escape(a.decision)}</td><td>${escape(a.at)}</td><td class="${a.signed ? 'pass' : 'fail'}">${a.signed ? `signed${a.signature ? `: ${escape(a.signature)}` : ''}` : 'not signed'}</td><td>${escape(a.note ?? '')}</td></tr>`,
+        `<tr><td>${escapeHtml(a.by)}${a.automatic ? ' <span class="note">(automatic)</span>' : ''}</td><td>${escapeHtml(a.decision)}</td><td>${escapeHtml(a.at)}</td><td class="${a.signed ? 'pass' : 'fail'}">${a.signed ? `signed${a.signature ? `: ${escapeHtml(a.signature)}` : ''}` : 'not signed'}</td><td>${escapeHtml(a.note ?? '')}</td></tr>`,
     )
     .join('');
   const table = rows
     ? `<table class="card" data-table="approvals"><tr><th>who</th><th>decision</th><th>when</th><th>signature</th><th>comment / reason</th></tr>${rows}</table>`
     : '';
-  const waiting = approvals.waiting ? `<p><strong>Waiting for a decision.</strong> ${escape(approvals.waiting)}</p>` : '';
+  const waiting = approvals.waiting ? `<p><strong>Waiting for a decision.</strong> ${escapeHtml(approvals.waiting)}</p>` : '';
   return `<h2 id="approval">Approval</h2>${unsigned}${waiting}${table || (waiting ? '' : '<p class="note">no decision recorded</p>')}`;
 }
 
 function driftTable(doc: ReviewDocument): string {
   if (!doc.drift.available) return '';
   const flagged = doc.drift.features.filter((f) => f.flagged);
-  if (!flagged.length) return `<p>No feature drifts above PSI ${doc.drift.threshold} (reference: ${escape(doc.drift.reference)}).</p>`;
+  if (!flagged.length) return `<p>No feature drifts above PSI ${doc.drift.threshold} (reference: ${escapeHtml(doc.drift.reference)}).</p>`;
   const rows = flagged
     .map((f) => {
       const top = [...f.bins].sort((a, b) => Math.abs(b.current - b.reference) - Math.abs(a.current - a.reference)).slice(0, 3);
-      return `<tr><td>${escape(f.feature)}</td><td>${f.kind}</td><td class="num fail">${fixed(f.psi, 3)}</td><td>${top.map((b) => `${escape(b.bin)}: ${(100 * b.reference).toFixed(1)} % → ${(100 * b.current).toFixed(1)} %`).join('; ')}</td></tr>`;
+      return `<tr><td>${escapeHtml(f.feature)}</td><td>${f.kind}</td><td class="num fail">${fixed(f.psi, 3)}</td><td>${top.map((b) => `${escapeHtml(b.bin)}: ${(100 * b.reference).toFixed(1)} % → ${(100 * b.current).toFixed(1)} %`).join('; ')}</td></tr>`;
     })
     .join('');
   return `<table class="card" data-table="drift"><tr><th>drifted feature</th><th>kind</th><th>PSI</th><th>largest shifts (reference → candidate data)</th></tr>${rows}</table>`;
@@ -98,7 +100,7 @@ function driftTable(doc: ReviewDocument): string {
 async function rolloutSection(doc: ReviewDocument): Promise<string> {
   const panel = doc.rollout;
   if (!panel) return '';
-  if (!panel.available) return `<h2 id="rollout">Rollout</h2><p class="note">${escape(panel.note)}</p>`;
+  if (!panel.available) return `<h2 id="rollout">Rollout</h2><p class="note">${escapeHtml(panel.note)}</p>`;
   const r: RolloutView = panel;
   const events = r.compensations.map((c) => ({ seconds: c.seconds, label: `compensations: ${c.undone.join('; ') || 'nothing to undo'}` }));
   const charts = r.traffic.length
@@ -122,12 +124,12 @@ async function rolloutSection(doc: ReviewDocument): Promise<string> {
   const compensations = r.compensations
     .map(
       (c) =>
-        `<p class="warn" data-compensation>compensations ran at ${escape(c.at)} (+${c.seconds} s): ${escape(c.undone.join('; ') || 'nothing to undo')}${c.failures.length ? `; UNDO FAILURES: ${escape(c.failures.join('; '))}` : ''}</p>`,
+        `<p class="warn" data-compensation>compensations ran at ${escapeHtml(c.at)} (+${c.seconds} s): ${escapeHtml(c.undone.join('; ') || 'nothing to undo')}${c.failures.length ? `; UNDO FAILURES: ${escapeHtml(c.failures.join('; '))}` : ''}</p>`,
     )
     .join('');
-  const steps = r.steps.map((s) => `<tr><td class="num">+${s.seconds} s</td><td>${escape(s.action)}</td><td>${escape(s.detail ?? '')}</td></tr>`).join('');
+  const steps = r.steps.map((s) => `<tr><td class="num">+${s.seconds} s</td><td>${escapeHtml(s.action)}</td><td>${escapeHtml(s.detail ?? '')}</td></tr>`).join('');
   const outcomeClass = r.outcome === 'succeeded' ? 'ok' : r.outcome === 'rolled back' ? 'bad' : 'neutral';
-  return `<h2 id="rollout">Rollout <span class="badge ${outcomeClass}">${escape(r.outcome)}</span></h2><p>${escape(r.summary)}</p>${compensations}
+  return `<h2 id="rollout">Rollout <span class="badge ${outcomeClass}">${escapeHtml(r.outcome)}</span></h2><p>${escapeHtml(r.summary)}</p>${compensations}
 <div class="grid">${charts}</div>${steps ? `<table class="card" data-table="rollout-steps" style="margin-top:14px"><tr><th>time</th><th>step</th><th>detail</th></tr>${steps}</table>` : ''}`;
 }
 
@@ -146,14 +148,14 @@ export async function renderReviewHtml(doc: ReviewDocument): Promise<string> {
   const badge =
     doc.phase === 'awaiting_approval'
       ? '<span class="badge wait">awaiting approval</span>'
-      : `<span class="badge ${doc.outcome === 'succeeded' ? 'ok' : doc.outcome === 'rejected' || doc.outcome === 'approval_expired' ? 'neutral' : 'bad'}">${escape(doc.outcome ?? 'final')}</span>`;
-  const link = (href: string | undefined, text: string) => (href ? `<a href="${escape(href)}" target="_blank" rel="noopener">${text}</a>` : '');
+      : `<span class="badge ${doc.outcome === 'succeeded' ? 'ok' : doc.outcome === 'rejected' || doc.outcome === 'approval_expired' ? 'neutral' : 'bad'}">${escapeHtml(doc.outcome ?? 'final')}</span>`;
+  const link = (href: string | undefined, text: string) => (href ? `<a href="${escapeHtml(href)}" target="_blank" rel="noopener">${text}</a>` : '');
   const links = [link(doc.links.mlflow_run, 'MLflow run'), link(doc.links.review_in_mlflow, 'this review in MLflow'), link(doc.links.temporal, 'Temporal workflow')]
     .filter(Boolean)
     .join(' · ');
   const comparison = champion
-    ? `Candidate v${escape(doc.model.version)} (blue) against the current <strong>@production v${escape(champion)}</strong> (grey), both scored on the candidate's held-out rows.`
-    : `<span class="note">${escape('none' in doc.champion ? doc.champion.none : '')}</span>`;
+    ? `Candidate v${escapeHtml(doc.model.version)} (blue) against the current <strong>@production v${escapeHtml(champion)}</strong> (grey), both scored on the candidate's held-out rows.`
+    : `<span class="note">${escapeHtml('none' in doc.champion ? doc.champion.none : '')}</span>`;
   const evidence = [
     await chart('roc', doc.roc, () => rocSpec(doc.roc.available ? doc.roc.rows : [], models), 'Dashed: a random model.'),
     await chart(
@@ -197,16 +199,16 @@ export async function renderReviewHtml(doc: ReviewDocument): Promise<string> {
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; img-src data:">
-<title>Review: ${escape(doc.model.name)} v${escape(doc.model.version)}</title><style>${CSS}</style></head>
+<title>Review: ${escapeHtml(doc.model.name)} v${escapeHtml(doc.model.version)}</title><style>${PAGE_CSS}</style></head>
 <body data-phase="${doc.phase}">
-<header><h1>Release review: ${escape(doc.model.name)} v${escape(doc.model.version)} ${badge}</h1>
-<div class="sub">${escape(doc.workflow_id)} · generated ${escape(doc.generated_at)} · ${links}</div></header>
+<header><h1>Release review: ${escapeHtml(doc.model.name)} v${escapeHtml(doc.model.version)} ${badge}</h1>
+<div class="sub">${escapeHtml(doc.workflow_id)} · generated ${escapeHtml(doc.generated_at)} · ${links}</div></header>
 <main>
 <table class="card kv" data-table="summary">
-<tr><td>model</td><td><code>${escape(doc.model.uri)}</code>${doc.model.family ? ` (${escape(doc.model.family)})` : ''}</td></tr>
-<tr><td>model sha256</td><td><code>${escape(doc.model.model_sha256 ?? '–')}</code></td></tr>
-<tr><td>data sha256</td><td><code>${escape(doc.model.data_sha256)}</code></td></tr>
-<tr><td>compared with</td><td>${champion ? `@production v${escape(champion)}` : escape('none' in doc.champion ? doc.champion.none : '')}</td></tr>
+<tr><td>model</td><td><code>${escapeHtml(doc.model.uri)}</code>${doc.model.family ? ` (${escapeHtml(doc.model.family)})` : ''}</td></tr>
+<tr><td>model sha256</td><td><code>${escapeHtml(doc.model.model_sha256 ?? '–')}</code></td></tr>
+<tr><td>data sha256</td><td><code>${escapeHtml(doc.model.data_sha256)}</code></td></tr>
+<tr><td>compared with</td><td>${champion ? `@production v${escapeHtml(champion)}` : escapeHtml('none' in doc.champion ? doc.champion.none : '')}</td></tr>
 </table>
 ${approvalsSection(doc)}
 <h2 id="quality">Quality: candidate vs @production</h2><p>${comparison}</p>
@@ -233,7 +235,7 @@ ${metricsTable(doc)}
         (drift?.features ?? []).map((f) => ({ feature: f.feature, psi: f.psi, status: f.flagged ? `drift (PSI > ${drift!.threshold})` : 'stable' })),
         drift?.threshold ?? 0.2,
       ),
-    `Population stability index of each feature, this release's data against ${escape(drift?.reference ?? 'the reference')}; flagged above ${drift?.threshold ?? 0.2}.`,
+    `Population stability index of each feature, this release's data against ${escapeHtml(drift?.reference ?? 'the reference')}; flagged above ${drift?.threshold ?? 0.2}.`,
   )}</div>
 ${driftTable(doc)}
 <h2 id="latency">Local-test latency</h2>
