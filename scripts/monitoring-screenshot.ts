@@ -11,8 +11,9 @@ import { launchChromium, visitReview } from '../test/support/browser';
 import { renderMonitoringHtml, type MonitoringPage } from '../src/monitoring/report';
 import { DEFAULT_MONITOR_SETTINGS, rocAucInterval, type MonitorReference } from '../src/monitoring/statistics';
 import { WindowCounts } from '../src/monitoring/window';
+import { Random } from '../src/data/generate';
 import { CAPTURE_FORMAT, type CaptureRecord } from '../src/shared/capture';
-import type { MonitorWindow, WindowResult } from '../src/workflows/monitor-api';
+import { alarmSignature, type MonitorWindow, type WindowResult } from '../src/workflows/monitor-api';
 
 const ENDPOINT = 'credit-endpoint';
 const MODEL = { name: 'credit-model', version: '7', sha256: 'c0ffee'.padEnd(64, '0') };
@@ -23,14 +24,10 @@ const CITIES = ['Denver', 'Dallas', 'Boston', 'Chicago', 'Seattle'];
 const ACCOUNT_TYPES = ['Checking', 'Savings', 'Business'];
 const OPENED_FROM = Date.UTC(2015, 0, 1) / DAY_MS;
 
-function random(seed: number) {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(state ^ (state >>> 15), state | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+/** The banking generator's seeded PRNG, as a function. */
+function random(seed: number): () => number {
+  const generator = new Random(seed);
+  return () => generator.next();
 }
 
 /** One applicant as the endpoint receives it, its score and its eventual outcome. */
@@ -135,11 +132,8 @@ export function standInMonitoringPage(): MonitoringPage {
       });
     }
     const { skippedLines, ...result } = counts.result(ENDPOINT, window, DEFAULT_MONITOR_SETTINGS, { torn: 0, invalid: 0, unknownFormat: 0 });
-    // Raised when its kinds and features differ from the last alarm raised: the workflow's rule (src/workflows/monitor.ts).
-    const signature = result.alarms
-      .map((a) => `${a.kind}:${[...a.features].sort().join(',')}`)
-      .sort()
-      .join(' ');
+    // Raised when its kinds and features differ from the last alarm raised: the workflow's rule.
+    const signature = alarmSignature(result.alarms);
     const alarmRaised = signature !== '' && signature !== lastAlarm;
     if (signature) lastAlarm = signature;
     return { ...result, skippedLines, alarmRaised };

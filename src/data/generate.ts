@@ -155,7 +155,7 @@ const FEEDBACK_TYPES = ['Compliment', 'Complaint', 'Suggestion'] as const;
 const RESOLUTION_STATUSES = ['Resolved', 'Pending'] as const;
 
 /** Deterministic PRNG (mulberry32): fast, seedable, good enough for synthetic data. */
-class Random {
+export class Random {
   private state: number;
   private spare: number | undefined;
 

@@ -80,6 +80,14 @@ export interface MonitorAlarm {
   detail: string;
 }
 
+/** What makes an alarm the same as the last: its kinds and features, not its numbers. '' for no alarm. */
+export function alarmSignature(alarms: readonly MonitorAlarm[]): string {
+  return alarms
+    .map((a) => `${a.kind}:${[...a.features].sort().join(',')}`)
+    .sort()
+    .join(' ');
+}
+
 export interface WindowResult {
   endpoint: string;
   window: MonitorWindow;

@@ -6,7 +6,7 @@ import type { OrchestrationActivities } from '../activities';
 import { durationMs } from '../shared/duration';
 import { ENDPOINT, MONITOR_VERDICT } from '../shared/search-attributes';
 import { HEAVY, QUICK } from './activity-profiles';
-import { monitorStatusQuery, type MonitorAlarm, type MonitoredModel, type MonitorResult, type MonitorWindow, type MonitorInput, type WindowResult } from './monitor-api';
+import { alarmSignature, monitorStatusQuery, type MonitoredModel, type MonitorResult, type MonitorWindow, type MonitorInput, type WindowResult } from './monitor-api';
 
 const quick = proxyActivities<OrchestrationActivities>(QUICK);
 const heavy = proxyActivities<OrchestrationActivities>(HEAVY);
@@ -70,14 +70,6 @@ export function nextWindow(last: MonitorWindow | undefined, deployedAt: string |
   if (last && Date.parse(last.end) >= endMs) return last;
   const start = last ? last.end : deployedAt && Date.parse(deployedAt) < endMs ? new Date(deployedAt).toISOString() : new Date(endMs - durationMs(every)).toISOString();
   return { id: `${start}_${end}`, index: last ? last.index + 1 : 0, start, end };
-}
-
-/** What makes an alarm the same as the last: its kinds and features, not its numbers. '' for no alarm. */
-export function alarmSignature(alarms: readonly MonitorAlarm[]): string {
-  return alarms
-    .map((a) => `${a.kind}:${[...a.features].sort().join(',')}`)
-    .sort()
-    .join(' ');
 }
 
 /** The Web UI's current details of a monitor run: the verdict and why. */
