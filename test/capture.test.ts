@@ -6,7 +6,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { CaptureWriter } from '../src/serving/capture';
+import { CaptureWriter, recordTexts } from '../src/serving/capture';
 import { EndpointServer } from '../src/serving/endpoint-server';
 import { CAPTURE_DIR, CAPTURE_FORMAT, capturePartition, type CaptureRecord, type RefusedRequest } from '../src/shared/capture';
 import { LocalTarget } from '../src/targets/local';
@@ -82,8 +82,9 @@ describe('capture writer', () => {
       root,
       batchSize: 3,
       flushIntervalMs: 100,
-      append: async (path, data) => {
-        writes.push(data.split('\n').length - 1);
+      append: async (path, chunks) => {
+        const data = Buffer.concat(chunks);
+        writes.push(data.toString('utf8').split('\n').length - 1);
         await appendFile(path, data);
       },
     });
@@ -101,6 +102,51 @@ describe('capture writer', () => {
     await new Promise((resolve) => setTimeout(resolve, 200));
     assert.deepEqual(writes, [3, 1]);
     assert.equal(allLines(readCaptured<CaptureRecord>(root)).length, 4);
+  });
+
+  it('writes served records whole and in order across chunk boundaries, long and non-ASCII lines included', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'modelship-capture-'));
+    const writer = new CaptureWriter({ root, flushIntervalMs: 60_000, batchSize: 100_000 });
+    const now = new Date();
+    const sent: { id: string; input: Record<string, unknown> }[] = [];
+    const serve = (inputs: Record<string, unknown>[], prefix: string, asText: boolean) => {
+      const ids = inputs.map((_, i) => `${prefix}-${i}`);
+      inputs.forEach((input, i) => sent.push({ id: ids[i]!, input }));
+      const model = { name: 'm', version: '1', sha256: 'abc' };
+      const inputTexts = asText ? inputs.map((input) => JSON.stringify(input)) : undefined;
+      const labels = inputs.map((_, i) => (i % 2 ? 'yes' : 'no'));
+      writer.served({
+        endpoint: 'e1',
+        deployment: 'blue',
+        model,
+        at: now,
+        latencyMs: 1.23456,
+        inputs,
+        inputTexts,
+        ids,
+        labels,
+        probabilities: inputs.map(() => 0.25),
+        percent: 100,
+      });
+    };
+    // About 1 MB in requests of 10 records: several chunks filled, each request's lines whole in one of them.
+    for (let request = 0; request < 300; request++) {
+      serve(
+        Array.from({ length: 10 }, (_, i) => ({ Age: i, City: i % 7 ? 'Lyon' : 'Zürich 🏔', Request: request })),
+        `many-${request}`,
+        request % 2 === 0,
+      );
+    }
+    serve([{ Note: 'é'.repeat(200_000) }], 'long', false);
+    serve([{ Age: 1 }, { Age: 2 }], 'after', false);
+    await writer.flush();
+    const lines = allLines(readCaptured<CaptureRecord>(root));
+    assert.deepEqual(
+      lines.map((line) => [line.inference_id, line.input]),
+      sent.map(({ id, input }) => [id, input]),
+    );
+    assert.deepEqual(lines[1], { ...record('e1', 'blue', now, 'many-0-1'), input: sent[1]!.input, prediction: { label: 'yes', probability: 0.25 }, latency_ms: 1.235 });
+    assert.deepEqual(writer.totals, { written: sent.length, dropped: 0 });
   });
 
   it('drops and counts what does not fit the queue, and keeps what does', async () => {
@@ -138,11 +184,12 @@ describe('capture writer', () => {
       root,
       flushIntervalMs: 60_000,
       events: { dropped: (_endpoint, _deployment, reason, count) => void (reason === 'write_error' && dropped.push(count)) },
-      append: async (path, data) => {
+      append: async (path, chunks) => {
+        const data = Buffer.concat(chunks);
         if (!failNext) return appendFile(path, data);
         failNext = false;
         // The disk filled up in the middle of the batch: the start of its first line reached the file.
-        await appendFile(path, data.slice(0, 20));
+        await appendFile(path, data.subarray(0, 20));
         throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
       },
     });
@@ -170,6 +217,24 @@ describe('capture writer', () => {
       ['after'],
     );
     assert.deepEqual(writer.totals, { written: 2, dropped: 2 });
+  });
+});
+
+describe('record texts of a request body', () => {
+  it('slices each record of a compact body as sent, and gives up on whitespace or a record that is not an object', () => {
+    const records = [{ a: 'x"}],{', b: [1, { c: null }], 'd\\': '\\' }, { e: -1.5e3, f: '\u00e9\n' }, {}];
+    const body = JSON.stringify(records);
+    assert.deepEqual(
+      recordTexts(body),
+      records.map((record) => JSON.stringify(record)),
+    );
+    assert.deepEqual(recordTexts(JSON.stringify(records[0])), [JSON.stringify(records[0])]);
+    const sent = '[{"x":1.50,"y":"\\u00e9\\\\"}]';
+    assert.deepEqual(recordTexts(sent), ['{"x":1.50,"y":"\\u00e9\\\\"}']);
+    assert.deepEqual(JSON.parse(recordTexts(sent)![0]!), (JSON.parse(sent) as unknown[])[0], 'a reader gets the values that were scored');
+    for (const refused of ['[{"a":1}, {"b":2}]', '{"a":\n1}', ' {"a":1}', '[{"a":1},2]', '[[1]]', '[{"a":1},null]', '"text"', '12']) {
+      assert.equal(recordTexts(refused), undefined, refused);
+    }
   });
 });
 

@@ -1,22 +1,27 @@
 // The endpoint's capture writer: scored records and refusals become JSON lines under the hour partitions of the
-// capture dir, written off the request path. A request serializes its lines (the parts its records share once)
-// and pushes them onto a bounded in-memory queue; a flush (every FLUSH_INTERVAL_MS, or at once when a batch is
-// full) writes each file's lines with one appendFile ending in "\n". Serializing per request rather than per
-// flush keeps a flush short, so it never stalls the requests behind it.
+// capture dir, written off the request path. A request's lines are serialized after its answer is sent and encoded
+// at once into fixed-size byte chunks per target file, off the V8 heap: a queued line is garbage the moment it is
+// encoded, so a full queue costs the garbage collector nothing, and a flush has nothing left to join or encode.
+// A flush (every FLUSH_INTERVAL_MS, or at once when a batch is full) writes each file's chunks with one writev.
 // Capture is best effort: a full queue or a failed write drops records and counts them; it never fails a request.
 //
 // Torn lines: a crash or a failed write can leave a last line without "\n". Readers skip such a line, and no later
 // batch is ever appended behind it: each process writes files of its own (the name carries its start time, pid and
 // a random part), and a file whose write failed is never written again (the writer moves to a new name).
 import { randomBytes } from 'node:crypto';
-import { appendFile, mkdir } from 'node:fs/promises';
+import { mkdir, open } from 'node:fs/promises';
 import { join } from 'node:path';
-import { capturePartition, REFUSED_FILE_PREFIX, type CaptureRecord, type RefusedRequest } from '../shared/capture';
+import { capturePartition, CAPTURE_FORMAT, REFUSED_FILE_PREFIX, type CaptureRecord, type RefusedRequest } from '../shared/capture';
 
 /** About 60 MB of typical lines: a few seconds of a 100-record load, so a slow disk write does not drop at once. */
 export const DEFAULT_CAPTURE_QUEUE_LIMIT = 100_000;
 export const DEFAULT_CAPTURE_BATCH = 5_000;
 export const FLUSH_INTERVAL_MS = 250;
+/** Bytes per chunk: a few hundred typical lines, or a 100-record request's lines a few times over. */
+const CHUNK_BYTES = 256 * 1024;
+/** Written chunks kept for reuse (4 MB): a steady load then allocates (and page-faults) no new memory. */
+const SPARE_CHUNKS = 16;
+const HOUR_MS = 3_600_000;
 
 /** Why captured lines were dropped: the queue was full, or the disk write failed (ENOSPC, EACCES, …). */
 export type DropReason = 'queue_full' | 'write_error';
@@ -35,23 +40,69 @@ export interface CaptureWriterOptions {
   batchSize?: number;
   flushIntervalMs?: number;
   events?: CaptureEvents;
-  /** The file write (tests inject failures); fs.appendFile by default. */
-  append?: (path: string, data: string) => Promise<void>;
+  /**
+   * Appends bytes to a file (tests inject failures); rejects if any byte may be missing. The chunks are reused
+   * once it resolves or rejects, so it must not keep them. By default: open for append, one writev, close.
+   */
+  append?: (path: string, chunks: Buffer[]) => Promise<void>;
 }
 
-interface Pending {
+/** What the records of one scored request share, and its records by column (as the endpoint has them). */
+export interface ServedRecords {
+  endpoint: string;
+  deployment: string;
+  model: CaptureRecord['model'];
+  /** When the endpoint answered: the lines' `time` and their hour partition. */
+  at: Date;
+  latencyMs: number;
+  inputs: CaptureRecord['input'][];
+  /** Where the endpoint has it, a record's input as the caller sent it (`recordTexts`), written instead of serializing `inputs[i]`. */
+  inputTexts?: (string | undefined)[];
+  ids: string[];
+  labels: CaptureRecord['prediction']['label'][];
+  probabilities: number[];
+  /** Share of the records captured, 0–100, drawn per record so batched requests still give that share. */
+  percent: number;
+}
+
+/** The lines bound for one file in the next write, already encoded. */
+interface FileBatch {
   endpoint: string;
   deployment: string;
   kind: 'record' | 'refused';
+  /** A time in the file's hour (its partition), and that hour since the epoch. */
   at: Date;
-  /** Complete lines, each ending in "\n". */
-  text: string;
+  hour: number;
+  /** The file's bytes so far, in order (views of chunks, and lines too long for a chunk in buffers of their own). */
+  chunks: Buffer[];
+  /** The chunk being filled: bytes from `start` to `used` are not in `chunks` yet. */
+  tail: Buffer;
+  start: number;
+  used: number;
   lines: number;
 }
 
+async function appendChunks(path: string, chunks: Buffer[]): Promise<void> {
+  const file = await open(path, 'a');
+  try {
+    const bytes = chunks.reduce((sum, chunk) => sum + chunk.length, 0);
+    const { bytesWritten } = await file.writev(chunks);
+    if (bytesWritten !== bytes) throw new Error(`short write to ${path}: ${bytesWritten} of ${bytes} bytes`);
+  } finally {
+    await file.close();
+  }
+}
+
+/** JSON.stringify of a number, without the call. */
+const jsonNumber = (n: number): string => (Number.isFinite(n) ? String(n) : 'null');
+
 export class CaptureWriter {
-  private queue: Pending[] = [];
+  /** The next write, by target file (in the order the files were first queued). */
+  private files = new Map<string, FileBatch>();
+  /** The batch the last line went to: a run of requests to one endpoint and hour skips the map. */
+  private last?: FileBatch;
   private queuedLines = 0;
+  private readonly spareChunks: Buffer[] = [];
   private timer?: NodeJS.Timeout;
   private immediate?: NodeJS.Immediate;
   private flushing?: Promise<void>;
@@ -61,7 +112,9 @@ export class CaptureWriter {
   private readonly queueLimit: number;
   private readonly batchSize: number;
   private readonly flushIntervalMs: number;
-  private readonly append: (path: string, data: string) => Promise<void>;
+  private readonly append: (path: string, chunks: Buffer[]) => Promise<void>;
+  /** The last `time` serialized, by its millisecond (requests in the same millisecond share it). */
+  private timeCache = { ms: Number.NaN, json: '' };
   /** Totals since start (the metrics have them by endpoint and deployment). */
   readonly totals = { written: 0, dropped: 0 };
 
@@ -69,7 +122,7 @@ export class CaptureWriter {
     this.queueLimit = options.queueLimit ?? DEFAULT_CAPTURE_QUEUE_LIMIT;
     this.batchSize = options.batchSize ?? DEFAULT_CAPTURE_BATCH;
     this.flushIntervalMs = options.flushIntervalMs ?? FLUSH_INTERVAL_MS;
-    this.append = options.append ?? ((path, data) => appendFile(path, data));
+    this.append = options.append ?? appendChunks;
   }
 
   /** The file name this writer uses now in every partition: `<start>-<pid>-<random>-<generation>.jsonl`. */
@@ -82,39 +135,89 @@ export class CaptureWriter {
     return this.queuedLines;
   }
 
-  /** Queues the scored records of one request (one endpoint and deployment; partitioned by `at`). */
+  /** Queues the records one request served (the endpoint's hot path: no object per record). */
+  served(served: ServedRecords): void {
+    const { endpoint, deployment, at, inputs, inputTexts, ids, labels, probabilities, percent } = served;
+    // Everything between a record's id and its input is the same for all records of a request.
+    const shared = `,"time":${this.timeJson(at)},"endpoint":${JSON.stringify(endpoint)},"deployment":${JSON.stringify(deployment)},"model":${JSON.stringify(served.model)},"latency_ms":${jsonNumber(Math.round(served.latencyMs * 1000) / 1000)},"input":`;
+    const room = this.queueLimit - this.queuedLines;
+    let text = '';
+    let taken = 0;
+    let dropped = 0;
+    for (let i = 0; i < inputs.length; i++) {
+      if (percent < 100 && Math.random() * 100 >= percent) continue;
+      if (taken === room) {
+        dropped++;
+        continue;
+      }
+      text += recordLine(ids[i]!, shared, inputTexts?.[i] ?? JSON.stringify(inputs[i]), labels[i]!, probabilities[i]!);
+      taken++;
+    }
+    if (taken > 0) this.queue(endpoint, deployment, 'record', at, text, taken);
+    if (dropped > 0) this.dropped(endpoint, deployment, 'queue_full', dropped);
+  }
+
+  /** Queues scored records (one endpoint and deployment; partitioned by `at`), each line as `served` writes it. */
   records(records: CaptureRecord[], at: Date): void {
     if (records.length === 0) return;
-    const first = records[0]!;
-    const { endpoint, deployment } = first;
+    const { endpoint, deployment } = records[0]!;
     const taken = Math.min(this.queueLimit - this.queuedLines, records.length);
-    if (taken > 0) {
-      // What the records of a request share is serialized once; a record that differs is serialized whole.
-      const shared = `"time":${JSON.stringify(first.time)},"endpoint":${JSON.stringify(endpoint)},"deployment":${JSON.stringify(deployment)},"model":${JSON.stringify(first.model)},"latency_ms":${JSON.stringify(first.latency_ms)}`;
-      let text = '';
-      for (let i = 0; i < taken; i++) {
-        const record = records[i]!;
-        const same =
-          record.time === first.time && record.model === first.model && record.latency_ms === first.latency_ms && record.endpoint === endpoint && record.deployment === deployment;
-        text += same
-          ? `{"format":${record.format},"inference_id":${JSON.stringify(record.inference_id)},${shared},"input":${JSON.stringify(record.input)},"prediction":${JSON.stringify(record.prediction)}}\n`
-          : `${JSON.stringify(record)}\n`;
-      }
-      this.push({ endpoint, deployment, kind: 'record', at, text, lines: taken });
+    let text = '';
+    for (let i = 0; i < taken; i++) {
+      const record = records[i]!;
+      const shared = `,"time":${JSON.stringify(record.time)},"endpoint":${JSON.stringify(record.endpoint)},"deployment":${JSON.stringify(record.deployment)},"model":${JSON.stringify(record.model)},"latency_ms":${jsonNumber(record.latency_ms)},"input":`;
+      text += recordLine(record.inference_id, shared, JSON.stringify(record.input), record.prediction.label, record.prediction.probability);
     }
+    if (taken > 0) this.queue(endpoint, deployment, 'record', at, text, taken);
     if (taken < records.length) this.dropped(endpoint, deployment, 'queue_full', records.length - taken);
   }
 
   /** Queues one refusal; its partition needs a deployment (refusals before routing are counted, not written). */
   refused(refusal: RefusedRequest & { deployment: string }, at: Date): void {
     if (this.queuedLines >= this.queueLimit) return this.dropped(refusal.endpoint, refusal.deployment, 'queue_full', 1);
-    this.push({ endpoint: refusal.endpoint, deployment: refusal.deployment, kind: 'refused', at, text: `${JSON.stringify(refusal)}\n`, lines: 1 });
+    this.queue(refusal.endpoint, refusal.deployment, 'refused', at, `${JSON.stringify(refusal)}\n`, 1);
   }
 
-  private push(pending: Pending): void {
-    this.queue.push(pending);
-    this.queuedLines += pending.lines;
+  private timeJson(at: Date): string {
+    const ms = at.getTime();
+    if (ms !== this.timeCache.ms) this.timeCache = { ms, json: `"${at.toISOString()}"` };
+    return this.timeCache.json;
+  }
+
+  /** Encodes complete lines (`text`, each ending in "\n") into the batch of their file. */
+  private queue(endpoint: string, deployment: string, kind: FileBatch['kind'], at: Date, text: string, lines: number): void {
+    const batch = this.batchOf(endpoint, deployment, kind, at);
+    const room = batch.tail.length - batch.used;
+    // Most lines are ASCII: the exact byte count is only needed when the worst case (3 bytes a unit) does not fit.
+    const bytes = text.length * 3 <= room ? 0 : Buffer.byteLength(text);
+    if (bytes <= room) {
+      batch.used += batch.tail.write(text, batch.used);
+    } else if (bytes > CHUNK_BYTES) {
+      seal(batch);
+      batch.chunks.push(Buffer.from(text));
+    } else {
+      seal(batch);
+      batch.tail = this.chunk();
+      batch.start = 0;
+      batch.used = batch.tail.write(text);
+    }
+    batch.lines += lines;
+    this.queuedLines += lines;
     this.schedule();
+  }
+
+  private batchOf(endpoint: string, deployment: string, kind: FileBatch['kind'], at: Date): FileBatch {
+    const hour = Math.floor(at.getTime() / HOUR_MS);
+    const last = this.last;
+    if (last && last.hour === hour && last.kind === kind && last.endpoint === endpoint && last.deployment === deployment) return last;
+    const key = `${kind}\n${endpoint}\n${deployment}\n${hour}`;
+    let batch = this.files.get(key);
+    if (!batch) this.files.set(key, (batch = { endpoint, deployment, kind, at, hour, chunks: [], tail: this.chunk(), start: 0, used: 0, lines: 0 }));
+    return (this.last = batch);
+  }
+
+  private chunk(): Buffer {
+    return this.spareChunks.pop() ?? Buffer.allocUnsafeSlow(CHUNK_BYTES);
   }
 
   private dropped(endpoint: string, deployment: string, reason: DropReason, count: number): void {
@@ -141,61 +244,120 @@ export class CaptureWriter {
     this.immediate = undefined;
     // One flush at a time keeps each file's lines in order; a flush asked for meanwhile runs right after it.
     while (this.flushing) await this.flushing;
-    if (this.queue.length === 0) return;
-    const batch = this.queue;
-    this.queue = [];
+    if (this.files.size === 0) return;
+    const batches = [...this.files.values()];
+    this.files = new Map();
+    this.last = undefined;
     this.queuedLines = 0;
-    this.flushing = this.write(batch).finally(() => (this.flushing = undefined));
+    this.flushing = this.write(batches).finally(() => (this.flushing = undefined));
     await this.flushing;
-    if (this.queue.length > 0) this.schedule();
+    if (this.files.size > 0) this.schedule();
   }
 
-  private async write(batch: Pending[]): Promise<void> {
-    const files = new Map<string, { dir: string; items: Pending[] }>();
+  private async write(batches: FileBatch[]): Promise<void> {
     const name = this.fileName;
-    for (const item of batch) {
-      const dir = join(this.options.root, capturePartition(item.endpoint, item.deployment, item.at));
-      const fileName = item.kind === 'refused' ? `${REFUSED_FILE_PREFIX}${name}` : name;
-      const key = `${dir}/${fileName}`;
-      let file = files.get(key);
-      if (!file) files.set(key, (file = { dir, items: [] }));
-      file.items.push(item);
-    }
     let failed = false;
-    for (const [path, file] of files) {
-      const text = file.items.length === 1 ? file.items[0]!.text : file.items.map((item) => item.text).join('');
-      const lines = file.items.reduce((sum, item) => sum + item.lines, 0);
+    for (const batch of batches) {
+      const dir = join(this.options.root, capturePartition(batch.endpoint, batch.deployment, batch.at));
+      const path = join(dir, batch.kind === 'refused' ? `${REFUSED_FILE_PREFIX}${name}` : name);
+      seal(batch);
       try {
-        if (!this.createdDirs.has(file.dir)) {
-          await mkdir(file.dir, { recursive: true });
-          this.createdDirs.add(file.dir);
+        if (!this.createdDirs.has(dir)) {
+          await mkdir(dir, { recursive: true });
+          this.createdDirs.add(dir);
         }
-        await this.append(path, text);
-        this.totals.written += lines;
-        this.count(file.items, (endpoint, deployment, kind, n) => this.options.events?.written?.(endpoint, deployment, kind, n));
+        await this.append(path, batch.chunks);
+        this.totals.written += batch.lines;
+        this.options.events?.written?.(batch.endpoint, batch.deployment, batch.kind, batch.lines);
       } catch {
         failed = true;
-        this.createdDirs.delete(file.dir);
-        this.count(file.items, (endpoint, deployment, _kind, n) => this.dropped(endpoint, deployment, 'write_error', n));
+        this.createdDirs.delete(dir);
+        this.dropped(batch.endpoint, batch.deployment, 'write_error', batch.lines);
       }
+      this.recycle(batch);
     }
     // A failed append may have written part of its text: later lines go to fresh files, never behind a torn line.
     if (failed) this.generation++;
   }
 
-  private count(items: Pending[], report: (endpoint: string, deployment: string, kind: Pending['kind'], n: number) => void): void {
-    const counts = new Map<string, { item: Pending; n: number }>();
-    for (const item of items) {
-      const key = `${item.endpoint}\n${item.deployment}\n${item.kind}`;
-      const entry = counts.get(key);
-      if (entry) entry.n += item.lines;
-      else counts.set(key, { item, n: item.lines });
+  /** Keeps a written batch's chunks for the next batches (its views share them; a long line's own buffer is not kept). */
+  private recycle(batch: FileBatch): void {
+    const buffers = new Set([batch.tail.buffer, ...batch.chunks.map((chunk) => chunk.buffer)]);
+    for (const buffer of buffers) {
+      if (this.spareChunks.length >= SPARE_CHUNKS) return;
+      if (buffer.byteLength === CHUNK_BYTES) this.spareChunks.push(Buffer.from(buffer));
     }
-    for (const { item, n } of counts.values()) report(item.endpoint, item.deployment, item.kind, n);
   }
 
   /** Flushes everything queued (server stop). */
   async close(): Promise<void> {
     await this.flush();
   }
+}
+
+/** Moves the tail's new bytes to the batch's chunks. */
+function seal(batch: FileBatch): void {
+  if (batch.used > batch.start) batch.chunks.push(batch.tail.subarray(batch.start, batch.used));
+  batch.start = batch.used;
+}
+
+/** One scored record's line; `shared` runs from the comma after its id to the colon before its input (JSON text). */
+function recordLine(id: string, shared: string, input: string, label: CaptureRecord['prediction']['label'], probability: number): string {
+  return `{"format":${CAPTURE_FORMAT},"inference_id":${JSON.stringify(id)}${shared}${input},"prediction":{"label":${typeof label === 'number' ? jsonNumber(label) : JSON.stringify(label)},"probability":${jsonNumber(probability)}}}\n`;
+}
+
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
+const COMMA = 0x2c;
+const OPEN_OBJECT = 0x7b;
+const CLOSE_OBJECT = 0x7d;
+const OPEN_LIST = 0x5b;
+const CLOSE_LIST = 0x5d;
+
+/**
+ * The JSON text of each record of a scoring request's body, which JSON.parse has accepted: the body itself when it is
+ * one object, each element when it is a list of objects. Slicing the caller's text costs a third of serializing
+ * the parsed records again, and a JSON reader gets the same values from it. Undefined (serialize instead) when
+ * the body has whitespace outside its strings, so every line stays compact and no line break can split one, or
+ * when a record is not an object.
+ */
+export function recordTexts(body: string): string[] | undefined {
+  const list = body.charCodeAt(0) === OPEN_LIST;
+  if (!list && body.charCodeAt(0) !== OPEN_OBJECT) return undefined;
+  const recordDepth = list ? 1 : 0;
+  const texts: string[] = [];
+  let depth = 0;
+  let start = 0;
+  for (let i = 0; i < body.length; i++) {
+    const c = body.charCodeAt(i);
+    if (c === QUOTE) {
+      i = closingQuote(body, i);
+      if (i < 0) return undefined;
+    } else if (c === OPEN_OBJECT || c === OPEN_LIST) {
+      if (depth === recordDepth) {
+        if (c !== OPEN_OBJECT) return undefined;
+        start = i;
+      }
+      depth++;
+    } else if (c === CLOSE_OBJECT || c === CLOSE_LIST) {
+      depth--;
+      if (depth === recordDepth) texts.push(body.slice(start, i + 1));
+    } else if (c <= 0x20 || (depth === recordDepth && c !== COMMA)) {
+      // Whitespace, or a number, true, false or null where a record belongs.
+      return undefined;
+    }
+  }
+  return texts;
+}
+
+/** The index of the quote that ends the string opened at `open` (-1 if none). */
+function closingQuote(text: string, open: number): number {
+  let end = text.indexOf('"', open + 1);
+  while (end > 0 && text.charCodeAt(end - 1) === BACKSLASH) {
+    let backslashes = 0;
+    for (let k = end - 1; text.charCodeAt(k) === BACKSLASH; k--) backslashes++;
+    if (backslashes % 2 === 0) break;
+    end = text.indexOf('"', end + 1);
+  }
+  return end;
 }

@@ -14,9 +14,9 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { join } from 'node:path';
 import { OnnxModel, type InputContract, type RawRecord } from '../model/input-contract';
 import { recordsOf, ScoringError, scoreRecords } from '../model/scoring';
-import { CAPTURE_DIR, CAPTURE_FORMAT, INFERENCE_ID_FIELD, type CaptureRecord } from '../shared/capture';
+import { CAPTURE_DIR, CAPTURE_FORMAT, INFERENCE_ID_FIELD } from '../shared/capture';
 import type { DeploymentMetrics } from '../shared/deployment';
-import { CaptureWriter, type CaptureWriterOptions } from './capture';
+import { CaptureWriter, recordTexts, type CaptureWriterOptions } from './capture';
 import { EndpointMetrics } from './metrics';
 
 export const MAX_BODY_BYTES = 1_000_000;
@@ -270,14 +270,16 @@ export class EndpointServer {
       this.refuse(name, '', 404, 'unknown_deployment');
       throw new HttpError(404, `deployment "${deployment}" does not exist on endpoint "${name}"`);
     }
+    let text: string;
     let body: unknown;
     try {
-      body = await readJson(req);
+      text = await readText(req);
+      body = parseJson(text);
     } catch (error) {
       if (error instanceof HttpError) this.refuse(name, deployment, error.status, error.reason ?? 'bad_request');
       throw error;
     }
-    const response = await this.scoreOn(name, record, body, endpoint.capture?.percent ?? 100);
+    const response = await this.scoreOn(name, record, body, { percent: endpoint.capture?.percent ?? 100, text });
     const mirror = endpoint.mirror;
     if (!requested && mirror && Math.random() * 100 < mirror.percent && endpoint.deployments[mirror.deployment]) {
       // Shadow traffic: the mirror's answer is never returned (nor captured), only compared with the live one.
@@ -310,18 +312,23 @@ export class EndpointServer {
   }
 
   /**
-   * Scores a body on one deployment. `capturePercent` given: live traffic, answered with inference ids, counted
-   * and captured; absent: a mirrored request, counted apart and never captured.
+   * Scores a body on one deployment. `capture` given (its share, and the body's text): live traffic, answered with
+   * inference ids, counted and captured; absent: a mirrored request, counted apart and never captured.
    */
-  private async scoreOn(endpoint: string, deployment: DeploymentRecord, body: unknown, capturePercent?: number): Promise<{ status: number; body: unknown; capture?: () => void }> {
+  private async scoreOn(
+    endpoint: string,
+    deployment: DeploymentRecord,
+    body: unknown,
+    capture?: { percent: number; text: string },
+  ): Promise<{ status: number; body: unknown; capture?: () => void }> {
     const key = `${endpoint}/${deployment.name}`;
-    const live = capturePercent !== undefined;
+    const live = capture !== undefined;
     const started = performance.now();
     const faults = this.faults.get(key);
     let status = 200;
     let answer: unknown;
     let scored = 0;
-    let capture: (() => void) | undefined;
+    let captureServed: (() => void) | undefined;
     try {
       const model = this.models.get(key);
       if (deployment.state !== 'Succeeded' || !model) {
@@ -329,7 +336,8 @@ export class EndpointServer {
       }
       if (faults?.latencyMs) await new Promise((r) => setTimeout(r, faults.latencyMs));
       if (faults?.errorRate && Math.random() < faults.errorRate) throw new HttpError(500, 'injected fault: internal error');
-      const { records, ids } = takeInferenceIds(recordsOf(body), model.contract, live);
+      const sent = recordsOf(body);
+      const { records, ids } = takeInferenceIds(sent, model.contract, live);
       const scores = await scoreRecords(model, records);
       const probabilities = faults?.flipPredictions ? scores.probabilities.map((p) => 1 - p) : scores.probabilities;
       const predictions = probabilities.map((p) => model.prediction(p));
@@ -341,9 +349,9 @@ export class EndpointServer {
         model: { name: deployment.modelName, version: deployment.modelVersion },
         deployment: deployment.name,
       };
-      if (live && capturePercent > 0) {
+      if (capture && capture.percent > 0) {
         const latencyMs = performance.now() - started;
-        capture = () => this.captureServed(endpoint, deployment, records, ids, predictions, probabilities, latencyMs, capturePercent);
+        captureServed = () => this.captureServed(endpoint, deployment, capture, sent, records, ids, predictions, probabilities, latencyMs);
       }
     } catch (error) {
       status = error instanceof ScoringError ? error.status : error instanceof HttpError ? error.status : 500;
@@ -356,40 +364,27 @@ export class EndpointServer {
     this.record(endpoint, deployment.name, elapsed, status < 500);
     if (live) this.prometheus.request(endpoint, deployment.name, status, elapsed / 1000, scored);
     else this.prometheus.mirror(endpoint, deployment.name, status);
-    return { status, body: answer, capture };
+    return { status, body: answer, capture: captureServed };
   }
 
+  /** `sent`: the records as parsed from the body's text; `inputs`: the same without the inference ids taken out. */
   private captureServed(
     endpoint: string,
     deployment: DeploymentRecord,
-    records: RawRecord[],
+    { percent, text }: { percent: number; text: string },
+    sent: RawRecord[],
+    inputs: RawRecord[],
     ids: string[],
-    predictions: (string | number)[],
+    labels: (string | number)[],
     probabilities: number[],
     latencyMs: number,
-    percent: number,
   ): void {
-    const at = new Date();
-    const time = at.toISOString();
+    // The caller's text of a record is its input, unless an inference id was taken out of it. Scanning the body
+    // costs about a third of serializing all its records: it pays when at least that share is captured.
+    const texts = percent >= 35 ? recordTexts(text) : undefined;
+    const inputTexts = texts?.length === inputs.length ? texts.map((recordText, i) => (inputs[i] === sent[i] ? recordText : undefined)) : undefined;
     const model = { name: deployment.modelName, version: deployment.modelVersion, sha256: deployment.sha256 };
-    const latency_ms = Math.round(latencyMs * 1000) / 1000;
-    const lines: CaptureRecord[] = [];
-    for (let i = 0; i < records.length; i++) {
-      // Sampled per record, so a window of batched requests still holds the chosen share of records.
-      if (percent < 100 && Math.random() * 100 >= percent) continue;
-      lines.push({
-        format: CAPTURE_FORMAT,
-        inference_id: ids[i]!,
-        time,
-        endpoint,
-        deployment: deployment.name,
-        model,
-        input: records[i]!,
-        prediction: { label: predictions[i]!, probability: probabilities[i]! },
-        latency_ms,
-      });
-    }
-    this.capture.records(lines, at);
+    this.capture.served({ endpoint, deployment: deployment.name, model, at: new Date(), latencyMs, inputs, inputTexts, ids, labels, probabilities, percent });
   }
 
   private async admin(req: IncomingMessage, res: ServerResponse, parts: string[], url: URL): Promise<void> {
@@ -545,6 +540,10 @@ function pickByWeight(traffic: Record<string, number>): string | undefined {
 }
 
 async function readJson(req: IncomingMessage): Promise<unknown> {
+  return parseJson(await readText(req));
+}
+
+async function readText(req: IncomingMessage): Promise<string> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req) {
@@ -552,7 +551,10 @@ async function readJson(req: IncomingMessage): Promise<unknown> {
     if (size > MAX_BODY_BYTES) throw new HttpError(413, `request body over ${MAX_BODY_BYTES} bytes`, 'too_large');
     chunks.push(chunk as Buffer);
   }
-  const text = Buffer.concat(chunks).toString('utf8');
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+function parseJson(text: string): unknown {
   try {
     return JSON.parse(text);
   } catch {
