@@ -237,6 +237,7 @@ export class EndpointServer {
       const parts = url.pathname.split('/').filter(Boolean).map(decodeURIComponent);
       if (req.method === 'GET' && url.pathname === '/health') return send(res, 200, { status: 'ok' });
       if (req.method === 'GET' && url.pathname === '/metrics') {
+        this.prometheus.captureQueue.set(this.capture.queued);
         const text = await this.prometheus.text();
         res.writeHead(200, { 'content-type': this.prometheus.registry.contentType, 'content-length': Buffer.byteLength(text) });
         return void res.end(text);
