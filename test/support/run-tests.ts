@@ -11,11 +11,20 @@ import { EmbeddedStack, freePort } from '../../src/client/embedded-stack';
 
 const testRoot = resolve(__dirname, '..');
 
+/**
+ * The slowest files (a quiet 2-core run, 2026-12-03), started first so that no long file starts last and runs alone
+ * at the end; the rest follow in name order.
+ */
+const SLOWEST_FIRST = ['restarts', 'azure', 'dev-restart', 'rollout', 'worker-crash', 'endpoint-lock', 'review-release', 'distributed-training', 'release-cli'].map(
+  (name) => `${name}.test.ts`,
+);
+
 function testFiles(args: string[]): string[] {
   if (args.length > 0) return args.map((arg) => resolve(arg));
+  const rank = (file: string) => (SLOWEST_FIRST.includes(file) ? SLOWEST_FIRST.indexOf(file) : SLOWEST_FIRST.length);
   return readdirSync(testRoot, { recursive: true, encoding: 'utf8' })
     .filter((file) => file.endsWith('.test.ts'))
-    .sort()
+    .sort((a, b) => rank(a) - rank(b) || a.localeCompare(b))
     .map((file) => join(testRoot, file));
 }
 
