@@ -28,6 +28,7 @@ import type { MonitorInput } from '../src/workflows/monitor-api';
 import { rolloutSettingsOf } from '../src/workflows/operator-api';
 import { approveSignal, approveUpdate, rejectUpdate, statusQuery } from '../src/workflows/release-api';
 import { HISTORIES_ROOT, MANIFEST_FILE, type HistoryManifest, type RecordedWorkflow } from '../test/support/histories';
+import { PASSING_GATES } from '../test/support/release';
 
 const MODEL = 'histories';
 const ENDPOINT = 'histories-ep';
@@ -319,10 +320,7 @@ async function main(): Promise<void> {
           auto_approve_deployment: true,
           bake_time: '1s',
           termination_wait: '0s',
-          min_f1: 0,
-          min_roc_auc: 0.5,
-          min_accuracy: 0,
-          max_regression: 1,
+          ...PASSING_GATES,
           ...overrides,
         },
       }).config;

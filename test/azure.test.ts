@@ -29,6 +29,7 @@ import { AzureMlEmulator } from './support/azure-emulator';
 import { runCli } from './support/cli';
 import { startScoringScript } from './support/scoring-script';
 import { connectTestEnvironment, mlflowUri, withWorkers } from './support/temporal';
+import { PASSING_GATES } from './support/release';
 
 const dir = mkdtempSync(join(tmpdir(), 'modelship-azure-'));
 const dataPath = join(dir, 'bank.csv');
@@ -59,10 +60,7 @@ describe('azure target (emulated workspace)', () => {
         auto_approve_deployment: true,
         bake_time: '1s',
         termination_wait: '0s',
-        min_f1: 0,
-        min_roc_auc: 0.5,
-        min_accuracy: 0,
-        max_regression: 1,
+        ...PASSING_GATES,
         deployment_timeout: '2m',
         ...overrides,
       },

@@ -22,6 +22,7 @@ import { MlflowClient } from '../src/registry/mlflow';
 import type { ReleaseResult } from '../src/workflows/release-api';
 import { runCli } from './support/cli';
 import { groupAlive } from './support/processes';
+import { PASSING_GATES } from './support/release';
 
 function childGroups(stateDir: string): Record<string, number> {
   const runDir = join(stateDir, 'run');
@@ -137,10 +138,7 @@ describe('modelship dev restarts', () => {
         skip_deployment: true,
         auto_approve_deployment: true,
         skip_local_testing: true,
-        min_f1: 0,
-        min_roc_auc: 0.5,
-        min_accuracy: 0,
-        max_regression: 1,
+        ...PASSING_GATES,
       }),
     );
 

@@ -20,6 +20,7 @@ import { MlflowClient } from '../src/registry/mlflow';
 import { LocalTarget } from '../src/targets/local';
 import { statusQuery, type ReleaseResult } from '../src/workflows/release-api';
 import { runCli } from './support/cli';
+import { PASSING_GATES } from './support/release';
 
 describe('restarting one part of the stack mid-release', () => {
   const dir = mkdtempSync(join(tmpdir(), 'modelship-restarts-'));
@@ -41,10 +42,7 @@ describe('restarting one part of the stack mid-release', () => {
     skip_local_testing: true,
     termination_wait: '0s',
     bake_time: '0s',
-    min_f1: 0,
-    min_roc_auc: 0.5,
-    min_accuracy: 0,
-    max_regression: 1,
+    ...PASSING_GATES,
   };
   const configFor = (overrides: Partial<ReleaseConfigInput>) => loadConfig({ path: join(projectRoot, 'config/default.yaml'), overrides: { ...settings, ...overrides } }).config;
   const stepStatus = async (id: string, step: string) =>

@@ -21,6 +21,7 @@ import { approveUpdate, statusQuery, type ReleaseResult, type ReleaseStatus } fr
 import { launchChromium, visitReview } from './support/browser';
 import { runCli } from './support/cli';
 import { connectTestEnvironment, mlflowUri, withWorkers } from './support/temporal';
+import { PASSING_GATES } from './support/release';
 
 const dir = mkdtempSync(join(tmpdir(), 'modelship-review-'));
 const modelName = `review-test-${Date.now()}`;
@@ -51,10 +52,7 @@ describe('release review report', () => {
         traffic_plan: [50, 100],
         bake_time: '1s',
         termination_wait: '0s',
-        min_f1: 0,
-        min_roc_auc: 0.5,
-        min_accuracy: 0,
-        max_regression: 1,
+        ...PASSING_GATES,
         ...overrides,
       },
     }).config;

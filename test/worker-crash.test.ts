@@ -17,6 +17,7 @@ import { LocalTarget } from '../src/targets/local';
 import { adminToken } from '../src/serving/endpoint-server';
 import type { ReleaseResult } from '../src/workflows/release-api';
 import { connectTestEnvironment, mlflowUri, uniqueQueues } from './support/temporal';
+import { PASSING_GATES } from './support/release';
 
 describe('worker killed during training', () => {
   let env: TestWorkflowEnvironment;
@@ -97,10 +98,7 @@ describe('worker killed during training', () => {
           skip_training: true,
           auto_approve_deployment: true,
           termination_wait: '0s',
-          min_f1: 0,
-          min_roc_auc: 0.5,
-          min_accuracy: 0,
-          max_regression: 1,
+          ...PASSING_GATES,
           ...overrides,
         },
       }).config;

@@ -25,6 +25,7 @@ import { approveUpdate, statusQuery, type ReleaseResult } from '../src/workflows
 import { POST_RELEASE_CHECK_PATCH } from './fixtures/build-b/post-release-check';
 import { workflowBundle, type BuildVariant } from './support/bundles';
 import { connectTestEnvironment, mlflowUri, uniqueQueues } from './support/temporal';
+import { PASSING_GATES } from './support/release';
 
 const dir = mkdtempSync(join(tmpdir(), 'modelship-upgrade-'));
 const dataPath = join(dir, 'bank.csv');
@@ -100,10 +101,7 @@ describe('upgrading the worker while a release waits for approval', () => {
           cv_folds: 2,
           test_data_split: 0.25,
           model_families: ['logistic_regression'],
-          min_f1: 0,
-          min_roc_auc: 0.5,
-          min_accuracy: 0,
-          max_regression: 1,
+          ...PASSING_GATES,
           skip_deployment: true,
           auto_approve_deployment: false,
           ...overrides,

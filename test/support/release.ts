@@ -17,6 +17,9 @@ export const quickTraining = { n_iter: 2, cv_folds: 2, test_data_split: 0.25 } s
 export const lenientGates = { min_f1: 0, min_roc_auc: 0.5, min_accuracy: 0, max_regression: 1 } satisfies Partial<ReleaseConfigInput>;
 
 /** The default config with `overrides` (what `modelship start` would run with those keys set). */
+/** Gates any trained candidate passes, for tests and recordings about what comes after the gates. */
+export const PASSING_GATES = { min_f1: 0, min_roc_auc: 0.5, min_accuracy: 0, max_regression: 1 } satisfies Partial<ReleaseConfigInput>;
+
 export function releaseConfig(overrides: Partial<ReleaseConfigInput>) {
   return loadConfig({ path: join(projectRoot, 'config/default.yaml'), overrides }).config;
 }
