@@ -44,12 +44,16 @@ export function predictionLabels(contract: Pick<InputContract, 'classes'>): [Pre
 export type RawValue = string | number | boolean | null | undefined;
 export type RawRecord = Record<string, RawValue>;
 
+/** Why a record does not fit the contract, as a stable word (counted by the endpoint, never parsed from text). */
+export type RecordProblem = 'not_an_object' | 'missing_field' | 'wrong_type' | 'bad_number' | 'bad_date' | 'unknown_field';
+
 /** A record that does not fit the contract; `field` names the offending field. */
 export class RecordError extends Error {
   constructor(
     message: string,
     readonly field: string,
     readonly index: number,
+    readonly reason: RecordProblem,
   ) {
     super(message);
     this.name = 'RecordError';
@@ -68,11 +72,11 @@ export function checkRecords(contract: InputContract, records: RawRecord[], opti
   const known = new Set([...contract.features.map((f) => f.column), ...(options.allowExtra ?? [])]);
   records.forEach((record, index) => {
     if (record === null || typeof record !== 'object' || Array.isArray(record)) {
-      throw new RecordError(`record ${index} is not an object of field: value pairs`, '', index);
+      throw new RecordError(`record ${index} is not an object of field: value pairs`, '', index, 'not_an_object');
     }
     for (const feature of contract.features) {
       if (!(feature.column in record)) {
-        throw new RecordError(`record ${index}: missing field "${feature.column}" (send null for an unknown value)`, feature.column, index);
+        throw new RecordError(`record ${index}: missing field "${feature.column}" (send null for an unknown value)`, feature.column, index, 'missing_field');
       }
       const value = record[feature.column];
       if (value !== null && typeof value === 'object') {
@@ -80,23 +84,29 @@ export function checkRecords(contract: InputContract, records: RawRecord[], opti
           `record ${index}: field "${feature.column}" must be a ${feature.kind === 'numeric' ? 'number' : 'string'}, not ${Array.isArray(value) ? 'a list' : 'an object'}`,
           feature.column,
           index,
+          'wrong_type',
         );
       }
       if (feature.kind === 'numeric' && value !== null && typeof value !== 'number') {
         const parsed = parseNumber(asText(value));
         if (parsed !== null && Number.isNaN(parsed)) {
-          throw new RecordError(`record ${index}: field "${feature.column}" must be a number, got ${JSON.stringify(value)}`, feature.column, index);
+          throw new RecordError(`record ${index}: field "${feature.column}" must be a number, got ${JSON.stringify(value)}`, feature.column, index, 'bad_number');
         }
       }
       if (feature.kind === 'date' && value !== null && value !== undefined) {
         const parsed = parseDate(asText(value), feature.format!);
         if (parsed !== null && Number.isNaN(parsed)) {
-          throw new RecordError(`record ${index}: field "${feature.column}" must be a date written ${feature.format}, got ${JSON.stringify(value)}`, feature.column, index);
+          throw new RecordError(
+            `record ${index}: field "${feature.column}" must be a date written ${feature.format}, got ${JSON.stringify(value)}`,
+            feature.column,
+            index,
+            'bad_date',
+          );
         }
       }
     }
     for (const field of Object.keys(record)) {
-      if (!known.has(field)) throw new RecordError(`record ${index}: unknown field "${field}"`, field, index);
+      if (!known.has(field)) throw new RecordError(`record ${index}: unknown field "${field}"`, field, index, 'unknown_field');
     }
   });
 }

@@ -578,7 +578,12 @@ export function takeInferenceIds(records: RawRecord[], contract: InputContract, 
     }
     const id = typeof given === 'number' && Number.isFinite(given) ? String(given) : given;
     if (typeof id !== 'string' || id.length === 0 || id.length > MAX_INFERENCE_ID_LENGTH) {
-      throw new ScoringError(`record ${index}: field "${INFERENCE_ID_FIELD}" must be a string of 1 to ${MAX_INFERENCE_ID_LENGTH} characters or a number`, 422, INFERENCE_ID_FIELD);
+      throw new ScoringError(
+        `record ${index}: field "${INFERENCE_ID_FIELD}" must be a string of 1 to ${MAX_INFERENCE_ID_LENGTH} characters or a number`,
+        422,
+        'bad_inference_id',
+        INFERENCE_ID_FIELD,
+      );
     }
     ids.push(id);
     const { [INFERENCE_ID_FIELD]: _id, ...rest } = record;
@@ -593,20 +598,8 @@ export function takeInferenceIds(records: RawRecord[], contract: InputContract, 
  */
 export function refusalReason(error: Error): string {
   if (error instanceof HttpError) return error.reason ?? `http_${error.status}`;
-  if (!(error instanceof ScoringError)) return 'bad_request';
-  if (error.field === INFERENCE_ID_FIELD) return 'bad_inference_id';
-  const message = error.message;
-  const patterns: [RegExp, string][] = [
-    [/has no records/, 'no_records'],
-    [/at most \d+ per request/, 'too_many_records'],
-    [/is not an object/, 'not_an_object'],
-    [/missing field/, 'missing_field'],
-    [/unknown field/, 'unknown_field'],
-    [/, not (a list|an object)/, 'wrong_type'],
-    [/must be a number/, 'bad_number'],
-    [/must be a date/, 'bad_date'],
-  ];
-  return patterns.find(([pattern]) => pattern.test(message))?.[1] ?? 'invalid_record';
+  if (error instanceof ScoringError) return error.reason;
+  return 'bad_request';
 }
 
 function send(res: ServerResponse, status: number, body: unknown): void {
