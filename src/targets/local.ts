@@ -3,7 +3,7 @@ import { adminToken } from '../serving/endpoint-server';
 import type { ComputeSpec, DeploymentMetrics, DeploymentState, DeploymentTarget, EndpointState, ModelToDeploy, ProbeResult } from './target';
 
 /** What a release may ask of the local endpoint beside the compute spec: the share of records it captures. */
-export type LocalDeploymentSpec = Partial<ComputeSpec> & { capturePercent?: number };
+export type LocalDeploymentSpec = Partial<ComputeSpec>;
 
 export class LocalTargetError extends Error {
   constructor(
