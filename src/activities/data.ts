@@ -4,10 +4,16 @@ import { join } from 'node:path';
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import type { DataContract } from '../config/schema';
+import type { DataSource } from '../shared/data-sources';
 import { validateDataset, type DataProfile } from '../data/validate';
 
 export interface ValidateDataInput {
+  /** A CSV file, or a folder of CSV partitions (input_window picks which). */
   dataPath: string;
+  /** With a folder: the newest N files, or the files of the last period (e.g. '90d'). */
+  inputWindow?: number | string;
+  /** include_feedback: the endpoint whose captured records with joined outcomes are added. */
+  feedback?: { endpoint: string };
   contract: DataContract;
   cvFolds: number;
   testSplit: number;
@@ -16,6 +22,10 @@ export interface ValidateDataInput {
 }
 
 export interface ValidateDataResult {
+  /** The CSV training reads: dataPath itself for one file, else the sources joined into the release's artifacts. */
+  dataPath?: string;
+  /** Every file used, with its sha256 and row count. */
+  sources?: DataSource[];
   profilePath: string;
   sha256: string;
   rows: number;

@@ -66,6 +66,13 @@ export function loadConfig(options: LoadConfigOptions = {}): LoadedConfig {
       const value = fileValues[key];
       if (typeof value === 'string' && value && !isAbsolute(value)) fileValues[key] = resolve(dirname(path), value);
     }
+    const environments = fileValues.environments;
+    if (Array.isArray(environments)) {
+      for (const environment of environments as Record<string, unknown>[]) {
+        const signers = environment?.allowed_signers;
+        if (typeof signers === 'string' && signers && !isAbsolute(signers)) environment.allowed_signers = resolve(dirname(path), signers);
+      }
+    }
   }
 
   const overrides = Object.fromEntries(Object.entries(options.overrides ?? {}).filter(([, value]) => value !== undefined));
@@ -83,6 +90,7 @@ export function loadConfig(options: LoadConfigOptions = {}): LoadedConfig {
   // Paths from the file were made absolute above; from flags or defaults they are relative to the working directory.
   config.input_data_path = resolve(config.input_data_path);
   if (config.allowed_signers) config.allowed_signers = resolve(config.allowed_signers);
+  for (const environment of config.environments ?? []) if (environment.allowed_signers) environment.allowed_signers = resolve(environment.allowed_signers);
   return { config, path };
 }
 

@@ -23,6 +23,30 @@ const endpointName = z.string().regex(/^[a-zA-Z][a-zA-Z0-9-]{2,31}$/, { message:
 const columnList = z.array(z.string().min(1)).default([]);
 
 /**
+ * One environment of a release (staging, production…), in the order the candidate passes through them. Keys left
+ * out take the top-level value (target, endpoint_name and the approval keys), so a one-environment config behaves
+ * as the top-level keys alone.
+ */
+export const environmentSchema = z.strictObject({
+  name: z
+    .string()
+    .regex(/^[a-z][a-z0-9-]{0,31}$/, { message: 'not a valid environment name' })
+    .describe('the environment and its MLflow alias (@staging, @production): lower-case letters, digits and hyphens'),
+  target: z.enum(TARGET_KINDS).optional().describe('where this environment serves: "local" or "azure" (default: the top-level target)'),
+  endpoint_name: endpointName.optional().describe("this environment's endpoint (default: the top-level endpoint_name); each endpoint has its own lock"),
+  auto_approve_deployment: z.boolean().optional().describe('true or false: enter this environment without waiting for a person (default: the top-level key)'),
+  approvers: z.array(z.string().min(1)).optional().describe('who may approve entry to this environment (default: the top-level approvers)'),
+  required_approvals: z.int().min(1).max(20).optional().describe('distinct approvals this environment needs (default: the top-level key)'),
+  allowed_signers: z.string().min(1).optional().describe("this environment's allowed-signers file, relative to the config file (default: the top-level key)"),
+  forbid_self_approval: z.boolean().optional().describe('true or false: refuse an approval from whoever started the release (default: the top-level key)'),
+  approval_timeout: durationString.optional().describe('how long to wait for the approval of this environment (default: the top-level key)'),
+  soak_time: durationString.default('0s').describe('how long the candidate serves here, then is checked again, before the next environment (default 0s)'),
+  smoke_tests: z.boolean().default(true).describe('true or false: after the rollout and the soak, score held-out rows through the endpoint and check the answers (default true)'),
+});
+
+export type EnvironmentConfig = z.output<typeof environmentSchema>;
+
+/**
  * The data contract: which columns are what. Every column of the file must appear in exactly one list (or be the
  * target), so a new or renamed column is noticed instead of silently ignored.
  */
@@ -50,6 +74,18 @@ export const releaseConfigSchema = z
   .strictObject({
     // --- data (the original's keys)
     input_data_path: z.string().min(1).default('data/Comprehensive_Banking_Database.csv').describe('path of the training CSV, relative to the config file (e.g. data/banking.csv)'),
+    input_window: z
+      .union([z.int().min(1), durationString])
+      .optional()
+      .describe(
+        'with input_data_path a folder of CSV files: the newest N files (a whole number) or the files of the last period (e.g. 90d, by the date in the file name, else its modification time); unset: every file',
+      ),
+    include_feedback: z
+      .boolean()
+      .default(false)
+      .describe(
+        "true or false: add the endpoint's captured records that have joined outcomes (modelship feedback) to the training data, validated by the same contract (default false)",
+      ),
     test_data_split: z.number().gt(0).lt(1).default(0.2).describe('fraction of rows held out for evaluation, a number between 0 and 1 exclusive (default 0.2)'),
 
     data: dataContractSchema.optional().describe("the data contract (target, feature columns by kind, ids, forbidden columns); 'modelship data infer-schema FILE' proposes one"),
@@ -135,6 +171,19 @@ export const releaseConfigSchema = z
     skip_deployment: z.boolean().default(false).describe('true or false: stop after approval without deploying (default false)'),
     skip_azure_deployment: z.boolean().optional().describe('the original name of skip_deployment, kept as an alias: true or false'),
     auto_approve_deployment: z.boolean().default(false).describe('true or false: approve automatically (recorded as automatic) instead of waiting for a person (default false)'),
+    unattended_approval: z
+      .enum(['person', 'automatic'])
+      .default('person')
+      .describe(
+        '"person" or "automatic": how a release started by a schedule or an alarm is approved; "automatic" is the only way one deploys unattended, auto_approve_deployment does not apply to it (default person)',
+      ),
+    environments: z
+      .array(environmentSchema)
+      .min(1)
+      .optional()
+      .describe(
+        'the environments a release passes through in order, e.g. [{name: staging, endpoint_name: fb-staging, auto_approve_deployment: true, soak_time: 10m}, {name: production, required_approvals: 2}]; unset: one, production, from the top-level keys',
+      ),
     approvers: z.array(z.string().min(1)).default([]).describe('who may approve or reject, a list of names; empty means anyone (default [])'),
     approval_timeout: durationString.default('24h').describe('how long to wait for approval before the run ends as "approval expired", e.g. 30m, 24h (default 24h)'),
     allowed_signers: z
@@ -183,9 +232,15 @@ export const releaseConfigSchema = z
           .max(1)
           .default(MONITOR.decayTolerance)
           .describe(`decay alarms when ROC AUC's upper bound is this far below the deployed version's evaluation (default ${MONITOR.decayTolerance})`),
+        on_alarm: z
+          .enum(['alert', 'retrain'])
+          .default('alert')
+          .describe(
+            '"alert" or "retrain": on a new alarm, only tell (alert), or also start a retraining release with this config (one release per model at a time) (default alert)',
+          ),
       })
       .prefault({})
-      .describe('the endpoint monitor: every, label_delay, min_records, min_labelled, false_alarm_rate, quality_rate, decay_tolerance (docs/monitoring.md)'),
+      .describe('the endpoint monitor: every, label_delay, min_records, min_labelled, false_alarm_rate, quality_rate, decay_tolerance, on_alarm (docs/monitoring.md)'),
   })
   .superRefine((config, context) => {
     if (config.approvers.length > 0 && config.required_approvals > config.approvers.length) {
@@ -195,6 +250,11 @@ export const releaseConfigSchema = z
         message: `${config.required_approvals} approvals are required but approvers lists only ${config.approvers.length}: lower required_approvals or add approvers`,
       });
     }
+    const names = (config.environments ?? []).map((e) => e.name);
+    names.forEach((name, index) => {
+      if (names.indexOf(name) !== index)
+        context.addIssue({ code: 'custom', path: ['environments', index, 'name'], message: `environment ${name} is listed twice: give each a distinct name` });
+    });
     // Azure ML API 2022-10-01 (what @azure/arm-machinelearning 2.1.1 speaks) has no mirror traffic.
     if (config.target === 'azure' && config.shadow_percent > 0) {
       context.addIssue({

@@ -5,3 +5,4 @@ export { blueGreenRollout } from './blue-green-rollout';
 export { deployRegisteredModel, rollbackEndpoint } from './operator';
 export { endpointLock } from './endpoint-lock';
 export { endpointMonitor } from './monitor';
+export { scheduledRelease } from './release-starter';

@@ -8,6 +8,11 @@ import type { ReviewRef } from './review-api';
 import type { RolloutResult } from './rollout-api';
 import type { HoldProgress } from './endpoint-lock-api';
 import type { ApprovalRecord, ApprovalVote } from '../shared/approval';
+import type { EnvironmentStatus } from './environment-api';
+import type { ReleaseTrigger } from './trigger-api';
+
+export type { EnvironmentStatus } from './environment-api';
+export type { AlarmTrigger, ReleaseTrigger } from './trigger-api';
 
 export type { ApprovalRecord, ApprovalSignature, ApprovalVote } from '../shared/approval';
 
@@ -44,6 +49,10 @@ export interface RejectRequest extends SignedMessage {
 
 /** The approval rules of a release and how far it got: in the status while it waits, and in the report. */
 export interface ApprovalGateStatus {
+  /** With environments: the one this decision lets the candidate into. */
+  environment?: string;
+  /** What a signed statement's workflow_id must say: the release id, or `<release id>@<environment>` with environments. */
+  statementId?: string;
   signatures: 'required' | 'not required';
   allowedSigners?: string;
   requiredApprovals: number;
@@ -77,8 +86,17 @@ export interface ChampionResult {
   scores?: ArtifactRef;
 }
 
+/** The one workflow id of a model's release: every start (a person, a schedule, an alarm, a promotion) uses it, so at most one release per model runs. */
+export const releaseWorkflowIdOf = (modelName: string) => `release-${modelName}`;
+
 export interface ReleaseStatus {
+  /** The release's identity: its artifacts folder, its MLflow tags, what an approval statement names. Unique per release. */
   workflowId: string;
+  /** The Temporal workflow id to address (approve, status, watch): release-<model> for every release started since one release per model holds. */
+  handleId?: string;
+  trigger?: ReleaseTrigger;
+  /** With environments: each, in order. */
+  environments?: EnvironmentStatus[];
   stage: StepName | 'done';
   outcome: ReleaseOutcome;
   steps: StepRecord[];
@@ -101,6 +119,10 @@ export interface ReleaseStatus {
 
 export interface ReleaseInput {
   config: ReleaseConfig;
+  /** The release's unique identity (release-<model>-<UTC stamp>-<4 hex>); absent in releases whose workflow id was it. */
+  releaseId?: string;
+  /** Why it started (absent: a person, startedBy). */
+  trigger?: ReleaseTrigger;
   /** Absolute folder where workflow_artifacts/<workflow id>/ is written. */
   artifactsRoot: string;
   /** For skip_training: the model to release (default models:/<model_name>@production). */
@@ -119,6 +141,8 @@ export interface ReleaseInput {
  */
 export interface ReleaseReport {
   workflow_id: string;
+  trigger?: ReleaseTrigger;
+  environments?: EnvironmentStatus[];
   model_name: string;
   outcome: ReleaseOutcome;
   error?: string;
@@ -143,6 +167,18 @@ export interface ReleaseResult extends ReleaseStatus {
   artifactsDir: string;
   reportPath?: string;
 }
+
+/** A release's unique identity: release-<model>-<UTC stamp to the second>-<4 hex>, e.g. release-fbm-20261203-101500-ab12. */
+export function releaseIdOf(modelName: string, at: Date, random: string): string {
+  const stamp = at.toISOString().replace(/[-:]/g, '').replace(/\..*$/, '').replace('T', '-');
+  return `release-${modelName}-${stamp}-${random.replace(/-/g, '').slice(0, 4)}`;
+}
+
+/** What a schedule or a monitor keeps to start a release later: the input without the identity and the trigger. */
+export type ReleaseTemplate = Omit<ReleaseInput, 'releaseId' | 'trigger' | 'startedBy'>;
+
+/** How a start that found its model's release running ended: started, or that release's ids. */
+export type ReleaseStart = { started: true; workflowId: string; releaseId: string } | { started: false; workflowId: string; running: string };
 
 export const approveUpdate = defineUpdate<string, [ApproveRequest]>('approve');
 export const rejectUpdate = defineUpdate<string, [RejectRequest]>('reject');

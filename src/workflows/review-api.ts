@@ -5,6 +5,9 @@ import type { GateCheck } from '../evaluation/gates';
 import type { ClassificationMetrics } from '../evaluation/metrics';
 import type { ArtifactRef } from '../shared/artifacts';
 import type { ApprovalRecord, ApprovalVote } from '../shared/approval';
+import type { DataSource } from '../shared/data-sources';
+import type { EnvironmentStatus } from './environment-api';
+import type { ReleaseTrigger } from './trigger-api';
 import type { RolloutFailureDetails, RolloutResult } from './rollout-api';
 import type { TrainResult } from './training-api';
 
@@ -18,7 +21,11 @@ export interface ReviewInput {
   modelName: string;
   candidate: { version: string; modelUri: string };
   train: Pick<TrainResult, 'files' | 'mlflow' | 'bestFamily'>;
-  data: { path: string; sha256: string; contract: DataContract };
+  data: { path: string; sha256: string; contract: DataContract; sources?: DataSource[] };
+  /** Why the release started: shown first. */
+  trigger?: ReleaseTrigger;
+  /** With environments: where the candidate stands in each. */
+  environments?: EnvironmentStatus[];
   evaluation: { metrics: ClassificationMetrics; scores?: ArtifactRef };
   champion?: { version: string; metrics: ClassificationMetrics; scores?: ArtifactRef };
   /** Why there is no champion to compare with. */

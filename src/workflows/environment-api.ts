@@ -1,0 +1,18 @@
+// A release's environments (staging, production…): where the candidate stands in each, for the status, the review
+// and the report.
+import type { ApprovalRecord } from '../shared/approval';
+import type { TargetKind } from '../shared/deployment';
+import type { RolloutResult } from './rollout-api';
+
+/** Where the candidate stands in one environment (status, review, report). */
+export interface EnvironmentStatus {
+  name: string;
+  target: TargetKind;
+  endpoint: string;
+  stage: 'pending' | 'awaiting_approval' | 'deploying' | 'soaking' | 'smoke_tests' | 'live' | 'rejected' | 'approval_expired' | 'failed' | 'skipped';
+  approval?: ApprovalRecord;
+  deployment?: RolloutResult;
+  /** Set when it went live: the MLflow alias now on the candidate (@staging, @production). */
+  alias?: string;
+  summary?: string;
+}
