@@ -9,4 +9,6 @@ export interface DataSource {
   rows: number;
   /** For a partition: the date it covers (from its name) or its modification time, ISO. */
   date?: string;
+  /** For feedback: the endpoint whose captured records (with outcomes) these rows are. */
+  endpoint?: string;
 }
