@@ -1,5 +1,6 @@
 // The review's numbers, pure: curves agree with the metrics they picture, PSI is zero for the same data and flags
-// a real shift, approval records of any shape are read, and the rollout timeline is rebuilt from its steps.
+// a real shift, approval records of any shape are read, and the rollout timeline is rebuilt from its steps. The
+// page says first why the release started, lists the training data's sources and where each environment stands.
 import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -7,8 +8,9 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { calibrationCurve, histogram, precisionRecallCurve, rocCurve } from '../src/evaluation/curves';
 import { averagePrecision, rocAuc } from '../src/evaluation/metrics';
-import { approvalViews } from '../src/review/document';
+import { approvalViews, releaseContext } from '../src/review/document';
 import { compareSketches, psi, sketchCsv, type DataSketch } from '../src/review/drift';
+import { renderReviewHtml } from '../src/review/page';
 import { rolloutView } from '../src/review/rollout';
 import { fixtureReview } from './support/review-fixture';
 
@@ -173,5 +175,98 @@ describe('review numbers', () => {
       undefined,
     );
     assert.deepEqual(textOnly.bakes, []);
+  });
+
+  const sha = (c: string) => c.repeat(64);
+  const alarmTrigger = {
+    kind: 'alarm' as const,
+    endpoint: 'fraud-prod',
+    window: { start: '2026-11-30T00:00:00Z', end: '2026-12-01T00:00:00Z' },
+    alarms: [{ kind: 'drift', features: ['Age', 'Account Balance'], detail: '2 features drifted' }],
+    drift: [
+      { feature: 'Age', psi: 0.412, threshold: 0.1 },
+      { feature: 'Account Balance', psi: 0.05, threshold: 0.1 },
+    ],
+    monitorWorkflowId: 'monitor-fraud-prod',
+    at: '2026-12-01T00:05:00Z',
+  };
+  const sources = [
+    { kind: 'file' as const, path: '/data/tx/tx_2026-11-29.csv', sha256: sha('a'), rows: 1000, date: '2026-11-29' },
+    { kind: 'file' as const, path: '/data/tx/tx_2026-11-30.csv', sha256: sha('b'), rows: 1200, date: '2026-11-30' },
+    { kind: 'feedback' as const, path: '/w/artifacts/feedback_data.csv', sha256: sha('c'), rows: 37, endpoint: 'fraud-prod' },
+  ];
+
+  it('the page shows the trigger first: the alarm, its endpoint and each drifted feature’s PSI against its threshold', async () => {
+    const context = releaseContext({ trigger: alarmTrigger, data: { sources } });
+    assert.deepEqual(Object.keys(context).sort(), ['sources', 'trigger']);
+    const html = await renderReviewHtml({ ...fixtureReview({ phase: 'awaiting_approval' }), ...context });
+    const main = html.slice(html.indexOf('<main>'));
+    assert.ok(main.indexOf('id="trigger"') >= 0 && main.indexOf('id="trigger"') < main.indexOf('data-table="summary"'), 'the trigger comes before everything else');
+    assert.match(main, /Started by the monitor's alarm on endpoint <strong>fraud-prod<\/strong>/);
+    assert.match(main, /<tr><td>Age<\/td><td class="num fail">0\.412<\/td><td class="num">0\.100<\/td><td class="num">4\.1×<\/td><\/tr>/);
+    assert.match(main, /<tr><td>Account Balance<\/td><td class="num">0\.050<\/td>/, 'below its threshold: not flagged');
+    assert.match(main, /<td class="fail">drift<\/td><td>Age, Account Balance<\/td>/);
+  });
+
+  it('every kind of trigger in one line, escaped', async () => {
+    const headline = async (trigger: Parameters<typeof releaseContext>[0]['trigger']) => {
+      const html = await renderReviewHtml({ ...fixtureReview({ phase: 'final' }), ...releaseContext({ trigger, data: {} }) });
+      return /<p data-trigger="[a-z]+">(.*?)<\/p>/.exec(html)?.[1];
+    };
+    assert.equal(await headline({ kind: 'person', by: 'alice<script>' }), 'Started by <strong>alice&lt;script&gt;</strong>.');
+    assert.equal(await headline({ kind: 'person' }), 'Started by a person (no name recorded).');
+    assert.equal(
+      await headline({ kind: 'schedule', schedule: 'weekly-fraud', at: '2026-12-07T03:00:00Z' }),
+      'Started by the schedule <strong>weekly-fraud</strong> at 2026-12-07T03:00:00Z.',
+    );
+    assert.equal(
+      await headline({ kind: 'promotion', by: 'bob', from: 'staging', to: ['production'], version: '7' }),
+      'Promotion of version <strong>7</strong> from staging to production by <strong>bob</strong>.',
+    );
+    const noTrigger = await renderReviewHtml(fixtureReview({ phase: 'final' }));
+    assert.ok(
+      !noTrigger.includes('id="trigger"') && !noTrigger.includes('data-table="sources"') && !noTrigger.includes('data-table="environments"'),
+      'older reviews render as before',
+    );
+  });
+
+  it('lists the training data’s sources (date, rows, short sha256) before the PSI comparison, and each environment’s stage', async () => {
+    const context = releaseContext({
+      data: { sources },
+      environments: [
+        {
+          name: 'staging',
+          target: 'local',
+          endpoint: 'fraud-staging',
+          stage: 'live',
+          alias: '@staging',
+          approval: { decision: 'approved', automatic: true, at: '2026-12-01T01:00:00Z', modelVersion: '7' },
+          summary: 'soaked 10m, smoke tests passed',
+        },
+        { name: 'production', target: 'azure', endpoint: 'fraud-prod', stage: 'awaiting_approval' },
+      ],
+    });
+    const html = await renderReviewHtml({ ...fixtureReview({ phase: 'awaiting_approval' }), ...context });
+    assert.match(html, /3 source\(s\), 2026-11-29 to 2026-11-30: 2237 rows in all\./);
+    assert.match(
+      html,
+      /<tr><td>file<\/td><td><code>\/data\/tx\/tx_2026-11-30\.csv<\/code><\/td><td>2026-11-30<\/td><td class="num">1200<\/td><td><code title="b{64}">b{12}…<\/code><\/td><\/tr>/,
+    );
+    assert.match(html, /<tr><td>feedback of <code>fraud-prod<\/code><\/td><td><code>\/w\/artifacts\/feedback_data\.csv<\/code><\/td><td>–<\/td><td class="num">37<\/td>/);
+    assert.ok(html.indexOf('data-table="sources"') < html.indexOf('id="drift"'), 'the sources come with the comparison of the data');
+    assert.match(html, /Population stability index of each feature/, 'the PSI comparison with the champion’s data stays');
+    assert.match(
+      html,
+      /<tr><td><strong>staging<\/strong><\/td><td>local<\/td><td><code>fraud-staging<\/code><\/td><td class="pass">live<\/td><td>approved by automatic at 2026-12-01T01:00:00Z<\/td><td><code>@staging<\/code><\/td><td>soaked 10m, smoke tests passed<\/td><\/tr>/,
+    );
+    assert.match(
+      html,
+      /<tr><td><strong>production<\/strong><\/td><td>azure<\/td><td><code>fraud-prod<\/code><\/td><td>awaiting approval<\/td><td>–<\/td><td>–<\/td><td><\/td><\/tr>/,
+    );
+    const many = releaseContext({ data: { sources: Array.from({ length: 30 }, (_, i) => ({ ...sources[0]!, date: `2026-11-${String(i + 1).padStart(2, '0')}` })) } });
+    assert.match(
+      await renderReviewHtml({ ...fixtureReview({ phase: 'final' }), ...many }),
+      /30 source\(s\), 2026-11-01 to 2026-11-30: 30000 rows in all\.<\/p><details><summary>every source<\/summary><table/,
+    );
   });
 });

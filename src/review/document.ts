@@ -4,7 +4,10 @@ import type { GateCheck } from '../evaluation/gates';
 import type { ClassificationMetrics } from '../evaluation/metrics';
 import { calibrationCurve, histogram, precisionRecallCurve, rocCurve } from '../evaluation/curves';
 import type { ApprovalRecord, ApprovalVote } from '../shared/approval';
+import type { DataSource } from '../shared/data-sources';
 import { percentile } from '../shared/percentile';
+import type { EnvironmentStatus } from '../workflows/environment-api';
+import type { ReleaseTrigger } from '../workflows/trigger-api';
 import { PSI_FLAG, type FeatureDrift } from './drift';
 
 export const REVIEW_VERSION = 1;
@@ -41,11 +44,28 @@ export interface RolloutView {
   steps: { at: string; seconds: number; action: string; detail?: string }[];
 }
 
+/** One environment of the release and where the candidate stands in it. */
+export interface EnvironmentView {
+  name: string;
+  target: string;
+  endpoint: string;
+  stage: EnvironmentStatus['stage'];
+  /** Its approval in one line: the decision, by whom, when. */
+  approval?: string;
+  alias?: string;
+  summary?: string;
+}
+
 export interface ReviewDocument {
   review_version: number;
   generated_at: string;
   phase: 'awaiting_approval' | 'final';
   workflow_id: string;
+  /** Why the release started (absent in reviews of releases that did not record it). */
+  trigger?: ReleaseTrigger;
+  /** The training data's files (and feedback rows), each with its sha256 and rows. */
+  sources?: DataSource[];
+  environments?: EnvironmentView[];
   model: { name: string; version: string; uri: string; family?: string; data_sha256: string; model_sha256?: string };
   champion: { version: string } | { none: string };
   outcome?: string;
@@ -158,4 +178,34 @@ export function approvalViews(recorded: ApprovalVote[] | ApprovalRecord | undefi
       note: entry.reason ?? entry.comment,
     };
   });
+}
+
+/** An environment's approval in one line. */
+function approvalLine(record: ApprovalRecord | undefined): string | undefined {
+  if (!record) return undefined;
+  const by = record.by ?? (record.automatic ? 'automatic' : 'nobody');
+  return `${record.decision} by ${by}${record.automatic && record.by ? ' (automatic)' : ''} at ${record.at}${record.approvals?.some((vote) => vote.signed) ? ', signed' : ''}`;
+}
+
+/** What the review says of the release around the model: why it started, what it trained on, where it stands. */
+export function releaseContext(input: {
+  trigger?: ReleaseTrigger;
+  data: { sources?: DataSource[] };
+  environments?: EnvironmentStatus[];
+}): Pick<ReviewDocument, 'trigger' | 'sources' | 'environments'> {
+  return {
+    ...(input.trigger && { trigger: input.trigger }),
+    ...(input.data.sources && { sources: input.data.sources }),
+    ...(input.environments?.length && {
+      environments: input.environments.map((e) => ({
+        name: e.name,
+        target: e.target,
+        endpoint: e.endpoint,
+        stage: e.stage,
+        ...(e.approval && { approval: approvalLine(e.approval) }),
+        ...(e.alias && { alias: e.alias }),
+        ...(e.summary && { summary: e.summary }),
+      })),
+    }),
+  };
 }

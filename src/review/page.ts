@@ -133,6 +133,83 @@ async function rolloutSection(doc: ReviewDocument): Promise<string> {
 <div class="grid">${charts}</div>${steps ? `<table class="card" data-table="rollout-steps" style="margin-top:14px"><tr><th>time</th><th>step</th><th>detail</th></tr>${steps}</table>` : ''}`;
 }
 
+const short = (sha256: string) => `<code title="${escapeHtml(sha256)}">${escapeHtml(sha256.slice(0, 12))}…</code>`;
+
+/** Why the release started, first on the page: the person, the schedule, the alarm with its numbers, or the promotion. */
+function triggerSection(doc: ReviewDocument): string {
+  const trigger = doc.trigger;
+  if (!trigger) return '';
+  let headline: string;
+  let details = '';
+  switch (trigger.kind) {
+    case 'person':
+      headline = trigger.by ? `Started by <strong>${escapeHtml(trigger.by)}</strong>.` : 'Started by a person (no name recorded).';
+      break;
+    case 'schedule':
+      headline = `Started by the schedule <strong>${escapeHtml(trigger.schedule)}</strong> at ${escapeHtml(trigger.at)}.`;
+      break;
+    case 'alarm': {
+      headline =
+        `Started by the monitor's alarm on endpoint <strong>${escapeHtml(trigger.endpoint)}</strong> at ${escapeHtml(trigger.at)}: ` +
+        `window ${escapeHtml(trigger.window.start)} – ${escapeHtml(trigger.window.end)}, monitor run <code>${escapeHtml(trigger.monitorWorkflowId)}</code>.`;
+      const alarms = trigger.alarms
+        .map((a) => `<tr><td class="fail">${escapeHtml(a.kind)}</td><td>${escapeHtml(a.features.join(', '))}</td><td>${escapeHtml(a.detail)}</td></tr>`)
+        .join('');
+      const drift = trigger.drift
+        .map(
+          (d) =>
+            `<tr><td>${escapeHtml(d.feature)}</td><td class="num${d.psi > d.threshold ? ' fail' : ''}">${fixed(d.psi, 3)}</td><td class="num">${fixed(d.threshold, 3)}</td><td class="num">${d.threshold > 0 ? `${(d.psi / d.threshold).toFixed(1)}×` : '–'}</td></tr>`,
+        )
+        .join('');
+      details =
+        (alarms ? `<table class="card" data-table="trigger-alarms"><tr><th>alarm</th><th>features</th><th>detail</th></tr>${alarms}</table>` : '') +
+        (drift
+          ? `<table class="card" data-table="trigger-drift" style="margin-top:10px"><tr><th>drifted feature</th><th>PSI</th><th>threshold</th><th>PSI / threshold</th></tr>${drift}</table>`
+          : '');
+      break;
+    }
+    case 'promotion':
+      headline = `Promotion of version <strong>${escapeHtml(trigger.version)}</strong> from ${escapeHtml(trigger.from)} to ${escapeHtml(trigger.to.join(', '))}${trigger.by ? ` by <strong>${escapeHtml(trigger.by)}</strong>` : ''}.`;
+      break;
+  }
+  return `<h2 id="trigger">Why this release <span class="badge neutral">${escapeHtml(trigger.kind)}</span></h2><p data-trigger="${escapeHtml(trigger.kind)}">${headline}</p>${details}`;
+}
+
+const STAGE_CLASS: Partial<Record<string, string>> = { live: 'pass', rejected: 'fail', failed: 'fail', approval_expired: 'fail' };
+
+/** Where the candidate stands in each environment, in the order it passes through them. */
+function environmentsSection(doc: ReviewDocument): string {
+  if (!doc.environments?.length) return '';
+  const rows = doc.environments
+    .map(
+      (e) =>
+        `<tr><td><strong>${escapeHtml(e.name)}</strong></td><td>${escapeHtml(e.target)}</td><td><code>${escapeHtml(e.endpoint)}</code></td><td${STAGE_CLASS[e.stage] ? ` class="${STAGE_CLASS[e.stage]}"` : ''}>${escapeHtml(e.stage.replace(/_/g, ' '))}</td><td>${escapeHtml(e.approval ?? '–')}</td><td>${e.alias ? `<code>${escapeHtml(e.alias)}</code>` : '–'}</td><td>${escapeHtml(e.summary ?? '')}</td></tr>`,
+    )
+    .join('');
+  return `<h2 id="environments">Environments</h2><table class="card" data-table="environments"><tr><th>environment</th><th>target</th><th>endpoint</th><th>stage</th><th>approval</th><th>alias</th><th>detail</th></tr>${rows}</table>`;
+}
+
+/** Sources listed beyond this many are folded under their total. */
+const SOURCES_SHOWN = 12;
+
+/** The files (and feedback rows) the training data was joined from, each with its date, rows and sha256. */
+function sourcesSection(doc: ReviewDocument): string {
+  const sources = doc.sources;
+  if (!sources?.length) return '';
+  const rows = sources
+    .map(
+      (s) =>
+        `<tr><td>${s.kind === 'feedback' ? `feedback${s.endpoint ? ` of <code>${escapeHtml(s.endpoint)}</code>` : ''}` : 'file'}</td><td><code>${escapeHtml(s.path)}</code></td><td>${escapeHtml(s.date ?? '–')}</td><td class="num">${s.rows}</td><td>${short(s.sha256)}</td></tr>`,
+    )
+    .join('');
+  const total = sources.reduce((n, s) => n + s.rows, 0);
+  const dates = sources.map((s) => s.date).filter((d): d is string => Boolean(d));
+  const span = dates.length ? `, ${escapeHtml(dates[0]!)} to ${escapeHtml(dates[dates.length - 1]!)}` : '';
+  const summary = `${sources.length} source(s)${span}: ${total} rows in all.`;
+  const table = `<table class="card" data-table="sources"><tr><th>source</th><th>path</th><th>date</th><th>rows</th><th>sha256</th></tr>${rows}</table>`;
+  return `<h2 id="data">Training data</h2><p>${summary}</p>${sources.length > SOURCES_SHOWN ? `<details><summary>every source</summary>${table}</details>` : table}`;
+}
+
 /** p95, and the limit when it is near enough to be drawn without squashing the histogram. */
 function latencyMarks(latency: { p95_ms: number; p99_ms: number; max_latency_ms: number } | undefined) {
   if (!latency) return [];
@@ -204,12 +281,14 @@ export async function renderReviewHtml(doc: ReviewDocument): Promise<string> {
 <header><h1>Release review: ${escapeHtml(doc.model.name)} v${escapeHtml(doc.model.version)} ${badge}</h1>
 <div class="sub">${escapeHtml(doc.workflow_id)} · generated ${escapeHtml(doc.generated_at)} · ${links}</div></header>
 <main>
-<table class="card kv" data-table="summary">
+${triggerSection(doc)}
+<table class="card kv" data-table="summary"${doc.trigger ? ' style="margin-top:14px"' : ''}>
 <tr><td>model</td><td><code>${escapeHtml(doc.model.uri)}</code>${doc.model.family ? ` (${escapeHtml(doc.model.family)})` : ''}</td></tr>
 <tr><td>model sha256</td><td><code>${escapeHtml(doc.model.model_sha256 ?? '–')}</code></td></tr>
 <tr><td>data sha256</td><td><code>${escapeHtml(doc.model.data_sha256)}</code></td></tr>
 <tr><td>compared with</td><td>${champion ? `@production v${escapeHtml(champion)}` : escapeHtml('none' in doc.champion ? doc.champion.none : '')}</td></tr>
 </table>
+${environmentsSection(doc)}
 ${approvalsSection(doc)}
 <h2 id="quality">Quality: candidate vs @production</h2><p>${comparison}</p>
 ${metricsTable(doc)}
@@ -226,6 +305,7 @@ ${metricsTable(doc)}
       ),
     "Computed by the trainer: how much the held-out score drops when a feature's values are shuffled (bar: mean, line: ± one standard deviation).",
   )}</div>
+${sourcesSection(doc)}
 <h2 id="drift">Data drift</h2>
 <div class="grid">${await chart(
     'drift',
