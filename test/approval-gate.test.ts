@@ -252,8 +252,10 @@ describe('approval gate (stand-in activities)', () => {
           assert.match(result.refused.join('\n'), /signal from bob: refused: this release requires a signed approval/);
           // What the verifier was asked to check: this release, this candidate, this decision and principal, since the wait began.
           const [first] = verifierAsked.splice(0);
+          // Statements name the release (unique), not the workflow id every release of the model shares.
+          assert.notEqual(status.workflowId, handle.workflowId);
           assert.deepEqual(first!.expected, {
-            workflowId: handle.workflowId,
+            workflowId: status.workflowId,
             modelName,
             modelVersion: version,
             modelSha256: standInCandidate.modelSha256,
@@ -316,7 +318,7 @@ describe('approval gate (stand-in activities)', () => {
           const status = await waitForApproval(handle);
           const statement = approvalBy(status, 'alice@example.com');
           assert.match(await approve(handle, 'alice@example.com', statement, keys.sign(alice, statement)), /by alice@example.com \(1 of 2 approvals\)/);
-          recorded = { workflowId: handle.workflowId, ...(await handle.query(statusQuery)).gate!.approvals[0]!.signed! };
+          recorded = { workflowId: status.workflowId, ...(await handle.query(statusQuery)).gate!.approvals[0]!.signed! };
           const rejection = statementFor(status, 'rejected', 'bob@example.com', 'drift in Age');
           const signature = await signStatement(bob.privatePath, rejection);
           await handle.executeUpdate(rejectUpdate, { args: [{ by: 'bob@example.com', reason: 'drift in Age', modelVersion: version, statement: rejection, signature }] });
@@ -362,7 +364,7 @@ describe('approval gate (stand-in activities)', () => {
           await refusedUpdate(approve(handle, 'alice@example.com', otherDigest, keys.sign(alice, otherDigest)), /model_sha256: signed "f{64}"/);
           await refusedUpdate(
             approve(handle, 'alice@example.com', recorded!.statement, recorded!.signature),
-            new RegExp(`workflow_id: signed "${recorded!.workflowId}", expected "${handle.workflowId}"`),
+            new RegExp(`workflow_id: signed "${recorded!.workflowId}", expected "${status.workflowId}"`),
           );
           const erinSays = approvalBy(status, 'erin@example.com');
           await refusedUpdate(approve(handle, 'erin@example.com', erinSays, keys.sign(erin, erinSays)), /erin@example.com started this release and forbid_self_approval is set/);

@@ -5,6 +5,7 @@ import { describe, it } from 'node:test';
 import type { ApprovalVote } from '../src/shared/approval';
 import {
   approvalTags,
+  gateRules,
   approveRefusal,
   gateStatus,
   keyReuseRefusal,
@@ -18,6 +19,7 @@ import {
 
 const rules = (over: Partial<GateRules> = {}): GateRules => ({
   workflowId: 'release-x',
+  statementId: 'release-x',
   approvers: [],
   requiredApprovals: 1,
   forbidSelfApproval: false,
@@ -127,5 +129,19 @@ describe('approval rules', () => {
     assert.equal(tags['modelship.approval.1.by'], 'alice');
     assert.equal(tags['modelship.approval.comment'], 'ok');
     assert.equal(tags['modelship.approval.signatures'], 'not required');
+    const staging = approvalTags(decided, 'release-x-1@staging', 'staging');
+    assert.equal(staging['modelship.approval.staging.by'], 'alice');
+    assert.equal(staging['modelship.approval.staging.workflow_id'], 'release-x-1@staging');
+    assert.equal(staging['modelship.approval.by'], undefined);
+  });
+
+  it('names the release in statements and the workflow in commands, with the environment when there is one', () => {
+    const subject = { workflowId: 'release-m', releaseId: 'release-m-20261203-101500-ab12' };
+    const config = { approvers: [], required_approvals: 1, forbid_self_approval: false } as unknown as Parameters<typeof gateRules>[0];
+    assert.equal(gateRules(config, subject, 'bob').statementId, 'release-m-20261203-101500-ab12');
+    const staging = gateRules(config, { ...subject, environment: 'staging' }, 'bob');
+    assert.equal(staging.statementId, 'release-m-20261203-101500-ab12@staging');
+    assert.equal(gateStatus(staging, [], undefined).environment, 'staging');
+    assert.match(waitingLine(staging, [], candidate, undefined), /modelship approve release-m --by NAME/);
   });
 });

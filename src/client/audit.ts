@@ -109,7 +109,7 @@ export async function auditApprovals(evidence: ApprovalEvidence, options: AuditO
       {
         statement: vote.signed.statement,
         signature: vote.signed.signature,
-        expected: statementFields(evidence.workflowId, candidate, vote.decision, vote.by, vote.decision === 'approved' ? vote.comment : vote.reason),
+        expected: statementFields(gate?.statementId ?? evidence.workflowId, candidate, vote.decision, vote.by, vote.decision === 'approved' ? vote.comment : vote.reason),
         at: vote.at,
         notBefore: gate?.waitingSince,
       },

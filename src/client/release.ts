@@ -3,24 +3,29 @@ import { randomUUID } from 'node:crypto';
 import { userInfo } from 'node:os';
 import { join, resolve } from 'node:path';
 import { WorkflowContinuedAsNewError, WorkflowFailedError, type Client, type WorkflowClient, type WorkflowHandle } from '@temporalio/client';
-import { WorkflowNotFoundError } from '@temporalio/common';
+import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError } from '@temporalio/common';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { defaultPayloadConverter } from '@temporalio/common';
 import { mlflowTrackingUri, projectRoot, taskQueues, temporalUiUrl, type TaskQueues } from '../config/environment';
 import type { ReleaseConfig } from '../config/schema';
 import { MODEL_NAME } from '../shared/search-attributes';
-import { statusQuery, type ReleaseInput, type ReleaseResult, type ReleaseStatus } from '../workflows/release-api';
+import {
+  releaseIdOf,
+  releaseWorkflowIdOf,
+  statusQuery,
+  type ReleaseInput,
+  type ReleaseResult,
+  type ReleaseStatus,
+  type ReleaseTemplate,
+  type ReleaseTrigger,
+} from '../workflows/release-api';
+import { triggerLine } from '../workflows/trigger-api';
 import type { ReviewRef } from '../workflows/review-api';
 
 export const artifactsRoot = () => resolve(process.env.MODELSHIP_ARTIFACTS_DIR || join(projectRoot, 'workflow_artifacts'));
 
 export function codeVersion(): string {
   return `modelship@${(require('../../package.json') as { version: string }).version}`;
-}
-
-export function releaseWorkflowId(modelName: string): string {
-  const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\..*$/, '').replace('T', '-');
-  return `release-${modelName}-${stamp}-${randomUUID().slice(0, 4)}`;
 }
 
 /** Who runs this CLI, for `start --by` (the principal forbid_self_approval refuses). */
@@ -36,21 +41,59 @@ export function workflowUrl(namespace: string, workflowId: string): string {
   return `${temporalUiUrl()}/namespaces/${namespace}/workflows/${encodeURIComponent(workflowId)}`;
 }
 
-export async function startRelease(
-  client: Client,
-  namespace: string,
-  config: ReleaseConfig,
-  options: { modelUri?: string; workflowId?: string; queues?: TaskQueues; startedBy?: string } = {},
-): Promise<WorkflowHandle> {
+/** Everything a release needs but its identity and trigger: what `start`, schedules and monitors start releases from. */
+export function releaseTemplate(config: ReleaseConfig, namespace: string, options: { modelUri?: string; queues?: TaskQueues } = {}): ReleaseTemplate {
   const queues = options.queues ?? taskQueues();
-  const input: ReleaseInput = {
+  return {
     config,
     artifactsRoot: artifactsRoot(),
-    modelUri: options.modelUri,
+    ...(options.modelUri ? { modelUri: options.modelUri } : {}),
     codeVersion: codeVersion(),
-    startedBy: options.startedBy ?? osUser(),
     trainingTaskQueue: queues.training,
     links: { temporalUi: temporalUiUrl(), mlflow: mlflowTrackingUri(), namespace },
+  };
+}
+
+/** A start refused because the model's release is running: one release per model at a time. */
+export class ReleaseRunningError extends Error {
+  constructor(
+    readonly workflowId: string,
+    readonly running: { releaseId?: string; trigger?: ReleaseTrigger; since?: Date },
+  ) {
+    const what = [running.releaseId, running.trigger && triggerLine(running.trigger), running.since && `since ${running.since.toISOString()}`].filter(Boolean).join(', ');
+    super(
+      `refused: a release of this model is running: ${workflowId}${what ? ` (${what})` : ''}. One release per model runs at a time. ` +
+        `Fix: watch it (modelship watch ${workflowId}), decide it (modelship approve|reject ${workflowId} …), or start with --attach to follow it.`,
+    );
+    this.name = 'ReleaseRunningError';
+  }
+}
+
+export interface StartReleaseOptions {
+  modelUri?: string;
+  /** An explicit workflow id (tests running several releases of one model): the release's identity is then that id. */
+  workflowId?: string;
+  queues?: TaskQueues;
+  startedBy?: string;
+  trigger?: ReleaseTrigger;
+  /** When the model's release is running: follow it instead of being refused. */
+  attach?: boolean;
+}
+
+/**
+ * Starts a release of config's model under release-<model>, the id every start uses (a person, a schedule, an
+ * alarm, a promotion), so Temporal itself refuses a second one while it runs: ReleaseRunningError, or with
+ * attach the running release's handle (`attached: true`).
+ */
+export async function startRelease(client: Client, namespace: string, config: ReleaseConfig, options: StartReleaseOptions = {}): Promise<WorkflowHandle & { attached?: boolean }> {
+  const queues = options.queues ?? taskQueues();
+  const startedBy = options.startedBy ?? osUser();
+  const workflowId = options.workflowId ?? releaseWorkflowIdOf(config.model_name);
+  const input: ReleaseInput = {
+    ...releaseTemplate(config, namespace, { modelUri: options.modelUri, queues }),
+    ...(options.workflowId ? {} : { releaseId: releaseIdOf(config.model_name, new Date(), randomUUID()) }),
+    startedBy,
+    trigger: options.trigger ?? { kind: 'person', by: startedBy },
   };
   const flags = [
     config.skip_training && 'skip training',
@@ -60,13 +103,31 @@ export async function startRelease(
   ]
     .filter(Boolean)
     .join(', ');
-  return client.workflow.start('modelRelease', {
-    taskQueue: queues.orchestration,
-    workflowId: options.workflowId ?? releaseWorkflowId(config.model_name),
-    args: [input],
-    typedSearchAttributes: [{ key: MODEL_NAME, value: config.model_name }],
-    staticSummary: `Release ${config.model_name} from ${config.input_data_path.split('/').pop()} → ${config.target}${flags ? ` (${flags})` : ''}`,
-  });
+  try {
+    return await client.workflow.start('modelRelease', {
+      taskQueue: queues.orchestration,
+      workflowId,
+      workflowIdConflictPolicy: 'FAIL',
+      args: [input],
+      typedSearchAttributes: [{ key: MODEL_NAME, value: config.model_name }],
+      staticSummary: `Release ${config.model_name} from ${config.input_data_path.split('/').pop()} → ${config.target}${flags ? ` (${flags})` : ''} (${triggerLine(input.trigger!)})`,
+    });
+  } catch (error) {
+    if (!(error instanceof WorkflowExecutionAlreadyStartedError)) throw error;
+    const handle = client.workflow.getHandle(workflowId);
+    if (options.attach) return Object.assign(handle, { attached: true });
+    throw new ReleaseRunningError(workflowId, await runningRelease(handle));
+  }
+}
+
+/** What the running release says of itself (its status query), or at least when it started. */
+async function runningRelease(handle: WorkflowHandle): Promise<ReleaseRunningError['running']> {
+  const since = await handle
+    .describe()
+    .then((d) => d.startTime)
+    .catch(() => undefined);
+  const status = await Promise.race([handle.query(statusQuery).catch(() => undefined), sleep(3000).then(() => undefined)]);
+  return { ...(status ? { releaseId: status.workflowId, trigger: status.trigger } : {}), ...(since ? { since } : {}) };
 }
 
 // gRPC status codes that say "the server or the network is having a moment", not "the workflow ended".

@@ -10,7 +10,7 @@ import type { ReleaseStatus } from '../workflows/release-api';
 
 /** The canonical statement for a decision on the candidate `status` waits for. */
 export function statementFor(
-  status: Pick<ReleaseStatus, 'workflowId' | 'candidate'>,
+  status: Pick<ReleaseStatus, 'workflowId' | 'candidate' | 'gate'>,
   decision: StatementDecision,
   principal: string,
   comment: string,
@@ -21,7 +21,8 @@ export function statementFor(
   if (!candidate.modelSha256 || !candidate.dataSha256) {
     throw new Error(`${status.workflowId} does not report its candidate's model and data digests (started by an older modelship): it cannot take a signed decision`);
   }
-  return renderStatement({ ...statementFields(status.workflowId, candidate, decision, principal, comment), time });
+  // The gate says what its statements name (the release, and the environment with environments).
+  return renderStatement({ ...statementFields(status.gate?.statementId ?? status.workflowId, candidate, decision, principal, comment), time });
 }
 
 const expandHome = (path: string) => (path === '~' || path.startsWith('~/') ? join(homedir(), path.slice(1)) : resolve(path));

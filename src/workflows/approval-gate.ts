@@ -19,6 +19,7 @@ import {
   rejectRefusal,
   tally,
   verifiedRefusal,
+  type GateSubject,
   waitingLine,
   type DecisionKind,
   type GateMoment,
@@ -45,8 +46,10 @@ const quick = proxyActivities<OrchestrationActivities>(QUICK);
 
 export interface ApprovalGateOptions {
   config: ReleaseConfig;
-  workflowId: string;
+  subject: GateSubject;
   startedBy?: string;
+  /** The config key that approves without a person (recorded as the decision's `by`), or undefined to wait for one. */
+  automatic?: string;
   /** The release's status: the gate writes waitingFor, gate, approval and refused messages there. */
   state: ReleaseStatus;
   /** Refreshes the workflow's current details (the Web UI) after the status changed. */
@@ -62,8 +65,8 @@ export interface ApprovalGate {
 }
 
 /** Registers the approve/reject handlers at once (messages that arrive early are refused with a reason). */
-export function createApprovalGate({ config, workflowId, startedBy, state, show }: ApprovalGateOptions): ApprovalGate {
-  const rules = gateRules(config, workflowId, startedBy);
+export function createApprovalGate({ config, subject, startedBy, automatic, state, show }: ApprovalGateOptions): ApprovalGate {
+  const rules = gateRules(config, subject, startedBy);
   const votes: ApprovalVote[] = [];
   let decision: ApprovalRecord | undefined;
   let waiting = false;
@@ -112,7 +115,7 @@ export function createApprovalGate({ config, workflowId, startedBy, state, show 
         allowedSigners,
         statement: request.statement!,
         signature: request.signature!,
-        expected: statementFields(workflowId, candidate(), kind, request.by, kind === 'approved' ? request.comment : request.reason),
+        expected: statementFields(rules.statementId, candidate(), kind, request.by, kind === 'approved' ? request.comment : request.reason),
         at,
         notBefore: state.gate?.waitingSince,
       });
@@ -153,9 +156,8 @@ export function createApprovalGate({ config, workflowId, startedBy, state, show 
   return {
     async decide(candidateRef: CandidateRef, trainingRunId: string, reviewLink?: string): Promise<ApprovalRecord> {
       evidence = reviewLink;
-      const automatic = config.auto_approve_deployment;
       if (automatic) {
-        decision = { decision: 'approved', automatic: true, by: 'auto_approve_deployment', at: new Date().toISOString(), modelVersion: candidateRef.version };
+        decision = { decision: 'approved', automatic: true, by: automatic, at: new Date().toISOString(), modelVersion: candidateRef.version };
       } else {
         deprecatePatch(RETIRED_PATCHES.signedApprovals);
         waiting = true;
@@ -183,7 +185,12 @@ export function createApprovalGate({ config, workflowId, startedBy, state, show 
       state.approval = decided;
       // What `modelship audit` needs when the report file is not at hand: the candidate and its digests, the rules.
       upsertMemo(automatic ? { approval: decided } : { approval: decided, candidate: candidateRef, approval_gate: state.gate });
-      await quick.tagApproval({ modelName: config.model_name, version: candidateRef.version, runId: trainingRunId, tags: approvalTags(decided, workflowId) });
+      await quick.tagApproval({
+        modelName: config.model_name,
+        version: candidateRef.version,
+        runId: trainingRunId,
+        tags: approvalTags(decided, rules.statementId, rules.environment),
+      });
       return decided;
     },
   };

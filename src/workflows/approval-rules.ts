@@ -1,15 +1,21 @@
 // The approval gate's rules as pure functions: who may approve or reject, when, how votes add up to a decision,
 // and what the gate shows and records. No Temporal calls: the gate (approval-gate.ts) wires these into handlers,
 // and test/approval-rules.test.ts checks them directly.
-import type { ReleaseConfig } from '../config/schema';
+import type { EnvironmentConfig, ReleaseConfig } from '../config/schema';
 import type { ApprovalRecord, ApprovalVote } from '../shared/approval';
 import type { ApprovalGateStatus, ApproveRequest, CandidateRef, RejectRequest } from './release-api';
+import type { ReleaseTrigger } from './trigger-api';
 
 export type DecisionKind = 'approved' | 'rejected';
 
 /** The rules of one release's gate, fixed when the release starts. */
 export interface GateRules {
+  /** The workflow id approvers address (modelship approve ID). */
   workflowId: string;
+  /** What a signed statement's workflow_id names: the release id, or `<release id>@<environment>`. */
+  statementId: string;
+  /** With environments: the one this gate lets the candidate into. */
+  environment?: string;
   /** Empty: anyone may decide. */
   approvers: string[];
   requiredApprovals: number;
@@ -31,9 +37,18 @@ export interface GateMoment {
   votes: ApprovalVote[];
 }
 
-export function gateRules(config: ReleaseConfig, workflowId: string, startedBy: string | undefined): GateRules {
+/** Who the gate's decisions concern: the workflow approvers address, the release, and the environment if any. */
+export interface GateSubject {
+  workflowId: string;
+  releaseId: string;
+  environment?: string;
+}
+
+export function gateRules(config: ReleaseConfig, subject: GateSubject, startedBy: string | undefined): GateRules {
   return {
-    workflowId,
+    workflowId: subject.workflowId,
+    statementId: subject.environment ? `${subject.releaseId}@${subject.environment}` : subject.releaseId,
+    ...(subject.environment ? { environment: subject.environment } : {}),
     approvers: config.approvers,
     requiredApprovals: config.required_approvals,
     forbidSelfApproval: config.forbid_self_approval,
@@ -41,6 +56,25 @@ export function gateRules(config: ReleaseConfig, workflowId: string, startedBy: 
     allowedSigners: config.allowed_signers,
     startedBy,
   };
+}
+
+/**
+ * The config key that approves this gate without a person, or undefined to wait for one. A release started by a
+ * schedule or an alarm deploys unattended only when the config says so for that case: unattended_approval:
+ * automatic, or auto_approve_deployment set on the environment itself (e.g. staging); the top-level
+ * auto_approve_deployment applies to releases a person started.
+ */
+export function automaticApproval(
+  config: Pick<ReleaseConfig, 'auto_approve_deployment' | 'unattended_approval'>,
+  trigger: ReleaseTrigger,
+  environment?: Pick<EnvironmentConfig, 'name' | 'auto_approve_deployment'>,
+): string | undefined {
+  if (trigger.kind === 'schedule' || trigger.kind === 'alarm') {
+    if (config.unattended_approval === 'automatic') return 'unattended_approval';
+    return environment?.auto_approve_deployment ? `environments.${environment.name}.auto_approve_deployment` : undefined;
+  }
+  if (environment?.auto_approve_deployment !== undefined) return environment.auto_approve_deployment ? `environments.${environment.name}.auto_approve_deployment` : undefined;
+  return config.auto_approve_deployment ? 'auto_approve_deployment' : undefined;
 }
 
 /** How an approver answers this release (with a key when decisions must be signed). */
@@ -162,6 +196,8 @@ function progressOf(rules: GateRules, votes: ApprovalVote[]): string {
 /** The gate's rules and votes, as the status and the report show them. */
 export function gateStatus(rules: GateRules, votes: ApprovalVote[], waitingSince: string | undefined): ApprovalGateStatus {
   return {
+    ...(rules.environment ? { environment: rules.environment } : {}),
+    statementId: rules.statementId,
     signatures: signaturesOf(rules),
     allowedSigners: rules.allowedSigners,
     requiredApprovals: rules.requiredApprovals,
@@ -179,19 +215,21 @@ export function waitingLine(rules: GateRules, votes: ApprovalVote[], candidate: 
 }
 
 /** MLflow tags of a decision (on the version and its run): who, when, why, and every signed statement. */
-export function approvalTags(decision: ApprovalRecord, workflowId: string): Record<string, string> {
+/** With environments, each environment's decision has its own keys (modelship.approval.<environment>.…). */
+export function approvalTags(decision: ApprovalRecord, workflowId: string, environment?: string): Record<string, string> {
+  const at = environment ? `modelship.approval.${environment}` : 'modelship.approval';
   const tags: Record<string, string> = {
-    'modelship.approval.decision': decision.decision,
-    'modelship.approval.automatic': String(decision.automatic),
-    'modelship.approval.at': decision.at,
-    'modelship.approval.workflow_id': workflowId,
+    [`${at}.decision`]: decision.decision,
+    [`${at}.automatic`]: String(decision.automatic),
+    [`${at}.at`]: decision.at,
+    [`${at}.workflow_id`]: workflowId,
   };
-  if (decision.by) tags['modelship.approval.by'] = decision.by;
-  if (decision.comment) tags['modelship.approval.comment'] = decision.comment;
-  if (decision.reason) tags['modelship.approval.reason'] = decision.reason;
-  if (decision.signatures) tags['modelship.approval.signatures'] = decision.signatures;
+  if (decision.by) tags[`${at}.by`] = decision.by;
+  if (decision.comment) tags[`${at}.comment`] = decision.comment;
+  if (decision.reason) tags[`${at}.reason`] = decision.reason;
+  if (decision.signatures) tags[`${at}.signatures`] = decision.signatures;
   decision.approvals?.forEach((vote, index) => {
-    const prefix = `modelship.approval.${index + 1}`;
+    const prefix = `${at}.${index + 1}`;
     tags[`${prefix}.decision`] = vote.decision;
     tags[`${prefix}.by`] = vote.by;
     tags[`${prefix}.at`] = vote.at;

@@ -6,6 +6,7 @@ import { ApplicationFailure, CancellationScope, isCancellation, proxyActivities,
 import type { Duration } from '@temporalio/common';
 import type { OrchestrationActivities } from '../activities';
 import { QUICK, targetChange } from './activity-profiles';
+import { durationMs } from '../shared/duration';
 import { innermostFailure } from './failures';
 import type { RolloutFailureDetails, RolloutInput, RolloutResult, RolloutStep } from './rollout-api';
 
@@ -93,6 +94,8 @@ export async function blueGreenRollout(input: RolloutInput): Promise<RolloutResu
     );
     const shadow = live && input.shadowPercent > 0 ? await shadowPhase(run, before, idle) : undefined;
     for (const percent of live ? input.trafficPlan : [100]) await trafficStep(run, percent, idle, live);
+    if (input.soakTime && durationMs(input.soakTime) > 0) await soak(run, idle, input.soakTime);
+    if (input.smokeTests) await smokeTests(run, idle);
     await moveAliases(run);
     const cleanup = live && live !== idle ? await removeOldColour(run, live) : 'nothing to clean up (first release)';
 
@@ -182,24 +185,50 @@ async function trafficStep(run: RolloutRun, percent: number, idle: string, live:
   });
 }
 
-/** Aliases: production → the new version, previous → the old production version. */
+/** An environment's soak: the new colour serves all traffic for soakTime, then its error rate and latency are analysed. */
+async function soak(run: RolloutRun, idle: string, soakTime: string): Promise<void> {
+  const { target, endpoint, maxErrorRate, maxLatencyMs } = run.input;
+  run.failedAt = `soak (${soakTime})`;
+  const since = Date.now();
+  await sleep(soakTime as Duration);
+  const metrics = await act.analyzeBake({ target, endpoint, deployment: idle, sinceMs: since, maxErrorRate, maxLatencyMs });
+  run.note({
+    action: 'soak passed',
+    detail: `${soakTime} at 100 %: ${metrics.requests} requests, error rate ${(100 * metrics.errorRate).toFixed(2)} %, p95 ${metrics.p95Ms.toFixed(2)} ms`,
+    data: { soakTime, requests: metrics.requests, errorRate: metrics.errorRate, p95Ms: metrics.p95Ms },
+  });
+}
+
+/** Smoke tests: held-out rows scored through the live colour give the evaluated answers, within the error and latency limits. */
+async function smokeTests(run: RolloutRun, idle: string): Promise<void> {
+  const { target, endpoint, model, maxErrorRate, maxLatencyMs } = run.input;
+  run.failedAt = 'smoke tests';
+  const checked = await act.healthCheck({ target, endpoint, deployment: idle, model, maxErrorRate, maxLatencyMs });
+  run.note({
+    action: 'smoke tests passed',
+    detail: `${checked.metrics.requests} held-out rows through ${endpoint}/${idle}: ${checked.checks.map((c) => c.detail).join('; ')}`,
+    data: checked.metrics,
+  });
+}
+
+/** Aliases: the alias (production) → the new version, previous → the version it named before. */
 async function moveAliases(run: RolloutRun): Promise<void> {
   const { modelName, model } = run.input;
+  const alias = run.input.alias ?? 'production';
+  const previousAlias = alias === 'production' ? 'previous' : `${alias}-previous`;
   run.failedAt = 'moving aliases';
-  const production = await act.setModelAlias({ modelName, alias: 'production', version: model.version });
-  run.compensate(`restored @production to ${production.previousVersion ?? '(none)'}`, (undo) =>
-    undo.setModelAlias({ modelName, alias: 'production', version: production.previousVersion }),
-  );
-  if (production.previousVersion && production.previousVersion !== model.version) {
-    const previous = await act.setModelAlias({ modelName, alias: 'previous', version: production.previousVersion });
-    run.compensate(`restored @previous to ${previous.previousVersion ?? '(none)'}`, (undo) =>
-      undo.setModelAlias({ modelName, alias: 'previous', version: previous.previousVersion }),
+  const moved = await act.setModelAlias({ modelName, alias, version: model.version });
+  run.compensate(`restored @${alias} to ${moved.previousVersion ?? '(none)'}`, (undo) => undo.setModelAlias({ modelName, alias, version: moved.previousVersion }));
+  if (moved.previousVersion && moved.previousVersion !== model.version) {
+    const previous = await act.setModelAlias({ modelName, alias: previousAlias, version: moved.previousVersion });
+    run.compensate(`restored @${previousAlias} to ${previous.previousVersion ?? '(none)'}`, (undo) =>
+      undo.setModelAlias({ modelName, alias: previousAlias, version: previous.previousVersion }),
     );
   }
   run.note({
     action: 'aliases',
-    detail: `@production → v${model.version}${production.previousVersion ? `, @previous → v${production.previousVersion}` : ''}`,
-    data: { production: model.version, previous: production.previousVersion },
+    detail: `@${alias} → v${model.version}${moved.previousVersion ? `, @${previousAlias} → v${moved.previousVersion}` : ''}`,
+    data: { production: model.version, previous: moved.previousVersion, ...(run.input.alias ? { alias } : {}) },
   });
 }
 

@@ -15,11 +15,15 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { OrchestrationActivities } from '../activities';
-import type { DataContract } from '../config/schema';
+import type { DataContract, EnvironmentConfig, ReleaseConfig } from '../config/schema';
+import type { GateResult } from '../evaluation/gates';
+import type { ClassificationMetrics } from '../evaluation/metrics';
 import { MODEL_NAME, RELEASE_OUTCOME, RELEASE_STAGE } from '../shared/search-attributes';
 import { HEAVY, QUICK } from './activity-profiles';
-import { approvalCommand } from './approval-rules';
-import { createApprovalGate } from './approval-gate';
+import { approvalCommand, automaticApproval } from './approval-rules';
+import { createApprovalGate, type ApprovalGate } from './approval-gate';
+import type { EnvironmentStatus } from './environment-api';
+import { environmentConfig, feedbackEndpoint, targetsOf } from './environments';
 import { blueGreenRollout } from './blue-green-rollout';
 import { trainDistributed } from './distributed-training';
 import { holdEndpoint } from './endpoint-lock';
@@ -27,10 +31,11 @@ import type { HoldProgress } from './endpoint-lock-api';
 import { innermostFailure } from './failures';
 import { rolloutSettingsOf } from './operator-api';
 import { RETIRED_PATCHES } from './patches';
-import { statusQuery, STEP_NAMES, type CandidateRef, type ChampionResult, type ReleaseInput, type ReleaseResult, type ReleaseStatus } from './release-api';
-import { finalReviewSection, releaseReport, reviewContent, type ReportBasis, type ReviewContent } from './release-report';
+import { statusQuery, type CandidateRef, type ChampionResult, type ReleaseInput, type ReleaseResult, type ReleaseStatus } from './release-api';
+import { finalReviewSection, initialStatus, releaseReport, reviewContent, type ReportBasis, type ReviewContent } from './release-report';
 import { writeReleaseReview } from './release-review';
 import * as summary from './release-summaries';
+import type { ReviewRef } from './review-api';
 import type { RolloutResult } from './rollout-api';
 import type { TrainResult } from './training-api';
 import { createStepRecorder, type StepRecorder } from './step-recorder';
@@ -42,13 +47,26 @@ type Trained = Pick<TrainResult, 'files' | 'mlflow' | 'bestFamily'>;
 
 export async function modelRelease(input: ReleaseInput): Promise<ReleaseResult> {
   const { config } = input;
-  const { workflowId } = workflowInfo();
+  // The workflow id approvers address (release-<model>) and the release's own identity, unique per release.
+  const { workflowId: handleId, runId } = workflowInfo();
+  const workflowId = input.releaseId ?? handleId;
   const artifactsDir = `${input.artifactsRoot.replace(/\/+$/, '')}/${workflowId}`;
-  const state: ReleaseStatus = { workflowId, stage: 'validate_data', outcome: 'running', steps: STEP_NAMES.map((name) => ({ name, status: 'pending' })), refused: [] };
+  const state = initialStatus(input, workflowId, handleId);
+  const trigger = state.trigger!;
   setHandler(statusQuery, () => state);
   const steps = createStepRecorder(state);
   const { step, skip, show } = steps;
-  const gate = createApprovalGate({ config, workflowId, startedBy: input.startedBy, state, show });
+  const gateFor = (environment?: EnvironmentConfig) =>
+    createApprovalGate({
+      config: environment ? environmentConfig(config, environment) : config,
+      subject: { workflowId: handleId, releaseId: workflowId, environment: environment?.name },
+      startedBy: input.startedBy,
+      automatic: automaticApproval(config, trigger, environment),
+      state,
+      show,
+    });
+  // Registered at once, so an early approve or reject is refused with a reason instead of being lost.
+  const firstGate = gateFor(config.environments?.[0]);
   const signedApprovals = Boolean(config.allowed_signers);
   upsertSearchAttributes([
     { key: MODEL_NAME, value: config.model_name },
@@ -62,52 +80,26 @@ export async function modelRelease(input: ReleaseInput): Promise<ReleaseResult> 
   try {
     const contract = requireContract(config.data);
     // Fail before any work rather than after an hour of training: the target reachable, its credentials accepted.
-    if (!config.skip_deployment) await quick.checkDeploymentTarget({ target: config.target });
+    if (!config.skip_deployment) for (const target of targetsOf(config)) await quick.checkDeploymentTarget({ target });
 
-    const validated = await step(
-      'validate_data',
-      () => heavy.validateData({ dataPath: config.input_data_path, contract, cvFolds: config.cv_folds, testSplit: config.test_data_split, artifactsDir }),
-      summary.validatedSummary,
-    );
-    const { trained, preregistered } = await trainOrReuse(input, steps, { workflowId, artifactsDir, dataSha256: validated.sha256, contract });
+    const validated = await step('validate_data', () => validateInput(config, contract, artifactsDir), summary.validatedSummary);
+    const dataPath = validated.dataPath ?? config.input_data_path;
+    const { trained, preregistered } = await trainOrReuse(input, steps, { workflowId, artifactsDir, dataPath, dataSha256: validated.sha256, contract });
     train = trained;
     const evaluation = await step('evaluate', () => heavy.evaluateCandidate({ train: trained, artifactsDir }), summary.evaluatedSummary);
     state.metrics = evaluation.metrics;
 
     deprecatePatch(RETIRED_PATCHES.reviewReport);
-    let champion: ChampionResult | undefined;
-    let championNote: string | undefined;
-    state.gates = await step(
+    const { gates, champion, championNote } = await step(
       'gates',
-      async () => {
-        champion = await heavy.evaluateChampion({ modelName: config.model_name, train: trained, artifactsDir });
-        if (champion && preregistered && champion.version === preregistered.version) {
-          championNote = `the candidate is @production itself (version ${champion.version})`;
-          champion = undefined;
-        }
-        return heavy.checkGates({ settings: config, candidate: evaluation.metrics, champion });
-      },
-      summary.gatesSummary,
+      () => checkGates(config, trained, evaluation.metrics, artifactsDir, preregistered),
+      (r) => summary.gatesSummary(r.gates),
     );
+    state.gates = gates;
 
     const registered = await step(
       'register',
-      async () => {
-        if (!preregistered) {
-          const { model_name: modelName } = config;
-          return quick.registerModel({
-            modelName,
-            workflowId,
-            dataSha256: validated.sha256,
-            codeVersion: input.codeVersion,
-            train: trained,
-            metrics: evaluation.metrics,
-            alias: 'candidate',
-          });
-        }
-        await quick.setModelAlias({ modelName: config.model_name, alias: 'candidate', version: preregistered.version });
-        return { ...preregistered, created: false };
-      },
+      () => registerCandidate(input, { workflowId, dataSha256: validated.sha256, trained, metrics: evaluation.metrics, preregistered }),
       (r) => summary.registeredSummary(config.model_name, r),
     );
     const candidate: CandidateRef = (state.candidate = {
@@ -133,37 +125,30 @@ export async function modelRelease(input: ReleaseInput): Promise<ReleaseResult> 
       candidate: registered,
       train: trained,
       data: validated,
+      trigger,
+      environments: state.environments,
       evaluation,
       champion,
       championNote,
-      gates: state.gates.checks,
+      gates: gates.checks,
       latencySamplesPath,
     });
-    const waitingFor = config.auto_approve_deployment
+    const first = config.environments?.[0];
+    const waitingFor = automaticApproval(config, trigger, first)
       ? undefined
-      : `a decision on ${config.model_name} version ${registered.version}: ${approvalCommand(workflowId, signedApprovals)}`;
+      : `a decision on ${config.model_name} version ${registered.version}${first ? ` for ${first.name}` : ''}: ${approvalCommand(handleId, signedApprovals)}`;
     state.review = await writeReleaseReview({ ...review, phase: 'awaiting_approval', signedApprovals, waitingFor });
     show();
 
-    const decision = await step(
-      'approval',
-      () => gate.decide(candidate, trained.mlflow.runId, summary.reviewEvidence(state.review, workflowId)),
-      (d) => summary.decisionSummary(config, d),
-    );
-    if (decision.decision !== 'approved') {
-      state.outcome = decision.decision === 'rejected' ? 'rejected' : 'approval_expired';
-      skip('deploy', `not deployed: ${state.outcome === 'rejected' ? 'rejected' : 'approval expired'}`);
-    } else if (config.skip_deployment) {
-      skip('deploy', 'skip_deployment is set');
-      state.outcome = 'succeeded';
-    } else {
-      state.deployment = await step(
-        'deploy',
-        () => deployCandidate(input, state, steps, trained),
-        (r) => summary.deployedSummary(config.model_name, candidate.version, r, state.endpointHold),
+    const release: Entry = { input, state, steps, trained, candidate, reviewLink: () => summary.reviewEvidence(state.review, workflowId) };
+    if (!config.environments) await enter(release, { config, gate: firstGate });
+    else
+      await enterEnvironments(
+        release,
+        config.environments,
+        (index) => (index === 0 ? firstGate : gateFor(config.environments![index])),
+        (environments) => writeReleaseReview({ ...review!, environments, phase: 'awaiting_approval', signedApprovals }),
       );
-      state.outcome = 'succeeded';
-    }
   } catch (error) {
     failure = error;
     // Cancelled: by a CancelledFailure here, or a child that failed because this run was cancelled.
@@ -180,7 +165,7 @@ export async function modelRelease(input: ReleaseInput): Promise<ReleaseResult> 
     });
   }
   // The report, on every path; not cancellable, so a cancelled run still leaves its record.
-  const reportPath = await CancellationScope.nonCancellable(() => writeReport({ input, state, failedDetails, train, artifactsDir }, steps));
+  const reportPath = await CancellationScope.nonCancellable(() => writeReport({ input, state, failedDetails, train, artifactsDir, runId }, steps));
 
   if (failure) {
     const at = state.steps.find((s) => s.status === 'failed')?.name ?? 'start';
@@ -200,7 +185,7 @@ function requireContract(contract: DataContract | undefined): DataContract {
 async function trainOrReuse(
   input: ReleaseInput,
   { step, record }: StepRecorder,
-  release: { workflowId: string; artifactsDir: string; dataSha256: string; contract: DataContract },
+  release: { workflowId: string; artifactsDir: string; dataPath: string; dataSha256: string; contract: DataContract },
 ): Promise<{ trained: Trained; preregistered?: { version: string; modelUri: string } }> {
   const { config } = input;
   if (config.skip_training) {
@@ -213,8 +198,8 @@ async function trainOrReuse(
     record('train').status = 'skipped';
     return { trained: existing.train, preregistered: existing };
   }
-  const { workflowId, artifactsDir, dataSha256, contract } = release;
-  const trainInput = { workflowId, dataPath: config.input_data_path, dataSha256, artifactsDir, config: { ...config, data: contract } };
+  const { workflowId, artifactsDir, dataPath, dataSha256, contract } = release;
+  const trainInput = { workflowId, dataPath, dataSha256, artifactsDir, config: { ...config, data: contract } };
   const search = () => {
     deprecatePatch(RETIRED_PATCHES.distributedTraining);
     return trainDistributed(trainInput, input.trainingTaskQueue, (line) => (record('train').summary = line));
@@ -223,11 +208,152 @@ async function trainOrReuse(
   return { trained };
 }
 
-/** The blue-green rollout of the approved candidate, holding the endpoint (one rollout per endpoint) through it and its undo. */
-function deployCandidate(input: ReleaseInput, state: ReleaseStatus, { record }: StepRecorder, trained: Trained): Promise<RolloutResult> {
-  const { config } = input;
+/** Data validation: the file (or the folder's window, with the feedback when asked), checked against the contract. */
+function validateInput(config: ReleaseConfig, contract: DataContract, artifactsDir: string) {
+  return heavy.validateData({
+    dataPath: config.input_data_path,
+    ...(config.input_window !== undefined ? { inputWindow: config.input_window } : {}),
+    ...(config.include_feedback ? { feedback: { endpoint: feedbackEndpoint(config) } } : {}),
+    contract,
+    cvFolds: config.cv_folds,
+    testSplit: config.test_data_split,
+    artifactsDir,
+  });
+}
+
+/** The champion (@production scored on the candidate's held-out rows, unless it is the candidate) and the gates. */
+async function checkGates(
+  config: ReleaseConfig,
+  trained: Trained,
+  metrics: ClassificationMetrics,
+  artifactsDir: string,
+  preregistered: { version: string } | undefined,
+): Promise<{ gates: GateResult; champion?: ChampionResult; championNote?: string }> {
+  const scored = await heavy.evaluateChampion({ modelName: config.model_name, train: trained, artifactsDir });
+  const itself = scored && preregistered && scored.version === preregistered.version;
+  const champion = itself ? undefined : scored;
+  const gates = await heavy.checkGates({ settings: config, candidate: metrics, champion });
+  return { gates, champion, ...(itself ? { championNote: `the candidate is @production itself (version ${scored.version})` } : {}) };
+}
+
+/** Registers the trained candidate (alias @candidate), or puts @candidate on the reused version. */
+async function registerCandidate(
+  input: ReleaseInput,
+  release: { workflowId: string; dataSha256: string; trained: Trained; metrics: ClassificationMetrics; preregistered?: { version: string; modelUri: string } },
+): Promise<{ version: string; modelUri: string; created: boolean }> {
+  const { model_name: modelName } = input.config;
+  const { preregistered } = release;
+  if (preregistered) {
+    await quick.setModelAlias({ modelName, alias: 'candidate', version: preregistered.version });
+    return { ...preregistered, created: false };
+  }
+  return quick.registerModel({
+    modelName,
+    workflowId: release.workflowId,
+    dataSha256: release.dataSha256,
+    codeVersion: input.codeVersion,
+    train: release.trained,
+    metrics: release.metrics,
+    alias: 'candidate',
+  });
+}
+
+/** Each environment in turn, each through its own gate; the review is written again before every gate after the first. */
+async function enterEnvironments(
+  release: Entry,
+  environments: EnvironmentConfig[],
+  gateOf: (index: number) => ApprovalGate,
+  rewriteReview: (environments: EnvironmentStatus[]) => Promise<ReviewRef>,
+): Promise<void> {
+  const { state } = release;
+  for (const [index, environment] of environments.entries()) {
+    if (index > 0) state.review = await rewriteReview(state.environments!);
+    const config = environmentConfig(release.input.config, environment);
+    const entered = await enter(release, { config, gate: gateOf(index), environment, status: state.environments![index] });
+    if (!entered) break;
+  }
+  for (const status of state.environments!) if (status.stage === 'pending') status.stage = 'skipped';
+}
+
+/** What entering an environment needs from the release. */
+interface Entry {
+  input: ReleaseInput;
+  state: ReleaseStatus;
+  steps: StepRecorder;
+  trained: Trained;
+  candidate: CandidateRef;
+  /** Where the review is, appended to what the gate waits for. */
+  reviewLink: () => string | undefined;
+}
+
+/** One gate and what it opens: the environment's effective config, or the top-level config for the one production. */
+interface Stop {
+  config: ReleaseConfig;
+  gate: ApprovalGate;
+  environment?: EnvironmentConfig;
+  status?: EnvironmentStatus;
+}
+
+/** Through the gate into the environment: the decision, then the rollout. False when the release stops there. */
+async function enter({ input, state, steps, trained, candidate, reviewLink }: Entry, { config, gate, environment, status }: Stop): Promise<boolean> {
+  const { step, skip } = steps;
+  const last = !environment || environment === input.config.environments?.at(-1);
+  const where = environment ? `${environment.name}: ` : '';
+  const stage = (value: EnvironmentStatus['stage']) => status && (status.stage = value);
+  stage('awaiting_approval');
+  const decision = await step(
+    'approval',
+    () => gate.decide(candidate, trained.mlflow.runId, reviewLink()),
+    (d) => where + summary.decisionSummary(config, d),
+  );
+  if (status) status.approval = decision;
+  if (decision.decision !== 'approved') {
+    state.outcome = decision.decision === 'rejected' ? 'rejected' : 'approval_expired';
+    stage(state.outcome);
+    skip('deploy', `${where}not deployed: ${state.outcome === 'rejected' ? 'rejected' : 'approval expired'}`);
+    return false;
+  }
+  if (config.skip_deployment) {
+    skip('deploy', 'skip_deployment is set');
+    stage('skipped');
+    if (last) state.outcome = 'succeeded';
+    return true;
+  }
+  stage('deploying');
+  try {
+    state.deployment = await step(
+      'deploy',
+      () => deployCandidate(input, config, state, steps, trained, environment),
+      (r) => where + summary.deployedSummary(config.model_name, candidate.version, r, state.endpointHold),
+    );
+  } catch (error) {
+    stage('failed');
+    throw error;
+  }
+  if (status) Object.assign(status, { stage: 'live', deployment: state.deployment, alias: `@${environment!.name}` });
+  if (last) state.outcome = 'succeeded';
+  return true;
+}
+
+/**
+ * The blue-green rollout of the approved candidate to one endpoint, holding it (one rollout per endpoint) through
+ * the rollout and its undo. In an environment: its alias, its soak and its smoke tests.
+ */
+function deployCandidate(
+  input: ReleaseInput,
+  config: ReleaseConfig,
+  state: ReleaseStatus,
+  { record }: StepRecorder,
+  trained: Trained,
+  environment: EnvironmentConfig | undefined,
+): Promise<RolloutResult> {
   const { version } = state.candidate!;
-  const claim = { target: config.target, endpoint: config.endpoint_name, kind: 'release' as const, description: `release of ${config.model_name} v${version}` };
+  const claim = {
+    target: config.target,
+    endpoint: config.endpoint_name,
+    kind: 'release' as const,
+    description: `release of ${config.model_name} v${version}${environment ? ` to ${environment.name}` : ''}`,
+  };
   const onHold = (hold: HoldProgress) => {
     state.endpointHold = hold;
     record('deploy').summary = hold.line;
@@ -236,7 +362,7 @@ function deployCandidate(input: ReleaseInput, state: ReleaseStatus, { record }: 
   record('deploy').summary = `asking for endpoint ${config.endpoint_name} (one rollout per endpoint)`;
   return holdEndpoint(claim, onHold, () =>
     executeChild(blueGreenRollout, {
-      workflowId: `${state.workflowId}-rollout`,
+      workflowId: environment ? `${state.workflowId}-${environment.name}-rollout` : `${state.workflowId}-rollout`,
       args: [
         {
           ...rolloutSettingsOf(config),
@@ -244,6 +370,7 @@ function deployCandidate(input: ReleaseInput, state: ReleaseStatus, { record }: 
           endpoint: config.endpoint_name,
           model: { name: config.model_name, version, train: trained },
           modelName: config.model_name,
+          ...(environment ? { alias: environment.name, soakTime: environment.soak_time, smokeTests: environment.smoke_tests } : {}),
         },
       ],
     }),

@@ -1,13 +1,31 @@
 // What a release hands the review and writes as its report, assembled from its status: pure functions, so the
 // release reads as its plan and the shapes are tested without a workflow.
 import type { ReleaseConfig } from '../config/schema';
-import type { ChampionResult, ReleaseInput, ReleaseReport, ReleaseStatus } from './release-api';
+import type { DataSource } from '../shared/data-sources';
+import type { EnvironmentStatus } from './environment-api';
+import { STEP_NAMES, type ChampionResult, type ReleaseInput, type ReleaseReport, type ReleaseStatus, type ReleaseTrigger } from './release-api';
+import { plannedEnvironments } from './environments';
 import type { ReviewInput } from './review-api';
 import type { RolloutFailureDetails } from './rollout-api';
 import type { TrainResult } from './training-api';
 import type { OrchestrationActivities } from '../activities';
 
 type Trained = Pick<TrainResult, 'files' | 'mlflow' | 'bestFamily'>;
+
+/** The status a release starts with: its identity, its trigger, every step pending, its environments pending. */
+export function initialStatus(input: ReleaseInput, workflowId: string, handleId: string): ReleaseStatus {
+  const environments = plannedEnvironments(input.config);
+  return {
+    workflowId,
+    ...(handleId !== workflowId ? { handleId } : {}),
+    trigger: input.trigger ?? { kind: 'person', by: input.startedBy },
+    ...(environments ? { environments } : {}),
+    stage: 'validate_data',
+    outcome: 'running',
+    steps: STEP_NAMES.map((name) => ({ name, status: 'pending' })),
+    refused: [],
+  };
+}
 
 /** The review's inputs once the candidate is registered and tested: references only (paths, digests, MLflow runs). */
 export interface ReviewBasis {
@@ -17,7 +35,9 @@ export interface ReviewBasis {
   links: ReleaseInput['links'];
   candidate: { version: string; modelUri: string };
   train: Trained;
-  data: { sha256: string };
+  data: { sha256: string; sources?: DataSource[] };
+  trigger?: ReleaseTrigger;
+  environments?: EnvironmentStatus[];
   evaluation: Awaited<ReturnType<OrchestrationActivities['evaluateCandidate']>>;
   champion?: ChampionResult;
   championNote?: string;
@@ -35,7 +55,9 @@ export function reviewContent(b: ReviewBasis): ReviewContent {
     modelName: config.model_name,
     candidate: b.candidate,
     train: b.train,
-    data: { path: config.input_data_path, sha256: b.data.sha256, contract: config.data! },
+    data: { path: config.input_data_path, sha256: b.data.sha256, contract: config.data!, ...(b.data.sources ? { sources: b.data.sources } : {}) },
+    ...(b.trigger ? { trigger: b.trigger } : {}),
+    ...(b.environments ? { environments: b.environments } : {}),
     evaluation: { metrics: b.evaluation.metrics, scores: b.evaluation.scores },
     champion: b.champion,
     championNote: b.championNote,
@@ -66,14 +88,20 @@ export interface ReportBasis {
   failedDetails: unknown;
   train?: Pick<TrainResult, 'mlflow'>;
   artifactsDir: string;
+  /** The Temporal run of the release (its workflow id is shared by every release of the model). */
+  runId?: string;
 }
 
-export function releaseReport({ input, state, failedDetails, train, artifactsDir }: ReportBasis): ReleaseReport {
+export function releaseReport({ input, state, failedDetails, train, artifactsDir, runId }: ReportBasis): ReleaseReport {
   const { config, links } = input;
   const { workflowId } = state;
   const gate = state.gate && (({ approvals: _votes, ...rules }) => rules)(state.gate);
+  // Releases addressed by their model's workflow id link to their own run of it.
+  const run = state.handleId && runId ? `${encodeURIComponent(state.handleId)}/${runId}` : workflowId;
   return {
     workflow_id: workflowId,
+    ...(state.trigger ? { trigger: state.trigger } : {}),
+    ...(state.environments ? { environments: state.environments } : {}),
     model_name: config.model_name,
     outcome: state.outcome,
     error: state.error,
@@ -90,7 +118,7 @@ export function releaseReport({ input, state, failedDetails, train, artifactsDir
     config,
     code_version: input.codeVersion,
     links: {
-      temporal_ui: `${links.temporalUi}/namespaces/${links.namespace}/workflows/${workflowId}`,
+      temporal_ui: `${links.temporalUi}/namespaces/${links.namespace}/workflows/${run}`,
       mlflow_run: train?.mlflow.experimentId
         ? `${links.mlflow}/#/experiments/${train.mlflow.experimentId}/runs/${train.mlflow.runId}`
         : train

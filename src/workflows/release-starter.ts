@@ -5,6 +5,7 @@ import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import { CancellationScope, ParentClosePolicy, startChild, uuid4, workflowInfo, type ChildWorkflowHandle } from '@temporalio/workflow';
 import { MODEL_NAME } from '../shared/search-attributes';
 import { releaseIdOf, releaseWorkflowIdOf, type ReleaseStart, type ReleaseTemplate, type ReleaseTrigger } from './release-api';
+import { triggerLine } from './trigger-api';
 import type { ScheduledReleaseInput, ScheduledReleaseResult } from './release-starter-api';
 import type { modelRelease } from './model-release';
 
@@ -48,18 +49,4 @@ export async function scheduledRelease(input: ScheduledReleaseInput): Promise<Sc
   // A failed release fails this run too, so a schedule with pauseOnFailure pauses and says why.
   const result = await handle.result();
   return { ...start, outcome: result.outcome };
-}
-
-/** One line on why a release started, for summaries. */
-export function triggerLine(trigger: ReleaseTrigger): string {
-  switch (trigger.kind) {
-    case 'person':
-      return `started by ${trigger.by ?? 'a person'}`;
-    case 'schedule':
-      return `schedule ${trigger.schedule}, ${trigger.at}`;
-    case 'alarm':
-      return `alarm on ${trigger.endpoint}: ${trigger.alarms.map((a) => a.kind).join(', ')}`;
-    case 'promotion':
-      return `promotion of version ${trigger.version} from ${trigger.from} to ${trigger.to.join(', ')}`;
-  }
 }

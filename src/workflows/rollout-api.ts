@@ -32,6 +32,12 @@ export interface RolloutInput {
   spec: ComputeSpec;
   /** Bound on each long target operation: provisioning, a traffic change, a deletion. */
   deploymentTimeout: string;
+  /** The alias the new version takes (default production); the one it replaces moves to previous (production) or <alias>-previous. */
+  alias?: string;
+  /** An environment's soak: at 100 % the new colour serves this long, then its error rate and latency are analysed. */
+  soakTime?: string;
+  /** After the soak: the held-out rows scored through the endpoint's new colour and compared with the evaluation. */
+  smokeTests?: boolean;
 }
 
 /**
@@ -44,7 +50,9 @@ export type RolloutStep = { at: string; detail: string } & (
   | { action: 'shadow'; data?: NonNullable<RolloutResult['shadow']> }
   | { action: 'traffic'; data?: { traffic: Record<string, number> } }
   | { action: 'bake passed'; data?: { percent: number; requests: number; errorRate: number; p95Ms: number } }
-  | { action: 'aliases'; data?: { production: string; previous?: string } }
+  | { action: 'aliases'; data?: { production: string; previous?: string; alias?: string } }
+  | { action: 'soak passed'; data?: { soakTime: string; requests: number; errorRate: number; p95Ms: number } }
+  | { action: 'smoke tests passed'; data?: { requests: number; errors: number; p95Ms: number } }
   | { action: 'rolled back'; data?: { undone: string[]; undoFailures: string[] } }
   | { action: 'created endpoint' | 'removed idle deployment' | 'health checks passed' | 'cleanup'; data?: undefined }
 );

@@ -18,3 +18,17 @@ export type ReleaseTrigger =
   | { kind: 'schedule'; schedule: string; at: string }
   | AlarmTrigger
   | { kind: 'promotion'; by?: string; from: string; to: string[]; version: string };
+
+/** One line on why a release started, for summaries. */
+export function triggerLine(trigger: ReleaseTrigger): string {
+  switch (trigger.kind) {
+    case 'person':
+      return `started by ${trigger.by ?? 'a person'}`;
+    case 'schedule':
+      return `schedule ${trigger.schedule}, ${trigger.at}`;
+    case 'alarm':
+      return `alarm on ${trigger.endpoint}: ${trigger.alarms.map((a) => a.kind).join(', ')}`;
+    case 'promotion':
+      return `promotion of version ${trigger.version} from ${trigger.from} to ${trigger.to.join(', ')}`;
+  }
+}

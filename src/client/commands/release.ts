@@ -3,14 +3,15 @@ import type { Command } from 'commander';
 import { Option } from 'commander';
 import { CancelledFailure, WorkflowFailedError, WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
 import { ConfigError, loadConfig } from '../../config/load';
-import type { ReleaseConfigInput } from '../../config/schema';
+import type { ReleaseConfig, ReleaseConfigInput } from '../../config/schema';
 import { TARGET_KINDS, type TargetKind } from '../../shared/deployment';
-import { approveUpdate, rejectUpdate, statusQuery, type ApprovalGateStatus, type ReleaseStatus, type SignedMessage } from '../../workflows/release-api';
+import { approveUpdate, rejectUpdate, statusQuery, type ApprovalGateStatus, type EnvironmentStatus, type ReleaseStatus, type SignedMessage } from '../../workflows/release-api';
+import { triggerLine } from '../../workflows/trigger-api';
 import { signStatement, statementFor } from '../signing';
 import { AllowedSignersError } from '../../approval/allowed-signers';
 import { loadAllowedSigners } from '../../approval/verify';
 import { lockLines, printOperatorStatus, readEndpointLock } from '../endpoint-lock';
-import { failedReleaseStatus, pendingWork, reviewLines, startRelease, summarize, watchRelease, workflowUrl } from '../release';
+import { failedReleaseStatus, pendingWork, ReleaseRunningError, reviewLines, startRelease, summarize, watchRelease, workflowUrl, type StartReleaseOptions } from '../release';
 import { failureMessage, withClient } from '../temporal';
 
 export interface StartOptions {
@@ -26,6 +27,7 @@ export interface StartOptions {
   wait?: boolean;
   json?: boolean;
   by?: string;
+  attach?: boolean;
 }
 
 export function configFromFlags(options: StartOptions) {
@@ -66,6 +68,61 @@ export function releaseConfigFromFlags(options: StartOptions) {
   return config;
 }
 
+/** Exit code of a start refused because the model's release is running (one release per model). */
+export const EXIT_RELEASE_RUNNING = 3;
+
+/**
+ * Starts a release and, with --wait, follows it until it ends or waits for approval; the exit code says how it
+ * ended (0 succeeded or waiting, 1 failed, rejected, expired or cancelled, 3 refused: the model's release is running).
+ */
+export async function startAndFollow(config: ReleaseConfig, options: { wait?: boolean; json?: boolean }, start: StartReleaseOptions): Promise<void> {
+  // With --wait the process exits at once instead of closing the connection (see withClient).
+  await withClient(
+    async (client, namespace) => {
+      let handle: Awaited<ReturnType<typeof startRelease>>;
+      try {
+        handle = await startRelease(client, namespace, config, start);
+      } catch (error) {
+        if (!(error instanceof ReleaseRunningError)) throw error;
+        if (options.json) console.log(JSON.stringify({ outcome: 'refused', workflowId: error.workflowId, running: error.running, error: error.message }, null, 2));
+        else console.error(error.message);
+        process.exitCode = EXIT_RELEASE_RUNNING;
+        return;
+      }
+      const url = workflowUrl(namespace, handle.workflowId);
+      const said = `${handle.attached ? 'attached to the running' : 'started'} ${handle.workflowId}\n  ${url}`;
+      if (!options.wait) {
+        console.log(options.json ? JSON.stringify({ workflowId: handle.workflowId, url, attached: Boolean(handle.attached) }) : said);
+        return;
+      }
+      if (!options.json) console.log(said);
+      const outcome = await watchRelease(handle, (line) => !options.json && console.log(line));
+      if (outcome.status) {
+        if (options.json) console.log(JSON.stringify(outcome.status, null, 2));
+        else console.log(`\nwaiting for ${outcome.status.waitingFor}`);
+        return;
+      }
+      if (outcome.error) {
+        // A cancelled run keeps no message or details: its status query says what happened.
+        const cancelled = outcome.error instanceof WorkflowFailedError && outcome.error.cause instanceof CancelledFailure;
+        const status = cancelled ? await handle.query(statusQuery).catch(() => undefined) : failedReleaseStatus(outcome.error);
+        const ended = cancelled ? 'cancelled' : 'failed';
+        const why = cancelled ? (status?.error ?? 'cancelled') : failureMessage(outcome.error);
+        if (options.json) console.log(JSON.stringify({ outcome: ended, error: why, status }, null, 2));
+        else console.error(`\nrelease ${ended}: ${why}${status ? `\n${summarize(status, namespace)}` : ''}`);
+        process.exitCode = 1;
+        return;
+      }
+      const result = outcome.result!;
+      console.log(options.json ? JSON.stringify(result, null, 2) : `\n${summarize(result, namespace)}`);
+      if (result.outcome !== 'succeeded') process.exitCode = 1;
+    },
+    { leaveOpen: options.wait },
+  );
+  // Done: do not linger on idle gRPC/HTTP keep-alive handles of the watch loop.
+  if (options.wait) process.exit(process.exitCode ?? 0);
+}
+
 export function registerReleaseCommands(program: Command): void {
   program
     .command('start')
@@ -82,47 +139,14 @@ export function registerReleaseCommands(program: Command): void {
     .option('--wait', 'show live progress until the run ends or waits for approval')
     .option('--json', 'print machine-readable JSON')
     .option('--by <name>', 'who starts the release (forbid_self_approval refuses their approval); default: the OS user')
+    .option('--attach', "when the model's release is running, follow it instead of being refused (exit 3)")
     .action(async (options: StartOptions) => {
       const config = releaseConfigFromFlags(options);
       // Started all the same: the worker that validates the data may see another disk than this machine.
       if (!existsSync(config.input_data_path)) {
         console.error(`warning: ${config.input_data_path} does not exist on this machine; the release fails at data validation unless its worker finds the file`);
       }
-      // With --wait the process exits at once instead of closing the connection (see withClient).
-      await withClient(
-        async (client, namespace) => {
-          const handle = await startRelease(client, namespace, config, { modelUri: options.modelUri, startedBy: options.by });
-          const url = workflowUrl(namespace, handle.workflowId);
-          if (!options.wait) {
-            console.log(options.json ? JSON.stringify({ workflowId: handle.workflowId, url }) : `started ${handle.workflowId}\n  ${url}`);
-            return;
-          }
-          if (!options.json) console.log(`started ${handle.workflowId}\n  ${url}`);
-          const outcome = await watchRelease(handle, (line) => !options.json && console.log(line));
-          if (outcome.status) {
-            if (options.json) console.log(JSON.stringify(outcome.status, null, 2));
-            else console.log(`\nwaiting for ${outcome.status.waitingFor}`);
-            return;
-          }
-          if (outcome.error) {
-            // A cancelled run keeps no message or details: its status query says what happened.
-            const cancelled = outcome.error instanceof WorkflowFailedError && outcome.error.cause instanceof CancelledFailure;
-            const status = cancelled ? await handle.query(statusQuery).catch(() => undefined) : failedReleaseStatus(outcome.error);
-            const ended = cancelled ? 'cancelled' : 'failed';
-            const why = cancelled ? (status?.error ?? 'cancelled') : failureMessage(outcome.error);
-            if (options.json) console.log(JSON.stringify({ outcome: ended, error: why, status }, null, 2));
-            else console.error(`\nrelease ${ended}: ${why}${status ? `\n${summarize(status, namespace)}` : ''}`);
-            process.exitCode = 1;
-            return;
-          }
-          const result = outcome.result!;
-          console.log(options.json ? JSON.stringify(result, null, 2) : `\n${summarize(result, namespace)}`);
-          if (result.outcome !== 'succeeded') process.exitCode = 1;
-        },
-        { leaveOpen: options.wait },
-      );
-      // Done: do not linger on idle gRPC/HTTP keep-alive handles of the watch loop.
-      if (options.wait) process.exit(process.exitCode ?? 0);
+      await startAndFollow(config, options, { modelUri: options.modelUri, startedBy: options.by, attach: options.attach });
     });
 
   program
@@ -171,7 +195,9 @@ export function registerReleaseCommands(program: Command): void {
         // From the server: what each pending activity waits on (a retry and its last error, or heartbeat progress).
         const pending = status.outcome === 'running' ? await pendingWork(handle).catch(() => []) : [];
         if (options.json) return void console.log(JSON.stringify({ ...status, pending }, null, 2));
-        console.log(`${workflowId}: ${status.stage} (${status.outcome})`);
+        console.log(`${workflowId}: ${status.stage} (${status.outcome})${status.handleId ? ` · release ${status.workflowId}` : ''}`);
+        if (status.trigger) console.log(`  why: ${triggerLine(status.trigger)}`);
+        for (const line of environmentLines(status.environments)) console.log(line);
         for (const step of status.steps) console.log(`  ${step.status.padEnd(9)} ${step.name.padEnd(12)} ${step.summary ?? ''}`);
         for (const line of pending) console.log(`${status.stage}: ${line}`);
         if (status.waitingFor) console.log(`waiting for ${status.waitingFor}`);
@@ -227,6 +253,19 @@ export function releaseTable(rows: Record<string, unknown>[]): string[] {
   const cells = [columns.map(([title]) => title), ...rows.map((row) => columns.map(([, cell]) => cell(row)))];
   const widths = columns.map((_, i) => Math.max(...cells.map((line) => line[i]!.length)));
   return cells.map((line) => line.map((cell, i) => (i === line.length - 1 ? cell : cell.padEnd(widths[i]!))).join('  '));
+}
+
+/** Where the candidate stands in each environment, for `status`. */
+export function environmentLines(environments: EnvironmentStatus[] | undefined): string[] {
+  if (!environments?.length) return [];
+  const width = Math.max(...environments.map((e) => e.name.length));
+  return [
+    '  environments:',
+    ...environments.map(
+      (e) =>
+        `    ${e.name.padEnd(width)}  ${e.stage.padEnd(17)} ${e.target}:${e.endpoint}${e.alias ? `  ${e.alias}` : ''}${e.approval ? `  (${e.approval.decision}${e.approval.automatic ? ', automatic' : ''})` : ''}`,
+    ),
+  ];
 }
 
 /** The approval rules and the approvals so far, for `status`. */
