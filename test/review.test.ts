@@ -257,7 +257,7 @@ describe('review numbers', () => {
     assert.match(html, /Population stability index of each feature/, 'the PSI comparison with the champion’s data stays');
     assert.match(
       html,
-      /<tr><td><strong>staging<\/strong><\/td><td>local<\/td><td><code>fraud-staging<\/code><\/td><td class="pass">live<\/td><td>approved by automatic at 2026-12-01T01:00:00Z<\/td><td><code>@staging<\/code><\/td><td>soaked 10m, smoke tests passed<\/td><\/tr>/,
+      /<tr><td><strong>staging<\/strong><\/td><td>local<\/td><td><code>fraud-staging<\/code><\/td><td class="pass">live<\/td><td>approved automatically at 2026-12-01T01:00:00Z<\/td><td><code>@staging<\/code><\/td><td>soaked 10m, smoke tests passed<\/td><\/tr>/,
     );
     assert.match(
       html,

@@ -183,8 +183,8 @@ export function approvalViews(recorded: ApprovalVote[] | ApprovalRecord | undefi
 /** An environment's approval in one line. */
 function approvalLine(record: ApprovalRecord | undefined): string | undefined {
   if (!record) return undefined;
-  const by = record.by ?? (record.automatic ? 'automatic' : 'nobody');
-  return `${record.decision} by ${by}${record.automatic && record.by ? ' (automatic)' : ''} at ${record.at}${record.approvals?.some((vote) => vote.signed) ? ', signed' : ''}`;
+  const who = record.by ? `by ${record.by}${record.automatic ? ' (automatic)' : ''}` : record.automatic ? 'automatically' : 'by nobody';
+  return `${record.decision} ${who} at ${record.at}${record.approvals?.some((vote) => vote.signed) ? ', signed' : ''}`;
 }
 
 /** What the review says of the release around the model: why it started, what it trained on, where it stands. */

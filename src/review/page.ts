@@ -172,7 +172,7 @@ function triggerSection(doc: ReviewDocument): string {
       headline = `Promotion of version <strong>${escapeHtml(trigger.version)}</strong> from ${escapeHtml(trigger.from)} to ${escapeHtml(trigger.to.join(', '))}${trigger.by ? ` by <strong>${escapeHtml(trigger.by)}</strong>` : ''}.`;
       break;
   }
-  return `<h2 id="trigger">Why this release <span class="badge neutral">${escapeHtml(trigger.kind)}</span></h2><p data-trigger="${escapeHtml(trigger.kind)}">${headline}</p>${details}`;
+  return `<h2 id="trigger">Why this release started</h2><p data-trigger="${escapeHtml(trigger.kind)}">${headline}</p>${details}`;
 }
 
 const STAGE_CLASS: Partial<Record<string, string>> = { live: 'pass', rejected: 'fail', failed: 'fail', approval_expired: 'fail' };
