@@ -8,6 +8,7 @@ import { registerDemoCommand } from './commands/demo';
 import { registerFeedbackCommand } from './commands/feedback';
 import { registerMonitorCommands } from './commands/monitor';
 import { registerReleaseCommands } from './commands/release';
+import { registerScheduleCommands } from './commands/schedule';
 import { registerReportCommand } from './commands/report';
 import { registerServeCommand } from './commands/serve';
 import { registerEndpointCommands } from './commands/endpoints';
@@ -38,6 +39,7 @@ TEMPORAL_TLS* (Temporal's standard variables) and MLFLOW_TRACKING_URI.`,
   registerReportCommand(program);
   registerEndpointCommands(program);
   registerMonitorCommands(program);
+  registerScheduleCommands(program);
   registerFeedbackCommand(program);
   registerDevCommand(program);
   registerWorkerCommand(program);
