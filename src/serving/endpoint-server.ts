@@ -2,7 +2,11 @@
 // onnxruntime-node, traffic weights summing to 0 or 100 and an optional mirror, as in Azure ML managed online
 // endpoints. State is persisted, so a restart brings back the same endpoints, deployments and traffic.
 //
-//   POST /endpoints/{name}/score          Authorization: Bearer <key>; optional azureml-model-deployment header
+//   POST /endpoints/{name}/score          Authorization: Bearer <key>; optional azureml-model-deployment header.
+//                                         Body: modelship's records, Azure ML's input_data, or MLflow's
+//                                         dataframe_split / dataframe_records / instances / inputs (protocols/)
+//   /endpoints/{name}/v2/…                the Open Inference Protocol V2: server and model metadata, health and
+//                                         model readiness, infer (same key and header)
 //   GET  /metrics                         Prometheus text format, no auth (names and versions, no secrets)
 //   /admin/…                              management API for the local deployment target (admin token)
 //
@@ -12,12 +16,16 @@ import { randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { join } from 'node:path';
+import { projectRoot } from '../config/environment';
 import { OnnxModel, type InputContract, type RawRecord } from '../model/input-contract';
-import { recordsOf, ScoringError, scoreRecords } from '../model/scoring';
+import { ScoringError, scoreRecords } from '../model/scoring';
 import { CAPTURE_DIR, CAPTURE_FORMAT, INFERENCE_ID_FIELD } from '../shared/capture';
 import type { DeploymentMetrics } from '../shared/deployment';
 import { CaptureWriter, recordTexts, type CaptureWriterOptions } from './capture';
 import { EndpointMetrics } from './metrics';
+import { jsonDoor } from './protocols/dataframe';
+import { FormatError, type Door, type ScoredRows } from './protocols/door';
+import { BINARY_HEADER, inferRequestOf, modelMetadata, openInferenceDoor } from './protocols/open-inference';
 
 export const MAX_BODY_BYTES = 1_000_000;
 
@@ -83,6 +91,18 @@ class HttpError extends Error {
 export const MAX_INFERENCE_ID_LENGTH = 128;
 
 const MAX_SAMPLES = 20_000;
+
+/** The package version, as Open Inference server metadata reports it. */
+const SERVER_VERSION = (JSON.parse(readFileSync(join(projectRoot, 'package.json'), 'utf8')) as { version: string }).version;
+
+/** How a request's body is read: JSON (modelship's records or a tabular door) or an Open Inference request. */
+type RequestFormat = { kind: 'json' } | { kind: 'open_inference'; modelName: string };
+const JSON_FORMAT: RequestFormat = { kind: 'json' };
+
+function errorBody(format: RequestFormat, message: string, field?: string): unknown {
+  // The Open Inference Protocol's clients (tritonclient) read "error" as the message itself.
+  return format.kind === 'open_inference' ? { error: message, ...(field ? { field } : {}) } : { error: { message, ...(field ? { field } : {}) } };
+}
 
 export interface EndpointServerOptions {
   stateDir: string;
@@ -245,6 +265,7 @@ export class EndpointServer {
       if (parts[0] === 'endpoints' && parts.length === 3 && parts[2] === 'score' && req.method === 'POST') {
         return await this.score(parts[1]!, req, res);
       }
+      if (parts[0] === 'endpoints' && parts.length >= 3 && parts[2] === 'v2') return await this.openInference(parts[1]!, parts.slice(3), req, res);
       if (parts[0] === 'admin') {
         if (!sameSecret(bearer(req), this.adminToken)) throw new HttpError(401, 'admin token missing or wrong');
         return await this.admin(req, res, parts.slice(1), url);
@@ -259,36 +280,77 @@ export class EndpointServer {
   private async score(name: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
     // An unknown endpoint's name is the caller's: it is answered, not counted (no label of the caller's choosing).
     const endpoint = this.endpoint(name);
-    if (!sameSecret(bearer(req), endpoint.key)) {
-      this.refuse(name, '', 401, 'unauthorized');
-      throw new HttpError(401, 'missing or wrong endpoint key (Authorization: Bearer <key>)');
-    }
+    this.authorize(endpoint, req);
     const requested = req.headers['azureml-model-deployment'];
-    const deployment = typeof requested === 'string' && requested ? requested : pickByWeight(endpoint.traffic);
-    if (!deployment) throw new HttpError(503, `endpoint "${name}" has no traffic set and no azureml-model-deployment header`);
-    const record = endpoint.deployments[deployment];
-    if (!record) {
-      this.refuse(name, '', 404, 'unknown_deployment');
-      throw new HttpError(404, `deployment "${deployment}" does not exist on endpoint "${name}"`);
-    }
+    const deployment = this.route(endpoint, typeof requested === 'string' ? requested : undefined);
     let text: string;
     let body: unknown;
     try {
       text = await readText(req);
       body = parseJson(text);
     } catch (error) {
-      if (error instanceof HttpError) this.refuse(name, deployment, error.status, error.reason ?? 'bad_request');
+      if (error instanceof HttpError) this.refuse(name, deployment.name, error.status, error.reason ?? 'bad_request');
       throw error;
     }
-    const response = await this.scoreOn(name, record, body, { percent: endpoint.capture?.percent ?? 100, text });
+    await this.serve(endpoint, deployment, Boolean(requested), body, JSON_FORMAT, text, res);
+  }
+
+  /** The endpoint's key, or a 401 counted as a refusal. */
+  private authorize(endpoint: EndpointRecord, req: IncomingMessage): void {
+    if (!sameSecret(bearer(req), endpoint.key)) {
+      this.refuse(endpoint.name, '', 401, 'unauthorized');
+      throw new HttpError(401, 'missing or wrong endpoint key (Authorization: Bearer <key>)');
+    }
+  }
+
+  /**
+   * The deployment that answers: the one the azureml-model-deployment header names, else one serving the version
+   * asked for (Open Inference paths may name one), else one picked by the traffic weights.
+   */
+  private route(endpoint: EndpointRecord, requested: string | undefined, version?: string): DeploymentRecord {
+    const name = endpoint.name;
+    if (!requested && version !== undefined) {
+      const serving = Object.values(endpoint.deployments).filter((d) => d.modelVersion === version);
+      const chosen = serving.find((d) => (endpoint.traffic[d.name] ?? 0) > 0) ?? serving[0];
+      if (!chosen) {
+        const versions = Object.values(endpoint.deployments).map((d) => d.modelVersion);
+        throw new HttpError(
+          404,
+          `no deployment of endpoint "${name}" serves version ${version} (serving: ${versions.join(', ') || 'none'}); leave the version out of the path to follow the traffic`,
+        );
+      }
+      return chosen;
+    }
+    const deployment = requested || pickByWeight(endpoint.traffic);
+    if (!deployment) throw new HttpError(503, `endpoint "${name}" has no traffic set and no azureml-model-deployment header`);
+    const record = endpoint.deployments[deployment];
+    if (!record) {
+      this.refuse(name, '', 404, 'unknown_deployment');
+      throw new HttpError(404, `deployment "${deployment}" does not exist on endpoint "${name}"`);
+    }
+    return record;
+  }
+
+  /** Scores a request on its deployment, mirrors it when the endpoint says so, answers, then captures. */
+  private async serve(
+    endpoint: EndpointRecord,
+    deployment: DeploymentRecord,
+    requested: boolean,
+    body: unknown,
+    format: RequestFormat,
+    text: string | undefined,
+    res: ServerResponse,
+  ): Promise<void> {
+    const name = endpoint.name;
+    const response = await this.scoreOn(name, deployment, body, format, { percent: endpoint.capture?.percent ?? 100, text });
     const mirror = endpoint.mirror;
     if (!requested && mirror && Math.random() * 100 < mirror.percent && endpoint.deployments[mirror.deployment]) {
       // Shadow traffic: the mirror's answer is never returned (nor captured), only compared with the live one.
-      void this.scoreOn(name, endpoint.deployments[mirror.deployment]!, body).then(
+      void this.scoreOn(name, endpoint.deployments[mirror.deployment]!, body, format).then(
         (shadow) => {
-          const live = (response.body as { predictions?: unknown[] }).predictions;
-          const mirrored = (shadow.body as { predictions?: unknown[] }).predictions;
-          if (response.status === 200 && shadow.status === 200 && live && mirrored) {
+          const live = response.scored?.predictions;
+          const mirrored = shadow.scored?.predictions;
+          if (live && mirrored) {
             const list = this.agreements.get(`${name}/${mirror.deployment}`) ?? [];
             list.push({ at: Date.now(), compared: live.length, agreed: live.filter((label, i) => label === mirrored[i]).length });
             if (list.length > MAX_SAMPLES * 1.5) list.splice(0, list.length - MAX_SAMPLES);
@@ -298,10 +360,64 @@ export class EndpointServer {
         () => undefined,
       );
     }
-    res.setHeader('azureml-model-deployment', deployment);
+    res.setHeader('azureml-model-deployment', deployment.name);
     send(res, response.status, response.body);
     // After the answer is on its way: serializing the capture lines adds nothing to this request's latency.
     response.capture?.();
+  }
+
+  /**
+   * The Open Inference Protocol V2 below /endpoints/{name}/v2: server metadata, health, model metadata and readiness,
+   * and infer. The key, the azureml-model-deployment header, traffic, mirror and capture work as for /score.
+   */
+  private async openInference(name: string, path: string[], req: IncomingMessage, res: ServerResponse): Promise<void> {
+    try {
+      const endpoint = this.endpoint(name);
+      this.authorize(endpoint, req);
+      const requested = req.headers['azureml-model-deployment'];
+      const header = typeof requested === 'string' && requested ? requested : undefined;
+      const [collection, modelName] = path;
+      if (req.method === 'GET' && path.length === 0) {
+        return send(res, 200, { name: 'modelship', version: SERVER_VERSION, extensions: ['binary_tensor_data'] });
+      }
+      if (req.method === 'GET' && collection === 'health' && path.length === 2 && (path[1] === 'live' || path[1] === 'ready')) {
+        if (path[1] === 'live') return send(res, 200, {});
+        const serving = Object.keys(endpoint.traffic).some((d) => endpoint.deployments[d]?.state === 'Succeeded');
+        return serving ? send(res, 200, {}) : send(res, 400, { error: `endpoint "${name}" has no ready deployment taking traffic` });
+      }
+      if (collection !== 'models' || !modelName)
+        throw new HttpError(404, `no Open Inference route ${req.method} /v2/${path.join('/')}: see /v2, /v2/health/ready, /v2/models/{model}[/versions/{version}][/ready|/infer]`);
+      const versioned = path[2] === 'versions';
+      const version = versioned ? path[3] : undefined;
+      const action = path[versioned ? 4 : 2];
+      if (path.length > (versioned ? 5 : 3) || (versioned && !version)) throw new HttpError(404, `no Open Inference route ${req.method} /v2/${path.join('/')}`);
+      const deployment = this.route(endpoint, header, version);
+      if (modelName !== deployment.modelName && modelName !== name) {
+        throw new HttpError(404, `model "${modelName}" is not served by endpoint "${name}": use /v2/models/${deployment.modelName}`);
+      }
+      const model = this.models.get(`${name}/${deployment.name}`);
+      const ready = deployment.state === 'Succeeded' && model !== undefined;
+      res.setHeader('azureml-model-deployment', deployment.name);
+      if (req.method === 'GET' && action === 'ready') return ready ? send(res, 200, {}) : send(res, 400, { error: `deployment "${deployment.name}" is ${deployment.state}` });
+      if (req.method === 'GET' && action === undefined) {
+        if (!ready) throw new HttpError(400, `deployment "${deployment.name}" is not ready (${deployment.state})`);
+        return send(res, 200, modelMetadata(modelName, deployment.modelVersion, model.contract));
+      }
+      if (req.method !== 'POST' || action !== 'infer') throw new HttpError(404, `no Open Inference route ${req.method} /v2/${path.join('/')}`);
+      let body: unknown;
+      try {
+        const lengthHeader = req.headers[BINARY_HEADER];
+        body = inferRequestOf(await readBody(req), typeof lengthHeader === 'string' ? lengthHeader : undefined);
+      } catch (error) {
+        if (error instanceof HttpError || error instanceof FormatError)
+          this.refuse(name, deployment.name, error.status, error.reason ?? 'bad_request', error instanceof FormatError ? error.field : undefined);
+        throw error;
+      }
+      await this.serve(endpoint, deployment, Boolean(header || version), body, { kind: 'open_inference', modelName }, undefined, res);
+    } catch (error) {
+      const status = error instanceof HttpError || error instanceof FormatError ? error.status : 500;
+      send(res, status, errorBody({ kind: 'open_inference', modelName: '' }, (error as Error).message, error instanceof FormatError ? error.field : undefined));
+    }
   }
 
   /** Counts a 4xx by reason, and writes it as a refusal line once it is routed to a deployment. */
@@ -320,8 +436,9 @@ export class EndpointServer {
     endpoint: string,
     deployment: DeploymentRecord,
     body: unknown,
-    capture?: { percent: number; text: string },
-  ): Promise<{ status: number; body: unknown; capture?: () => void }> {
+    format: RequestFormat,
+    capture?: { percent: number; text?: string },
+  ): Promise<{ status: number; body: unknown; scored?: ScoredRows; capture?: () => void }> {
     const key = `${endpoint}/${deployment.name}`;
     const live = capture !== undefined;
     const started = performance.now();
@@ -329,6 +446,7 @@ export class EndpointServer {
     let status = 200;
     let answer: unknown;
     let scored = 0;
+    let rows: ScoredRows | undefined;
     let captureServed: (() => void) | undefined;
     try {
       const model = this.models.get(key);
@@ -337,42 +455,42 @@ export class EndpointServer {
       }
       if (faults?.latencyMs) await new Promise((r) => setTimeout(r, faults.latencyMs));
       if (faults?.errorRate && Math.random() < faults.errorRate) throw new HttpError(500, 'injected fault: internal error');
-      const sent = recordsOf(body);
+      const door: Door = format.kind === 'open_inference' ? openInferenceDoor(model.contract, format.modelName) : jsonDoor(body, model.contract);
+      const sent = door.records(body);
       const { records, ids } = takeInferenceIds(sent, model.contract, live);
       const scores = await scoreRecords(model, records);
       const probabilities = faults?.flipPredictions ? scores.probabilities.map((p) => 1 - p) : scores.probabilities;
       const predictions = probabilities.map((p) => model.prediction(p));
       scored = records.length;
-      answer = {
-        predictions,
-        probabilities,
-        ...(live ? { inference_ids: ids } : {}),
-        model: { name: deployment.modelName, version: deployment.modelVersion },
-        deployment: deployment.name,
-      };
+      rows = { predictions, probabilities, ids, model: { name: deployment.modelName, version: deployment.modelVersion }, deployment: deployment.name };
+      answer = door.answer(rows);
       if (capture && capture.percent > 0) {
         const latencyMs = performance.now() - started;
-        captureServed = () => this.captureServed(endpoint, deployment, capture, sent, records, ids, predictions, probabilities, latencyMs);
+        // Only modelship's own records body holds each record's text as the caller wrote it.
+        const text = door.name === 'records' ? capture.text : undefined;
+        captureServed = () => this.captureServed(endpoint, deployment, { percent: capture.percent, text }, sent, records, ids, predictions, probabilities, latencyMs);
       }
     } catch (error) {
-      status = error instanceof ScoringError ? error.status : error instanceof HttpError ? error.status : 500;
-      answer = { error: { message: (error as Error).message, ...(error instanceof ScoringError && error.field ? { field: error.field } : {}) } };
+      const refused = error instanceof ScoringError || error instanceof FormatError;
+      status = refused ? error.status : error instanceof HttpError ? error.status : 500;
+      const field = refused ? error.field || undefined : undefined;
+      answer = errorBody(format, (error as Error).message, field);
       if (status >= 500) this.log(endpoint, deployment.name, `HTTP ${status}: ${(error as Error).message}`);
-      if (live && status < 500) this.refuse(endpoint, deployment.name, status, refusalReason(error as Error), error instanceof ScoringError ? error.field || undefined : undefined);
+      if (live && status < 500) this.refuse(endpoint, deployment.name, status, refusalReason(error as Error), field);
     }
     const elapsed = performance.now() - started;
     // Client errors (bad requests) say nothing about the deployment's health; server errors do.
     this.record(endpoint, deployment.name, elapsed, status < 500);
     if (live) this.prometheus.request(endpoint, deployment.name, status, elapsed / 1000, scored);
     else this.prometheus.mirror(endpoint, deployment.name, status);
-    return { status, body: answer, capture: captureServed };
+    return { status, body: answer, scored: rows, capture: captureServed };
   }
 
   /** `sent`: the records as parsed from the body's text; `inputs`: the same without the inference ids taken out. */
   private captureServed(
     endpoint: string,
     deployment: DeploymentRecord,
-    { percent, text }: { percent: number; text: string },
+    { percent, text }: { percent: number; text?: string },
     sent: RawRecord[],
     inputs: RawRecord[],
     ids: string[],
@@ -382,7 +500,7 @@ export class EndpointServer {
   ): void {
     // The caller's text of a record is its input, unless an inference id was taken out of it. Scanning the body
     // costs about a third of serializing all its records: it pays when at least that share is captured.
-    const texts = percent >= 35 ? recordTexts(text) : undefined;
+    const texts = percent >= 35 && text !== undefined ? recordTexts(text) : undefined;
     const inputTexts = texts?.length === inputs.length ? texts.map((recordText, i) => (inputs[i] === sent[i] ? recordText : undefined)) : undefined;
     const model = { name: deployment.modelName, version: deployment.modelVersion, sha256: deployment.sha256 };
     this.capture.served({ endpoint, deployment: deployment.name, model, at: new Date(), latencyMs, inputs, inputTexts, ids, labels, probabilities, percent });
@@ -545,6 +663,10 @@ async function readJson(req: IncomingMessage): Promise<unknown> {
 }
 
 async function readText(req: IncomingMessage): Promise<string> {
+  return (await readBody(req)).toString('utf8');
+}
+
+async function readBody(req: IncomingMessage): Promise<Buffer> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req) {
@@ -552,7 +674,7 @@ async function readText(req: IncomingMessage): Promise<string> {
     if (size > MAX_BODY_BYTES) throw new HttpError(413, `request body over ${MAX_BODY_BYTES} bytes`, 'too_large');
     chunks.push(chunk as Buffer);
   }
-  return Buffer.concat(chunks).toString('utf8');
+  return Buffer.concat(chunks);
 }
 
 function parseJson(text: string): unknown {
@@ -598,7 +720,7 @@ export function takeInferenceIds(records: RawRecord[], contract: InputContract, 
  */
 export function refusalReason(error: Error): string {
   if (error instanceof HttpError) return error.reason ?? `http_${error.status}`;
-  if (error instanceof ScoringError) return error.reason;
+  if (error instanceof ScoringError || error instanceof FormatError) return error.reason;
   return 'bad_request';
 }
 

@@ -1,0 +1,136 @@
+// The tabular doors: the MLflow scoring server's JSON (dataframe_split, dataframe_records, instances, inputs) and
+// Azure ML's input_data (split orientation, as its studio "Test" tab and its MLflow deployments send). Both answer
+// what an MLflow scoring server answers for a model whose pyfunc returns a label and a probability column:
+// {"predictions": [{"label", "probability"}, …]}, with modelship's inference ids, model and deployment beside it.
+import type { InputContract, RawRecord } from '../../model/input-contract';
+import { recordsOf } from '../../model/scoring';
+import { columnsOf, FormatError, recordsDoor, type Door, type ScoredRows } from './door';
+
+export const MLFLOW_KEYS = ['dataframe_split', 'dataframe_records', 'instances', 'inputs'] as const;
+export const AZUREML_KEY = 'input_data';
+/** Sent beside the data by MLflow clients; this model takes no parameters, so they are ignored. */
+const PARAMS_KEY = 'params';
+const DOOR_KEYS: readonly string[] = [...MLFLOW_KEYS, AZUREML_KEY];
+
+const isPlainObject = (value: unknown): value is Record<string, unknown> => value !== null && typeof value === 'object' && !Array.isArray(value);
+
+/**
+ * The door a JSON body came in by: a tabular door when the body is an object keyed by one of their names (and the
+ * contract has no column of that name: then it is one of modelship's records), else modelship's records.
+ */
+export function jsonDoor(body: unknown, contract: InputContract): Door {
+  if (!isPlainObject(body)) return recordsDoor;
+  const key = DOOR_KEYS.find((name) => name in body);
+  if (key === undefined || contract.features.some((feature) => feature.column === key)) return recordsDoor;
+  return key === AZUREML_KEY ? azuremlDoor : mlflowDoor;
+}
+
+function answer({ predictions, probabilities, ids, model, deployment }: ScoredRows) {
+  return {
+    predictions: predictions.map((label, i) => ({ label, probability: probabilities[i]! })),
+    ...(ids.length ? { inference_ids: ids } : {}),
+    model,
+    deployment,
+  };
+}
+
+const mlflowDoor: Door = {
+  name: 'mlflow',
+  records: (body) => {
+    const { key, value } = theOneKey(body as Record<string, unknown>);
+    if (key === 'dataframe_split') return splitRecords(value, key);
+    if (key === 'dataframe_records') {
+      if (!Array.isArray(value)) throw new FormatError(`"dataframe_records" must be a list of records ({"column": value, …})`, 'bad_format', key);
+      return recordsOf(value);
+    }
+    return tensorRecords(value, key);
+  },
+  answer,
+  error: recordsDoor.error,
+};
+
+const azuremlDoor: Door = {
+  name: 'azureml',
+  records: (body) => {
+    const { key, value } = theOneKey(body as Record<string, unknown>);
+    if (Array.isArray(value) && value.every(isPlainObject)) return recordsOf(value);
+    return splitRecords(value, key);
+  },
+  answer,
+  error: recordsDoor.error,
+};
+
+function theOneKey(body: Record<string, unknown>): { key: string; value: unknown } {
+  const keys = Object.keys(body).filter((key) => key !== PARAMS_KEY);
+  const doors = keys.filter((key) => DOOR_KEYS.includes(key));
+  if (doors.length !== 1 || keys.length !== 1) {
+    const extra = keys.find((key) => key !== doors[0]) ?? doors[1]!;
+    throw new FormatError(`unexpected key "${extra}": send exactly one of ${DOOR_KEYS.map((name) => `"${name}"`).join(', ')} (and optionally "params")`, 'bad_format', extra);
+  }
+  return { key: doors[0]!, value: body[doors[0]!] };
+}
+
+/** pandas' split orientation: {"columns": [...], "data": [[...], ...], "index": [...] (ignored)}. */
+function splitRecords(value: unknown, key: string): RawRecord[] {
+  const shape = `{"${key}": {"columns": ["Age", …], "data": [[41, …], …]}}`;
+  if (!isPlainObject(value)) throw new FormatError(`"${key}" must be an object of columns and data, e.g. ${shape}`, 'bad_format', key);
+  const { columns, data } = value;
+  if (!Array.isArray(columns) || !columns.every((column) => typeof column === 'string')) {
+    throw new FormatError(`"${key}.columns" must be a list of column names, e.g. ${shape}`, 'bad_format', `${key}.columns`);
+  }
+  if (!Array.isArray(data)) throw new FormatError(`"${key}.data" must be a list of rows, e.g. ${shape}`, 'bad_format', `${key}.data`);
+  const names = columns as string[];
+  const records = data.map((row, index) => {
+    if (!Array.isArray(row) || row.length !== names.length) {
+      throw new FormatError(
+        `"${key}.data[${index}]" must be a list of ${names.length} values, one per column of "${key}.columns"; got ${Array.isArray(row) ? `${row.length} values` : JSON.stringify(row)}`,
+        'bad_format',
+        `${key}.data`,
+      );
+    }
+    const record: RawRecord = {};
+    for (let j = 0; j < names.length; j++) record[names[j]!] = row[j] as RawRecord[string];
+    return record;
+  });
+  return recordsOf(records);
+}
+
+/** MLflow's instances/inputs: a list of records, or columns of equal length ({"Age": [41, 52], …}), or one record. */
+function tensorRecords(value: unknown, key: string): RawRecord[] {
+  const fix = `name the columns: {"${key}": [{"Age": 41, …}, …]} or {"${key}": {"Age": [41, …], …}}`;
+  if (Array.isArray(value)) {
+    const unnamed = value.findIndex((row) => !isPlainObject(row));
+    if (unnamed >= 0) throw new FormatError(`"${key}[${unnamed}]" is not a record of named columns: ${fix}`, 'bad_format', key);
+    return recordsOf(value);
+  }
+  if (!isPlainObject(value)) throw new FormatError(`"${key}" must be a list of records or an object of columns: ${fix}`, 'bad_format', key);
+  const columns = Object.keys(value);
+  const lists = columns.filter((column) => Array.isArray(value[column]));
+  if (lists.length === 0) return recordsOf([value as RawRecord]);
+  if (lists.length !== columns.length) {
+    const scalar = columns.find((column) => !Array.isArray(value[column]))!;
+    throw new FormatError(`"${key}.${scalar}" must be a list like the other columns (one value per row)`, 'bad_format', `${key}.${scalar}`);
+  }
+  const rows = (value[columns[0]!] as unknown[]).length;
+  const uneven = columns.find((column) => (value[column] as unknown[]).length !== rows);
+  if (uneven) {
+    throw new FormatError(
+      `"${key}.${uneven}" has ${(value[uneven] as unknown[]).length} values, "${key}.${columns[0]}" ${rows}: every column needs one value per row`,
+      'bad_format',
+      `${key}.${uneven}`,
+    );
+  }
+  const records: RawRecord[] = [];
+  for (let i = 0; i < rows; i++) {
+    const record: RawRecord = {};
+    for (const column of columns) record[column] = (value[column] as RawRecord[string][])[i];
+    records.push(record);
+  }
+  return recordsOf(records);
+}
+
+/** An MLflow request body for records (the doors' tests and the benchmark send these). */
+export function dataframeSplitOf(records: RawRecord[], contract: InputContract, key: 'dataframe_split' | 'input_data' = 'dataframe_split') {
+  const columns = columnsOf(contract);
+  return { [key]: { columns, data: records.map((record) => columns.map((column) => record[column] ?? null)) } };
+}

@@ -1,0 +1,66 @@
+// A front door of the endpoint: one request format other tools speak, turned into the raw records the one scoring
+// core takes (one per row, an optional inference_id field each) and its answer written back in the same format.
+// Every door is validated by the same contract afterwards, so a row is refused for the same reason whatever the door.
+import type { InputContract, Prediction, RawRecord } from '../../model/input-contract';
+import { recordsOf } from '../../model/scoring';
+
+/** What the scoring core answers for one request, before a door writes it. */
+export interface ScoredRows {
+  predictions: Prediction[];
+  probabilities: number[];
+  /** One per row; empty for a mirrored request. */
+  ids: string[];
+  model: { name: string; version: string };
+  deployment: string;
+}
+
+export type DoorName = 'records' | 'mlflow' | 'azureml' | 'open_inference';
+
+export interface Door {
+  readonly name: DoorName;
+  /** The rows of a request, as records; throws a FormatError naming the field and the fix. */
+  records(body: unknown): RawRecord[];
+  answer(scored: ScoredRows): unknown;
+  /** The error body clients of this format read. */
+  error(message: string, field?: string): unknown;
+}
+
+/** Why a request's shape does not fit its format, as a stable word (counted like the contract's refusals). */
+export type FormatProblem = 'bad_format' | 'bad_tensor' | 'unknown_input' | 'missing_input';
+
+/** A malformed request is a 400; one well formed but naming inputs the model does not have (or lacking one) a 422. */
+const FORMAT_STATUS: Record<FormatProblem, 400 | 422> = { bad_format: 400, bad_tensor: 400, unknown_input: 422, missing_input: 422 };
+
+/** A request whose shape does not fit the format it was sent in; `field` names the offending key or input. */
+export class FormatError extends Error {
+  override readonly name = 'FormatError';
+  readonly status: 400 | 422;
+
+  constructor(
+    message: string,
+    readonly reason: FormatProblem,
+    readonly field?: string,
+  ) {
+    super(message);
+    this.status = FORMAT_STATUS[reason];
+  }
+}
+
+/** modelship's own body: one record or a list of records. */
+export const recordsDoor: Door = {
+  name: 'records',
+  records: recordsOf,
+  answer: ({ predictions, probabilities, ids, model, deployment }) => ({
+    predictions,
+    probabilities,
+    ...(ids.length ? { inference_ids: ids } : {}),
+    model,
+    deployment,
+  }),
+  error: (message, field) => ({ error: { message, ...(field ? { field } : {}) } }),
+};
+
+/** The contract's column names, for messages that say what to send. */
+export function columnsOf(contract: InputContract): string[] {
+  return contract.features.map((feature) => feature.column);
+}

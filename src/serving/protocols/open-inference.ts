@@ -1,0 +1,228 @@
+// The Open Inference Protocol V2 over HTTP (KServe, Seldon MLServer, Triton): one named input tensor per column
+// (shape [N] or [N, 1]; BYTES for text, a number type or BYTES for numbers), answered with the output tensors
+// label, probability and inference_id. Tensors come as JSON data or, as tritonclient sends them by default, in the
+// binary tensor data extension (a JSON header of Inference-Header-Content-Length bytes, then the raw tensors).
+import { predictionLabels, type InputContract, type RawRecord, type RawValue } from '../../model/input-contract';
+import { recordsOf } from '../../model/scoring';
+import { INFERENCE_ID_FIELD } from '../../shared/capture';
+import { columnsOf, FormatError, type Door, type ScoredRows } from './door';
+
+export const BINARY_HEADER = 'inference-header-content-length';
+export const OUTPUTS = ['label', 'probability', INFERENCE_ID_FIELD] as const;
+
+export interface TensorMetadata {
+  name: string;
+  datatype: string;
+  shape: number[];
+}
+
+interface RequestTensor {
+  name?: unknown;
+  shape?: unknown;
+  datatype?: unknown;
+  parameters?: { binary_data_size?: unknown };
+  data?: unknown;
+}
+
+/** An inference request as received: its JSON header, and the binary tensors after it (when any). */
+export interface InferRequest {
+  header: unknown;
+  binary?: Buffer;
+}
+
+/** The request from a body and its Inference-Header-Content-Length header (absent: the whole body is JSON). */
+export function inferRequestOf(body: Buffer, headerLength: string | undefined): InferRequest {
+  if (headerLength === undefined) return { header: parseJson(body.toString('utf8')) };
+  const length = Number(headerLength);
+  if (!Number.isInteger(length) || length < 0 || length > body.length) {
+    throw new FormatError(
+      `header ${BINARY_HEADER} is ${JSON.stringify(headerLength)}; it must be the JSON header's length in bytes (0 to ${body.length})`,
+      'bad_format',
+      BINARY_HEADER,
+    );
+  }
+  return { header: parseJson(body.subarray(0, length).toString('utf8')), binary: body.subarray(length) };
+}
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new FormatError('the inference request is not valid JSON', 'bad_format');
+  }
+}
+
+const labelDatatype = (contract: InputContract): string => {
+  const labels = predictionLabels(contract);
+  if (typeof labels[0] === 'string') return 'BYTES';
+  return labels.every((label) => Number.isInteger(label)) ? 'INT64' : 'FP64';
+};
+
+/** Model metadata (GET /v2/models/{name}): one input per column, the three outputs. */
+export function modelMetadata(name: string, version: string, contract: InputContract) {
+  return {
+    name,
+    versions: [version],
+    platform: 'onnxruntime_onnx',
+    inputs: contract.features.map((feature): TensorMetadata => ({ name: feature.column, datatype: feature.kind === 'numeric' ? 'FP64' : 'BYTES', shape: [-1] })),
+    outputs: [
+      { name: 'label', datatype: labelDatatype(contract), shape: [-1] },
+      { name: 'probability', datatype: 'FP64', shape: [-1] },
+      { name: INFERENCE_ID_FIELD, datatype: 'BYTES', shape: [-1] },
+    ] satisfies TensorMetadata[],
+  };
+}
+
+const NUMBER_TYPES: Record<string, { bytes: number; read: (buffer: Buffer, offset: number) => number }> = {
+  BOOL: { bytes: 1, read: (b, o) => b.readUInt8(o) },
+  UINT8: { bytes: 1, read: (b, o) => b.readUInt8(o) },
+  INT8: { bytes: 1, read: (b, o) => b.readInt8(o) },
+  UINT16: { bytes: 2, read: (b, o) => b.readUInt16LE(o) },
+  INT16: { bytes: 2, read: (b, o) => b.readInt16LE(o) },
+  UINT32: { bytes: 4, read: (b, o) => b.readUInt32LE(o) },
+  INT32: { bytes: 4, read: (b, o) => b.readInt32LE(o) },
+  UINT64: { bytes: 8, read: (b, o) => Number(b.readBigUInt64LE(o)) },
+  INT64: { bytes: 8, read: (b, o) => Number(b.readBigInt64LE(o)) },
+  FP32: { bytes: 4, read: (b, o) => b.readFloatLE(o) },
+  FP64: { bytes: 8, read: (b, o) => b.readDoubleLE(o) },
+};
+
+/** The door for POST /v2/models/{name}[/versions/{version}]/infer. */
+export function openInferenceDoor(contract: InputContract, modelName: string): Door & { requestId?: string; wanted?: string[] } {
+  const door = {
+    name: 'open_inference' as const,
+    requestId: undefined as string | undefined,
+    wanted: undefined as string[] | undefined,
+    records(body: unknown): RawRecord[] {
+      const { header, binary } = body as InferRequest;
+      if (header === null || typeof header !== 'object' || Array.isArray(header)) {
+        throw new FormatError('the inference request must be an object with "inputs": [{"name", "shape", "datatype", "data"}, …]', 'bad_format');
+      }
+      const request = header as { id?: unknown; inputs?: unknown; outputs?: unknown };
+      if (typeof request.id === 'string') door.requestId = request.id;
+      door.wanted = requestedOutputs(request.outputs);
+      if (!Array.isArray(request.inputs) || request.inputs.length === 0) {
+        throw new FormatError(`"inputs" must be a list of tensors, one per column (${columnsOf(contract).join(', ')})`, 'bad_format', 'inputs');
+      }
+      const known = new Set([...columnsOf(contract), INFERENCE_ID_FIELD]);
+      let offset = 0;
+      let rows: number | undefined;
+      const columns: { name: string; values: RawValue[] }[] = [];
+      for (const tensor of request.inputs as RequestTensor[]) {
+        const name = typeof tensor?.name === 'string' ? tensor.name : '';
+        if (!known.has(name)) {
+          throw new FormatError(
+            `input "${name}" is not a column of this model: send one input per column (${columnsOf(contract).join(', ')}) and optionally "${INFERENCE_ID_FIELD}"`,
+            'unknown_input',
+            name,
+          );
+        }
+        const count = rowsOf(tensor, name);
+        if (rows !== undefined && count !== rows) {
+          throw new FormatError(`input "${name}" has ${count} rows, "${columns[0]!.name}" ${rows}: every input needs one value per row`, 'bad_tensor', name);
+        }
+        rows = count;
+        const size = tensor.parameters?.binary_data_size;
+        let values: RawValue[];
+        if (size !== undefined) {
+          if (!binary || typeof size !== 'number' || offset + size > binary.length) {
+            throw new FormatError(`input "${name}": binary_data_size ${JSON.stringify(size)} runs past the ${binary?.length ?? 0} binary bytes sent`, 'bad_tensor', name);
+          }
+          values = binaryValues(binary.subarray(offset, offset + size), tensor.datatype, count, name);
+          offset += size;
+        } else {
+          values = jsonValues(tensor.data, count, name);
+        }
+        columns.push({ name, values });
+      }
+      const missing = columnsOf(contract).find((column) => !columns.some((input) => input.name === column));
+      if (missing !== undefined) {
+        throw new FormatError(
+          `input "${missing}" is missing: send one input per column (${columnsOf(contract).join(', ')}); its values may be null where unknown`,
+          'missing_input',
+          missing,
+        );
+      }
+      const records: RawRecord[] = [];
+      for (let i = 0; i < rows!; i++) {
+        const record: RawRecord = {};
+        for (const column of columns) record[column.name] = column.values[i];
+        records.push(record);
+      }
+      return recordsOf(records);
+    },
+    answer(scored: ScoredRows) {
+      const n = scored.predictions.length;
+      const all = {
+        label: { name: 'label', datatype: labelDatatype(contract), shape: [n], data: scored.predictions },
+        probability: { name: 'probability', datatype: 'FP64', shape: [n], data: scored.probabilities },
+        [INFERENCE_ID_FIELD]: { name: INFERENCE_ID_FIELD, datatype: 'BYTES', shape: [n], data: scored.ids },
+      };
+      const names = door.wanted ?? (scored.ids.length ? OUTPUTS : OUTPUTS.filter((name) => name !== INFERENCE_ID_FIELD));
+      return {
+        model_name: modelName,
+        model_version: scored.model.version,
+        ...(door.requestId !== undefined ? { id: door.requestId } : {}),
+        parameters: { deployment: scored.deployment },
+        outputs: names.map((name) => all[name as keyof typeof all]),
+      };
+    },
+    error: (message: string, field?: string) => ({ error: message, ...(field ? { field } : {}) }),
+  };
+  return door;
+}
+
+function requestedOutputs(outputs: unknown): string[] | undefined {
+  if (outputs === undefined) return undefined;
+  if (!Array.isArray(outputs)) throw new FormatError(`"outputs" must be a list like [{"name": "probability"}]`, 'bad_format', 'outputs');
+  return outputs.map((output: { name?: unknown }) => {
+    const name = typeof output?.name === 'string' ? output.name : '';
+    if (!(OUTPUTS as readonly string[]).includes(name)) {
+      throw new FormatError(`output "${name}" does not exist: ask for ${OUTPUTS.map((known) => `"${known}"`).join(', ')}`, 'bad_format', 'outputs');
+    }
+    return name;
+  });
+}
+
+function rowsOf(tensor: RequestTensor, name: string): number {
+  const shape = tensor.shape;
+  if (!Array.isArray(shape) || !shape.every((d) => Number.isInteger(d) && d >= 0) || !(shape.length === 1 || (shape.length === 2 && shape[1] === 1))) {
+    throw new FormatError(`input "${name}" has shape ${JSON.stringify(shape)}; send [N] or [N, 1], one value per row`, 'bad_tensor', name);
+  }
+  return shape[0] as number;
+}
+
+function jsonValues(data: unknown, count: number, name: string): RawValue[] {
+  if (!Array.isArray(data)) throw new FormatError(`input "${name}" has no "data" list (or binary_data_size)`, 'bad_tensor', name);
+  // Row-major data may come nested ([[41], [52]] for shape [N, 1]).
+  const flat = data.length > 0 && Array.isArray(data[0]) ? (data as unknown[][]).flat() : data;
+  if (flat.length !== count) throw new FormatError(`input "${name}" has ${flat.length} values for shape [${count}]`, 'bad_tensor', name);
+  return flat as RawValue[];
+}
+
+function binaryValues(bytes: Buffer, datatype: unknown, count: number, name: string): RawValue[] {
+  const values: RawValue[] = new Array<RawValue>(count);
+  if (datatype === 'BYTES') {
+    let at = 0;
+    for (let i = 0; i < count; i++) {
+      if (at + 4 > bytes.length) throw new FormatError(`input "${name}": BYTES data ends after ${i} of ${count} values`, 'bad_tensor', name);
+      const length = bytes.readUInt32LE(at);
+      values[i] = bytes.toString('utf8', at + 4, at + 4 + length);
+      at += 4 + length;
+    }
+    return values;
+  }
+  const type = typeof datatype === 'string' ? NUMBER_TYPES[datatype] : undefined;
+  if (!type) {
+    throw new FormatError(`input "${name}" has datatype ${JSON.stringify(datatype)}; send BYTES, BOOL, INT8…INT64, UINT8…UINT64, FP32 or FP64`, 'bad_tensor', name);
+  }
+  if (bytes.length !== count * type.bytes) {
+    throw new FormatError(`input "${name}": ${bytes.length} binary bytes for ${count} ${datatype} values (${count * type.bytes} expected)`, 'bad_tensor', name);
+  }
+  for (let i = 0; i < count; i++) {
+    const value = type.read(bytes, i * type.bytes);
+    // NaN is how a float tensor says "unknown" (JSON has no NaN: null there).
+    values[i] = datatype === 'BOOL' ? value !== 0 : Number.isNaN(value) ? null : value;
+  }
+  return values;
+}
