@@ -108,6 +108,25 @@ def check_records(contract: dict, records: list) -> None:
                 raise RecordError(f'record {index}: unknown field "{field}"', field)
 
 
+def prediction_labels(contract: dict) -> tuple:
+    """[negative, positive] predictions, by the rule of predictionLabels (src/model/input-contract.ts)."""
+    classes = contract.get("classes")
+    if not classes:
+        return (0, 1)
+    numbers = [parse_number(label) for label in classes]
+    if any(np.isnan(n) for n in numbers):
+        return tuple(classes)
+    return tuple(int(n) if n.is_integer() else n for n in numbers)
+
+
+def positive_probabilities(outputs: list) -> list:
+    """The positive class's probability per row from an ONNX run's outputs (a [n, 2] tensor, or one map per row)."""
+    probabilities = np.asarray(outputs[1] if not isinstance(outputs[1], list) else [row[1] for row in outputs[1]])
+    if probabilities.ndim == 2:
+        probabilities = probabilities[:, 1]
+    return [float(p) for p in probabilities]
+
+
 def _json(value) -> str:
     return json.dumps(value, ensure_ascii=False)
 

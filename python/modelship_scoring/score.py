@@ -8,6 +8,10 @@ The request/response contract is the local endpoint's (src/serving/endpoint-serv
             labels as the training data writes them ("malignant"/"benign"; numbers when both labels are numbers,
             so a 0/1 target answers 0/1); p is the probability of the positive class
   400       malformed JSON or an empty batch; 413 over 1000 records; 422 a record that does not fit, naming the field
+The tabular doors of the local endpoint (src/serving/protocols/dataframe.ts) are taken too: Azure ML's
+{"input_data": {"columns", "index", "data"}} (its studio "Test" tab) and MLflow's "dataframe_split",
+"dataframe_records", "instances" and "inputs"; they answer {"predictions": [{"label", "probability"}...],
+"inference_ids", "model", "deployment"}, as an MLflow scoring server answers for the registered pyfunc model.
 Errors are real HTTP statuses (AMLResponse), and a success returns an object: the inference server encodes it
 once (returning a JSON string would be encoded twice).
 
@@ -21,12 +25,11 @@ import logging
 import os
 import sys
 
-import numpy as np
 import onnxruntime as ort
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from capture import INFERENCE_ID, Capture, request_id_of, take_inference_ids  # noqa: E402
-from records import RecordError, check_records, parse_number, to_feeds  # noqa: E402
+from records import RecordError, check_records, positive_probabilities, prediction_labels, to_feeds  # noqa: E402
 
 try:  # the Azure ML inference server (azureml-inference-server-http)
     from azureml_inference_server_http.api.aml_request import rawhttp
@@ -47,6 +50,8 @@ except ImportError:  # pragma: no cover - older images
 
 
 MAX_BATCH_RECORDS = 1000
+MLFLOW_KEYS = ("dataframe_split", "dataframe_records", "instances", "inputs")
+AZUREML_KEY = "input_data"
 log = logging.getLogger("modelship.score")
 _state = {}
 
@@ -83,17 +88,6 @@ def init():
     log.info("modelship: loaded model %s v%s", _state["model"]["name"], _state["model"]["version"])
 
 
-def prediction_labels(contract: dict) -> tuple:
-    """[negative, positive] predictions, by the rule of predictionLabels (src/model/input-contract.ts)."""
-    classes = contract.get("classes")
-    if not classes:
-        return (0, 1)
-    numbers = [parse_number(label) for label in classes]
-    if any(np.isnan(n) for n in numbers):
-        return tuple(classes)
-    return tuple(int(n) if n.is_integer() else n for n in numbers)
-
-
 def _error(status: int, message: str, field: str = None):
     error = {"message": message}
     if field:
@@ -108,6 +102,78 @@ def _body_of(request):
     return json.loads(raw) if isinstance(raw, str) else raw
 
 
+class FormatError(ValueError):
+    """A tabular request whose shape does not fit its format; `field` names the key."""
+
+    def __init__(self, message: str, field: str):
+        super().__init__(message)
+        self.field = field
+
+
+def _split_records(value, key: str) -> list:
+    shape = f'{{"{key}": {{"columns": ["Age", ...], "data": [[41, ...], ...]}}}}'
+    if not isinstance(value, dict):
+        raise FormatError(f'"{key}" must be an object of columns and data, e.g. {shape}', key)
+    columns, data = value.get("columns"), value.get("data")
+    if not isinstance(columns, list) or not all(isinstance(c, str) for c in columns):
+        raise FormatError(f'"{key}.columns" must be a list of column names, e.g. {shape}', f"{key}.columns")
+    if not isinstance(data, list):
+        raise FormatError(f'"{key}.data" must be a list of rows, e.g. {shape}', f"{key}.data")
+    for index, row in enumerate(data):
+        if not isinstance(row, list) or len(row) != len(columns):
+            got = f"{len(row)} values" if isinstance(row, list) else json.dumps(row)
+            raise FormatError(f'"{key}.data[{index}]" must be a list of {len(columns)} values, one per column of "{key}.columns"; got {got}', f"{key}.data")
+    return [dict(zip(columns, row)) for row in data]
+
+
+def _tensor_records(value, key: str) -> list:
+    fix = f'name the columns: {{"{key}": [{{"Age": 41, ...}}, ...]}} or {{"{key}": {{"Age": [41, ...], ...}}}}'
+    if isinstance(value, list):
+        for index, row in enumerate(value):
+            if not isinstance(row, dict):
+                raise FormatError(f'"{key}[{index}]" is not a record of named columns: {fix}', key)
+        return value
+    if not isinstance(value, dict):
+        raise FormatError(f'"{key}" must be a list of records or an object of columns: {fix}', key)
+    lists = [column for column, values in value.items() if isinstance(values, list)]
+    if not lists:
+        return [value]
+    if len(lists) != len(value):
+        scalar = next(column for column in value if column not in lists)
+        raise FormatError(f'"{key}.{scalar}" must be a list like the other columns (one value per row)', f"{key}.{scalar}")
+    rows = len(value[lists[0]])
+    for column in lists:
+        if len(value[column]) != rows:
+            raise FormatError(f'"{key}.{column}" has {len(value[column])} values, "{key}.{lists[0]}" {rows}: every column needs one value per row', f"{key}.{column}")
+    return [{column: value[column][i] for column in lists} for i in range(rows)]
+
+
+def tabular_records(body: dict, key: str) -> list:
+    """The rows of an Azure ML or MLflow request, as records (the rules of src/serving/protocols/dataframe.ts)."""
+    keys = [k for k in body if k != "params"]
+    if keys != [key]:
+        extra = next(k for k in keys if k != key)
+        known = ", ".join(f'"{name}"' for name in (*MLFLOW_KEYS, AZUREML_KEY))
+        raise FormatError(f'unexpected key "{extra}": send exactly one of {known} (and optionally "params")', extra)
+    value = body[key]
+    if key == AZUREML_KEY:
+        return value if isinstance(value, list) and all(isinstance(r, dict) for r in value) else _split_records(value, key)
+    if key == "dataframe_split":
+        return _split_records(value, key)
+    if key == "dataframe_records":
+        if not isinstance(value, list):
+            raise FormatError('"dataframe_records" must be a list of records ({"column": value, ...})', key)
+        return value
+    return _tensor_records(value, key)
+
+
+def _door_key(body) -> str:
+    """The tabular door a body came in by, or None for modelship's records (a contract column wins a name clash)."""
+    if not isinstance(body, dict):
+        return None
+    return next((key for key in (*MLFLOW_KEYS, AZUREML_KEY) if key in body and key not in _state["columns"]), None)
+
+
 @rawhttp
 def run(request):
     if getattr(request, "method", "POST") != "POST":
@@ -116,7 +182,14 @@ def run(request):
         body = _body_of(request)
     except (ValueError, UnicodeDecodeError):
         return _error(400, "the request body is not valid JSON")
-    records = body if isinstance(body, list) else [body]
+    door = _door_key(body)
+    if door:
+        try:
+            records = tabular_records(body, door)
+        except FormatError as error:
+            return _error(400, str(error), error.field)
+    else:
+        records = body if isinstance(body, list) else [body]
     if not records:
         return _error(400, "the request has no records: send one record or a non-empty list")
     if len(records) > MAX_BATCH_RECORDS:
@@ -130,14 +203,13 @@ def run(request):
     except RecordError as error:
         return _error(422, str(error), error.field)
     session = _state["session"]
-    outputs = session.run(None, to_feeds(contract, records))
-    probabilities = np.asarray(outputs[1] if not isinstance(outputs[1], list) else [row[1] for row in outputs[1]])
-    if probabilities.ndim == 2:
-        probabilities = probabilities[:, 1]
-    probabilities = [float(p) for p in probabilities]
+    probabilities = positive_probabilities(session.run(None, to_feeds(contract, records)))
     threshold, labels = contract["threshold"], _state["labels"]
     predictions = [labels[1] if p >= threshold else labels[0] for p in probabilities]
     _state["capture"].collect(request_id_of(request), ids, records, predictions, probabilities)
+    if door:
+        predictions = [{"label": label, "probability": p} for label, p in zip(predictions, probabilities)]
+        return {"predictions": predictions, "inference_ids": ids, "model": _state["model"], "deployment": _state["deployment"]}
     return {
         "predictions": predictions,
         "probabilities": probabilities,

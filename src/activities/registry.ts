@@ -1,8 +1,11 @@
 // Model registration in MLflow: one version per training run (a retried activity finds the version it made),
-// lineage tags, and aliases.
+// lineage tags, and aliases. The version's model/ folder is made an MLflow Model first (registry/mlflow-model.ts).
+import { readFileSync } from 'node:fs';
 import { ApplicationFailure } from '@temporalio/common';
-import { mlflowAccess, type MlflowDeps } from '../registry/artifact-store';
+import type { InputContract } from '../model/input-contract';
+import { mlflowAccess, type MlflowAccess, type MlflowDeps } from '../registry/artifact-store';
 import { runArtifactUri, tagValue, type ModelVersion } from '../registry/mlflow';
+import { heldOutColumns, mlflowModelFiles } from '../registry/mlflow-model';
 import type { ClassificationMetrics } from '../evaluation/metrics';
 import type { TrainResult } from '../workflows/training-api';
 
@@ -61,8 +64,23 @@ export function metricTags(metrics: object): Record<string, string> {
   return Object.fromEntries(Object.entries(metrics).map(([key, value]) => [`metric.${key}`, typeof value === 'number' ? String(value) : JSON.stringify(value)]));
 }
 
+/**
+ * Writes MLmodel, the environment, the input example and the pyfunc code next to model.onnx in the run's model/
+ * folder. Idempotent: the same run writes the same files (a retry overwrites them with themselves).
+ */
+export async function logMlflowModel(access: MlflowAccess, train: RegisterInput['train']): Promise<void> {
+  const { artifactUri, runId } = train.mlflow;
+  const fetch = (name: string) => access.artifacts.fetchFile(artifactUri, name, train.files[name]!);
+  const contract = JSON.parse(readFileSync(await fetch('model/input_contract.json'), 'utf8')) as InputContract;
+  const columns = await heldOutColumns(contract, await fetch('data/test_rows.csv'));
+  for (const file of mlflowModelFiles(contract, columns, runId, new Date())) {
+    await access.artifacts.put(artifactUri, `model/${file.path}`, file.body);
+  }
+}
+
 export function createRegistryActivities(deps: MlflowDeps) {
-  const { mlflow: client } = mlflowAccess(deps);
+  const access = mlflowAccess(deps);
+  const { mlflow: client } = access;
   return {
     async registerModel(input: RegisterInput): Promise<RegisterResult> {
       const { modelName: name, train } = input;
@@ -84,6 +102,7 @@ export function createRegistryActivities(deps: MlflowDeps) {
           'modelship.family': train.bestFamily,
           ...metricTags(input.metrics),
         };
+        await logMlflowModel(access, train);
         version = await client.createVersion(name, `${train.mlflow.artifactUri}/model`, train.mlflow.runId, tags);
         created = true;
       }
