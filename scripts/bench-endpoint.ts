@@ -1,0 +1,167 @@
+// The endpoint's doors side by side (not a test: it prints numbers). Run: npm run bench:endpoint:doors
+// Throughput and latency of each request format on the same server, model and rows, for 1 and 100 records:
+// modelship's records (the reference), MLflow's dataframe_split / dataframe_records / instances / inputs, Azure ML's
+// input_data, and the Open Inference Protocol's infer with JSON and with binary tensors (tritonclient's default).
+// Goal (issue 21): every door ≥ 0.90× the records door. The arms alternate over several rounds in one run, so a
+// slow spell of the machine falls on every door alike; capture is on (100 %), as an endpoint runs by default.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import autocannon from 'autocannon';
+import { freePort } from '../src/client/embedded-stack';
+import { projectRoot, pythonChildEnv, venvExecutable } from '../src/config/environment';
+import { generateBankingCsv } from '../src/data/generate';
+import type { InputContract, RawRecord } from '../src/model/input-contract';
+import { dataframeSplitOf } from '../src/serving/protocols/dataframe';
+import { BINARY_HEADER } from '../src/serving/protocols/open-inference';
+import { LocalTarget } from '../src/targets/local';
+
+const DURATION_S = Number(process.env.BENCH_DURATION_S ?? 3);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+// Servers on core 0, this load generator on core 1 (npm run bench:endpoint:doors runs it under taskset -c 1).
+const PIN_SERVERS = process.env.BENCH_PIN !== '0' && cpus().length >= 2;
+const children: ChildProcess[] = [];
+
+function startChild(command: string, args: string[], env: NodeJS.ProcessEnv = process.env): Promise<ChildProcess> {
+  const child = spawn(PIN_SERVERS ? 'taskset' : command, PIN_SERVERS ? ['-c', '0', command, ...args] : args, { env, stdio: ['ignore', 'pipe', 'inherit'] });
+  children.push(child);
+  return new Promise((resolve, reject) => {
+    child.stdout!.on('data', (chunk: Buffer) => (/ready|endpoint server on/.test(chunk.toString()) ? resolve(child) : undefined));
+    child.once('exit', (code) => reject(new Error(`${command} exited with ${code}`)));
+  });
+}
+
+interface Door {
+  name: string;
+  path: string;
+  body: string | Buffer;
+  headers?: Record<string, string>;
+}
+
+/** An Open Inference request: one input per column, numbers FP64 and the rest BYTES, as JSON data or binary. */
+function inferBody(records: RawRecord[], contract: InputContract, binary: boolean): { body: string | Buffer; headers?: Record<string, string> } {
+  const tensors = contract.features.map((feature) => {
+    const numeric = feature.kind === 'numeric';
+    const values = records.map((record) => record[feature.column]);
+    return {
+      name: feature.column,
+      shape: [records.length],
+      datatype: numeric ? 'FP64' : 'BYTES',
+      values: numeric ? values.map((v) => Number(v)) : values.map((v) => String(v ?? '')),
+    };
+  });
+  if (!binary) return { body: JSON.stringify({ inputs: tensors.map(({ values, ...tensor }) => ({ ...tensor, data: values })) }) };
+  const chunks = tensors.map(({ datatype, values }) => {
+    if (datatype === 'FP64') return Buffer.from(new Float64Array(values as number[]).buffer);
+    return Buffer.concat(
+      (values as string[]).flatMap((text) => {
+        const bytes = Buffer.from(text, 'utf8');
+        const length = Buffer.alloc(4);
+        length.writeUInt32LE(bytes.length);
+        return [length, bytes];
+      }),
+    );
+  });
+  const header = Buffer.from(JSON.stringify({ inputs: tensors.map(({ values: _values, ...tensor }, i) => ({ ...tensor, parameters: { binary_data_size: chunks[i]!.length } })) }));
+  return { body: Buffer.concat([header, ...chunks]), headers: { [BINARY_HEADER]: String(header.length), 'content-type': 'application/octet-stream' } };
+}
+
+function doorsFor(records: RawRecord[], contract: InputContract): Door[] {
+  const columns = contract.features.map((feature) => feature.column);
+  return [
+    { name: 'records (reference)', path: 'score', body: JSON.stringify(records.length === 1 ? records[0] : records) },
+    { name: 'mlflow dataframe_split', path: 'score', body: JSON.stringify(dataframeSplitOf(records, contract)) },
+    { name: 'mlflow dataframe_records', path: 'score', body: JSON.stringify({ dataframe_records: records }) },
+    { name: 'mlflow instances', path: 'score', body: JSON.stringify({ instances: records }) },
+    { name: 'mlflow inputs (columns)', path: 'score', body: JSON.stringify({ inputs: Object.fromEntries(columns.map((c) => [c, records.map((r) => r[c] ?? null)])) }) },
+    { name: 'azureml input_data', path: 'score', body: JSON.stringify(dataframeSplitOf(records, contract, 'input_data')) },
+    { name: 'oip infer (JSON)', path: 'v2/models/bench/infer', ...inferBody(records, contract, false) },
+    { name: 'oip infer (binary)', path: 'v2/models/bench/infer', ...inferBody(records, contract, true) },
+  ];
+}
+
+interface Measured {
+  requests: number;
+  seconds: number;
+  p50: number[];
+  p99: number[];
+  errors: number;
+}
+
+async function main() {
+  const dir = mkdtempSync(join(tmpdir(), 'modelship-bench-doors-'));
+  await generateBankingCsv({ rows: 5_000, seed: 42, out: join(dir, 'bank.csv') });
+  const [trainerPort, endpointPort] = [await freePort(), await freePort()];
+  console.log('training the 100-tree forest of bench:endpoint and starting the endpoint server…');
+  const trainer = await startChild(
+    venvExecutable('python'),
+    [join(projectRoot, 'bench/python_reference_server.py'), join(dir, 'bank.csv'), join(dir, 'model'), String(trainerPort)],
+    pythonChildEnv(),
+  );
+  trainer.kill('SIGTERM'); // only its ONNX export is needed here
+  const modelPath = join(dir, 'model', 'model.onnx');
+  const contractPath = join(dir, 'model', 'input_contract.json');
+  await startChild(process.execPath, ['--import', 'tsx', join(projectRoot, 'src/client/cli.ts'), 'serve', '--port', String(endpointPort), '--state-dir', join(dir, 'serving')]);
+  const target = new LocalTarget(`http://127.0.0.1:${endpointPort}`, join(dir, 'serving'));
+  await target.ensureEndpoint('bench');
+  await target.createDeployment('bench', 'blue', { name: 'bench', version: '1', modelPath, contractPath, sha256: 'bench' });
+  await target.setTraffic('bench', { blue: 100 });
+  const auth = { authorization: `Bearer ${await target.endpointKey('bench')}` };
+
+  const contract = JSON.parse(readFileSync(contractPath, 'utf8')) as InputContract;
+  const csv = readFileSync(join(dir, 'bank.csv'), 'utf8').trim().split('\n');
+  const header = csv[0]!.split(',');
+  const records: RawRecord[] = csv.slice(1, 101).map((line) => {
+    const fields = line.split(',');
+    return Object.fromEntries(contract.features.map((f) => [f.column, fields[header.indexOf(f.column)]]));
+  });
+
+  console.log(
+    `\n${ROUNDS} alternating rounds of ${DURATION_S} s per door, 8 connections, loopback, ${cpus().length} cores${PIN_SERVERS ? ' (server on core 0, load on core 1)' : ''}`,
+  );
+  for (const size of [1, 100]) {
+    const doors = doorsFor(records.slice(0, size), contract);
+    const measured = new Map<string, Measured>(doors.map((door) => [door.name, { requests: 0, seconds: 0, p50: [], p99: [], errors: 0 }]));
+    for (let round = 0; round < ROUNDS; round++) {
+      // Each round in another order: no door always runs right after the same one.
+      const order = round % 2 === 0 ? doors : [...doors].reverse();
+      for (const door of order) {
+        const result = await autocannon({
+          url: `http://127.0.0.1:${endpointPort}/endpoints/bench/${door.path}`,
+          method: 'POST',
+          body: door.body,
+          headers: { 'content-type': 'application/json', ...auth, ...door.headers },
+          connections: 8,
+          duration: DURATION_S,
+        });
+        const m = measured.get(door.name)!;
+        m.requests += result.requests.total;
+        m.seconds += result.duration;
+        m.p50.push(result.latency.p50);
+        m.p99.push(result.latency.p99);
+        m.errors += result.errors + result.non2xx;
+      }
+    }
+    const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+    const reference = measured.get(doors[0]!.name)!;
+    const referenceRps = reference.requests / reference.seconds;
+    console.log(`\n${size} record${size === 1 ? '' : 's'} per request       req/s   ×records   p50 ms   p99 ms   errors   body bytes`);
+    for (const door of doors) {
+      const m = measured.get(door.name)!;
+      const rps = m.requests / m.seconds;
+      console.log(
+        `${door.name.padEnd(28)} ${rps.toFixed(0).padStart(7)} ${(rps / referenceRps).toFixed(2).padStart(9)}× ${median(m.p50).toFixed(2).padStart(8)} ${median(m.p99).toFixed(2).padStart(8)} ${String(m.errors).padStart(8)} ${String(Buffer.byteLength(door.body)).padStart(12)}`,
+      );
+    }
+  }
+}
+
+main()
+  .catch((error: unknown) => {
+    console.error(error);
+    process.exitCode = 1;
+  })
+  .finally(() => {
+    for (const child of children) child.kill('SIGTERM');
+  });
