@@ -3,27 +3,28 @@
 // and held-out scores, and capture files written directly in the capture format. No model is trained.
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { ScheduleNotFoundError, ScheduleOverlapPolicy } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { createOrchestrationActivities } from '../src/activities';
-import { ALERT_WEBHOOK_ENV, localEndpointStateDir, MONITOR_EXPERIMENT, MonitorTracking, monitorRunName } from '../src/activities/monitoring';
+import { ALERT_WEBHOOK_ENV, MONITOR_EXPERIMENT, MonitorTracking, monitorRunName } from '../src/activities/monitoring';
 import { disableMonitor, enableMonitor, runMonitorNow } from '../src/client/commands/monitor';
 import { DEFAULT_MONITOR_SETTINGS } from '../src/monitoring/statistics';
 import { MlflowClient } from '../src/registry/mlflow';
-import type { DataSketch } from '../src/review/drift';
-import { capturePartition, CAPTURE_DIR, CAPTURE_FORMAT, type CaptureRecord } from '../src/shared/capture';
 import { monitorScheduleId, type MonitorInput, type MonitorResult } from '../src/workflows/monitor-api';
+import { captureWindow, registerMonitoredModel } from './support/monitor-fixture';
 import { withStandIns } from './support/stand-ins';
 import { connectTestEnvironment, mlflowUri, requireEnv, withWorkers } from './support/temporal';
 
 const stateDir = () => requireEnv('MODELSHIP_TEST_STATE_DIR');
 const HOUR = 3_600_000;
 const modelName = `monitor-test-${randomUUID().slice(0, 8)}`;
+const registerStandInModel = () => registerMonitoredModel(modelName);
+const capture = (endpoint: string, version: string, hourStart: number, count: number, shift: number, seed: number) =>
+  captureWindow({ stateDir: stateDir(), endpoint, modelName, version, hourStart, count, shift, seed });
 const settings = { ...DEFAULT_MONITOR_SETTINGS, every: '1h' };
 const input = (endpoint: string, windowEnd?: number): MonitorInput => ({
   target: 'local',
@@ -31,73 +32,6 @@ const input = (endpoint: string, windowEnd?: number): MonitorInput => ({
   settings,
   ...(windowEnd ? { windowEnd: new Date(windowEnd).toISOString() } : {}),
 });
-
-/** A fixed pseudo-random stream (mulberry32), so every run sees the same data. */
-function random(seed: number) {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-const normal = (next: () => number) => Math.sqrt(-2 * Math.log(1 - next())) * Math.cos(2 * Math.PI * next());
-
-/** Registers a version whose run holds what the monitor compares with: x ~ N(0, 1), c uniform over a, b, c. */
-async function registerStandInModel(): Promise<string> {
-  const client = new MlflowClient(mlflowUri());
-  const run = await new MonitorTracking(client).namedRun('monitor-test-training', `${modelName}-training`);
-  const next = random(1);
-  const rows = 2000;
-  const sketch: DataSketch = {
-    sketch_version: 1,
-    data_sha256: 'd'.repeat(64),
-    rows,
-    sample_rows: rows,
-    features: [
-      { column: 'x', kind: 'numeric' },
-      { column: 'c', kind: 'categorical' },
-    ],
-    values: [Array.from({ length: rows }, () => normal(next)), Array.from({ length: rows }, () => 'abc'[Math.floor(next() * 3)]!)],
-  };
-  const contract = {
-    version: 1,
-    target: 'y',
-    positive_class: '1',
-    threshold: 0.5,
-    features: [
-      { column: 'x', kind: 'numeric', inputs: [] },
-      { column: 'c', kind: 'categorical', inputs: [] },
-    ],
-  };
-  const uri = run.info.artifact_uri;
-  await client.uploadArtifact(uri, 'review/data_sketch.json', JSON.stringify(sketch));
-  await client.uploadArtifact(uri, 'model/input_contract.json', JSON.stringify(contract));
-  await client.uploadArtifact(uri, 'data/test_predictions.json', JSON.stringify({ probabilities: Array.from({ length: 1000 }, () => next()) }));
-  await client.ensureRegisteredModel(modelName);
-  return (await client.createVersion(modelName, `${uri}/model`, run.info.run_id, { 'metric.roc_auc': '0.8' })).version;
-}
-
-/** Writes `count` captured records for `endpoint` in the hour starting at `hourStart`, x shifted by `shift`. */
-function capture(endpoint: string, version: string, hourStart: number, count: number, shift: number, seed: number): void {
-  const next = random(seed);
-  const start = new Date(hourStart);
-  const dir = join(localEndpointStateDir(stateDir()), CAPTURE_DIR, capturePartition(endpoint, 'blue', start));
-  mkdirSync(dir, { recursive: true });
-  const lines = Array.from({ length: count }, (_, i): CaptureRecord => ({
-    format: CAPTURE_FORMAT,
-    inference_id: `${endpoint}-${hourStart}-${i}`,
-    time: new Date(hourStart + Math.floor((i * HOUR) / (count + 1))).toISOString(),
-    endpoint,
-    deployment: 'blue',
-    model: { name: modelName, version, sha256: 'a'.repeat(64) },
-    input: { x: normal(next) + shift, c: 'abc'[Math.floor(next() * 3)] },
-    prediction: { label: 0, probability: next() },
-    latency_ms: 1 + next(),
-  }));
-  writeFileSync(join(dir, `${randomUUID()}.jsonl`), lines.map((l) => `${JSON.stringify(l)}\n`).join(''));
-}
 
 async function recordsSteps(endpoint: string): Promise<{ step: number; value: number }[]> {
   const tracking = new MonitorTracking(new MlflowClient(mlflowUri()));

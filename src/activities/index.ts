@@ -32,7 +32,7 @@ export function createOrchestrationActivities(deps: ActivityDeps) {
   const mlflow = mlflowAccess({ mlflowUri: deps.mlflowUri, cacheDir: join(deps.stateDir, 'cache', 'artifacts') });
   return {
     inspectWorker: environment.inspectWorker,
-    ...createDataActivities(),
+    ...createDataActivities({ stateDir: deps.stateDir }),
     ...createEvaluationActivities(mlflow),
     ...createLocalTestActivities(mlflow),
     ...createRegistryActivities(mlflow),

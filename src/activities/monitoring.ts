@@ -2,6 +2,7 @@
 // analysis of one window (idempotent: the window id keys its step and its artifact monitor/windows/<id>.json), the
 // alarm (recorded, and POSTed to MODELSHIP_ALERT_WEBHOOK when the worker has it) and monitoring.html. Payloads are
 // references; captured records and outcomes stay in files under the state directory.
+import { randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { Context } from '@temporalio/activity';
@@ -207,8 +208,10 @@ export function createMonitoringActivities(deps: MlflowDeps & MonitoringDeps) {
       const text = await readText(run.artifactUri, path);
       if (text === undefined) return undefined;
       mkdirSync(dirname(local), { recursive: true });
-      writeFileSync(`${local}.partial`, text);
-      renameSync(`${local}.partial`, local);
+      // Unique per write: the monitors of several endpoints may cache the same reference at once.
+      const partial = `${local}.partial-${randomUUID().slice(0, 8)}`;
+      writeFileSync(partial, text);
+      renameSync(partial, local);
     }
     return JSON.parse(readFileSync(local, 'utf8')) as T;
   };

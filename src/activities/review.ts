@@ -8,7 +8,18 @@ import { Context } from '@temporalio/activity';
 import type { ClassificationMetrics } from '../evaluation/metrics';
 import { mlflowAccess, type MlflowDeps } from '../registry/artifact-store';
 import { MlflowError, runArtifactUri } from '../registry/mlflow';
-import { approvalViews, curvePanels, driftPanel, gatesPanel, latencyPanel, metricRows, REVIEW_VERSION, type ReviewDocument, type ScoredModel } from '../review/document';
+import {
+  approvalViews,
+  curvePanels,
+  driftPanel,
+  gatesPanel,
+  latencyPanel,
+  metricRows,
+  REVIEW_VERSION,
+  type ReviewDocument,
+  type ScoredModel,
+  releaseContext,
+} from '../review/document';
 import { compareSketches, SKETCH_VERSION, sketchCsv, type DataSketch } from '../review/drift';
 import { renderReviewHtml } from '../review/page';
 import { rolloutView } from '../review/rollout';
@@ -121,6 +132,7 @@ export function createReviewActivities(deps: MlflowDeps) {
         generated_at: new Date().toISOString(),
         phase: input.phase,
         workflow_id: input.workflowId,
+        ...releaseContext(input),
         model: {
           name: input.modelName,
           version: input.candidate.version,

@@ -63,7 +63,7 @@ export class ReleaseRunningError extends Error {
     const what = [running.releaseId, running.trigger && triggerLine(running.trigger), running.since && `since ${running.since.toISOString()}`].filter(Boolean).join(', ');
     super(
       `refused: a release of this model is running: ${workflowId}${what ? ` (${what})` : ''}. One release per model runs at a time. ` +
-        `Fix: watch it (modelship watch ${workflowId}), decide it (modelship approve|reject ${workflowId} …), or start with --attach to follow it.`,
+        `Fix: follow it (modelship status ${workflowId}), decide it (modelship approve|reject ${workflowId} …), or start with --attach to follow it.`,
     );
     this.name = 'ReleaseRunningError';
   }

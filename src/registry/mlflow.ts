@@ -1,6 +1,6 @@
 // A small client for MLflow's REST API: registered models, versions, tags, aliases, and artifacts through the
 // tracking server's artifact proxy (mlflow server --serve-artifacts), so any worker can fetch any artifact by URI.
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { createWriteStream, mkdirSync, renameSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { Readable } from 'node:stream';
@@ -166,7 +166,8 @@ export class MlflowClient {
     const response = await this.send(url, { signal: AbortSignal.timeout(300_000) });
     if (!response.ok || !response.body) throw new MlflowError(`cannot download ${url}: HTTP ${response.status}`, response.status);
     mkdirSync(dirname(destination), { recursive: true });
-    const partial = `${destination}.partial-${process.pid}`;
+    // Unique per download: two activities of one worker may fetch the same artifact at once.
+    const partial = `${destination}.partial-${process.pid}-${randomUUID().slice(0, 8)}`;
     const hash = createHash('sha256');
     const source = Readable.fromWeb(response.body as WebReadableStream<Uint8Array>);
     source.on('data', (chunk: Buffer) => hash.update(chunk));

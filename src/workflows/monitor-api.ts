@@ -3,6 +3,8 @@
 // workflow, its activities, the CLI (`modelship monitor …`), the report page and tests.
 import { defineQuery } from '@temporalio/workflow';
 import type { TargetKind } from '../shared/deployment';
+import type { ReleaseStart, ReleaseTemplate } from './release-api';
+import type { AlarmTrigger } from './trigger-api';
 
 /** The Temporal Schedule of an endpoint's monitor, and the id prefix of the runs it starts. */
 export const monitorScheduleId = (endpoint: string) => `monitor-${endpoint}`;
@@ -30,6 +32,10 @@ export interface MonitorInput {
   settings: MonitorSettings;
   /** Set by `modelship monitor run-now` with an explicit end; a scheduled run ends its window at its start time. */
   windowEnd?: string;
+  /** monitor.on_alarm: 'retrain' starts a release of `release` when an alarm is raised (absent: alert only). */
+  onAlarm?: 'alert' | 'retrain';
+  /** The release a retraining alarm starts (the config the monitor was enabled with). */
+  release?: ReleaseTemplate;
 }
 
 /** One window of one endpoint: [start, end), never overlapping the one before. */
@@ -111,7 +117,22 @@ export interface WindowResult {
   skippedLines?: { torn: number; invalid: number; unknownFormat: number };
 }
 
+/** What a raised alarm started: the retraining release, or the release of the model already running. */
+export function alarmTriggerOf(result: WindowResult, monitorWorkflowId: string, at: string): AlarmTrigger {
+  return {
+    kind: 'alarm',
+    endpoint: result.endpoint,
+    window: { start: result.window.start, end: result.window.end },
+    alarms: result.alarms.map(({ kind, features, detail }) => ({ kind, features, detail })),
+    drift: result.drift.filter((d) => d.drifted).map(({ feature, psi, threshold }) => ({ feature, psi, threshold })),
+    monitorWorkflowId,
+    at,
+  };
+}
+
 export interface MonitorResult extends WindowResult {
+  /** With on_alarm: retrain, when the alarm was raised: the release it started, or the one running that it found. */
+  retrain?: ReleaseStart;
   /** monitoring.html (self-contained) and where it is in MLflow. */
   report?: { path: string; mlflowUrl?: string };
   /** The webhook's answer when an alarm was sent (the URL itself stays on the worker). */

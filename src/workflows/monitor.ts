@@ -6,7 +6,9 @@ import type { OrchestrationActivities } from '../activities';
 import { durationMs } from '../shared/duration';
 import { ENDPOINT, MONITOR_VERDICT } from '../shared/search-attributes';
 import { HEAVY, QUICK } from './activity-profiles';
-import { alarmSignature, monitorStatusQuery, type MonitoredModel, type MonitorResult, type MonitorWindow, type MonitorInput, type WindowResult } from './monitor-api';
+import type { ReleaseStart } from './release-api';
+import { startReleaseOnce } from './release-starter';
+import { alarmSignature, alarmTriggerOf, monitorStatusQuery, type MonitoredModel, type MonitorResult, type MonitorWindow, type MonitorInput } from './monitor-api';
 
 const quick = proxyActivities<OrchestrationActivities>(QUICK);
 const heavy = proxyActivities<OrchestrationActivities>(HEAVY);
@@ -37,9 +39,15 @@ export async function endpointMonitor(input: MonitorInput): Promise<MonitorResul
     ({ notified } = await quick.raiseMonitorAlarm({ endpoint, run: state.run, result: analysis, signature }));
   }
 
+  let retrain: ReleaseStart | undefined;
+  if (alarmRaised && input.onAlarm === 'retrain' && input.release) {
+    status.stage = 'starting a retraining release';
+    ({ start: retrain } = await startReleaseOnce(input.release, alarmTriggerOf(analysis, workflowInfo().workflowId, end)));
+  }
+
   status.stage = 'writing monitoring.html';
   const report = await quick.writeMonitorReport({ endpoint, run: state.run, qualityRate: settings.qualityRate });
-  const result: MonitorResult = { ...analysis, alarmRaised, report, ...(notified ? { notified } : {}) };
+  const result: MonitorResult = { ...analysis, alarmRaised, report, ...(notified ? { notified } : {}), ...(retrain ? { retrain } : {}) };
   Object.assign(status, result, { stage: 'done' });
   upsertSearchAttributes([{ key: MONITOR_VERDICT, value: result.verdict }]);
   setCurrentDetails(verdictDetails(result));
@@ -73,8 +81,11 @@ export function nextWindow(last: MonitorWindow | undefined, deployedAt: string |
 }
 
 /** The Web UI's current details of a monitor run: the verdict and why. */
-function verdictDetails(result: WindowResult & { alarmRaised?: boolean }): string {
+function verdictDetails(result: MonitorResult): string {
   const head = `**${result.verdict}** · ${result.endpoint} · ${result.window.start} → ${result.window.end} · ${result.records} records`;
   const alarms = result.alarms.map((a) => `- ${a.kind}: ${a.detail}`);
-  return [head, ...alarms, ...(result.alarms.length && !result.alarmRaised ? ['(same alarm as the last one raised: not sent again)'] : [])].join('\n');
+  const retrain = result.retrain
+    ? [result.retrain.started ? `retraining: started ${result.retrain.releaseId}` : `retraining: not started, ${result.retrain.running} is running (one release per model)`]
+    : [];
+  return [head, ...alarms, ...(result.alarms.length && !result.alarmRaised ? ['(same alarm as the last one raised: not sent again)'] : []), ...retrain].join('\n');
 }

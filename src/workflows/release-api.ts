@@ -92,7 +92,7 @@ export const releaseWorkflowIdOf = (modelName: string) => `release-${modelName}`
 export interface ReleaseStatus {
   /** The release's identity: its artifacts folder, its MLflow tags, what an approval statement names. Unique per release. */
   workflowId: string;
-  /** The Temporal workflow id to address (approve, status, watch): release-<model> for every release started since one release per model holds. */
+  /** The Temporal workflow id to address (approve, reject, status): release-<model> for every release started since one release per model holds. */
   handleId?: string;
   trigger?: ReleaseTrigger;
   /** With environments: each, in order. */

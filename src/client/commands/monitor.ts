@@ -13,7 +13,7 @@ import { MlflowClient } from '../../registry/mlflow';
 import { durationMs } from '../../shared/duration';
 import { ENDPOINT } from '../../shared/search-attributes';
 import { monitorScheduleId, type MonitorAlarm, type MonitorInput, type MonitorResult, type MonitorSettings } from '../../workflows/monitor-api';
-import { awaitResult, workflowUrl } from '../release';
+import { awaitResult, releaseTemplate, workflowUrl } from '../release';
 import { failureMessage, withClient } from '../temporal';
 import { configFromFlags } from './release';
 import { systemOpener } from './report';
@@ -113,6 +113,12 @@ export function verdictLines(result: MonitorResult): string[] {
     lines.push(
       `  ROC AUC ${result.performance.rocAuc.value.toFixed(3)} [${result.performance.rocAuc.low.toFixed(3)}, ${result.performance.rocAuc.high.toFixed(3)}] on ${result.performance.labelled} labelled records`,
     );
+  if (result.retrain)
+    lines.push(
+      result.retrain.started
+        ? `  retraining: started ${result.retrain.releaseId} (modelship status ${result.retrain.workflowId})`
+        : `  retraining: not started: ${result.retrain.running} is running (one release per model)`,
+    );
   if (result.report) lines.push(`  page: ${result.report.path}${result.report.mlflowUrl ? `\n  in MLflow: ${result.report.mlflowUrl}` : ''}`);
   return lines;
 }
@@ -122,10 +128,18 @@ interface MonitorFlags {
   every?: string;
 }
 
-function monitorInput(endpoint: string, options: MonitorFlags): MonitorInput {
+/** The monitor of an endpoint from the config; with monitor.on_alarm: retrain, the release a raised alarm starts. */
+function monitorInput(endpoint: string, options: MonitorFlags, namespace: string): MonitorInput {
   const config = configFromFlags({ config: options.config });
   if (options.every) durationMs(options.every);
-  return { target: config.target, endpoint, settings: monitorSettingsOf(config, options.every) };
+  const retrain = config.monitor.on_alarm === 'retrain';
+  return {
+    target: config.target,
+    endpoint,
+    settings: monitorSettingsOf(config, options.every),
+    onAlarm: config.monitor.on_alarm,
+    ...(retrain ? { release: releaseTemplate(config, namespace) } : {}),
+  };
 }
 
 const configOption = ['-c, --config <file>', 'YAML config with the monitor: settings and the target', 'config/default.yaml'] as const;
@@ -139,10 +153,15 @@ export function registerMonitorCommands(program: Command): void {
     .option('--every <duration>', 'how often, and so the window length, e.g. 15m, 1h (default: monitor.every in the config)')
     .option(...configOption)
     .action(async (endpoint: string, options: MonitorFlags) => {
-      const input = monitorInput(endpoint, options);
-      await withClient(async (client) => {
+      await withClient(async (client, namespace) => {
+        const input = monitorInput(endpoint, options, namespace);
         const how = await enableMonitor(client, input, taskQueues().orchestration);
         console.log(`${how} schedule ${monitorScheduleId(endpoint)}: every ${input.settings.every}, overlap skip, catch-up ${input.settings.every}, paused on failure`);
+        console.log(
+          input.release
+            ? `on an alarm: retrain (a release of ${input.release.config.model_name}, one at a time; it stops at approval unless unattended_approval: automatic)`
+            : 'on an alarm: alert only (monitor.on_alarm: retrain starts a retraining release)',
+        );
       });
     });
 
@@ -170,7 +189,7 @@ export function registerMonitorCommands(program: Command): void {
     .option(...configOption)
     .action(async (endpoint: string, options: MonitorFlags & { wait?: boolean }) => {
       await withClient(async (client, namespace) => {
-        const handle = await runMonitorNow(client, monitorInput(endpoint, options), taskQueues().orchestration);
+        const handle = await runMonitorNow(client, monitorInput(endpoint, options, namespace), taskQueues().orchestration);
         console.log(`started ${handle.workflowId}\n  ${workflowUrl(namespace, handle.workflowId)}`);
         if (!options.wait) return;
         const outcome = await awaitResult<MonitorResult>(handle);
