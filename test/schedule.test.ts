@@ -21,6 +21,7 @@ import {
   type ReleaseScheduleView,
 } from '../src/client/commands/schedule';
 import { projectRoot } from '../src/config/environment';
+import { MODEL_NAME } from '../src/shared/search-attributes';
 import { rejectUpdate, releaseWorkflowIdOf, type ReleaseResult } from '../src/workflows/release-api';
 import { releaseScheduleId, type ScheduledReleaseResult } from '../src/workflows/release-starter-api';
 import { runCli as modelship } from './support/cli';
@@ -85,6 +86,8 @@ describe('retraining schedule on the dev server', () => {
     );
   });
   after(async () => {
+    if (!env) return;
+    // A failed test leaves neither a schedule that fires later nor a release that waits a day for its approval.
     await env.client.schedule
       .getHandle(scheduleId)
       .delete()
@@ -93,14 +96,16 @@ describe('retraining schedule on the dev server', () => {
       .getHandle(releaseId)
       .terminate('schedule test cleanup')
       .catch(() => undefined);
-    await env?.teardown();
+    await env.teardown();
   });
 
   it('errors name the fix; --help teaches with examples', async () => {
-    const both = await modelship(['schedule', 'create', name, '--config', config, '--every', '7d', '--cron', '0 3 * * 1']);
+    const [both, help] = await Promise.all([
+      modelship(['schedule', 'create', name, '--config', config, '--every', '7d', '--cron', '0 3 * * 1']),
+      modelship(['schedule', 'create', '--help']),
+    ]);
     assert.equal(both.code, 1);
     assert.match(both.stderr, /give --every or --cron, not both/);
-    const help = await modelship(['schedule', 'create', '--help']);
     assert.match(help.stdout, /Examples:\n {2}\$ modelship schedule create weekly-fbm --config config\/default.yaml --every 7d/);
     assert.match(help.stdout, /--overlap <policy>.*skip \(default\)/s);
   });
@@ -183,17 +188,21 @@ describe('retraining schedule on the dev server', () => {
       const notStarted = (await env.client.workflow.getHandle(newest!.workflowId, newest!.runId).result()) as ScheduledReleaseResult;
       assert.deepEqual(notStarted, { started: false, workflowId: releaseId, running: releaseId });
       assert.deepEqual([oldest!.status, oldest!.release?.started, oldest!.release?.releaseId], ['running', true, waiting.workflowId]);
+      // In the Web UI's Workflows list each run says what it is, and ModelName finds it beside the model's releases.
+      const firstRun = await env.client.workflow.getHandle(oldest!.workflowId, oldest!.runId).describe();
+      assert.equal(await firstRun.staticSummary(), `Retrain ${model} (schedule ${name}, every 12h)`);
+      assert.equal(firstRun.typedSearchAttributes.get(MODEL_NAME), model);
       const described = await cli('describe', name);
       assert.match(described, new RegExp(`^${scheduleId}: retrain ${model} every 12h, active\n {2}policies: overlap skip · catch-up 30m · pauses on failure`));
-      assert.match(described, new RegExp(`recent runs \\(newest first\\):\n {4}\\S+Z {2}${scheduleId}-\\S+ {2}completed {2}${releaseId} was already running`));
+      assert.match(described, new RegExp(`recent runs \\(newest first\\):\n {4}${scheduleId}-\\S+ {2}completed {2}${releaseId} was already running`));
       assert.match(described, new RegExp(`running {2}started ${releaseId} \\(${waiting.workflowId}\\): waiting for approval`));
       assert.match(described, /next runs: \d{4}-/);
 
       // Rejecting ends the release; the run that started it ends with the release's outcome.
       await release.executeUpdate(rejectUpdate, { args: [{ by: 'schedule-test', reason: 'the test is done with it' }] });
       assert.equal(((await release.result()) as ReleaseResult).outcome, 'rejected');
-      const firstRun = (await env.client.workflow.getHandle(oldest!.workflowId, oldest!.runId).result()) as ScheduledReleaseResult;
-      assert.deepEqual(firstRun, { started: true, workflowId: releaseId, releaseId: waiting.workflowId, outcome: 'rejected' });
+      const firstResult = (await env.client.workflow.getHandle(oldest!.workflowId, oldest!.runId).result()) as ScheduledReleaseResult;
+      assert.deepEqual(firstResult, { started: true, workflowId: releaseId, releaseId: waiting.workflowId, outcome: 'rejected' });
 
       assert.match(await cli('delete', name), new RegExp(`^deleted ${scheduleId}`));
       const gone = await modelship(['schedule', 'describe', name], cliEnv);

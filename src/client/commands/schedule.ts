@@ -266,7 +266,7 @@ async function releaseStatus(client: Client, workflowId: string, runId?: string)
 }
 
 const stateOf = (status: ReleaseStatus | undefined) =>
-  status ? (status.waitingFor ? 'waiting for approval' : status.outcome === 'running' ? status.stage : status.outcome) : undefined;
+  status ? (status.waitingFor ? 'waiting for approval' : status.outcome === 'running' ? `${status.stage} (running)` : status.outcome) : undefined;
 
 /** What a run did: its result once it ended, or the release it is waiting on. */
 export async function runOf(client: Client, workflowId: string, runId: string, takenAt: Date): Promise<ScheduleRun> {
@@ -420,7 +420,8 @@ function triggerWords(trigger: NonNullable<ReleaseStatus['trigger']>): string {
 
 export function runLine(run: ScheduleRun): string {
   const what = run.release ? releaseLine(run.release) : run.error ? `failed: ${run.error}` : run.status === 'running' ? 'starting the release' : '';
-  return `${run.takenAt.slice(0, 19)}Z  ${run.workflowId}  ${run.status}${what ? `  ${what}` : ''}`;
+  // The run's id ends with its time (Temporal appends it).
+  return `${run.workflowId}  ${run.status}${what ? `  ${what}` : ''}`;
 }
 
 export function scheduleLines(view: ReleaseScheduleView): string[] {
@@ -555,7 +556,7 @@ Examples:
           console.log(`  overlap ${view.overlap} · catch-up ${view.catchupWindow} · ${view.pauseOnFailure ? 'pauses on failure' : 'keeps going on failure'}`);
           console.log(`  each run starts ${releaseWorkflowIdOf(config.model_name)}, or reports the release of ${config.model_name} already running`);
           console.log(`  ${unattendedApprovalLine(config)}`);
-          if (view.nextRuns[0]) console.log(`  next run ${view.nextRuns[0]}`);
+          if (view.nextRuns[0]) console.log(`  next run ${view.nextRuns[0].slice(0, 16)}Z`);
           console.log(`  ${view.url}`);
         });
       }),
@@ -638,6 +639,7 @@ Examples:
           const { run } = outcome;
           console.log(`run ${run.workflowId}: ${run.release ? releaseLine(run.release) : run.error ? `failed: ${run.error}` : run.status}`);
           console.log(`  ${workflowUrl(namespace, run.release?.workflowId ?? run.workflowId)}`);
+          if (run.release) console.log(`  modelship status ${run.release.workflowId} follows it`);
           if (run.error) process.exitCode = 1;
         }),
       ),
