@@ -15,6 +15,7 @@ import { Connection } from '@temporalio/client';
 import { ApplicationFailure, defaultFailureConverter, defaultPayloadConverter, type ProtoFailure } from '@temporalio/common';
 import { temporal } from '@temporalio/proto';
 import { buildProgram } from '../src/client/cli';
+import { loadConfig } from '../src/config/load';
 import { mlflowTrackingUri, projectRoot, temporalConnectConfig, temporalUiUrl } from '../src/config/environment';
 import { statusQuery, type ReleaseResult, type ReleaseStatus } from '../src/workflows/release-api';
 import type { MonitorResult } from '../src/workflows/monitor-api';
@@ -365,6 +366,7 @@ const stackCheck = (healthy: boolean): StackCheckResult => ({
 const holding: HoldProgress = { state: 'holding', line: 'holds endpoint fbm', endpoint: 'fbm', lockId: 'endpoint-local-fbm' };
 
 const config = join(projectRoot, 'config/default.yaml');
+const defaultModel = loadConfig({ path: config }).config.model_name;
 const start = ['start', '--config', config, '--wait', '--json'];
 // Started at once: the client tries to connect for 5 s, while the other rows run.
 const unreachable = childExitCode(start);
@@ -399,6 +401,15 @@ const drivers: Record<string, Record<string, () => Promise<number | null>[]>> = 
     ],
     'Temporal cannot be reached': () => [unreachable],
     'a usage error (unknown flag, bad `--target`)': () => [exitCodeOf(['start', '--wiat'], { close: 'never' }), exitCodeOf(['start', '--target', 'moon'], { close: 'never' })],
+  },
+  'modelship promote --wait': {
+    'the config, the model or `--to` is refused': () => [
+      exitCodeOf(['promote', 'not-this-model@staging', '--to', 'production', '--config', config, '--wait'], { close: 'never' }),
+      exitCodeOf(['promote', `${defaultModel}@staging`, '--to', 'qa', '--config', config, '--wait'], { close: 'never' }),
+    ],
+    'MLflow has no such alias of the model': () => [
+      exitCodeOf(['promote', `${defaultModel}@no-such-alias`, '--to', 'production', '--config', config, '--wait'], { close: 'never' }),
+    ],
   },
   'modelship approve, modelship reject': {
     'the decision is accepted': () => [

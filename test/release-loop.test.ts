@@ -13,6 +13,7 @@ import type { WorkflowHandle } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { createOrchestrationActivities } from '../src/activities';
 import { runMonitorNow } from '../src/client/commands/monitor';
+import { promotionConfig } from '../src/client/commands/promote';
 import { ReleaseRunningError, releaseTemplate, startRelease } from '../src/client/release';
 import type { ReleaseConfigInput } from '../src/config/schema';
 import { DEFAULT_MONITOR_SETTINGS } from '../src/monitoring/statistics';
@@ -52,6 +53,36 @@ describe('the loop: schedules, alarms, one release per model, environments', () 
       ...overrides,
     });
   const queuesOf = (taskQueue: string) => ({ orchestration: taskQueue, training: `${taskQueue}-training` });
+
+  /** Stand-ins for a release through two environments: a staging endpoint (empty) and a production one (v2 live on blue). */
+  const environmentStandIns = (model: string) => {
+    const stands = releaseStandIns(model);
+    const staging = standInEndpoint({ modelName: model });
+    const production = standInEndpoint({ modelName: model, live: { colour: 'blue', version: '2' } });
+    // Each endpoint's activities go to its own stand-in; aliases are one registry.
+    const aliases: string[] = [];
+    const byEndpoint = (name: keyof StandInActivities) => async (input: { endpoint: string }) =>
+      ((input.endpoint === 'fb-staging' ? staging : production).activities[name] as (i: unknown) => Promise<unknown>)(input);
+    const endpointActivities = Object.fromEntries(
+      (['describeEndpoint', 'ensureEndpoint', 'deployModel', 'healthCheck', 'setTraffic', 'analyzeBake', 'deleteDeployment'] as const).map((name) => [name, byEndpoint(name)]),
+    ) as StandInActivities;
+    const activities: StandInActivities = {
+      ...real,
+      ...stands.activities,
+      ...endpointActivities,
+      checkDeploymentTarget: async (input) => ({ target: input.target, reached: 'stand-in' }),
+      setModelAlias: async (input) => {
+        aliases.push(`${input.alias}=${input.version ?? '(none)'}`);
+        return { alias: input.alias, previousVersion: input.alias === 'production' ? '2' : undefined, version: input.version };
+      },
+    };
+    return { activities, staging, production, aliases };
+  };
+  const environments: ReleaseConfigInput['environments'] = [
+    { name: 'staging', endpoint_name: 'fb-staging', auto_approve_deployment: true, soak_time: '1s' },
+    { name: 'production', endpoint_name: 'fb-production', required_approvals: 1 },
+  ];
+  const deploying = { skip_deployment: false, bake_time: '0s', termination_wait: '0s', traffic_plan: [100], environments } satisfies Partial<ReleaseConfigInput>;
 
   /** Polls until `read` gives a value. */
   async function eventually<T>(read: () => Promise<T | undefined>, what: string, timeoutMs = 30_000): Promise<T> {
@@ -181,37 +212,9 @@ describe('the loop: schedules, alarms, one release per model, environments', () 
 
   it('a release passes staging (automatic, soaked, smoke-tested, @staging) and waits for production, each with its own endpoint', async () => {
     const model = `envs-${randomUUID().slice(0, 8)}`;
-    const stands = releaseStandIns(model);
-    const staging = standInEndpoint({ modelName: model });
-    const production = standInEndpoint({ modelName: model, live: { colour: 'blue', version: '2' } });
-    // Each endpoint's activities go to its own stand-in; aliases are one registry.
-    const aliases: string[] = [];
-    const byEndpoint = (name: keyof StandInActivities) => async (input: { endpoint: string }) =>
-      ((input.endpoint === 'fb-staging' ? staging : production).activities[name] as (i: unknown) => Promise<unknown>)(input);
-    const endpointActivities = Object.fromEntries(
-      (['describeEndpoint', 'ensureEndpoint', 'deployModel', 'healthCheck', 'setTraffic', 'analyzeBake', 'deleteDeployment'] as const).map((name) => [name, byEndpoint(name)]),
-    ) as StandInActivities;
-    const activities: StandInActivities = {
-      ...real,
-      ...stands.activities,
-      ...endpointActivities,
-      checkDeploymentTarget: async (input) => ({ target: input.target, reached: 'stand-in' }),
-      setModelAlias: async (input) => {
-        aliases.push(`${input.alias}=${input.version ?? '(none)'}`);
-        return { alias: input.alias, previousVersion: input.alias === 'production' ? '2' : undefined, version: input.version };
-      },
-    };
+    const { activities, staging, production, aliases } = environmentStandIns(model);
     await withStandIns(env, activities, async (taskQueue) => {
-      const config = configOf(model, {
-        skip_deployment: false,
-        bake_time: '0s',
-        termination_wait: '0s',
-        traffic_plan: [100],
-        environments: [
-          { name: 'staging', endpoint_name: 'fb-staging', auto_approve_deployment: true, soak_time: '1s' },
-          { name: 'production', endpoint_name: 'fb-production', required_approvals: 1 },
-        ],
-      });
+      const config = configOf(model, deploying);
       const handle: WorkflowHandle = await startRelease(env.client, namespace(), config, { queues: queuesOf(taskQueue), modelUri: `models:/${model}/3`, startedBy: 'erin' });
       const status: ReleaseStatus = await waitForApproval(handle);
       assert.deepEqual(
@@ -246,6 +249,29 @@ describe('the loop: schedules, alarms, one release per model, environments', () 
       assert.deepEqual(aliases.slice(2), ['production=3', 'previous=2']);
       assert.ok((production.calls as string[]).includes('deployModel green'), production.calls.join(', '));
       assert.deepEqual(staging.state.traffic, { blue: 100 });
+      assert.deepEqual(production.state.traffic, { green: 100 });
+    });
+  });
+
+  it('promote MODEL@staging --to production: the same version through production only, recorded as a promotion', async () => {
+    const model = `promote-${randomUUID().slice(0, 8)}`;
+    const { activities, staging, production, aliases } = environmentStandIns(model);
+    await withStandIns(env, activities, async (taskQueue) => {
+      const config = promotionConfig(configOf(model, deploying), { model, alias: 'staging' }, 'production');
+      const trigger = { kind: 'promotion' as const, by: 'gina', from: 'staging', to: ['production'], version: standInCandidate.version };
+      const handle = await startRelease(env.client, namespace(), config, { queues: queuesOf(taskQueue), modelUri: `models:/${model}/3`, startedBy: 'gina', trigger });
+      const status = await waitForApproval(handle);
+      assert.deepEqual(status.trigger, trigger);
+      assert.deepEqual(
+        status.environments?.map((e) => e.name),
+        ['production'],
+      );
+      assert.deepEqual({ version: status.candidate?.version, sha: status.candidate?.modelSha256 }, { version: standInCandidate.version, sha: standInCandidate.modelSha256 });
+      assert.equal(status.steps.find((s) => s.name === 'train')?.status, 'skipped');
+      await handle.executeUpdate(approveUpdate, { args: [{ by: 'hank', modelVersion: standInCandidate.version }] });
+      assert.equal(((await handle.result()) as ReleaseResult).outcome, 'succeeded');
+      assert.deepEqual(staging.calls, [] as string[], 'staging is not touched by a promotion to production');
+      assert.deepEqual(aliases, ['candidate=3', 'production=3', 'previous=2']);
       assert.deepEqual(production.state.traffic, { green: 100 });
     });
   });

@@ -7,6 +7,7 @@ import { registerDevCommand } from './commands/dev';
 import { registerDemoCommand } from './commands/demo';
 import { registerFeedbackCommand } from './commands/feedback';
 import { registerMonitorCommands } from './commands/monitor';
+import { registerPromoteCommand } from './commands/promote';
 import { registerReleaseCommands } from './commands/release';
 import { registerScheduleCommands } from './commands/schedule';
 import { registerReportCommand } from './commands/report';
@@ -35,6 +36,7 @@ TEMPORAL_TLS* (Temporal's standard variables) and MLFLOW_TRACKING_URI.`,
     );
   registerDemoCommand(program);
   registerReleaseCommands(program);
+  registerPromoteCommand(program);
   registerAuditCommand(program);
   registerReportCommand(program);
   registerEndpointCommands(program);

@@ -58,6 +58,7 @@ export function releaseConfigFromFlags(options: StartOptions) {
   const config = configFromFlags(options);
   try {
     if (config.allowed_signers) loadAllowedSigners(config.allowed_signers);
+    for (const environment of config.environments ?? []) if (environment.allowed_signers) loadAllowedSigners(environment.allowed_signers);
   } catch (error) {
     if (error instanceof AllowedSignersError) {
       console.error(error.message);

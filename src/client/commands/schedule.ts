@@ -16,13 +16,14 @@ import {
 import type { Command } from 'commander';
 import { Option } from 'commander';
 import ms from 'ms';
-import { taskQueues, temporalUiUrl, mlflowTrackingUri, type TaskQueues } from '../../config/environment';
+import { taskQueues, temporalUiUrl } from '../../config/environment';
 import type { ReleaseConfig } from '../../config/schema';
 import { durationMs } from '../../shared/duration';
 import { MODEL_NAME } from '../../shared/search-attributes';
 import { releaseWorkflowIdOf, statusQuery, type ReleaseStart, type ReleaseStatus, type ReleaseTemplate } from '../../workflows/release-api';
 import { releaseScheduleId, type ScheduledReleaseInput, type ScheduledReleaseResult } from '../../workflows/release-starter-api';
-import { artifactsRoot, codeVersion, osUser, workflowUrl } from '../release';
+import { triggerLine } from '../../workflows/trigger-api';
+import { osUser, releaseTemplate, workflowUrl } from '../release';
 import { failureMessage, withClient } from '../temporal';
 import { releaseConfigFromFlags } from './release';
 
@@ -101,17 +102,6 @@ export function overlapOf(name: string | undefined): ScheduleOverlapPolicy {
 
 /** The CLI name of a policy (a schedule changed in the Web UI may hold one modelship does not offer: its name, lower case). */
 export const overlapName = (policy: ScheduleOverlapPolicy) => OVERLAP_NAMES.find((name) => OVERLAP_POLICIES[name] === policy) ?? String(policy).toLowerCase().replace(/_/g, '-');
-
-/** What every run starts: the release `modelship start` would start with this config, on this connection. */
-export function releaseTemplateOf(config: ReleaseConfig, namespace: string, queues: TaskQueues = taskQueues()): ReleaseTemplate {
-  return {
-    config,
-    artifactsRoot: artifactsRoot(),
-    codeVersion: codeVersion(),
-    trainingTaskQueue: queues.training,
-    links: { temporalUi: temporalUiUrl(), mlflow: mlflowTrackingUri(), namespace },
-  };
-}
 
 export interface ReleaseScheduleSettings {
   cadence: Cadence;
@@ -401,21 +391,8 @@ export function unattendedApprovalLine(config: ReleaseConfig): string {
 
 function releaseLine(release: RunRelease): string {
   if (release.started) return `started ${release.workflowId}${release.releaseId ? ` (${release.releaseId})` : ''}${release.state ? `: ${release.state}` : ''}`;
-  const about = [release.releaseId, release.trigger && triggerWords(release.trigger), release.state].filter(Boolean).join(', ');
+  const about = [release.releaseId, release.trigger && triggerLine(release.trigger), release.state].filter(Boolean).join(', ');
   return `${release.workflowId} was already running${about ? ` (${about})` : ''}: none started`;
-}
-
-function triggerWords(trigger: NonNullable<ReleaseStatus['trigger']>): string {
-  switch (trigger.kind) {
-    case 'schedule':
-      return `started by schedule ${trigger.schedule}`;
-    case 'alarm':
-      return `started by an alarm on ${trigger.endpoint}`;
-    case 'promotion':
-      return `a promotion to ${trigger.to.join(', ')}`;
-    case 'person':
-      return `started by ${trigger.by ?? 'a person'}`;
-  }
 }
 
 export function runLine(run: ScheduleRun): string {
@@ -549,7 +526,7 @@ Examples:
           console.error(`warning: ${config.input_data_path} does not exist on this machine; each release fails at data validation unless its worker finds the file`);
         await withClient(async (client, namespace) => {
           const queues = taskQueues();
-          const options = releaseScheduleOptions(name, releaseTemplateOf(config, namespace, queues), settings, queues.orchestration);
+          const options = releaseScheduleOptions(name, releaseTemplate(config, namespace, { queues }), settings, queues.orchestration);
           const how = await createReleaseSchedule(client, options, settings);
           const view = await describeReleaseSchedule(client, namespace, name, { runs: false });
           console.log(`${how} schedule ${view.scheduleId}: retrain ${config.model_name} ${view.cadence}, ${view.paused ? 'paused' : 'active'}`);
