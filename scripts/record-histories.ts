@@ -16,7 +16,7 @@ import { temporal } from '@temporalio/proto';
 import { DefaultLogger, Runtime, NativeConnection } from '@temporalio/worker';
 import { buildId } from '../src/build-id';
 import { EmbeddedStack, freePort } from '../src/client/embedded-stack';
-import { startRelease } from '../src/client/release';
+import { releaseTemplate, startRelease } from '../src/client/release';
 import { projectRoot, type TaskQueues } from '../src/config/environment';
 import { loadConfig } from '../src/config/load';
 import type { ReleaseConfigInput } from '../src/config/schema';
@@ -26,7 +26,7 @@ import { createWorkers, runWorkers } from '../src/worker';
 import { DEFAULT_MONITOR_SETTINGS } from '../src/monitoring/statistics';
 import type { MonitorInput } from '../src/workflows/monitor-api';
 import { rolloutSettingsOf } from '../src/workflows/operator-api';
-import { approveSignal, approveUpdate, rejectUpdate, statusQuery } from '../src/workflows/release-api';
+import { approveSignal, approveUpdate, rejectUpdate, releaseWorkflowIdOf, statusQuery, type ReleaseTrigger } from '../src/workflows/release-api';
 import { HISTORIES_ROOT, MANIFEST_FILE, type HistoryManifest, type RecordedWorkflow } from '../test/support/histories';
 import { PASSING_GATES } from '../test/support/release';
 
@@ -40,7 +40,11 @@ interface Context {
   servingDir: string;
   endpointUrl: string;
   /** Starts a release; the handle's result is awaited by the scenario. */
-  release: (overrides?: Partial<ReleaseConfigInput>, modelUri?: string) => Promise<WorkflowHandle>;
+  release: (overrides?: Partial<ReleaseConfigInput>, modelUri?: string, trigger?: ReleaseTrigger) => Promise<WorkflowHandle>;
+  /** Starts a retraining schedule's run (the workflow a Schedule starts) of that release. */
+  scheduled: (overrides?: Partial<ReleaseConfigInput>, modelUri?: string) => Promise<WorkflowHandle>;
+  /** Runs the monitor with on_alarm: retrain and thresholds that alarm on any change. */
+  monitorRetrain: (windowEnd: string) => Promise<WorkflowHandle>;
   operator: (type: 'deployRegisteredModel' | 'rollbackEndpoint', input: unknown) => Promise<WorkflowHandle>;
   faults: (deployment: string, faults: Faults) => Promise<void>;
   crashTraining: () => Promise<WorkflowHandle>;
@@ -182,7 +186,9 @@ const scenarios: Scenario[] = [
     description: 'cancelled during the bake of a rollout: the child rolls back in a non-cancellable scope, the release ends cancelled',
     run: async (ctx) => {
       const handle = await ctx.release({ skip_training: true, bake_time: '20s' }, `models:/${MODEL}/1`);
-      const rollout = ctx.client.workflow.getHandle(`${handle.workflowId}-rollout`);
+      // The rollout is named after the release's own id (its status's workflowId), not release-<model>.
+      const releaseId = (await handle.query(statusQuery)).workflowId;
+      const rollout = ctx.client.workflow.getHandle(`${releaseId}-rollout`);
       for (let i = 0; i < 480; i++) {
         const events = (await rollout.fetchHistory().catch(() => undefined))?.events ?? [];
         if (events.some((e) => e.timerStartedEventAttributes)) break;
@@ -229,6 +235,71 @@ const scenarios: Scenario[] = [
     name: 'operator-rollback-nothing-deployed',
     description: 'modelship rollback of an endpoint with nothing deployed fails with NothingToRollBack',
     run: async (ctx) => settled(await ctx.operator('rollbackEndpoint', { endpoint: `${ENDPOINT}-empty` })),
+  },
+  {
+    name: 'scheduled-release-unattended-automatic',
+    description: "a retraining schedule's run starts release-<model> (unattended_approval: automatic) and waits for its end",
+    run: async (ctx) => settled(await ctx.scheduled({ skip_training: true, skip_deployment: true, unattended_approval: 'automatic' }, `models:/${MODEL}/1`)),
+  },
+  {
+    name: 'scheduled-release-finds-one-running',
+    description: "a schedule's run finds the model's release running (started by a person) and ends without starting another",
+    run: async (ctx) => {
+      const person = await ctx.release({ skip_training: true, skip_deployment: true, auto_approve_deployment: false }, `models:/${MODEL}/1`);
+      await waitForApproval(person);
+      const scheduled = await settled(await ctx.scheduled({ skip_training: true, skip_deployment: true }, `models:/${MODEL}/1`));
+      await person.executeUpdate(rejectUpdate, { args: [{ by: 'carol', reason: 'recorded: the schedule found me running' }] });
+      await settled(person);
+      return scheduled;
+    },
+  },
+  {
+    name: 'environments-staging-then-production',
+    description: 'staging (automatic, soaked, smoke-tested, @staging) on its own endpoint, then production approved by an Update',
+    run: async (ctx) => {
+      const handle = await ctx.release(
+        {
+          skip_training: true,
+          auto_approve_deployment: false,
+          environments: [
+            { name: 'staging', endpoint_name: `${ENDPOINT}-staging`, auto_approve_deployment: true, soak_time: '1s' },
+            { name: 'production', endpoint_name: ENDPOINT },
+          ],
+        },
+        `models:/${MODEL}/1`,
+      );
+      const version = await waitForApproval(handle);
+      await handle.executeUpdate(approveUpdate, { args: [{ by: 'alice', modelVersion: version, comment: 'recorded: production' }] });
+      return settled(handle);
+    },
+  },
+  {
+    name: 'promotion-staging-to-production',
+    description: 'modelship promote histories@staging --to production: the staged version through the production gate and rollout',
+    run: async (ctx) => {
+      const handle = await ctx.release(
+        { skip_training: true, auto_approve_deployment: false, environments: [{ name: 'production', endpoint_name: ENDPOINT }] },
+        `models:/${MODEL}/1`,
+        { kind: 'promotion', by: 'alice', from: 'staging', to: ['production'], version: '1' },
+      );
+      const version = await waitForApproval(handle);
+      await handle.executeUpdate(approveUpdate, { args: [{ by: 'bob', modelVersion: version }] });
+      return settled(handle);
+    },
+  },
+  {
+    name: 'monitor-alarm-starts-retraining',
+    description: 'a monitor window raises an alarm (thresholds made sensitive) and, with on_alarm: retrain, starts release-<model>, which waits for a person',
+    run: async (ctx) => {
+      const monitor = await settled(await ctx.monitorRetrain(new Date(Date.now() + 2000).toISOString()));
+      const result = (await monitor.result()) as { retrain?: { started: boolean } };
+      if (!result.retrain?.started) throw new Error(`the monitor started no retraining release (${JSON.stringify(result.retrain)}): record again`);
+      const release = ctx.client.workflow.getHandle(releaseWorkflowIdOf(MODEL));
+      await waitForApproval(release);
+      await release.executeUpdate(rejectUpdate, { args: [{ by: 'carol', reason: 'recorded: retraining not needed' }] });
+      await settled(release);
+      return monitor;
+    },
   },
   {
     name: 'stack-check',
@@ -330,7 +401,22 @@ async function main(): Promise<void> {
       dataPath,
       servingDir,
       endpointUrl: stack.endpointUrl!,
-      release: (overrides, modelUri) => startRelease(client, stack.namespace, configOf(overrides), { queues, modelUri }),
+      release: (overrides, modelUri, trigger) => startRelease(client, stack.namespace, configOf(overrides), { queues, modelUri, trigger }),
+      scheduled: (overrides, modelUri) =>
+        client.workflow.start('scheduledRelease', {
+          taskQueue: queues.orchestration,
+          workflowId: `histories-scheduled-${Date.now()}`,
+          args: [{ schedule: 'histories-nightly', release: releaseTemplate(configOf(overrides), stack.namespace, { modelUri, queues }) }],
+        }),
+      monitorRetrain: (windowEnd) => {
+        const release = releaseTemplate(configOf({ skip_training: true, skip_deployment: true, auto_approve_deployment: true }), stack.namespace, {
+          modelUri: `models:/${MODEL}/1`,
+          queues,
+        });
+        const settings = { ...DEFAULT_MONITOR_SETTINGS, falseAlarmRate: 0.99, qualityRate: 0, minRecords: 1 };
+        const input: MonitorInput = { target: 'local', endpoint: ENDPOINT, settings, windowEnd, onAlarm: 'retrain', release };
+        return client.workflow.start('endpointMonitor', { taskQueue: queues.orchestration, workflowId: `histories-monitor-retrain-${Date.now()}`, args: [input] });
+      },
       operator: (type, input) => {
         const { endpoint, modelUri, noCleanup } = input as { endpoint?: string; modelUri?: string; noCleanup?: boolean };
         const settings = { ...rolloutSettingsOf(configOf()), ...(noCleanup !== undefined ? { noCleanup } : {}) };
