@@ -173,7 +173,7 @@ describe('retraining schedule on the dev server', () => {
       const second = await cli('trigger', name, '--overlap', 'allow-all');
       assert.match(
         second,
-        new RegExp(`^run ${scheduleId}-\\S+: ${releaseId} was already running \\(${waiting.workflowId}, started by schedule ${name}, waiting for approval\\): none started`),
+        new RegExp(`^run ${scheduleId}-\\S+: ${releaseId} was already running \\(${waiting.workflowId}, schedule ${name}, \\S+, waiting for approval\\): none started`),
       );
 
       view = await describeReleaseSchedule(env.client, 'default', name);

@@ -247,19 +247,28 @@ export const scheduleUrl = (namespace: string, scheduleId: string) => `${tempora
 
 const nameOf = (scheduleId: string) => scheduleId.replace(/^retrain-/, '');
 
-/** The release's status with a short deadline: a describe must not hang on a release whose worker is down. */
-async function releaseStatus(client: Client, workflowId: string, runId?: string): Promise<ReleaseStatus | undefined> {
-  return client
-    .withDeadline(Date.now() + 3_000, () => client.workflow.getHandle(workflowId, runId).query(statusQuery))
-    .then((status) => (status && Array.isArray(status.steps) ? status : undefined))
-    .catch(() => undefined);
+/** Release statuses asked once per command: the runs of one describe mostly name the same release. */
+type StatusCache = Map<string, Promise<ReleaseStatus | undefined>>;
+
+/** The release's status with a deadline: a describe must not hang on a release whose worker is down. */
+function releaseStatus(client: Client, cache: StatusCache, workflowId: string, runId?: string): Promise<ReleaseStatus | undefined> {
+  const key = `${workflowId}/${runId ?? ''}`;
+  let status = cache.get(key);
+  if (!status) {
+    status = client
+      .withDeadline(Date.now() + 5_000, () => client.workflow.getHandle(workflowId, runId).query(statusQuery))
+      .then((answer) => (answer && Array.isArray(answer.steps) ? answer : undefined))
+      .catch(() => undefined);
+    cache.set(key, status);
+  }
+  return status;
 }
 
 const stateOf = (status: ReleaseStatus | undefined) =>
   status ? (status.waitingFor ? 'waiting for approval' : status.outcome === 'running' ? `${status.stage} (running)` : status.outcome) : undefined;
 
 /** What a run did: its result once it ended, or the release it is waiting on. */
-export async function runOf(client: Client, workflowId: string, runId: string, takenAt: Date): Promise<ScheduleRun> {
+export async function runOf(client: Client, workflowId: string, runId: string, takenAt: Date, cache: StatusCache = new Map()): Promise<ScheduleRun> {
   const run: ScheduleRun = { workflowId, runId, takenAt: takenAt.toISOString(), status: 'unknown' };
   const handle = client.workflow.getHandle(workflowId, runId);
   const description = await handle.describe().catch(() => undefined);
@@ -268,14 +277,14 @@ export async function runOf(client: Client, workflowId: string, runId: string, t
   if (description.status.name === 'RUNNING') {
     const child = description.raw.pendingChildren?.find((c) => c.workflowTypeName === 'modelRelease');
     if (child?.workflowId) {
-      const status = await releaseStatus(client, child.workflowId, child.runId ?? undefined);
+      const status = await releaseStatus(client, cache, child.workflowId, child.runId ?? undefined);
       run.release = { started: true, workflowId: child.workflowId, releaseId: status?.workflowId, state: stateOf(status) ?? 'running', trigger: status?.trigger };
     }
     return run;
   }
   try {
     const result = (await handle.result()) as ScheduledReleaseResult;
-    run.release = await releaseOf(client, result);
+    run.release = await releaseOf(client, cache, result);
   } catch (error) {
     run.error = failureMessage(error);
   }
@@ -283,9 +292,9 @@ export async function runOf(client: Client, workflowId: string, runId: string, t
 }
 
 /** A run's result as a RunRelease: for a release found running, what that release is and why it started. */
-async function releaseOf(client: Client, result: ReleaseStart & { outcome?: string }): Promise<RunRelease> {
+async function releaseOf(client: Client, cache: StatusCache, result: ReleaseStart & { outcome?: string }): Promise<RunRelease> {
   if (result.started) return { started: true, workflowId: result.workflowId, releaseId: result.releaseId, state: result.outcome };
-  const status = await releaseStatus(client, result.running);
+  const status = await releaseStatus(client, cache, result.running);
   return { started: false, workflowId: result.running, releaseId: status?.workflowId, state: stateOf(status), trigger: status?.trigger };
 }
 
@@ -322,7 +331,8 @@ function viewOf(description: ScheduleDescription, namespace: string, recentRuns:
 export async function describeReleaseSchedule(client: Client, namespace: string, name: string, options: { runs?: boolean } = {}): Promise<ReleaseScheduleView> {
   const description = await onSchedule(client, name, (handle) => handle.describe());
   const recent = options.runs === false ? [] : [...description.info.recentActions].reverse();
-  const runs = await Promise.all(recent.map((a) => runOf(client, a.action.workflow.workflowId, a.action.workflow.firstExecutionRunId, a.takenAt)));
+  const cache: StatusCache = new Map();
+  const runs = await Promise.all(recent.map((a) => runOf(client, a.action.workflow.workflowId, a.action.workflow.firstExecutionRunId, a.takenAt, cache)));
   return viewOf(description, namespace, runs);
 }
 
@@ -363,10 +373,12 @@ export async function triggerReleaseSchedule(client: Client, name: string, overl
       const action = latest.info.recentActions.find((a) => !seen.has(a.action.workflow.firstExecutionRunId));
       if (action) {
         const { workflowId, firstExecutionRunId } = action.action.workflow;
-        // The run reports the release once it has started it (a pending child) or found it running (its result).
+        // The run reports the release once it has started it (a pending child) or found it running (its result);
+        // the release's own id comes from its status query, which a busy worker may answer late.
         for (;;) {
           const run = await runOf(client, workflowId, firstExecutionRunId, action.takenAt);
-          if (run.release || run.error || run.status !== 'running' || Date.now() > deadline) return { kind: 'run', run };
+          const known = run.release ? run.release.releaseId !== undefined : run.error !== undefined || run.status !== 'running';
+          if (known || Date.now() > deadline) return { kind: 'run', run };
           await new Promise((r) => setTimeout(r, 200));
         }
       }
