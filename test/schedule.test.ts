@@ -8,18 +8,21 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
-import { ScheduleOverlapPolicy } from '@temporalio/client';
+import { ScheduleNotFoundError, ScheduleOverlapPolicy } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import {
   cadenceOf,
   catchupMsOf,
+  createReleaseSchedule,
   describeReleaseSchedule,
   listReleaseSchedules,
   overlapOf,
+  releaseScheduleOptions,
   ScheduleUsageError,
   unattendedApprovalLine,
   type ReleaseScheduleView,
 } from '../src/client/commands/schedule';
+import { releaseTemplate } from '../src/client/release';
 import { projectRoot } from '../src/config/environment';
 import { MODEL_NAME } from '../src/shared/search-attributes';
 import { rejectUpdate, releaseWorkflowIdOf, type ReleaseResult } from '../src/workflows/release-api';
@@ -108,6 +111,18 @@ describe('retraining schedule on the dev server', () => {
     assert.match(both.stderr, /give --every or --cron, not both/);
     assert.match(help.stdout, /Examples:\n {2}\$ modelship schedule create weekly-fbm --config config\/default.yaml --every 7d/);
     assert.match(help.stdout, /--overlap <policy>.*skip \(default\)/s);
+    // A cron only the server can judge: its refusal comes back as a usage error with the fix, and no schedule is made.
+    const badCron = releaseScheduleOptions(
+      `bad-${name}`,
+      releaseTemplate(releaseConfig({ model_name: model }), 'default'),
+      { cadence: cadenceOf({ cron: 'every tuesday' }), overlap: ScheduleOverlapPolicy.SKIP, catchupMs: HOUR, pauseOnFailure: true },
+      'unused-queue',
+    );
+    await assert.rejects(
+      createReleaseSchedule(env.client, badCron, {}),
+      (error: Error) => error instanceof ScheduleUsageError && /^Temporal refused the schedule: .*A cron has five fields/.test(error.message),
+    );
+    await assert.rejects(env.client.schedule.getHandle(releaseScheduleId(`bad-${name}`)).describe(), ScheduleNotFoundError);
   });
 
   it('create twice is one schedule; pause, unpause; trigger starts one release, a second start reports it; delete', async () => {

@@ -83,7 +83,7 @@ export function cadenceOf(flags: { every?: string; cron?: string }): Cadence {
  * A cron's period varies, so its default is the hour.
  */
 export function catchupMsOf(cadence: Cadence, catchup?: string): number {
-  if (catchup === undefined) return Math.max(MIN_CATCHUP_MS, Math.min(HOUR, 'everyMs' in cadence ? cadence.everyMs : HOUR));
+  if (catchup === undefined) return Math.min(HOUR, 'everyMs' in cadence ? cadence.everyMs : HOUR);
   let catchupMs: number;
   try {
     catchupMs = durationMs(catchup);
@@ -176,18 +176,11 @@ export async function createReleaseSchedule(client: Client, options: ScheduleOpt
   try {
     return await upsertSchedule(client, options, (previous) => ({ ...previous, paused: settings.paused || previous.paused, note: settings.note ?? previous.note }));
   } catch (error) {
-    if (grpcCode(error) === INVALID_ARGUMENT)
+    // The SDK turns the server's "Invalid schedule spec" (a cron it cannot read) into a TypeError with the server's words.
+    if (error instanceof TypeError)
       throw new ScheduleUsageError(`Temporal refused the schedule: ${failureMessage(error)}. A cron has five fields, minute hour day-of-month month day-of-week, e.g. '0 3 * * 1'`);
     throw error;
   }
-}
-
-const INVALID_ARGUMENT = 3;
-
-function grpcCode(error: unknown): number | undefined {
-  for (let current = error as { code?: unknown; cause?: unknown } | undefined, depth = 0; current && depth < 5; depth++, current = current.cause as typeof current)
-    if (typeof current.code === 'number') return current.code;
-  return undefined;
 }
 
 const notFound = (name: string) => new ScheduleUsageError(`no schedule ${releaseScheduleId(name)}: modelship schedule list shows the retraining schedules`);
