@@ -15,10 +15,9 @@ const root = import.meta.dirname;
 const workflowCode = ['src/workflows/**/*.ts', 'test/fixtures/build-b/**/*.ts'];
 const typeScript = ['**/*.ts'];
 
-// What code outside src/workflows may import from it: the contracts (`<name>-api.ts`) and the leaf modules listed
-// here (no workflow logic; none so far).
-// Pure rule modules beside the workflows, imported by their fast unit tests.
-const sharedWorkflowModules = ['approval-rules.ts'];
+// What code outside src/workflows may import from it: the contracts (`<name>-api.ts`) and the pure rule modules
+// listed here (no Temporal calls), which their fast unit tests and the CLI use too.
+const sharedWorkflowModules = ['approval-rules.ts', 'environments.ts'];
 const workflowContracts = [...readdirSync(`${root}/src/workflows`).filter((file) => file.endsWith('-api.ts')), ...sharedWorkflowModules];
 
 /** Outside src/workflows: a workflow file may be imported only if it is a contract (or `extra` allows it). */

@@ -13,11 +13,13 @@ import type { WorkflowHandle } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { createOrchestrationActivities } from '../src/activities';
 import { runMonitorNow } from '../src/client/commands/monitor';
+import { operatorConfig } from '../src/client/commands/endpoints';
 import { promotionConfig } from '../src/client/commands/promote';
 import { ReleaseRunningError, releaseTemplate, startRelease } from '../src/client/release';
 import type { ReleaseConfigInput } from '../src/config/schema';
 import { DEFAULT_MONITOR_SETTINGS } from '../src/monitoring/statistics';
 import type { MonitorInput, MonitorResult } from '../src/workflows/monitor-api';
+import { rolloutSettingsOf, type RollbackResult } from '../src/workflows/operator-api';
 import { approveUpdate, rejectUpdate, releaseWorkflowIdOf, statusQuery, type ReleaseResult, type ReleaseStatus } from '../src/workflows/release-api';
 import type { ScheduledReleaseResult } from '../src/workflows/release-starter-api';
 import { captureWindow, HOUR, registerMonitoredModel } from './support/monitor-fixture';
@@ -274,5 +276,30 @@ describe('the loop: schedules, alarms, one release per model, environments', () 
       assert.deepEqual(aliases, ['candidate=3', 'production=3', 'previous=2']);
       assert.deepEqual(production.state.traffic, { green: 100 });
     });
+  });
+
+  it('a rollback in one environment moves only its own aliases (@staging, @staging-previous)', async () => {
+    const model = `rollback-${randomUUID().slice(0, 8)}`;
+    const staging = standInEndpoint({ modelName: model, live: { colour: 'blue', version: '2' } });
+    // v3 went live on green with no_cleanup: blue (v2) is still there at 0 %.
+    staging.state.deployments.push({ name: 'green', modelName: model, modelVersion: '3', state: 'Succeeded' });
+    staging.state.traffic = { green: 100 };
+    await withStandIns(env, { ...real, ...staging.activities }, async (taskQueue) => {
+      const config = operatorConfig(configOf(model, deploying), 'staging');
+      const handle = await env.client.workflow.start('rollbackEndpoint', {
+        taskQueue,
+        workflowId: `rollback-${model}`,
+        args: [{ target: config.target, endpoint: config.endpoint_name, settings: { ...rolloutSettingsOf(config), alias: 'staging' } }],
+      });
+      const result = (await handle.result()) as RollbackResult;
+      assert.equal(result.how, 'traffic');
+      assert.deepEqual(staging.state.traffic, { blue: 100 });
+      assert.deepEqual(
+        staging.calls.filter((c) => c.startsWith('setModelAlias')),
+        ['setModelAlias staging=2', 'setModelAlias staging-previous=3'],
+      );
+    });
+    assert.equal(operatorConfig(configOf(model, deploying), 'staging').endpoint_name, 'fb-staging');
+    assert.throws(() => operatorConfig(configOf(model, deploying), 'qa'), /--environment qa: the config's environments are staging, production\. Fix/);
   });
 });

@@ -386,7 +386,7 @@ export function summarize(result: ReleaseStatus & { artifactsDir?: string; repor
   }
   const deploy = result.steps.find((s) => s.name === 'deploy');
   if (deploy) lines.push(`served:  ${deploy.status === 'succeeded' ? deploy.summary : `not deployed (${deploy.summary ?? deploy.status})`}`);
-  lines.push(`links:   ${workflowUrl(namespace, result.workflowId)}`);
+  lines.push(`links:   ${workflowUrl(namespace, result.handleId ?? result.workflowId)}`);
   lines.push(`         ${mlflowTrackingUri()}/#/models/${result.candidate?.name ?? ''}`);
   if (result.reportPath) lines.push(`report:  ${result.reportPath}`);
   if (result.review) lines.push(...reviewLines(result.review));

@@ -9,7 +9,8 @@ export interface EnvironmentStatus {
   name: string;
   target: TargetKind;
   endpoint: string;
-  stage: 'pending' | 'awaiting_approval' | 'deploying' | 'soaking' | 'smoke_tests' | 'live' | 'rejected' | 'approval_expired' | 'failed' | 'skipped';
+  /** deploying covers the rollout with its soak and smoke tests (the deployment's steps say which). */
+  stage: 'pending' | 'awaiting_approval' | 'deploying' | 'live' | 'rejected' | 'approval_expired' | 'failed' | 'skipped';
   approval?: ApprovalRecord;
   deployment?: RolloutResult;
   /** Set when it went live: the MLflow alias now on the candidate (@staging, @production). */

@@ -266,13 +266,17 @@ async function enterEnvironments(
   rewriteReview: (environments: EnvironmentStatus[]) => Promise<ReviewRef>,
 ): Promise<void> {
   const { state } = release;
-  for (const [index, environment] of environments.entries()) {
-    if (index > 0) state.review = await rewriteReview(state.environments!);
-    const config = environmentConfig(release.input.config, environment);
-    const entered = await enter(release, { config, gate: gateOf(index), environment, status: state.environments![index] });
-    if (!entered) break;
+  try {
+    for (const [index, environment] of environments.entries()) {
+      if (index > 0) state.review = await rewriteReview(state.environments!);
+      const config = environmentConfig(release.input.config, environment);
+      const entered = await enter(release, { config, gate: gateOf(index), environment, status: state.environments![index] });
+      if (!entered) break;
+    }
+  } finally {
+    // Environments the release never reached, whether it stopped at a gate or failed before them.
+    for (const status of state.environments!) if (status.stage === 'pending') status.stage = 'skipped';
   }
-  for (const status of state.environments!) if (status.stage === 'pending') status.stage = 'skipped';
 }
 
 /** What entering an environment needs from the release. */

@@ -39,7 +39,8 @@ function workflowIdOf(endpoint: string): string {
 
 /**
  * Puts the previous model back: traffic to the previous colour if it is still deployed (no_cleanup kept it),
- * otherwise a blue-green rollout of @previous. Either way @production and @previous are swapped.
+ * otherwise a blue-green rollout of @previous. Either way @production and @previous are swapped; in an environment
+ * (settings.alias) its own aliases, @<environment> and @<environment>-previous, so another environment's stay.
  */
 export async function rollbackEndpoint(input: RollbackInput): Promise<RollbackResult> {
   const claim: EndpointClaim = { target: input.target, endpoint: input.endpoint, kind: 'rollback', description: `rollback of ${input.endpoint}` };
@@ -48,6 +49,8 @@ export async function rollbackEndpoint(input: RollbackInput): Promise<RollbackRe
 
 async function rollbackUnheld(input: RollbackInput): Promise<RollbackResult> {
   const { target, endpoint } = input;
+  const alias = input.settings.alias ?? 'production';
+  const previousAlias = alias === 'production' ? 'previous' : `${alias}-previous`;
   const state = await act.describeEndpoint({ target, endpoint });
   const liveColour = Object.entries(state.traffic).sort((a, b) => b[1] - a[1])[0]?.[0];
   const live = state.deployments.find((d) => d.name === liveColour);
@@ -58,8 +61,8 @@ async function rollbackUnheld(input: RollbackInput): Promise<RollbackResult> {
   if (standby) {
     await act.setTraffic({ target, endpoint, traffic: { [standby.name]: 100 } });
     if (standby.modelVersion) {
-      await act.setModelAlias({ modelName: live.modelName, alias: 'production', version: standby.modelVersion });
-      if (live.modelVersion) await act.setModelAlias({ modelName: live.modelName, alias: 'previous', version: live.modelVersion });
+      await act.setModelAlias({ modelName: live.modelName, alias, version: standby.modelVersion });
+      if (live.modelVersion) await act.setModelAlias({ modelName: live.modelName, alias: previousAlias, version: live.modelVersion });
     }
     return {
       how: 'traffic',
@@ -69,11 +72,11 @@ async function rollbackUnheld(input: RollbackInput): Promise<RollbackResult> {
     };
   }
   // Already holding the endpoint: the redeploy runs inside this hold.
-  const { version, rollout } = await deployUnheld({ target, endpoint, modelUri: `models:/${live.modelName}@previous`, settings: input.settings });
+  const { version, rollout } = await deployUnheld({ target, endpoint, modelUri: `models:/${live.modelName}@${previousAlias}`, settings: input.settings });
   return {
     how: 'redeploy',
     from: { colour: live.name, version: live.modelVersion },
     to: { colour: rollout.colour, version },
-    detail: `@previous redeployed to ${rollout.colour} by a blue-green rollout; ${rollout.cleanup}`,
+    detail: `@${previousAlias} redeployed to ${rollout.colour} by a blue-green rollout; ${rollout.cleanup}`,
   };
 }

@@ -8,6 +8,8 @@ import type { DeploymentTarget, EndpointState } from '../../targets/target';
 import type { TargetKind } from '../../shared/deployment';
 import type { RolloutResult } from '../../workflows/rollout-api';
 import { rolloutSettingsOf, type RollbackResult } from '../../workflows/operator-api';
+import { environmentConfig } from '../../workflows/environments';
+import type { ReleaseConfig } from '../../config/schema';
 import { endpointLockId, type EndpointLockState } from '../../workflows/endpoint-lock-api';
 import { followHold, lockLines, readEndpointLock } from '../endpoint-lock';
 import { awaitResult, workflowUrl } from '../release';
@@ -67,11 +69,12 @@ export function registerEndpointCommands(program: Command): void {
     .option('--endpoint-name <name>', 'endpoint (default: endpoint_name from the config)')
     .option('-c, --config <file>', 'YAML config with the rollout settings (traffic_plan, bake_time, …)', 'config/default.yaml')
     .option('--target <target>', 'local or azure')
+    .option('--environment <name>', 'an environment of the config: its endpoint and target, and its aliases (@<name>) instead of @production')
     .option('--no-cleanup', 'keep the old colour at 0 % afterwards')
     .option('--wait', 'wait for the rollout to finish and print its result')
-    .action(async (options: { modelUri: string; endpointName?: string; config: string; target?: TargetKind; cleanup: boolean; wait?: boolean }) => {
-      const config = configFromFlags({ config: options.config, target: options.target });
-      const settings = { ...rolloutSettingsOf(config), noCleanup: !options.cleanup || config.no_cleanup };
+    .action(async (options: { modelUri: string; endpointName?: string; config: string; target?: TargetKind; environment?: string; cleanup: boolean; wait?: boolean }) => {
+      const config = operatorConfig(configFromFlags({ config: options.config, target: options.target }), options.environment);
+      const settings = { ...rolloutSettingsOf(config), noCleanup: !options.cleanup || config.no_cleanup, ...aliasOf(options.environment) };
       const name = options.endpointName ?? config.endpoint_name;
       await runOperator(
         'deployRegisteredModel',
@@ -87,19 +90,36 @@ export function registerEndpointCommands(program: Command): void {
     .description('put the previous model back on an endpoint: traffic to the previous colour if it still exists, else redeploy @previous')
     .option('--endpoint-name <name>', 'endpoint (default: endpoint_name from the config)')
     .option('-c, --config <file>', 'YAML config with the rollout settings', 'config/default.yaml')
+    .option('--environment <name>', 'an environment of the config: its endpoint and target, and only its aliases (@<name>, @<name>-previous) move')
     .option('--wait', 'wait for the rollback to finish and print its result')
-    .action(async (options: { endpointName?: string; config: string; wait?: boolean }) => {
-      const config = configFromFlags({ config: options.config });
+    .action(async (options: { endpointName?: string; config: string; environment?: string; wait?: boolean }) => {
+      const config = operatorConfig(configFromFlags({ config: options.config }), options.environment);
       const name = options.endpointName ?? config.endpoint_name;
       await runOperator(
         'rollbackEndpoint',
         `rollback-${name}-${Date.now()}-${randomUUID().slice(0, 4)}`,
-        [{ target: config.target, endpoint: name, settings: rolloutSettingsOf(config) }],
+        [{ target: config.target, endpoint: name, settings: { ...rolloutSettingsOf(config), ...aliasOf(options.environment) } }],
         options.wait,
         (r: RollbackResult) => `rolled back ${name} by ${r.how}: ${r.detail}`,
       );
     });
 }
+
+/** The config an operator command acts with: an environment's endpoint and target when one is named. */
+export function operatorConfig(config: ReleaseConfig, environment: string | undefined): ReleaseConfig {
+  if (!environment) return config;
+  const found = config.environments?.find((e) => e.name === environment);
+  if (!found) {
+    const names = config.environments?.map((e) => e.name).join(', ');
+    throw new Error(
+      `--environment ${environment}: ${names ? `the config's environments are ${names}` : 'the config has no environments'}. Fix: name one of them, or leave --environment out`,
+    );
+  }
+  return environmentConfig(config, found);
+}
+
+/** In an environment the rollout moves that environment's aliases; production's are the default. */
+const aliasOf = (environment: string | undefined) => (environment && environment !== 'production' ? { alias: environment } : {});
 
 async function runOperator<R>(workflowType: string, workflowId: string, args: unknown[], wait: boolean | undefined, describe: (result: R) => string): Promise<void> {
   await withClient(async (client, namespace) => {
