@@ -1,7 +1,9 @@
 // Blue-green rollouts through the release workflow, on the real Temporal server, MLflow and the local endpoint
 // server of the test run: colours alternate, health checks refuse a faulty deployment, a deployment that crashes
 // rolls back to exactly the previous state, and continuous traffic during a successful rollout sees no failed
-// request. The undo of a failure at each step is tested with a stand-in target in test/rollout-undo.test.ts.
+// request. The undo of a failure at each step is tested with a stand-in target in test/rollout-undo.test.ts. The
+// releases deploy the run's shared model (test/support/shared-model.ts) registered again as this file's versions:
+// training in a release is test/release-workflow.test.ts's.
 import assert from 'node:assert/strict';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -23,7 +25,10 @@ import type { ReleaseResult } from '../src/workflows/release-api';
 import { rolloutSettingsOf, type RollbackResult } from '../src/workflows/operator-api';
 import { runCli } from './support/cli';
 import { lenientGates, releaseConfig } from './support/release';
-import { connectTestEnvironment, mlflowUri, requireEnv, withWorkers } from './support/temporal';
+import { startFileWorkers, type FileWorkers } from './support/file-workers';
+import { registerAgain } from './support/registered-copy';
+import { sharedModel } from './support/shared-model';
+import { connectTestEnvironment, mlflowUri, requireEnv } from './support/temporal';
 
 const dir = mkdtempSync(join(tmpdir(), 'modelship-rollout-'));
 const dataPath = join(dir, 'bank.csv');
@@ -33,6 +38,7 @@ process.env.MODELSHIP_ARTIFACTS_DIR = join(dir, 'workflow_artifacts');
 
 describe('blue-green rollout', () => {
   let env: TestWorkflowEnvironment;
+  let workers: FileWorkers;
   const servingDir = () => join(requireEnv('MODELSHIP_TEST_STATE_DIR'), 'serving');
   const target = () => new LocalTarget(requireEnv('MODELSHIP_ENDPOINT_URL'), servingDir());
   const registry = () => new MlflowClient(mlflowUri());
@@ -45,44 +51,47 @@ describe('blue-green rollout', () => {
     assert.equal(response.status, 200);
   };
 
-  const release = (overrides: Partial<ReleaseConfigInput>, modelUri?: string) =>
-    withWorkers(env, async (queues) => {
-      // A latency limit no loaded test machine misses: these releases are about colours, aliases and rollbacks; the
-      // latency check itself is the health-check test's.
-      const config = releaseConfig({
-        input_data_path: dataPath,
-        model_name: modelName,
-        endpoint_name: endpoint,
-        n_iter: 1,
-        cv_folds: 2,
-        model_families: ['logistic_regression', 'hist_gradient_boosting'],
-        auto_approve_deployment: true,
-        max_latency_ms: 2000,
-        bake_time: '1s',
-        termination_wait: '0s',
-        ...lenientGates,
-        ...overrides,
-      });
-      const handle = await startRelease(env.client, env.namespace ?? 'default', config, { queues, modelUri });
-      // Awaited here: the workers stop when this function returns.
-      return (await handle.result()) as ReleaseResult;
+  const release = async (overrides: Partial<ReleaseConfigInput>, modelUri: string) => {
+    // A latency limit no loaded test machine misses: these releases are about colours, aliases and rollbacks; the
+    // latency check itself is the health-check test's, and the local test suite is test/release-workflow.test.ts's.
+    const config = releaseConfig({
+      input_data_path: dataPath,
+      model_name: modelName,
+      endpoint_name: endpoint,
+      skip_training: true,
+      auto_approve_deployment: true,
+      skip_local_testing: true,
+      max_latency_ms: 2000,
+      bake_time: '1s',
+      termination_wait: '0s',
+      ...lenientGates,
+      ...overrides,
     });
+    const handle = await startRelease(env.client, env.namespace ?? 'default', config, { queues: workers.queues, modelUri });
+    return (await handle.result()) as ReleaseResult;
+  };
 
   before(async () => {
     env = await connectTestEnvironment();
+    workers = await startFileWorkers(env);
     await generateBankingCsv({ rows: 1000, seed: 21, out: dataPath });
+    const shared = await sharedModel(env);
+    assert.equal(await registerAgain(shared.name, shared.version, modelName), '1');
   });
   after(async () => {
+    await workers?.stop();
     await env?.teardown();
   });
 
   it('goes blue → green → blue over three releases, moving @production and @previous and cleaning up', async () => {
-    const first = await release({});
+    const first = await release({}, `models:/${modelName}/1`);
     assert.equal(first.outcome, 'succeeded', first.error);
     assert.equal(first.deployment?.colour, 'blue');
     assert.deepEqual((await target().describeEndpoint(endpoint)).traffic, { blue: 100 });
 
-    const second = await release({ random_state: 7 });
+    // Version 2 is the same model again: colours and aliases tell versions apart, not models.
+    assert.equal(await registerAgain(modelName, '1'), '2');
+    const second = await release({}, `models:/${modelName}/2`);
     assert.equal(second.deployment?.colour, 'green');
     assert.equal(second.deployment?.previousColour, 'blue');
     let state = await target().describeEndpoint(endpoint);
@@ -95,7 +104,7 @@ describe('blue-green rollout', () => {
     assert.equal((await registry().resolve(`models:/${modelName}@production`)).version, '2');
     assert.equal((await registry().resolve(`models:/${modelName}@previous`)).version, '1');
 
-    const third = await release({ skip_training: true }, `models:/${modelName}/1`);
+    const third = await release({}, `models:/${modelName}/1`);
     assert.equal(third.deployment?.colour, 'blue');
     state = await target().describeEndpoint(endpoint);
     assert.deepEqual(state.traffic, { blue: 100 });
@@ -108,7 +117,7 @@ describe('blue-green rollout', () => {
     const before = await target().describeEndpoint(endpoint);
     const production = (await registry().resolve(`models:/${modelName}@production`)).version;
     await injectFaults('green', faults);
-    await assert.rejects(release({ skip_training: true, traffic_plan: [50, 100] }, `models:/${modelName}/2`), (error: unknown) => {
+    await assert.rejects(release({ traffic_plan: [50, 100] }, `models:/${modelName}/2`), (error: unknown) => {
       assert.ok(error instanceof WorkflowFailedError);
       assert.match(failureMessage(error), pattern);
       assert.match(failureMessage(error), /Rolled back: .*deleted deployment green/);
@@ -217,9 +226,7 @@ describe('blue-green rollout', () => {
         await response?.arrayBuffer();
       }
     })();
-    const result = await release({ skip_training: true, traffic_plan: [10, 50, 100], shadow_percent: 50, shadow_time: '2s' }, `models:/${modelName}/2`).finally(
-      () => (running = false),
-    );
+    const result = await release({ traffic_plan: [10, 50, 100], shadow_percent: 50, shadow_time: '2s' }, `models:/${modelName}/2`).finally(() => (running = false));
     running = false;
     await load;
     assert.equal(result.outcome, 'succeeded', result.error);
@@ -237,50 +244,48 @@ describe('blue-green rollout', () => {
   it('rolls back by redeploying @previous when the old colour is gone, and by traffic when it was kept', async () => {
     const config = loadConfig({ path: join(projectRoot, 'config/default.yaml'), overrides: { bake_time: '1s', termination_wait: '0s' } }).config;
     const settings = rolloutSettingsOf(config);
-    await withWorkers(env, async (queues) => {
-      const run = <R>(type: string, args: unknown[]) =>
-        env.client.workflow.execute(type, { taskQueue: queues.orchestration, workflowId: `${type}-${Date.now()}`, args }) as Promise<R>;
-      const redeployed = await run<RollbackResult>('rollbackEndpoint', [{ target: 'local', endpoint, settings }]);
-      assert.equal(redeployed.how, 'redeploy');
-      assert.deepEqual((await target().describeEndpoint(endpoint)).traffic, { blue: 100 });
-      assert.equal((await registry().resolve(`models:/${modelName}@production`)).version, '1');
-      assert.equal((await registry().resolve(`models:/${modelName}@previous`)).version, '2');
+    const run = <R>(type: string, args: unknown[]) =>
+      env.client.workflow.execute(type, { taskQueue: workers.queues.orchestration, workflowId: `${type}-${Date.now()}`, args }) as Promise<R>;
+    const redeployed = await run<RollbackResult>('rollbackEndpoint', [{ target: 'local', endpoint, settings }]);
+    assert.equal(redeployed.how, 'redeploy');
+    assert.deepEqual((await target().describeEndpoint(endpoint)).traffic, { blue: 100 });
+    assert.equal((await registry().resolve(`models:/${modelName}@production`)).version, '1');
+    assert.equal((await registry().resolve(`models:/${modelName}@previous`)).version, '2');
 
-      const deployed = await run<{ colour: string; cleanup: string }>('deployRegisteredModel', [
-        { target: 'local', endpoint, modelUri: `models:/${modelName}/2`, settings: { ...settings, noCleanup: true } },
-      ]);
-      assert.equal(deployed.colour, 'green');
-      assert.match(deployed.cleanup, /kept blue at 0 %/);
+    const deployed = await run<{ colour: string; cleanup: string }>('deployRegisteredModel', [
+      { target: 'local', endpoint, modelUri: `models:/${modelName}/2`, settings: { ...settings, noCleanup: true } },
+    ]);
+    assert.equal(deployed.colour, 'green');
+    assert.match(deployed.cleanup, /kept blue at 0 %/);
 
-      const byTraffic = await run<RollbackResult>('rollbackEndpoint', [{ target: 'local', endpoint, settings }]);
-      assert.equal(byTraffic.how, 'traffic');
-      const state = await target().describeEndpoint(endpoint);
-      assert.deepEqual(state.traffic, { blue: 100 });
-      assert.deepEqual(state.deployments.map((d) => d.name).sort(), ['blue', 'green']);
-      assert.equal((await registry().resolve(`models:/${modelName}@production`)).version, '1');
-      assert.equal((await registry().resolve(`models:/${modelName}@previous`)).version, '2');
-    });
+    const byTraffic = await run<RollbackResult>('rollbackEndpoint', [{ target: 'local', endpoint, settings }]);
+    assert.equal(byTraffic.how, 'traffic');
+    const state = await target().describeEndpoint(endpoint);
+    assert.deepEqual(state.traffic, { blue: 100 });
+    assert.deepEqual(state.deployments.map((d) => d.name).sort(), ['blue', 'green']);
+    assert.equal((await registry().resolve(`models:/${modelName}@production`)).version, '1');
+    assert.equal((await registry().resolve(`models:/${modelName}@previous`)).version, '2');
   });
 
   it('operator commands: endpoint show and key for scripts, rollback --wait', async () => {
-    const cli = runCli;
-    const shown = await cli(['endpoint', 'show', endpoint, '--json']);
+    // Three read-only commands at once: each is a process of its own.
+    const [shown, key, missing] = await Promise.all([
+      runCli(['endpoint', 'show', endpoint, '--json']),
+      runCli(['endpoint', 'key', endpoint]),
+      runCli(['endpoint', 'show', 'no-such-endpoint']),
+    ]);
     assert.equal(shown.code, 0, shown.stderr);
     assert.deepEqual((JSON.parse(shown.stdout) as { traffic: Record<string, number> }).traffic, { blue: 100 });
-    const key = await cli(['endpoint', 'key', endpoint]);
     assert.equal(key.stdout.trim(), await target().endpointKey(endpoint), 'the key alone on stdout');
-    const missing = await cli(['endpoint', 'show', 'no-such-endpoint']);
     assert.equal(missing.code, 1);
     assert.match(missing.stderr, /no endpoint named no-such-endpoint/);
 
-    await withWorkers(env, async (queues) => {
-      const config = join(dir, 'fast.yaml');
-      const { readFileSync, writeFileSync } = await import('node:fs');
-      writeFileSync(config, readFileSync(join(projectRoot, 'config/default.yaml'), 'utf8').replace(/^bake_time: .*$/m, 'bake_time: 0s'));
-      const rolled = await cli(['rollback', '--endpoint-name', endpoint, '--config', config, '--wait'], { MODELSHIP_TASK_QUEUE: queues.orchestration });
-      assert.equal(rolled.code, 0, rolled.stderr);
-      assert.match(rolled.stdout, /rolled back .* by traffic: traffic moved back to green \(v2\)/);
-    });
+    const config = join(dir, 'fast.yaml');
+    const { readFileSync, writeFileSync } = await import('node:fs');
+    writeFileSync(config, readFileSync(join(projectRoot, 'config/default.yaml'), 'utf8').replace(/^bake_time: .*$/m, 'bake_time: 0s'));
+    const rolled = await runCli(['rollback', '--endpoint-name', endpoint, '--config', config, '--wait'], { MODELSHIP_TASK_QUEUE: workers.queues.orchestration });
+    assert.equal(rolled.code, 0, rolled.stderr);
+    assert.match(rolled.stdout, /rolled back .* by traffic: traffic moved back to green \(v2\)/);
     assert.deepEqual((await target().describeEndpoint(endpoint)).traffic, { green: 100 });
   });
 });
