@@ -1,7 +1,8 @@
 // The azure target through the release workflow, against the emulated Azure ML workspace (test/support/
 // azure-emulator.ts: HTTPS, real paths and long-running operations, Azurite storage, deployments that really score):
 // releases alternate colours, a failed provisioning rolls back with the container logs in the report, 409 and 429
-// are waited out, a missing login fails before any change, and no secret reaches workflow history.
+// are waited out, a missing login fails before any change, and no secret reaches workflow history. The releases
+// deploy the run's shared model (test/support/shared-model.ts) registered again as this file's versions.
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { request as httpsRequest } from 'node:https';
@@ -30,6 +31,9 @@ import { runCli } from './support/cli';
 import { startScoringScript } from './support/scoring-script';
 import { connectTestEnvironment, mlflowUri, withWorkers } from './support/temporal';
 import { PASSING_GATES } from './support/release';
+import { startFileWorkers, type FileWorkers } from './support/file-workers';
+import { registerAgain } from './support/registered-copy';
+import { sharedModel } from './support/shared-model';
 
 const dir = mkdtempSync(join(tmpdir(), 'modelship-azure-'));
 const dataPath = join(dir, 'bank.csv');
@@ -41,8 +45,10 @@ const staticCredential: TokenCredential = { getToken: async () => ({ token: TOKE
 
 describe('azure target (emulated workspace)', () => {
   let env: TestWorkflowEnvironment;
+  let workers: FileWorkers;
   const emulator = new AzureMlEmulator();
-  const workflowIds: string[] = [];
+  /** Every run started here, by run id: releases of one model may share a workflow id. */
+  const runs: { workflowId: string; runId?: string }[] = [];
   const registry = () => new MlflowClient(mlflowUri());
   const target = () => azureTargetFromEnv(staticCredential);
 
@@ -58,6 +64,8 @@ describe('azure target (emulated workspace)', () => {
         cv_folds: 2,
         model_families: ['logistic_regression'],
         auto_approve_deployment: true,
+        // The local test suite runs on the worker, whatever the target: test/release-workflow.test.ts has it.
+        skip_local_testing: true,
         bake_time: '1s',
         termination_wait: '0s',
         ...PASSING_GATES,
@@ -69,17 +77,19 @@ describe('azure target (emulated workspace)', () => {
   const sampleRecords = (count: number) =>
     readRecords(dataPath, JSON.parse(readFileSync(join(emulator.modelDir(endpoint, 'green'), 'input_contract.json'), 'utf8')) as InputContract, count);
 
-  const release = (overrides: Partial<ReleaseConfigInput>, options: { modelUri?: string; credential?: TokenCredential } = {}) =>
-    withWorkers(
-      env,
-      async (queues) => {
-        const handle = await startRelease(env.client, env.namespace ?? 'default', releaseConfig(overrides), { queues, modelUri: options.modelUri });
-        workflowIds.push(handle.workflowId);
-        return (await handle.result()) as ReleaseResult;
-      },
-      undefined,
-      { azureCredential: options.credential ?? staticCredential },
-    );
+  const startRecorded = async (queues: FileWorkers['queues'], overrides: Partial<ReleaseConfigInput>, modelUri?: string) => {
+    const handle = await startRelease(env.client, env.namespace ?? 'default', releaseConfig(overrides), { queues, modelUri });
+    runs.push({ workflowId: handle.workflowId, runId: (await handle.describe()).runId });
+    return handle;
+  };
+  /** A release on the file's workers (signed in with the static token), or on workers of its own with `credential`. */
+  const release = async (overrides: Partial<ReleaseConfigInput>, options: { modelUri?: string; credential?: TokenCredential } = {}) => {
+    const { credential } = options;
+    if (!credential) return (await (await startRecorded(workers.queues, overrides, options.modelUri)).result()) as ReleaseResult;
+    return withWorkers(env, async (queues) => (await (await startRecorded(queues, overrides, options.modelUri)).result()) as ReleaseResult, undefined, {
+      azureCredential: credential,
+    });
+  };
   const latestReport = () => {
     const root = process.env.MODELSHIP_ARTIFACTS_DIR!;
     const latest = readdirSync(root)
@@ -112,9 +122,13 @@ describe('azure target (emulated workspace)', () => {
     await emulator.start();
     Object.assign(process.env, emulator.env());
     env = await connectTestEnvironment();
+    workers = await startFileWorkers(env, { azureCredential: staticCredential });
+    // Trained (or awaited from another file) while the first test runs; the second awaits it.
+    sharedModel(env).catch(() => undefined);
     await generateBankingCsv({ rows: 1000, seed: 33, out: dataPath });
   });
   after(async () => {
+    await workers?.stop();
     await env?.teardown();
     await emulator.stop();
   });
@@ -148,7 +162,10 @@ describe('azure target (emulated workspace)', () => {
   });
 
   it('releases to the emulated workspace, and a second release flips colour through 409s and 429s', async () => {
-    const first = await release({});
+    // Registered after the first test, which shows that nothing is registered when the login is missing.
+    const shared = await sharedModel(env);
+    assert.equal(await registerAgain(shared.name, shared.version, modelName), '1');
+    const first = await release({ skip_training: true }, { modelUri: `models:/${modelName}/1` });
     assert.equal(first.outcome, 'succeeded', first.error);
     assert.equal(first.deployment?.colour, 'blue');
     let state = await target().describeEndpoint(endpoint);
@@ -167,10 +184,12 @@ describe('azure target (emulated workspace)', () => {
     assert.equal(probe.status, 422);
     assert.match(JSON.stringify(probe.body), /missing field/);
 
+    // Version 2 is the same model again: what follows is about the target, not about training.
+    assert.equal(await registerAgain(modelName, '1'), '2');
     emulator.faults.conflicts = 2;
     emulator.faults.throttle = 2;
     const requestsBefore = emulator.requests.length;
-    const second = await release({ random_state: 7 });
+    const second = await release({ skip_training: true }, { modelUri: `models:/${modelName}/2` });
     assert.equal(second.outcome, 'succeeded', second.error);
     assert.equal(second.deployment?.colour, 'green');
     state = await target().describeEndpoint(endpoint);
@@ -233,34 +252,23 @@ describe('azure target (emulated workspace)', () => {
   });
 
   it('stops waiting on a provisioning when the release is cancelled, and rolls it back', async () => {
-    await withSlowOperations(10_000, () =>
-      withWorkers(
-        env,
-        async (queues) => {
-          const handle = await startRelease(env.client, env.namespace ?? 'default', releaseConfig({ skip_training: true, skip_local_testing: true }), {
-            queues,
-            modelUri: `models:/${modelName}/1`,
-          });
-          workflowIds.push(handle.workflowId);
-          const putAt = emulator.requests.length;
-          while (!emulator.requests.slice(putAt).some((r) => r.method === 'PUT' && r.path.endsWith('/deployments/blue'))) await new Promise((r) => setTimeout(r, 100));
-          const cancelledAt = Date.now();
-          await handle.cancel();
-          await assert.rejects(handle.result(), (error: unknown) => error instanceof WorkflowFailedError && error.cause instanceof CancelledFailure);
-          // A cancelled run keeps no message: its status query and report say what happened.
-          const state = await handle.query<ReleaseResult>('status');
-          assert.equal(state.outcome, 'cancelled');
-          assert.equal(state.error, 'rollout cancelled at deploying to blue. Rolled back: deleted deployment blue');
-          const report = latestReport();
-          assert.equal(report.outcome, 'cancelled');
-          assert.deepEqual(report.failure_details.undone, ['deleted deployment blue'], 'the rollback is in the report');
-          assert.equal((await handle.describe()).status.name, 'CANCELLED');
-          assert.ok(Date.now() - cancelledAt < 60_000);
-        },
-        undefined,
-        { azureCredential: staticCredential },
-      ),
-    );
+    await withSlowOperations(10_000, async () => {
+      const putAt = emulator.requests.length;
+      const handle = await startRecorded(workers.queues, { skip_training: true, skip_local_testing: true }, `models:/${modelName}/1`);
+      while (!emulator.requests.slice(putAt).some((r) => r.method === 'PUT' && r.path.endsWith('/deployments/blue'))) await new Promise((r) => setTimeout(r, 100));
+      const cancelledAt = Date.now();
+      await handle.cancel();
+      await assert.rejects(handle.result(), (error: unknown) => error instanceof WorkflowFailedError && error.cause instanceof CancelledFailure);
+      // A cancelled run keeps no message: its status query and report say what happened.
+      const state = await handle.query<ReleaseResult>('status');
+      assert.equal(state.outcome, 'cancelled');
+      assert.equal(state.error, 'rollout cancelled at deploying to blue. Rolled back: deleted deployment blue');
+      const report = latestReport();
+      assert.equal(report.outcome, 'cancelled');
+      assert.deepEqual(report.failure_details.undone, ['deleted deployment blue'], 'the rollback is in the report');
+      assert.equal((await handle.describe()).status.name, 'CANCELLED');
+      assert.ok(Date.now() - cancelledAt < 60_000);
+    });
     await assertGreenAlone('the cancelled deployment was deleted');
   });
 
@@ -308,20 +316,13 @@ describe('azure target (emulated workspace)', () => {
 
   it('rolls back by redeploying @previous through the operator workflow', async () => {
     const config = loadConfig({ path: join(projectRoot, 'config/default.yaml'), overrides: { bake_time: '1s', termination_wait: '0s', deployment_timeout: '2m' } }).config;
-    const rolledBack = await withWorkers(
-      env,
-      async (queues) => {
-        const workflowId = `rollback-${endpoint}-${Date.now()}`;
-        workflowIds.push(workflowId);
-        return env.client.workflow.execute('rollbackEndpoint', {
-          taskQueue: queues.orchestration,
-          workflowId,
-          args: [{ target: 'azure', endpoint, settings: rolloutSettingsOf(config) }],
-        }) as Promise<RollbackResult>;
-      },
-      undefined,
-      { azureCredential: staticCredential },
-    );
+    const rollback = await env.client.workflow.start('rollbackEndpoint', {
+      taskQueue: workers.queues.orchestration,
+      workflowId: `rollback-${endpoint}-${Date.now()}`,
+      args: [{ target: 'azure', endpoint, settings: rolloutSettingsOf(config) }],
+    });
+    runs.push({ workflowId: rollback.workflowId, runId: rollback.firstExecutionRunId });
+    const rolledBack = (await rollback.result()) as RollbackResult;
     assert.equal(rolledBack.how, 'redeploy');
     const state = await target().describeEndpoint(endpoint);
     assert.deepEqual(state.traffic, { green: 100 });
@@ -518,22 +519,22 @@ describe('azure target (emulated workspace)', () => {
     const keys = await target().endpointKey(endpoint);
     const secrets = [TOKEN, keys, 'Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq'];
     assert.ok(emulator.tokensSeen.has(TOKEN), 'the static token was used');
-    assert.ok(workflowIds.length >= 7);
-    const pending = [...workflowIds];
+    assert.ok(runs.length >= 7);
+    const pending = [...runs];
     let inspected = 0;
     while (pending.length > 0) {
-      const workflowId = pending.pop()!;
-      const history = await env.client.workflow.getHandle(workflowId).fetchHistory();
+      const { workflowId, runId } = pending.pop()!;
+      const history = await env.client.workflow.getHandle(workflowId, runId).fetchHistory();
       // The rollouts are child workflows: their histories are inspected too.
       for (const event of history.events ?? []) {
-        const child = event.childWorkflowExecutionStartedEventAttributes?.workflowExecution?.workflowId;
-        if (child) pending.push(child);
+        const child = event.childWorkflowExecutionStartedEventAttributes?.workflowExecution;
+        if (child?.workflowId) pending.push({ workflowId: child.workflowId, runId: child.runId ?? undefined });
       }
       const text = JSON.stringify(history, (_key, value) => (value instanceof Uint8Array ? Buffer.from(value).toString('utf8') : value));
       for (const secret of secrets) assert.ok(!text.includes(secret), `a secret reached the history of ${workflowId}`);
       inspected++;
     }
-    assert.ok(inspected > workflowIds.length, 'child rollout histories were inspected');
+    assert.ok(inspected > runs.length, 'child rollout histories were inspected');
     const reports = readdirSync(process.env.MODELSHIP_ARTIFACTS_DIR!).map((d) => readFileSync(join(process.env.MODELSHIP_ARTIFACTS_DIR!, d, 'workflow_report.json'), 'utf8'));
     for (const report of reports) for (const secret of secrets) assert.ok(!report.includes(secret), 'a secret reached a report');
   });
