@@ -110,7 +110,7 @@ describe('retraining schedule on the dev server', () => {
     assert.equal(both.code, 1);
     assert.match(both.stderr, /give --every or --cron, not both/);
     assert.match(help.stdout, /Examples:\n {2}\$ modelship schedule create weekly-fbm --config config\/default.yaml --every 7d/);
-    assert.match(help.stdout, /--overlap <policy>.*skip \(default\)/s);
+    assert.match(help.stdout, /--overlap <policy>[\s\S]*choices:\s+"skip",\s+"buffer-one",\s+"cancel-other",\s+"allow-all",\s+default:\s+"skip"/);
     // A cron only the server can judge: its refusal comes back as a usage error with the fix, and no schedule is made.
     const badCron = releaseScheduleOptions(
       `bad-${name}`,

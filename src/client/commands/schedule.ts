@@ -467,8 +467,7 @@ async function command(run: () => Promise<void>): Promise<void> {
   }
 }
 
-const overlapOption = (what: string) =>
-  new Option('--overlap <policy>', `${what}: skip (default), buffer-one, cancel-other or allow-all`).choices(OVERLAP_NAMES).default('skip' as OverlapName);
+const overlapOption = (what: string) => new Option('--overlap <policy>', what).choices(OVERLAP_NAMES).default('skip' as OverlapName);
 
 export function registerScheduleCommands(program: Command): void {
   const schedule = program
