@@ -4,7 +4,7 @@
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { ScheduleAlreadyRunning, ScheduleNotFoundError, ScheduleOverlapPolicy, type Client, type ScheduleOptions } from '@temporalio/client';
+import { ScheduleNotFoundError, ScheduleOverlapPolicy, type Client, type ScheduleOptions } from '@temporalio/client';
 import type { Command } from 'commander';
 import { alarmArtifact, MONITOR_TAGS, readMonitorRun, REPORT_ARTIFACT, runPageUrl } from '../../activities/monitoring';
 import type { ReleaseConfig } from '../../config/schema';
@@ -14,6 +14,7 @@ import { durationMs } from '../../shared/duration';
 import { ENDPOINT } from '../../shared/search-attributes';
 import { monitorScheduleId, type MonitorAlarm, type MonitorInput, type MonitorResult, type MonitorSettings } from '../../workflows/monitor-api';
 import { awaitResult, releaseTemplate, workflowUrl } from '../release';
+import { upsertSchedule } from '../schedules';
 import { failureMessage, withClient } from '../temporal';
 import { configFromFlags } from './release';
 import { systemOpener } from './report';
@@ -60,20 +61,7 @@ export function monitorSchedule(input: MonitorInput, taskQueue: string): Schedul
 /** Creates the schedule, or updates it to these options when it exists: enabling twice gives one schedule. */
 export async function enableMonitor(client: Client, input: MonitorInput, taskQueue: string): Promise<'created' | 'updated'> {
   const options = monitorSchedule(input, taskQueue);
-  try {
-    await client.schedule.create(options);
-    return 'created';
-  } catch (error) {
-    if (!(error instanceof ScheduleAlreadyRunning)) throw error;
-  }
-  await client.schedule.getHandle(options.scheduleId).update((previous) => ({
-    ...previous,
-    spec: options.spec,
-    action: options.action,
-    policies: options.policies,
-    state: { ...previous.state, note: options.state?.note },
-  }));
-  return 'updated';
+  return upsertSchedule(client, options, (previous) => ({ ...previous, note: options.state?.note }));
 }
 
 /** Deletes the schedule; true when there was one. Runs already started finish. */

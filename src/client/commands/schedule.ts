@@ -4,15 +4,7 @@
 // releases (this schedule, another, an alarm, a person), one per model runs at a time.
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
-import {
-  ScheduleAlreadyRunning,
-  ScheduleNotFoundError,
-  ScheduleOverlapPolicy,
-  type Client,
-  type ScheduleDescription,
-  type ScheduleOptions,
-  type ScheduleSpec,
-} from '@temporalio/client';
+import { ScheduleNotFoundError, ScheduleOverlapPolicy, type Client, type ScheduleDescription, type ScheduleOptions, type ScheduleSpec } from '@temporalio/client';
 import type { Command } from 'commander';
 import { Option } from 'commander';
 import ms from 'ms';
@@ -24,6 +16,7 @@ import { releaseWorkflowIdOf, statusQuery, type ReleaseStart, type ReleaseStatus
 import { releaseScheduleId, type ScheduledReleaseInput, type ScheduledReleaseResult } from '../../workflows/release-starter-api';
 import { triggerLine } from '../../workflows/trigger-api';
 import { osUser, releaseTemplate, workflowUrl } from '../release';
+import { upsertSchedule } from '../schedules';
 import { failureMessage, withClient } from '../temporal';
 import { releaseConfigFromFlags } from './release';
 
@@ -145,27 +138,6 @@ export function releaseScheduleOptions(name: string, template: ReleaseTemplate, 
     policies: { overlap: settings.overlap, catchupWindow: settings.catchupMs, pauseOnFailure: settings.pauseOnFailure },
     state: { paused: settings.paused ?? false, note: settings.note ?? `retrain ${model} ${cadence}, created by ${osUser() ?? 'someone'} with modelship schedule create` },
   };
-}
-
-/**
- * Creates the Schedule, or updates it to `options` when it exists (spec, action, policies; `state` maps the state it
- * had to the one it keeps): creating twice gives one schedule. Any modelship schedule can be made this way.
- */
-export async function upsertSchedule(
-  client: Client,
-  options: ScheduleOptions,
-  state: (previous: ScheduleDescription['state']) => ScheduleDescription['state'],
-): Promise<'created' | 'updated'> {
-  try {
-    await client.schedule.create(options);
-    return 'created';
-  } catch (error) {
-    if (!(error instanceof ScheduleAlreadyRunning)) throw error;
-  }
-  await client.schedule
-    .getHandle(options.scheduleId)
-    .update((previous) => ({ ...previous, spec: options.spec, action: options.action, policies: options.policies, state: state(previous.state) }));
-  return 'updated';
 }
 
 /**
