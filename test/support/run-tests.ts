@@ -12,10 +12,11 @@ import { EmbeddedStack, freePort } from '../../src/client/embedded-stack';
 const testRoot = resolve(__dirname, '..');
 
 /**
- * The slowest files (a quiet 2-core run, 2026-12-03), started first so that no long file starts last and runs alone
- * at the end; the rest follow in name order.
+ * The slowest files (a full run on a loaded 2-core machine, 2026-12-03), started first so that no long file starts
+ * last and runs alone at the end; the rest follow in name order. azure leads: it trains the run's shared model
+ * (test/support/shared-model.ts) while its first test runs, so rollout and endpoint-lock find it ready.
  */
-const SLOWEST_FIRST = ['restarts', 'azure', 'dev-restart', 'rollout', 'worker-crash', 'endpoint-lock', 'review-release', 'distributed-training', 'release-cli'].map(
+const SLOWEST_FIRST = ['azure', 'restarts', 'distributed-training', 'dev-restart', 'worker-crash', 'signed-approvals', 'rollout', 'review-release', 'release-cli'].map(
   (name) => `${name}.test.ts`,
 );
 
