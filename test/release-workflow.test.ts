@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
@@ -16,7 +16,7 @@ import { projectRoot, type TaskQueues } from '../src/config/environment';
 import type { ReleaseConfigInput } from '../src/config/schema';
 import { generateBankingCsv } from '../src/data/generate';
 import { MlflowClient } from '../src/registry/mlflow';
-import { approveUpdate, type ReleaseResult } from '../src/workflows/release-api';
+import { approveUpdate, statusQuery, type ReleaseResult } from '../src/workflows/release-api';
 import { workflowBundle } from './support/bundles';
 import { quickTraining, releaseConfig as defaultConfig, waitForApproval } from './support/release';
 import { connectTestEnvironment, mlflowUri, withWorkers } from './support/temporal';
@@ -31,7 +31,7 @@ const releaseConfig = (overrides: Partial<ReleaseConfigInput> = {}) =>
 
 describe('modelRelease workflow', () => {
   let env: TestWorkflowEnvironment;
-  let firstRun: { workflowId: string; result: ReleaseResult };
+  let firstRun: { workflowId: string; runId: string; result: ReleaseResult };
   const versions = () => new MlflowClient(mlflowUri()).searchVersions(`name='${modelName}'`);
 
   before(async () => {
@@ -43,14 +43,15 @@ describe('modelRelease workflow', () => {
   });
 
   /** Runs `fn` with workers on fresh queues; releases started through `start` go to those queues. */
-  const withRelease = <T>(fn: (start: (overrides?: Partial<ReleaseConfigInput>, modelUri?: string) => Promise<WorkflowHandle>, queues: TaskQueues) => Promise<T>) =>
-    withWorkers(env, (queues) => fn((overrides, modelUri) => startRelease(env.client, env.namespace ?? 'default', releaseConfig(overrides), { queues, modelUri }), queues));
+  const withRelease = <T>(
+    fn: (start: (overrides?: Partial<ReleaseConfigInput>, modelUri?: string) => Promise<WorkflowHandle & { firstExecutionRunId?: string }>, queues: TaskQueues) => Promise<T>,
+  ) => withWorkers(env, (queues) => fn((overrides, modelUri) => startRelease(env.client, env.namespace ?? 'default', releaseConfig(overrides), { queues, modelUri }), queues));
 
   it('runs the whole pipeline: data → train → evaluate → gates → register → local tests → approval → report', async () => {
     await withRelease(async (start) => {
       const handle = await start();
       const result = (await handle.result()) as ReleaseResult;
-      firstRun = { workflowId: handle.workflowId, result };
+      firstRun = { workflowId: handle.workflowId, runId: handle.firstExecutionRunId!, result };
       assert.equal(result.outcome, 'succeeded', result.error);
       assert.deepEqual(
         result.steps.map((s) => `${s.name}:${s.status}`),
@@ -73,7 +74,10 @@ describe('modelRelease workflow', () => {
       }
       const report = JSON.parse(readFileSync(join(result.artifactsDir, 'workflow_report.json'), 'utf8'));
       assert.equal(report.outcome, 'succeeded');
-      assert.match(report.links.temporal_ui, new RegExp(`/workflows/${handle.workflowId}$`));
+      // The model's one workflow id and this release's run of it; the folder is named by the release's own id.
+      assert.equal(handle.workflowId, `release-${modelName}`);
+      assert.match(report.links.temporal_ui, new RegExp(`/workflows/${handle.workflowId}/${handle.firstExecutionRunId!}$`));
+      assert.equal(basename(result.artifactsDir), result.workflowId);
       assert.match(readFileSync(join(result.artifactsDir, 'workflow.log'), 'utf8'), /train +succeeded/);
       const version = (await versions())[0]!;
       assert.equal(version.tags?.find((t) => t.key === 'modelship.approval.automatic')?.value, 'true');
@@ -85,7 +89,7 @@ describe('modelRelease workflow', () => {
   });
 
   it('replays its recorded history deterministically', async () => {
-    const history = await env.client.workflow.getHandle(firstRun.workflowId).fetchHistory();
+    const history = await env.client.workflow.getHandle(firstRun.workflowId, firstRun.runId).fetchHistory();
     await Worker.runReplayHistory({ workflowBundle: await workflowBundle('current') }, history, firstRun.workflowId);
   });
 
@@ -116,7 +120,8 @@ describe('modelRelease workflow', () => {
         assert.match(error.cause!.message, new RegExp(`release failed at ${expectedStep}`));
         return true;
       });
-      const report = JSON.parse(readFileSync(join(process.env.MODELSHIP_ARTIFACTS_DIR!, handle.workflowId, 'workflow_report.json'), 'utf8'));
+      const releaseId = (await handle.query(statusQuery)).workflowId;
+      const report = JSON.parse(readFileSync(join(process.env.MODELSHIP_ARTIFACTS_DIR!, releaseId, 'workflow_report.json'), 'utf8'));
       assert.equal(report.outcome, 'failed');
       assert.equal(report.steps.find((s: { name: string }) => s.name === expectedStep).status, 'failed');
       assert.equal((await versions()).length, before, 'no model version was created');

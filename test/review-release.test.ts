@@ -98,7 +98,8 @@ describe('release review report', () => {
         await sleep(250);
       }
       assert.ok(status?.waitingFor, 'the release waits for approval');
-      const artifactsDir = join(process.env.MODELSHIP_ARTIFACTS_DIR!, handle.workflowId);
+      // The folder is named by the release's own id; commands address the model's workflow id.
+      const artifactsDir = join(process.env.MODELSHIP_ARTIFACTS_DIR!, status.workflowId);
 
       // Before anyone decides: the files, their links, the MLflow copies.
       assert.equal(status.review?.phase, 'awaiting_approval');

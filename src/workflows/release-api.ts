@@ -140,7 +140,10 @@ export interface ReleaseInput {
  * Each vote is stored once, in `approval.approvals`; `approval_gate` holds the rules.
  */
 export interface ReleaseReport {
+  /** The release's own id (unique). */
   workflow_id: string;
+  /** Its Temporal run: the workflow id approvers and `audit` address (release-<model>) and the run. */
+  temporal?: { workflow_id: string; run_id?: string };
   trigger?: ReleaseTrigger;
   environments?: EnvironmentStatus[];
   model_name: string;

@@ -100,6 +100,7 @@ export function releaseReport({ input, state, failedDetails, train, artifactsDir
   const run = state.handleId && runId ? `${encodeURIComponent(state.handleId)}/${runId}` : workflowId;
   return {
     workflow_id: workflowId,
+    temporal: { workflow_id: state.handleId ?? workflowId, ...(runId ? { run_id: runId } : {}) },
     ...(state.trigger ? { trigger: state.trigger } : {}),
     ...(state.environments ? { environments: state.environments } : {}),
     model_name: config.model_name,

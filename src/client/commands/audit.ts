@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { mlflowTrackingUri } from '../../config/environment';
-import type { ApprovalGateStatus, ApprovalRecord, CandidateRef } from '../../workflows/release-api';
+import type { ApprovalGateStatus, ApprovalRecord, CandidateRef, ReleaseReport } from '../../workflows/release-api';
 import { auditApprovals, type ApprovalEvidence } from '../audit';
 import { artifactsRoot } from '../release';
 import { withClient } from '../temporal';
@@ -11,8 +11,11 @@ import { withClient } from '../temporal';
 async function evidenceOf(workflowId: string, reportPath?: string): Promise<ApprovalEvidence> {
   const path = reportPath ?? join(artifactsRoot(), workflowId, 'workflow_report.json');
   if (existsSync(path)) {
-    const report = JSON.parse(readFileSync(path, 'utf8')) as { workflow_id?: string; candidate?: CandidateRef; approval?: ApprovalRecord; approval_gate?: ApprovalGateStatus };
-    if (report.workflow_id && report.workflow_id !== workflowId) throw new Error(`${path} is the report of ${report.workflow_id}, not ${workflowId}`);
+    const report = JSON.parse(readFileSync(path, 'utf8')) as Pick<ReleaseReport, 'workflow_id' | 'temporal' | 'candidate' | 'approval'> & { approval_gate?: ApprovalGateStatus };
+    // Either id names it: the release's own, or the workflow id every release of its model shares.
+    if (report.workflow_id && report.workflow_id !== workflowId && report.temporal?.workflow_id !== workflowId) {
+      throw new Error(`${path} is the report of ${report.workflow_id}, not ${workflowId}`);
+    }
     return { workflowId, candidate: report.candidate, approval: report.approval, gate: report.approval_gate, source: path };
   }
   if (reportPath) throw new Error(`${reportPath} does not exist`);
