@@ -14,7 +14,7 @@ import { loadConfig } from '../src/config/load';
 import { projectRoot } from '../src/config/environment';
 import { generateBankingCsv } from '../src/data/generate';
 import { MlflowClient } from '../src/registry/mlflow';
-import type { ReleaseResult } from '../src/workflows/release-api';
+import { statusQuery, type ReleaseResult } from '../src/workflows/release-api';
 import { connectTestEnvironment, mlflowUri, uniqueQueues } from './support/temporal';
 
 describe('distributed training search', () => {
@@ -68,9 +68,16 @@ describe('distributed training search', () => {
 
     const handle = await startRelease(env.client, env.namespace ?? 'default', config, { queues });
     // Wait until both workers are scoring a shard, then kill A in the middle of its shard.
+    // Training folders are named by the release's own id (its status's workflowId), not the model's workflow id.
+    let releaseId: string | undefined;
     let victim: string[] = [];
     for (let i = 0; i < 1200; i++) {
-      const [onA, onB] = [shardsOf('a', handle.workflowId), shardsOf('b', handle.workflowId)];
+      releaseId ??= (await handle.query(statusQuery).catch(() => undefined))?.workflowId;
+      if (!releaseId) {
+        await sleep(100);
+        continue;
+      }
+      const [onA, onB] = [shardsOf('a', releaseId), shardsOf('b', releaseId)];
       victim = onA.started.filter((id) => !onA.finished.includes(id));
       if (victim.length > 0 && onB.started.length > 0) break;
       await sleep(100);
@@ -85,7 +92,7 @@ describe('distributed training search', () => {
     assert.equal(versions.length, 1, 'exactly one model version');
 
     // The shard A was killed in was finished by B; every shard's scores are artifacts of the one training run.
-    assert.ok(shardsOf('b', handle.workflowId).finished.includes(victim[0]!), `worker B finished ${victim[0]} after A died`);
+    assert.ok(shardsOf('b', releaseId!).finished.includes(victim[0]!), `worker B finished ${victim[0]} after A died`);
     const artifactUri = versions[0]!.source.replace(/\/model$/, '');
     const client = new MlflowClient(mlflowUri());
     for (const family of config.model_families) {
