@@ -35,6 +35,8 @@ const MAX_EXAMPLES = 5;
 export interface EngineSettings extends ValidationSettings {
   /** DuckDB threads (default: every core). */
   threads?: number;
+  /** DuckDB's memory limit (default 2GB): beyond it the table spills to a scratch folder, so a bigger file costs disk, not memory. */
+  memoryLimit?: string;
   /** Progress of the read, 0–100, every few seconds. */
   onPercent?: (percent: number) => void;
 }
@@ -52,12 +54,17 @@ const JS_WHITESPACE = ' \t\n\v\f\r\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u20
 const DECIMAL = String.raw`[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?`;
 // What Number() also reads but DuckDB does not: such a file is validated by the streaming pass.
 const NON_DECIMAL = '0([xX][0-9a-fA-F]+|[oO][0-7]+|[bB][01]+)';
-const DATE_SQL: Record<DataContract['date_format'], { regex: string; strptime: string; year: (t: string) => string }> = {
-  'M/D/YYYY': { regex: String.raw`\d{1,2}/\d{1,2}/\d{4}`, strptime: '%m/%d/%Y', year: (t) => `right(${t}, 4)` },
-  'D/M/YYYY': { regex: String.raw`\d{1,2}/\d{1,2}/\d{4}`, strptime: '%d/%m/%Y', year: (t) => `right(${t}, 4)` },
-  'YYYY-MM-DD': { regex: String.raw`\d{4}-\d{1,2}-\d{1,2}`, strptime: '%Y-%m-%d', year: (t) => `left(${t}, 4)` },
+const DATE_SQL: Record<DataContract['date_format'], { regex: string; strptime: string }> = {
+  'M/D/YYYY': { regex: String.raw`\d{1,2}/\d{1,2}/\d{4}`, strptime: '%m/%d/%Y' },
+  'D/M/YYYY': { regex: String.raw`\d{1,2}/\d{1,2}/\d{4}`, strptime: '%d/%m/%Y' },
+  'YYYY-MM-DD': { regex: String.raw`\d{4}-\d{1,2}-\d{1,2}`, strptime: '%Y-%m-%d' },
 };
 
+// values.ts's missing tokens, and every upper/lower-case spelling of them (what lower() would map onto them).
+const MISSING_TOKENS = ['', 'na', 'n/a', 'nan', 'null', 'none'];
+const MISSING_SPELLINGS = MISSING_TOKENS.flatMap((token) =>
+  [...token].reduce<string[]>((spellings, ch) => spellings.flatMap((head) => [...new Set([head + ch.toLowerCase(), head + ch.toUpperCase()])]), ['']),
+);
 const literal = (text: string) => `'${text.replaceAll("'", "''")}'`;
 const n = (value: unknown) => (value === null || value === undefined ? 0 : Number(value));
 
@@ -93,6 +100,7 @@ export async function validateDataset(path: string, settings: EngineSettings): P
   const instance = await DuckDBInstance.create(':memory:', {
     threads: String(settings.threads ?? availableParallelism()),
     temp_directory: scratch,
+    memory_limit: settings.memoryLimit ?? '2GB',
     preserve_insertion_order: 'true',
   });
   const connection = await instance.connect();
@@ -134,11 +142,13 @@ function irregularLayout(layout: CsvLayout): string | undefined {
   return undefined;
 }
 
-function readCsvSql(path: string, width: number, headerLines: number): string {
+/** With missingAsNull, every case spelling of a missing token reads as NULL (exact for untrimmed text). */
+function readCsvSql(path: string, width: number, headerLines: number, missingAsNull = false): string {
   const columns = Array.from({ length: width }, (_, i) => `'c${i}': 'VARCHAR'`).join(', ');
+  const nullstr = missingAsNull ? `, nullstr = [${MISSING_SPELLINGS.map(literal).join(', ')}]` : '';
   return (
     `read_csv(${literal(path)}, header = false, skip = ${headerLines}, columns = {${columns}}, delim = ',', quote = '"', escape = '"', ` +
-    `auto_detect = false, strict_mode = true, null_padding = false, max_line_size = 134217728)`
+    `auto_detect = false, strict_mode = true, null_padding = false${nullstr})`
   );
 }
 
@@ -162,44 +172,47 @@ async function load(
     )
     .join(', ');
   const date = DATE_SQL[contract.date_format];
-  // Three levels, each expression once: the text; missing or not, and the parsed value; what the table keeps.
+  // Missing: untrimmed, the reader itself turns every spelling of a missing token into NULL (nullstr); trimmed, the
+  // test runs as a CASE condition (DuckDB evaluates it only for the rows still undecided).
+  const missing = (t: string) => (trim ? `${t} IS NULL OR (strlen(${t}) <= 4 AND lower(${t}) IN (${MISSING_TOKENS.map(literal).join(', ')}))` : `${t} IS NULL`);
+  // Three levels, each expression once: the text; the parsed value; what the table keeps.
   const parsed: string[] = [];
   const kept: string[] = [];
   plan.columns.forEach(({ name, stats }, i) => {
     const t = `t${i}`;
-    parsed.push(t, `(${t} IS NULL OR lower(${t}) IN ('', 'na', 'n/a', 'nan', 'null', 'none')) AS miss${i}`);
+    parsed.push(t);
     switch (stats.role) {
       case 'numeric':
       case 'forbidden': {
-        // Missing tokens never look like a decimal, so the value needs no missing check.
+        // A missing token never looks like a decimal: the missing test runs only where the value did not parse.
         parsed.push(`CASE WHEN regexp_full_match(${t}, ${literal(DECIMAL)}) THEN TRY_CAST(${t} AS DOUBLE) END AS num${i}`);
         const range = contract.ranges[name];
         const outside = [range?.min !== undefined ? `num${i} < ${range.min}` : undefined, range?.max !== undefined ? `num${i} > ${range.max}` : undefined].filter(Boolean);
         kept.push(
           `CASE WHEN isfinite(num${i}) THEN num${i} END AS v${i}`,
-          `CASE WHEN NOT miss${i} AND NOT coalesce(isfinite(num${i}), false) THEN ${t} END AS bad${i}`,
+          `CASE WHEN isfinite(num${i}) THEN NULL WHEN ${missing(t)} THEN NULL ELSE ${t} END AS bad${i}`,
           ...(outside.length ? [`CASE WHEN isfinite(num${i}) AND (${outside.join(' OR ')}) THEN ${t} END AS oor${i}`] : []),
         );
         break;
       }
       case 'date':
+        parsed.push(`CASE WHEN regexp_full_match(${t}, ${literal(date.regex)}) THEN try_strptime(${t}, ${literal(date.strptime)}) END AS ts${i}`);
         // Years below 100 are not dates to Date.UTC (it maps them to 19xx), so not to parseDate either.
-        parsed.push(
-          `CASE WHEN regexp_full_match(${t}, ${literal(date.regex)}) AND TRY_CAST(${date.year(t)} AS INTEGER) >= 100 ` +
-            `THEN CAST(date_diff('day', DATE '1970-01-01', CAST(try_strptime(${t}, ${literal(date.strptime)}) AS DATE)) AS DOUBLE) END AS day${i}`,
+        kept.push(
+          `CASE WHEN year(ts${i}) >= 100 THEN CAST(date_diff('day', DATE '1970-01-01', CAST(ts${i} AS DATE)) AS DOUBLE) END AS v${i}`,
+          `CASE WHEN year(ts${i}) >= 100 THEN NULL WHEN ${missing(t)} THEN NULL ELSE ${t} END AS bad${i}`,
         );
-        kept.push(`day${i} AS v${i}`, `CASE WHEN day${i} IS NULL AND NOT miss${i} THEN ${t} END AS bad${i}`);
         break;
       case 'categorical':
       case 'target':
       case 'id':
-        kept.push(`CASE WHEN NOT miss${i} THEN ${t} END AS s${i}`);
+        kept.push(`CASE WHEN ${missing(t)} THEN NULL ELSE ${t} END AS s${i}`);
         break;
       default:
-        kept.push(`miss${i} AS m${i}`);
+        kept.push(`CASE WHEN ${missing(t)} THEN true ELSE false END AS m${i}`);
     }
   });
-  const sql = `SELECT ${kept.join(', ')} FROM (SELECT ${parsed.join(', ')} FROM (SELECT ${trimmed} FROM ${readCsvSql(path, width, headerLines)}))`;
+  const sql = `SELECT ${kept.join(', ')} FROM (SELECT ${parsed.join(', ')} FROM (SELECT ${trimmed} FROM ${readCsvSql(path, width, headerLines, !trim)}))`;
   const timer = onPercent && setInterval(() => onPercent(connection.progress.percentage), 5_000);
   try {
     await connection.run(`CREATE OR REPLACE TABLE p AS ${sql}`);
