@@ -151,6 +151,32 @@ describe('validation by DuckDB against the streaming pass', () => {
     assert.deepEqual((await same(write('crlf.csv', faulty(6, 0.05), { eol: '\r\n', bom: true }))).engine.pass, { engine: true });
   });
 
+  it('agrees on quoted fields (a comma inside, quotes around numbers and missing tokens), in the engine', async () => {
+    const at = (column: string) => header.indexOf(column);
+    const quoted = faulty(7, 0.05).map((fields, i) =>
+      fields.map((v, k) => (k === at('Address') ? `"${v}, Apt ${i}"` : k === at('Age') && i % 3 === 0 ? `"${v}"` : k === at('City') && i % 50 === 0 ? '"NA"' : v)),
+    );
+    assert.deepEqual((await same(write('quoted.csv', quoted))).engine.pass, { engine: true });
+  });
+
+  for (const format of ['YYYY-MM-DD', 'D/M/YYYY'] as const) {
+    it(`agrees on dates in the ${format} format`, async () => {
+      const dates = contract.date_features.map((column) => header.indexOf(column));
+      const next = seededRandom(format.length);
+      const rewritten = faulty(8, 0.05).map((fields) =>
+        fields.map((v, k) => {
+          const match = dates.includes(k) ? /^(\d{1,2})\/(\d{1,2})\/(\d{4})$/.exec(v) : null;
+          if (!match) return v;
+          const [, month, day, year] = match;
+          if (next() < 0.02) return format === 'YYYY-MM-DD' ? `${year}-${day}-${month}` : `${month}/${day}/${year}`; // swapped: some impossible
+          return format === 'YYYY-MM-DD' ? `${year}-${month!.padStart(next() < 0.5 ? 2 : 1, '0')}-${day}` : `${day}/${month}/${year}`;
+        }),
+      );
+      const { engine } = await same(write(`dates-${format.replaceAll('/', '')}.csv`, rewritten), { date_format: format });
+      assert.deepEqual(engine.pass, { engine: true });
+    });
+  }
+
   it('leaves the files DuckDB might read otherwise to the streaming pass, with the same words', async () => {
     const at = (column: string) => header.indexOf(column);
     const cases: [string, string[][], RegExp, { eol?: string }?][] = [
