@@ -229,6 +229,13 @@ async function quotedOddities(connection: DuckDBConnection, path: string, width:
   return n(reader.getRowObjects()[0]!.odd) > 0;
 }
 
+/** A result's columns by position (one array per column: cheaper than an object per row for the samples). */
+async function columnsOf(connection: DuckDBConnection, sql: string): Promise<unknown[][]> {
+  return (await connection.runAndReadAll(sql)).getColumns() as unknown[][];
+}
+
+const sampleValue = (kind: FeatureKind, value: unknown) => (value === null || value === undefined ? null : kind === 'categorical' ? String(value) : Number(value));
+
 async function rowsOf(connection: DuckDBConnection, sql: string): Promise<Record<string, unknown>[]> {
   return (await connection.runAndReadAll(sql)).getRowObjects() as Record<string, unknown>[];
 }
@@ -375,18 +382,12 @@ async function leakageSample(
   const target = `s${plan.targetIndex!}`;
   const values = features.map(({ kind, position }, k) => (kind === 'categorical' ? `coalesce(s${position}, ${literal(MISSING_CATEGORY)}) AS f${k}` : `v${position} AS f${k}`));
   const numbered = unlabelledRows ? `(SELECT *, row_number() OVER (ORDER BY rowid) - 1 AS ordinal FROM p WHERE ${target} IS NOT NULL)` : `(SELECT *, rowid AS ordinal FROM p)`;
-  const sample = await rowsOf(
+  const [, labels, ...columns] = await columnsOf(
     connection,
     `SELECT k.slot, (${target} = ${literal(contract.positive_class)})::INTEGER AS label${values.length ? ', ' : ''}${values.join(', ')} ` +
       `FROM leakage_pick k JOIN ${numbered} q ON q.ordinal = k.ordinal ORDER BY k.slot`,
   );
-  return sample.map((row) => ({
-    values: features.map(({ kind }, k) => {
-      const value = row[`f${k}`];
-      return value === null || value === undefined ? null : kind === 'categorical' ? String(value) : Number(value);
-    }),
-    label: n(row.label),
-  }));
+  return (labels ?? []).map((label, row) => ({ values: features.map(({ kind }, k) => sampleValue(kind, columns[k]![row])), label: n(label) }));
 }
 
 /** The review's data sketch: the rows a Reservoir(SKETCH_ROWS, 42) over every row keeps, missing and unparseable values as null. */
@@ -394,8 +395,10 @@ async function dataSketch(connection: DuckDBConnection, plan: Plan, rows: number
   await pick(connection, 'sketch_pick', reservoirOrdinals(SKETCH_ROWS, SKETCH_SEED, rows));
   const features = featureColumns(plan);
   const values = features.map(({ kind, position }, k) => `${kind === 'categorical' ? 's' : 'v'}${position} AS f${k}`);
-  const sample = features.length
-    ? await rowsOf(connection, `SELECT k.slot, ${values.join(', ')} FROM sketch_pick k JOIN (SELECT *, rowid AS ordinal FROM p) q ON q.ordinal = k.ordinal ORDER BY k.slot`)
+  const columns = features.length
+    ? (
+        await columnsOf(connection, `SELECT k.slot, ${values.join(', ')} FROM sketch_pick k JOIN (SELECT *, rowid AS ordinal FROM p) q ON q.ordinal = k.ordinal ORDER BY k.slot`)
+      ).slice(1)
     : [];
   return {
     sketch_version: SKETCH_VERSION,
@@ -403,11 +406,6 @@ async function dataSketch(connection: DuckDBConnection, plan: Plan, rows: number
     rows,
     sample_rows: Math.min(rows, SKETCH_ROWS),
     features: features.map(({ column, kind }) => ({ column, kind })),
-    values: features.map(({ kind }, k) =>
-      sample.map((row) => {
-        const value = row[`f${k}`];
-        return value === null || value === undefined ? null : kind === 'categorical' ? String(value) : Number(value);
-      }),
-    ),
+    values: features.map(({ kind }, k) => columns[k]!.map((value) => sampleValue(kind, value))),
   };
 }
