@@ -1,6 +1,7 @@
 // One way of validating a CSV, in its own process so its peak memory is its own (bench:scale runs each in turn).
 //   node --import tsx bench/validate-data.ts <engine|engine-1|streaming|floor> <file.csv>
-// Prints one JSON line: seconds, peak resident memory (MiB) and what was found.
+// Prints one JSON line: seconds, CPU seconds (every thread of the process: steadier than the wall clock on a shared
+// machine), peak resident memory (MiB) and what was found.
 //   engine     the release's path: DuckDB with every core, the profile, the problems, the data sketch
 //   engine-1   the same with one DuckDB thread
 //   streaming  the previous path: one csv-parse pass in Node, then the review's second pass for its sketch
@@ -48,6 +49,7 @@ async function floor(): Promise<string> {
 
 async function main() {
   const started = performance.now();
+  const cpu = process.cpuUsage();
   let found: string;
   if (mode === 'floor') found = await floor();
   else if (mode === 'streaming') {
@@ -59,7 +61,8 @@ async function main() {
     found = `${profile?.rows ?? 0} rows, ${problems.length} problem(s), sketch of ${sketch?.sample_rows ?? 0} rows${pass.engine ? '' : `, streamed: ${pass.reason}`}`;
   }
   const seconds = (performance.now() - started) / 1000;
-  console.log(JSON.stringify({ mode, seconds, peakMiB: process.resourceUsage().maxRSS / 1024, found }));
+  const used = process.cpuUsage(cpu);
+  console.log(JSON.stringify({ mode, seconds, cpuSeconds: (used.user + used.system) / 1e6, peakMiB: process.resourceUsage().maxRSS / 1024, found }));
 }
 
 main().then(
