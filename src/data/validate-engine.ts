@@ -104,9 +104,11 @@ export async function validateDataset(path: string, settings: EngineSettings): P
     preserve_insertion_order: 'true',
   });
   const connection = await instance.connect();
-  await connection.run(`ATTACH ':memory:' AS profile (COMPRESS)`);
-  await connection.run('USE profile');
+  // The engine's answer, or why the streaming pass must give it (run once DuckDB's memory is released).
+  let outcome: EngineValidationResult | string;
   try {
+    await connection.run(`ATTACH ':memory:' AS profile (COMPRESS)`);
+    await connection.run('USE profile');
     const layoutPromise = scanCsvLayout(path); // the digest, read beside the engine's own read of the file
     // Optimistic: most files have no whitespace at the edges of fields, and trimming every cell costs more than
     // the read. The byte scan says whether it was needed; if so the table is made again with every cell trimmed.
@@ -122,18 +124,17 @@ export async function validateDataset(path: string, settings: EngineSettings): P
     let loaded = await read(false);
     const layout = await layoutPromise;
     const irregular = irregularLayout(layout);
-    if (irregular) return await streamed(path, settings, irregular);
-    if (loaded && (layout.edgeWhitespace || layout.quotes)) loaded = await read(true);
-    if (!loaded) return await streamed(path, settings, `DuckDB could not read the file as csv-parse does (${readError})`);
-    if (layout.quotes && (await quotedOddities(connection, path, head.header.length, head.lines))) {
-      return await streamed(path, settings, 'a field holds a quote or a line break');
-    }
-    return await profile(connection, path, head.lines, plan, settings, layout);
+    if (!irregular && loaded && (layout.edgeWhitespace || layout.quotes)) loaded = await read(true);
+    if (irregular) outcome = irregular;
+    else if (!loaded) outcome = `DuckDB could not read the file as csv-parse does (${readError})`;
+    else if (layout.quotes && (await quotedOddities(connection, path, head.header.length, head.lines))) outcome = 'a field holds a quote or a line break';
+    else outcome = await profile(connection, path, head.lines, plan, settings, layout);
   } finally {
     connection.closeSync();
     instance.closeSync();
     rmSync(scratch, { recursive: true, force: true });
   }
+  return typeof outcome === 'string' ? streamed(path, settings, outcome) : outcome;
 }
 
 function irregularLayout(layout: CsvLayout): string | undefined {
@@ -240,7 +241,15 @@ async function rowsOf(connection: DuckDBConnection, sql: string): Promise<Record
   return (await connection.runAndReadAll(sql)).getRowObjects() as Record<string, unknown>[];
 }
 
-async function profile(connection: DuckDBConnection, path: string, headerLines: number, plan: Plan, settings: EngineSettings, layout: CsvLayout): Promise<EngineValidationResult> {
+/** The profile and problems from table p, or why the streaming pass must give them. */
+async function profile(
+  connection: DuckDBConnection,
+  path: string,
+  headerLines: number,
+  plan: Plan,
+  settings: EngineSettings,
+  layout: CsvLayout,
+): Promise<EngineValidationResult | string> {
   const { contract } = settings;
   const line = (rowid: unknown) => headerLines + n(rowid) + 1;
   const targetColumn = plan.targetIndex!;
@@ -279,7 +288,7 @@ async function profile(connection: DuckDBConnection, path: string, headerLines: 
   const totals = (await rowsOf(connection, `SELECT ${aggregates.join(', ')} FROM p`))[0]!;
   const rows = n(totals.rows);
   const nonDecimal = plan.columns.some((_, i) => n(totals[`nondecimal${i}`]) > 0);
-  if (nonDecimal) return streamed(path, settings, 'a number is written in hexadecimal, octal or binary');
+  if (nonDecimal) return 'a number is written in hexadecimal, octal or binary';
 
   for (const [i, { stats }] of plan.columns.entries()) {
     fill(stats, rows, totals, i);
