@@ -7,11 +7,17 @@
 //   Then the search's wall time with one and with two training workers, each pinned to its own core with taskset
 //   and running one training activity at a time,
 //   on BENCH_SEARCH_ROWS rows (default 50000; 0 skips it), with training_budget 60m so no time limit cuts it.
+//   First the data path alone, on BENCH_VALIDATE_ROWS rows (default 1000000; 0 skips it): validation (profile,
+//   problems and the review's data sketch) by the release's DuckDB path with every core and with one thread, by
+//   DuckDB alone computing the same profile single-threaded (the floor), and by the previous streaming path
+//   (BENCH_STREAMING=0 skips it: it takes about a minute per million rows), each in its own process with its peak memory.
+//   BENCH_ROWS= and BENCH_SEARCH_ROWS=0 run only that.
 // The machine may be shared: the load average is printed before each run; compare numbers taken alike.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { Client, Connection } from '@temporalio/client';
 import { EmbeddedStack, freePort } from '../src/client/embedded-stack';
 import { startRelease } from '../src/client/release';
@@ -31,6 +37,11 @@ const REFERENCE = {
 const dir = process.env.BENCH_DIR ?? join(tmpdir(), 'modelship-bench-scale');
 const sizes = (process.env.BENCH_ROWS ?? '5000,50000,1000000').split(',').filter(Boolean).map(Number);
 const searchRows = Number(process.env.BENCH_SEARCH_ROWS ?? 50000);
+const validateRows = (process.env.BENCH_VALIDATE_ROWS ?? '1000000')
+  .split(',')
+  .filter(Boolean)
+  .map(Number)
+  .filter((rows) => rows > 0);
 const MiB = 2 ** 20;
 const running = new Set<ChildProcess>();
 
@@ -155,8 +166,40 @@ async function dataFile(rows: number): Promise<string> {
   return path;
 }
 
+/** The data path alone: each way of validating the same file in its own process (bench/validate-data.ts). */
+async function dataPath(rows: number): Promise<void> {
+  const path = await dataFile(rows);
+  const modes = ['engine', 'engine-1', 'floor', ...(process.env.BENCH_STREAMING === '0' ? [] : ['streaming'])];
+  console.log(`\nvalidation of ${rows.toLocaleString('en')} rows (${(statSync(path).size / MiB).toFixed(0)} MiB of CSV; load average ${loadavg()[0]!.toFixed(1)} at start):`);
+  const seconds = new Map<string, number>();
+  const cpu = new Map<string, number>();
+  for (const mode of modes) {
+    const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', join(projectRoot, 'bench/validate-data.ts'), mode, path], { maxBuffer: 1 << 20 });
+    const run = JSON.parse(stdout.trim().split('\n').pop()!) as { seconds: number; cpuSeconds: number; peakMiB: number; found: string };
+    seconds.set(mode, run.seconds);
+    cpu.set(mode, run.cpuSeconds);
+    const label = {
+      engine: 'DuckDB path, every core',
+      'engine-1': 'DuckDB path, one thread',
+      floor: 'DuckDB alone, one thread (floor)',
+      streaming: 'streaming path (before), with the review’s second pass',
+    }[mode];
+    console.log(
+      `  ${label!.padEnd(56)} ${run.seconds.toFixed(1).padStart(6)} s  CPU ${run.cpuSeconds.toFixed(1).padStart(6)} s  peak ${run.peakMiB.toFixed(0).padStart(5)} MiB  (${run.found})`,
+    );
+  }
+  const floor = seconds.get('floor')!;
+  console.log(
+    `  against the floor: ${(seconds.get('engine')! / floor).toFixed(2)}× with every core, ${(seconds.get('engine-1')! / floor).toFixed(2)}× with one thread (goal ≤ 1.5×); ` +
+      `in CPU time ${(cpu.get('engine-1')! / cpu.get('floor')!).toFixed(2)}× with one thread` +
+      (seconds.has('streaming') ? `; the streaming path took ${(seconds.get('streaming')! / seconds.get('engine')!).toFixed(1)}× the DuckDB path` : ''),
+  );
+}
+
 async function main() {
   mkdirSync(dir, { recursive: true });
+  for (const rows of validateRows) await dataPath(rows);
+  if (sizes.length === 0 && searchRows <= 0) return;
   if (!existsSync(join(projectRoot, 'dist/worker.js'))) throw new Error('run npm run build first');
   const stack = await EmbeddedStack.start({
     stateDir: join(dir, `stack-${Date.now()}`),

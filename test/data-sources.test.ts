@@ -18,6 +18,7 @@ import { sha256File } from '../src/data/csv';
 import { FeedbackDataError, writeFeedbackRows } from '../src/data/feedback-rows';
 import { dateInName, DataSourceError, joinCsvFiles, selectInput } from '../src/data/sources';
 import { capturePartition, CAPTURE_DIR, CAPTURE_FORMAT, FEEDBACK_DIR, type CaptureRecord, type OutcomeRecord } from '../src/shared/capture';
+import { seededRandom } from './support/random';
 
 const HEADER = ['id', 'age', 'kind', 'day', 'y'];
 const contract = dataContractSchema.parse({
@@ -30,19 +31,9 @@ const contract = dataContractSchema.parse({
   ranges: { age: { min: 18, max: 120 } },
 });
 
-function random(seed: number) {
-  let state = seed >>> 0 || 1;
-  return () => {
-    state ^= state << 13;
-    state ^= state >>> 17;
-    state ^= state << 5;
-    return (state >>> 0) / 4294967296;
-  };
-}
-
 /** Rows of a partition: ids unique across partitions, a target unrelated to the features. */
 function rows(partition: number, count: number): string[][] {
-  const next = random(partition + 7);
+  const next = seededRandom(partition + 7);
   return Array.from({ length: count }, (_, i) => [
     `p${partition}-${i}`,
     String(18 + Math.floor(next() * 60)),

@@ -10,7 +10,7 @@ import type { DataContract } from '../src/config/schema';
 import { sha256File } from '../src/data/csv';
 import { BANKING_COLUMNS, generateBankingCsv } from '../src/data/generate';
 import { inferContract } from '../src/data/infer-schema';
-import { validateDataset } from '../src/data/validate';
+import { validateDataset } from '../src/data/validate-engine';
 
 const dir = mkdtempSync(join(tmpdir(), 'modelship-data-'));
 const contract = loadConfig({ path: join(projectRoot, 'config/default.yaml') }).config.data!;

@@ -10,7 +10,7 @@ import type { DataContract } from '../config/schema';
 import { CsvFileError } from '../data/csv';
 import { FeedbackDataError, writeFeedbackRows } from '../data/feedback-rows';
 import { DataSourceError, joinCsvFiles, partitionDate, selectInput, type AppendedCsv, type Selection } from '../data/sources';
-import { validateDataset, type DataProfile } from '../data/validate';
+import { validateDataset } from '../data/validate-engine';
 import { CAPTURE_DIR, FEEDBACK_DIR } from '../shared/capture';
 import type { DataSource } from '../shared/data-sources';
 import { localEndpointStateDir } from './monitoring';
@@ -35,6 +35,8 @@ export interface ValidateDataResult {
   /** Every file used, with its sha256 and row count. */
   sources?: DataSource[];
   profilePath: string;
+  /** The data sketch the review compares with the champion's data, from the same pass (data_sketch.json). */
+  sketchPath?: string;
   sha256: string;
   rows: number;
   positives: number;
@@ -43,6 +45,8 @@ export interface ValidateDataResult {
 
 /** Where the training CSV of a release is joined to, in its artifacts dir (a folder's files, or a file and feedback). */
 export const TRAINING_DATA_FILE = 'training_data.csv';
+/** Where validation writes the review's data sketch, in the release's artifacts dir. */
+export const DATA_SKETCH_FILE = 'data_sketch.json';
 /** Where the feedback rows are written before they are joined, in the release's artifacts dir. */
 export const FEEDBACK_DATA_FILE = 'feedback_data.csv';
 
@@ -85,19 +89,22 @@ export function createDataActivities(deps: DataActivityDeps = {}) {
         throw error;
       }
 
-      const { profile, problems } = await validateDataset(dataPath, {
+      const { profile, problems, sketch } = await validateDataset(dataPath, {
         contract: input.contract,
         cvFolds: input.cvFolds,
         testSplit: input.testSplit,
         onProgress: (rows) => beat(`validated ${rows} rows`),
+        onPercent: (percent) => beat(`read ${percent.toFixed(0)} % of the file`),
       });
-      if (profile) writeProfile(input.artifactsDir, profile);
+      if (profile) writeArtifact(input.artifactsDir, 'data_profile.json', JSON.stringify(profile, null, 2));
+      const sketchPath = sketch && writeArtifact(input.artifactsDir, DATA_SKETCH_FILE, JSON.stringify(sketch));
       if (problems.length > 0 || !profile) throw refuse(problems, dataPath === input.dataPath ? input.dataPath : `${dataPath} (joined from ${input.dataPath})`);
       sources ??= [{ kind: 'file', path: dataPath, sha256: profile.sha256, rows: profile.rows, date: partitionDate(selection.files[0]!) }];
       return {
         dataPath,
         sources,
         profilePath: join(input.artifactsDir, 'data_profile.json'),
+        ...(sketchPath ? { sketchPath } : {}),
         sha256: profile.sha256,
         rows: profile.rows,
         positives: profile.target.positives,
@@ -125,7 +132,9 @@ export function createDataActivities(deps: DataActivityDeps = {}) {
     };
   }
 }
-function writeProfile(artifactsDir: string, profile: DataProfile): void {
+function writeArtifact(artifactsDir: string, name: string, text: string): string {
   mkdirSync(artifactsDir, { recursive: true });
-  writeFileSync(join(artifactsDir, 'data_profile.json'), JSON.stringify(profile, null, 2));
+  const path = join(artifactsDir, name);
+  writeFileSync(path, text);
+  return path;
 }

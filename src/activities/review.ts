@@ -59,18 +59,28 @@ export function createReviewActivities(deps: MlflowDeps) {
   }
 
   /**
-   * The sketch of this release's data. It goes with the run, so the next release can compare against it from any
-   * machine; the release's later reviews fetch it back from there instead of reading the data again (a full pass
-   * over the file: 16 s on 1,000,000 rows).
+   * The sketch of this release's data: the one validation wrote from its pass over the data, else (a release started
+   * before validation wrote sketches, or on a worker that cannot see that file) the run's uploaded copy, else a pass
+   * over the file. It goes with the run, so the next release can compare against it from any machine.
    */
   async function dataSketch(input: ReviewInput, madeByThisRelease: boolean): Promise<DataSketch> {
+    const current = (sketch: DataSketch | undefined) => sketch?.sketch_version === SKETCH_VERSION && sketch.data_sha256 === input.data.sha256;
+    let sketch: DataSketch | undefined;
+    if (input.data.sketchPath && existsSync(input.data.sketchPath)) {
+      const written = JSON.parse(readFileSync(input.data.sketchPath, 'utf8')) as DataSketch;
+      if (current(written)) sketch = written;
+    }
+    let uploaded = false;
     if (madeByThisRelease) {
       const text = await optionalArtifact(input.train.mlflow.artifactUri, SKETCH_ARTIFACT);
-      const uploaded = text ? (JSON.parse(text) as DataSketch) : undefined;
-      if (uploaded?.sketch_version === SKETCH_VERSION && uploaded.data_sha256 === input.data.sha256) return uploaded;
+      const copy = text ? (JSON.parse(text) as DataSketch) : undefined;
+      if (current(copy)) {
+        sketch ??= copy;
+        uploaded = true;
+      }
     }
-    const sketch = await sketchCsv(input.data.path, input.data.contract, input.data.sha256);
-    if (madeByThisRelease) await artifacts.put(input.train.mlflow.artifactUri, SKETCH_ARTIFACT, JSON.stringify(sketch));
+    sketch ??= await sketchCsv(input.data.path, input.data.contract, input.data.sha256);
+    if (madeByThisRelease && !uploaded) await artifacts.put(input.train.mlflow.artifactUri, SKETCH_ARTIFACT, JSON.stringify(sketch));
     return sketch;
   }
 

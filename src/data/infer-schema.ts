@@ -6,7 +6,8 @@ import { stringify } from 'yaml';
 import { dataContractSchema, releaseConfigSchema, type DataContract } from '../config/schema';
 import { rocAuc } from '../shared/roc-auc';
 import { openCsv } from './csv';
-import { validateDataset, type ColumnProfile } from './validate';
+import type { ColumnProfile } from './validate';
+import { validateDataset } from './validate-engine';
 import { isMissing, parseDate, parseNumber, type DateFormat } from './values';
 
 const DATE_FORMATS: DateFormat[] = ['YYYY-MM-DD', 'M/D/YYYY', 'D/M/YYYY'];

@@ -108,7 +108,7 @@ const roleOfList: Record<string, ColumnRole> = {
 };
 
 /** Running statistics of one column. */
-class ColumnStats {
+export class ColumnStats {
   count = 0;
   nulls = 0;
   unparseable = 0;
@@ -122,6 +122,8 @@ class ColumnStats {
   distinct = new Map<string, number>();
   distinctCapped = false;
   ids?: Set<string>;
+  /** The id column's distinct values when counted elsewhere than in `ids` (the engine path). */
+  idDistinct?: number;
   duplicates = 0;
   duplicateExamples: string[] = [];
 
@@ -171,7 +173,7 @@ class ColumnStats {
       profile.top = [...this.distinct.entries()].sort((a, b) => b[1] - a[1]).slice(0, 5);
     }
     if (this.role === 'id') {
-      profile.distinct = this.ids?.size;
+      profile.distinct = this.ids?.size ?? this.idDistinct;
       profile.duplicates = this.duplicates;
     }
     return profile;
@@ -217,23 +219,27 @@ function examplesSuffix(examples: string[], total: number): string {
   return `${examples.join(', ')}${total > examples.length ? `, … (${total} in all)` : ''}`;
 }
 
-export async function validateDataset(path: string, settings: ValidationSettings): Promise<ValidationResult> {
-  const { contract } = settings;
-  const problems = contractProblems(contract);
+/** The header checked against the contract, and what a pass over the rows needs to know of each column. */
+export interface HeaderPlan {
+  problems: string[];
+  listOf: Map<string, string>;
+  index: Map<string, number>;
+  duplicatedHeader: boolean;
+  columns: { name: string; index: number; stats: ColumnStats }[];
+  /** Undefined when the file has no target column: nothing more can be checked. */
+  targetIndex?: number;
+  features: string[];
+  featureIndexes: number[];
+  featureKinds: ('numeric' | 'date' | 'categorical')[];
+}
 
-  let csv: Awaited<ReturnType<typeof openCsv>>;
-  try {
-    csv = await openCsv(path);
-  } catch (error) {
-    return { problems: [...problems, (error as Error).message] };
-  }
-
-  // The header against the contract.
+export function planHeader(contract: DataContract, header: string[], problems: string[]): HeaderPlan {
   const listOf = new Map<string, string>();
   for (const [list, columns] of contractRoles(contract)) for (const column of columns) if (!listOf.has(column)) listOf.set(column, list);
-  const index = new Map(csv.header.map((name, i) => [name, i]));
-  if (index.size !== csv.header.length) {
-    const duplicated = csv.header.filter((name, i) => csv.header.indexOf(name) !== i);
+  const index = new Map(header.map((name, i) => [name, i]));
+  const duplicatedHeader = index.size !== header.length;
+  if (duplicatedHeader) {
+    const duplicated = header.filter((name, i) => header.indexOf(name) !== i);
     problems.push(`the header repeats column(s) ${[...new Set(duplicated)].map((c) => `"${c}"`).join(', ')}. Fix: give every column a unique name.`);
   }
   for (const [column, list] of listOf) {
@@ -245,24 +251,54 @@ export async function validateDataset(path: string, settings: ValidationSettings
       );
     }
   }
-  for (const column of csv.header) {
+  for (const column of header) {
     if (!listOf.has(column)) {
       problems.push(`unexpected column "${column}": the contract does not say what it is. Fix: add it to a feature list, data.id_columns or data.ignored_columns.`);
     }
   }
-  if (problems.length > 0 && !index.has(contract.target)) return { problems };
-
-  const columns = csv.header.map((name) => {
+  const columns = header.map((name) => {
     const list = listOf.get(name);
     return { name, index: index.get(name)!, stats: new ColumnStats(list ? roleOfList[list]! : 'ignored') };
   });
-  const targetIndex = index.get(contract.target)!;
-  const targetStats = columns[targetIndex]!.stats;
   const features = [...contract.numeric_features, ...contract.date_features, ...contract.categorical_features].filter((c) => index.has(c));
-  const featureIndexes = features.map((c) => index.get(c)!);
   const kindOf = (column: string) => (contract.numeric_features.includes(column) ? 'numeric' : contract.date_features.includes(column) ? 'date' : 'categorical');
-  const featureKinds = features.map(kindOf);
-  const reservoir = new Reservoir(settings.sampleSize ?? 50_000, settings.seed ?? 42);
+  return {
+    problems,
+    listOf,
+    index,
+    duplicatedHeader,
+    columns,
+    targetIndex: index.get(contract.target),
+    features,
+    featureIndexes: features.map((c) => index.get(c)!),
+    featureKinds: features.map(kindOf),
+  };
+}
+
+/** Rows kept for the leakage check unless the settings say otherwise. */
+export const LEAKAGE_SAMPLE_ROWS = 50_000;
+export const LEAKAGE_SAMPLE_SEED = 42;
+
+/**
+ * Validation by one streaming pass in Node (csv-parse). The reference semantics: the engine path
+ * (validate-engine.ts) must give the same profile and problems, and falls back to this for files it cannot read alike.
+ */
+export async function validateStreaming(path: string, settings: ValidationSettings): Promise<ValidationResult> {
+  const { contract } = settings;
+  const problems = contractProblems(contract);
+
+  let csv: Awaited<ReturnType<typeof openCsv>>;
+  try {
+    csv = await openCsv(path);
+  } catch (error) {
+    return { problems: [...problems, (error as Error).message] };
+  }
+
+  const plan = planHeader(contract, csv.header, problems);
+  if (problems.length > 0 && plan.targetIndex === undefined) return { problems };
+  const { columns, featureIndexes, featureKinds } = plan;
+  const targetIndex = plan.targetIndex!;
+  const reservoir = new Reservoir(settings.sampleSize ?? LEAKAGE_SAMPLE_ROWS, settings.seed ?? LEAKAGE_SAMPLE_SEED);
 
   let rows = 0;
   let positives = 0;
@@ -337,6 +373,24 @@ export async function validateDataset(path: string, settings: ValidationSettings
     return { problems: [...problems, (error as Error).message] };
   }
   const { sha256, bytes } = csv.digest();
+  return concludeValidation({ path, settings, plan, rows, positives, sha256, bytes, sample: reservoir.rows });
+}
+
+/** From the columns' statistics to the problems and the profile: the same words whichever pass counted them. */
+export function concludeValidation(pass: {
+  path: string;
+  settings: ValidationSettings;
+  plan: HeaderPlan;
+  rows: number;
+  positives: number;
+  sha256: string;
+  bytes: number;
+  sample: Reservoir['rows'];
+}): ValidationResult {
+  const { path, settings, plan, rows, positives, sha256, bytes, sample } = pass;
+  const { contract } = settings;
+  const { problems, columns, listOf, features, featureKinds } = plan;
+  const targetStats = columns[plan.targetIndex!]!.stats;
 
   if (rows === 0) {
     problems.push(`the file has a header but no data rows. Fix: a training file needs rows.`);
@@ -408,7 +462,7 @@ export async function validateDataset(path: string, settings: ValidationSettings
   const singleFeatureAuc: Record<string, number> = {};
   if (targetValues.length === 2 && minority > 0) {
     features.forEach((feature, k) => {
-      const auc = featureAuc(reservoir.rows, k, featureKinds[k] === 'categorical');
+      const auc = featureAuc(sample, k, featureKinds[k] === 'categorical');
       if (Number.isNaN(auc)) return;
       singleFeatureAuc[feature] = auc;
       if (auc >= contract.leakage_auc_threshold) {
@@ -428,7 +482,7 @@ export async function validateDataset(path: string, settings: ValidationSettings
     target: { column: contract.target, positive_class: contract.positive_class, positives, negatives, positive_rate: labelled ? positives / labelled : 0 },
     columns: Object.fromEntries(columns.map(({ name, stats }) => [name, stats.profile(stats.role === 'date' ? isoDate : undefined)])),
     single_feature_auc: singleFeatureAuc,
-    sample_rows: reservoir.rows.length,
+    sample_rows: sample.length,
   };
   return { profile, problems };
 }

@@ -35,7 +35,7 @@ export interface ReviewBasis {
   links: ReleaseInput['links'];
   candidate: { version: string; modelUri: string };
   train: Trained;
-  data: { sha256: string; dataPath?: string; sources?: DataSource[] };
+  data: { sha256: string; dataPath?: string; sources?: DataSource[]; sketchPath?: string };
   trigger?: ReleaseTrigger;
   environments?: EnvironmentStatus[];
   evaluation: Awaited<ReturnType<OrchestrationActivities['evaluateCandidate']>>;
@@ -55,7 +55,13 @@ export function reviewContent(b: ReviewBasis): ReviewContent {
     modelName: config.model_name,
     candidate: b.candidate,
     train: b.train,
-    data: { path: b.data.dataPath ?? config.input_data_path, sha256: b.data.sha256, contract: config.data!, ...(b.data.sources ? { sources: b.data.sources } : {}) },
+    data: {
+      path: b.data.dataPath ?? config.input_data_path,
+      sha256: b.data.sha256,
+      contract: config.data!,
+      ...(b.data.sources ? { sources: b.data.sources } : {}),
+      ...(b.data.sketchPath ? { sketchPath: b.data.sketchPath } : {}),
+    },
     ...(b.trigger ? { trigger: b.trigger } : {}),
     ...(b.environments ? { environments: b.environments } : {}),
     evaluation: { metrics: b.evaluation.metrics, scores: b.evaluation.scores },

@@ -21,7 +21,8 @@ export interface ReviewInput {
   modelName: string;
   candidate: { version: string; modelUri: string };
   train: Pick<TrainResult, 'files' | 'mlflow' | 'bestFamily'>;
-  data: { path: string; sha256: string; contract: DataContract; sources?: DataSource[] };
+  /** sketchPath: the data sketch validation wrote (data_sketch.json), so the review need not read the data again. */
+  data: { path: string; sha256: string; contract: DataContract; sources?: DataSource[]; sketchPath?: string };
   /** Why the release started: shown first. */
   trigger?: ReleaseTrigger;
   /** With environments: where the candidate stands in each. */

@@ -4,7 +4,7 @@ import { InvalidArgumentError } from 'commander';
 import { ConfigError, loadConfig } from '../../config/load';
 import { generateBankingCsv } from '../../data/generate';
 import { contractAsYaml, inferContract } from '../../data/infer-schema';
-import { validateDataset } from '../../data/validate';
+import { validateDataset } from '../../data/validate-engine';
 
 function wholeNumber(value: string): number {
   const n = Number(value);
