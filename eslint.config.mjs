@@ -29,7 +29,7 @@ const workflowImplementationsZone = (extra = []) => ({
 });
 
 export default defineConfig(
-  globalIgnores(['dist/', '.venv/', 'python/', 'test/histories/', '.modelship/', 'workflow_artifacts/', 'mlruns/']),
+  globalIgnores(['dist/', '.venv/', '.venv-mlflow-only/', 'python/', 'test/histories/', '.modelship/', 'workflow_artifacts/', 'mlruns/']),
   js.configs.recommended,
   tseslint.configs.recommended,
   {
