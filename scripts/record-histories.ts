@@ -302,6 +302,15 @@ const scenarios: Scenario[] = [
     },
   },
   {
+    name: 'operator-rollback-staging-environment',
+    description: 'modelship deploy then rollback --environment staging on the staging endpoint: only @staging and @staging-previous move',
+    run: async (ctx) => {
+      const staging = `${ENDPOINT}-staging`;
+      await settled(await ctx.operator('deployRegisteredModel', { endpoint: staging, modelUri: `models:/${MODEL}/2`, noCleanup: true, alias: 'staging' }));
+      return settled(await ctx.operator('rollbackEndpoint', { endpoint: staging, alias: 'staging' }));
+    },
+  },
+  {
     name: 'stack-check',
     description: 'the readiness check of modelship dev: one activity on each task queue',
     run: async (ctx) => {
@@ -418,8 +427,8 @@ async function main(): Promise<void> {
         return client.workflow.start('endpointMonitor', { taskQueue: queues.orchestration, workflowId: `histories-monitor-retrain-${Date.now()}`, args: [input] });
       },
       operator: (type, input) => {
-        const { endpoint, modelUri, noCleanup } = input as { endpoint?: string; modelUri?: string; noCleanup?: boolean };
-        const settings = { ...rolloutSettingsOf(configOf()), ...(noCleanup !== undefined ? { noCleanup } : {}) };
+        const { endpoint, modelUri, noCleanup, alias } = input as { endpoint?: string; modelUri?: string; noCleanup?: boolean; alias?: string };
+        const settings = { ...rolloutSettingsOf(configOf()), ...(noCleanup !== undefined ? { noCleanup } : {}), ...(alias ? { alias } : {}) };
         return client.workflow.start(type, {
           taskQueue: queues.orchestration,
           workflowId: `histories-${type}-${Date.now()}`,
