@@ -14,7 +14,8 @@ import { durationMs } from '../../shared/duration';
 import { MODEL_NAME } from '../../shared/search-attributes';
 import { releaseWorkflowIdOf, statusQuery, type ReleaseStart, type ReleaseStatus, type ReleaseTemplate } from '../../workflows/release-api';
 import { releaseScheduleId, type ScheduledReleaseInput, type ScheduledReleaseResult } from '../../workflows/release-starter-api';
-import { triggerLine } from '../../workflows/trigger-api';
+import { automaticApproval } from '../../workflows/approval-rules';
+import { triggerLine, type ReleaseTrigger } from '../../workflows/trigger-api';
 import { osUser, releaseTemplate, workflowUrl } from '../release';
 import { upsertSchedule } from '../schedules';
 import { failureMessage, withClient } from '../temporal';
@@ -359,9 +360,11 @@ export async function triggerReleaseSchedule(client: Client, name: string, overl
 
 /** How the releases a schedule starts are approved: auto_approve_deployment does not apply to them, unattended_approval does. */
 export function unattendedApprovalLine(config: ReleaseConfig): string {
-  if (config.unattended_approval === 'automatic') return 'each release is approved automatically: the config sets unattended_approval: automatic';
+  // The gate's own rule (approval-rules.ts), asked as a scheduled release would ask it.
+  const scheduled: ReleaseTrigger = { kind: 'schedule', schedule: '', at: '' };
+  if (automaticApproval(config, scheduled) === 'unattended_approval') return 'each release is approved automatically: the config sets unattended_approval: automatic';
   const gate = `each release stops at the approval gate: modelship approve ${releaseWorkflowIdOf(config.model_name)} --by NAME`;
-  const automatic = (config.environments ?? []).filter((environment) => environment.auto_approve_deployment).map((environment) => environment.name);
+  const automatic = (config.environments ?? []).filter((environment) => automaticApproval(config, scheduled, environment)).map((environment) => environment.name);
   if (automatic.length) return `${gate} (entry to ${automatic.join(', ')} is automatic: auto_approve_deployment there)`;
   return config.auto_approve_deployment ? `${gate} (auto_approve_deployment does not apply to scheduled releases; unattended_approval: automatic does)` : gate;
 }
