@@ -17,19 +17,41 @@ def quiet(monkeypatch):
     return events
 
 
-def test_plans_one_shard_per_family_on_small_samples_and_batches_of_five_otherwise_the_same_candidates_either_way():
-    small = search.plan_shards(["random_forest", "hist_gradient_boosting"], 12, 7, 5_000)
-    big = search.plan_shards(["random_forest", "hist_gradient_boosting"], 12, 7, 60_000)
+def test_plans_shards_of_a_few_seconds_on_samples_too_small_to_halve_one_per_family_up_to_20000_rows_and_batches_of_five_beyond_the_same_candidates_every_way():
+    families = ["random_forest", "hist_gradient_boosting", "logistic_regression"]
+    plans = {rows: search.plan_shards(families, 20, 7, rows) for rows in (800, 4_000, 12_000, 60_000)}
 
     def flat(shards):
         return sorted((s["family"], c["index"], json.dumps(c["params"])) for s in shards for c in s["candidates"])
 
-    assert flat(small) == flat(big)
-    assert [[s["id"], len(s["candidates"])] for s in small + big] == [
-        ["random_forest-1of1", 12], ["hist_gradient_boosting-1of1", 12],
-        ["random_forest-1of3", 5], ["hist_gradient_boosting-1of3", 5], ["random_forest-2of3", 5],
-        ["hist_gradient_boosting-2of3", 5], ["random_forest-3of3", 2], ["hist_gradient_boosting-3of3", 2],
+    for shards in plans.values():
+        assert flat(shards) == flat(plans[800])
+    assert {rows: [[s["id"], len(s["candidates"])] for s in shards] for rows, shards in plans.items() if rows < 60_000} == {
+        800: [["random_forest-1of1", 20], ["hist_gradient_boosting-1of1", 20], ["logistic_regression-1of1", 20]],
+        # The demo's sample: the forest (about 20 s of fits) in four shards, so two training slots share it.
+        4_000: [["random_forest-1of4", 5], ["hist_gradient_boosting-1of1", 20], ["logistic_regression-1of1", 20],
+                ["random_forest-2of4", 5], ["random_forest-3of4", 5], ["random_forest-4of4", 5]],
+        # Halving promotes the best third of a shard: more shards would promote other candidates.
+        12_000: [["random_forest-1of1", 20], ["hist_gradient_boosting-1of1", 20], ["logistic_regression-1of1", 20]],
+    }
+    assert [[s["id"], len(s["candidates"])] for s in plans[60_000]][:4] == [
+        ["random_forest-1of4", 5], ["hist_gradient_boosting-1of4", 5], ["logistic_regression-1of4", 5], ["random_forest-2of4", 5],
     ]
+
+
+def test_a_shard_of_a_sample_too_small_to_halve_scores_its_candidates_as_one_shard_of_the_whole_family_does(typed_bank, quiet):
+    typed, contract = typed_bank(1_500, 8)
+    whole = search.plan_shards(["random_forest"], 4, 8, len(typed.y))
+    halves = [{**whole[0], "id": f"random_forest-{i + 1}of2", "candidates": whole[0]["candidates"][2 * i : 2 * i + 2]} for i in range(2)]
+
+    def scores(shards):
+        budget = resolve_budget({})
+        return sorted((c["index"], c["mean_score"], c["fold_scores"]) for shard in shards for c in search.score_shard(
+            typed.X, typed.y, contract, shard, folds=3, seed=8, scoring="roc_auc", budget=budget, deadline=None, completed={},
+            progress={"done": 0, "total": 12}))
+
+    assert len(whole) == 1 and len(whole[0]["candidates"]) == 4
+    assert scores(halves) == scores(whole)
 
 
 def test_successive_halving_rungs_three_times_bigger_down_to_3000_rows_and_10_of_the_rarer_class_per_fold_up_to_the_whole_sample_not_when_thorough():
