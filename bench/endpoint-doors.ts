@@ -17,8 +17,11 @@ import { dataframeSplitOf } from '../src/serving/protocols/dataframe';
 import { BINARY_HEADER } from '../src/serving/protocols/open-inference';
 import { LocalTarget } from '../src/targets/local';
 
-const DURATION_S = Number(process.env.BENCH_DURATION_S ?? 3);
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const DURATION_S = Number(process.env.BENCH_DURATION_S ?? 2);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
+const SIZES = (process.env.BENCH_SIZES ?? '1,100').split(',').map(Number);
+// BENCH_DOORS: only the doors whose names contain one of these (comma-separated); the reference always runs.
+const ONLY = (process.env.BENCH_DOORS ?? '').split(',').filter(Boolean);
 // Servers on core 0, this load generator on core 1 (npm run bench:endpoint:doors runs it under taskset -c 1).
 const PIN_SERVERS = process.env.BENCH_PIN !== '0' && cpus().length >= 2;
 const children: ChildProcess[] = [];
@@ -37,6 +40,14 @@ interface Door {
   path: string;
   body: string | Buffer;
   headers?: Record<string, string>;
+}
+
+const CLOCK_TICKS_PER_S = 100;
+
+/** CPU time (user + system) a process has used so far, in seconds, from /proc (Linux). */
+function cpuSeconds(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_S;
 }
 
 /** An Open Inference request: one input per column, numbers FP64 and the rest BYTES, as JSON data or binary. */
@@ -71,6 +82,7 @@ function doorsFor(records: RawRecord[], contract: InputContract): Door[] {
   const columns = contract.features.map((feature) => feature.column);
   return [
     { name: 'records (reference)', path: 'score', body: JSON.stringify(records.length === 1 ? records[0] : records) },
+    { name: 'records (control)', path: 'score', body: JSON.stringify(records.length === 1 ? records[0] : records) },
     { name: 'mlflow dataframe_split', path: 'score', body: JSON.stringify(dataframeSplitOf(records, contract)) },
     { name: 'mlflow dataframe_records', path: 'score', body: JSON.stringify({ dataframe_records: records }) },
     { name: 'mlflow instances', path: 'score', body: JSON.stringify({ instances: records }) },
@@ -81,13 +93,17 @@ function doorsFor(records: RawRecord[], contract: InputContract): Door[] {
   ];
 }
 
-interface Measured {
-  requests: number;
-  seconds: number;
-  p50: number[];
-  p99: number[];
+/** One arm: a door for DURATION_S seconds. */
+interface Arm {
+  rps: number;
+  /** The endpoint server's CPU time (user + system) per request, in seconds. */
+  cpuPerRequest: number;
+  p50: number;
+  p99: number;
   errors: number;
 }
+
+const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 
 async function main() {
   const dir = mkdtempSync(join(tmpdir(), 'modelship-bench-doors-'));
@@ -102,13 +118,32 @@ async function main() {
   trainer.kill('SIGTERM'); // only its ONNX export is needed here
   const modelPath = join(dir, 'model', 'model.onnx');
   const contractPath = join(dir, 'model', 'input_contract.json');
-  await startChild(process.execPath, ['--import', 'tsx', join(projectRoot, 'src/client/cli.ts'), 'serve', '--port', String(endpointPort), '--state-dir', join(dir, 'serving')]);
+  // BENCH_PROFILE_DIR: the server writes a V8 CPU profile there when it stops (to see where a door's time goes).
+  const profile = process.env.BENCH_PROFILE_DIR ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_PROFILE_DIR] : [];
+  const server = await startChild(process.execPath, [
+    ...profile,
+    '--import',
+    'tsx',
+    join(projectRoot, 'src/client/cli.ts'),
+    'serve',
+    '--port',
+    String(endpointPort),
+    '--state-dir',
+    join(dir, 'serving'),
+  ]);
   const target = new LocalTarget(`http://127.0.0.1:${endpointPort}`, join(dir, 'serving'));
   await target.ensureEndpoint('bench');
   await target.createDeployment('bench', 'blue', { name: 'bench', version: '1', modelPath, contractPath, sha256: 'bench' });
   await target.setTraffic('bench', { blue: 100 });
   const auth = { authorization: `Bearer ${await target.endpointKey('bench')}` };
 
+  const request = (door: Door) => ({
+    url: `http://127.0.0.1:${endpointPort}/endpoints/bench/${door.path}`,
+    method: 'POST' as const,
+    body: door.body,
+    headers: { 'content-type': 'application/json', ...auth, ...door.headers },
+    connections: 8,
+  });
   const contract = JSON.parse(readFileSync(contractPath, 'utf8')) as InputContract;
   const csv = readFileSync(join(dir, 'bank.csv'), 'utf8').trim().split('\n');
   const header = csv[0]!.split(',');
@@ -120,38 +155,51 @@ async function main() {
   console.log(
     `\n${ROUNDS} alternating rounds of ${DURATION_S} s per door, 8 connections, loopback, ${cpus().length} cores${PIN_SERVERS ? ' (server on core 0, load on core 1)' : ''}`,
   );
-  for (const size of [1, 100]) {
-    const doors = doorsFor(records.slice(0, size), contract);
-    const measured = new Map<string, Measured>(doors.map((door) => [door.name, { requests: 0, seconds: 0, p50: [], p99: [], errors: 0 }]));
+  // Warm-up: every door's code is compiled and optimised before any arm is measured.
+  for (const door of doorsFor(records, contract)) await autocannon({ ...request(door), amount: 2_000 });
+  for (const size of SIZES) {
+    const doors = doorsFor(records.slice(0, size), contract).filter((door, i) => i === 0 || ONLY.length === 0 || ONLY.some((name) => door.name.includes(name)));
+    const arms = new Map<string, Arm[]>(doors.map((door) => [door.name, []]));
     for (let round = 0; round < ROUNDS; round++) {
       // Each round in another order: no door always runs right after the same one.
       const order = round % 2 === 0 ? doors : [...doors].reverse();
       for (const door of order) {
-        const result = await autocannon({
-          url: `http://127.0.0.1:${endpointPort}/endpoints/bench/${door.path}`,
-          method: 'POST',
-          body: door.body,
-          headers: { 'content-type': 'application/json', ...auth, ...door.headers },
-          connections: 8,
-          duration: DURATION_S,
+        const cpuBefore = cpuSeconds(server.pid!);
+        const result = await autocannon({ ...request(door), duration: DURATION_S });
+        arms.get(door.name)!.push({
+          rps: result.requests.total / result.duration,
+          cpuPerRequest: (cpuSeconds(server.pid!) - cpuBefore) / result.requests.total,
+          p50: result.latency.p50,
+          p99: result.latency.p99,
+          errors: result.errors + result.non2xx,
         });
-        const m = measured.get(door.name)!;
-        m.requests += result.requests.total;
-        m.seconds += result.duration;
-        m.p50.push(result.latency.p50);
-        m.p99.push(result.latency.p99);
-        m.errors += result.errors + result.non2xx;
       }
     }
-    const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
-    const reference = measured.get(doors[0]!.name)!;
-    const referenceRps = reference.requests / reference.seconds;
-    console.log(`\n${size} record${size === 1 ? '' : 's'} per request       req/s   ×records   p50 ms   p99 ms   errors   body bytes`);
+    // Each door is compared with the records door of the same round, and the median of those ratios is printed:
+    // a slow spell of the machine falls on both arms of a pair. Server CPU per request depends less on what else
+    // the machine runs than req/s does; its ratio is the throughput ratio of a server with a core to itself. The
+    // records door's second arm (the control) shows how far two identical arms differ in this run.
+    const reference = arms.get(doors[0]!.name)!;
+    const ratio = (door: Arm[], of: (arm: Arm) => number) => median(door.map((arm, round) => of(arm) / of(reference[round]!)));
+    console.log(`\n${size} record${size === 1 ? '' : 's'} per request       req/s   ×records   p50 ms   p99 ms   errors   body bytes   server µs/req   ×records by CPU`);
     for (const door of doors) {
-      const m = measured.get(door.name)!;
-      const rps = m.requests / m.seconds;
+      const measured = arms.get(door.name)!;
+      const rps = median(measured.map((arm) => arm.rps));
+      const cpu = median(measured.map((arm) => arm.cpuPerRequest));
+      const errors = measured.reduce((sum, arm) => sum + arm.errors, 0);
       console.log(
-        `${door.name.padEnd(28)} ${rps.toFixed(0).padStart(7)} ${(rps / referenceRps).toFixed(2).padStart(9)}× ${median(m.p50).toFixed(2).padStart(8)} ${median(m.p99).toFixed(2).padStart(8)} ${String(m.errors).padStart(8)} ${String(Buffer.byteLength(door.body)).padStart(12)}`,
+        `${door.name.padEnd(28)} ${rps.toFixed(0).padStart(7)} ${ratio(measured, (arm) => arm.rps)
+          .toFixed(2)
+          .padStart(9)}× ${median(measured.map((arm) => arm.p50))
+          .toFixed(2)
+          .padStart(8)} ${median(measured.map((arm) => arm.p99))
+          .toFixed(2)
+          .padStart(8)} ${String(errors).padStart(8)} ${String(Buffer.byteLength(door.body)).padStart(12)} ${(cpu * 1e6).toFixed(0).padStart(15)} ${ratio(
+          measured,
+          (arm) => 1 / arm.cpuPerRequest,
+        )
+          .toFixed(2)
+          .padStart(16)}×`,
       );
     }
   }
