@@ -4,7 +4,6 @@
 // input_data, and the Open Inference Protocol's infer with JSON and with binary tensors (tritonclient's default).
 // Goal (issue 21): every door ≥ 0.90× the records door. The arms alternate over several rounds in one run, so a
 // slow spell of the machine falls on every door alike; capture is on (100 %), as an endpoint runs by default.
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,6 +15,7 @@ import type { InputContract, RawRecord } from '../src/model/input-contract';
 import { dataframeSplitOf } from '../src/serving/protocols/dataframe';
 import { BINARY_HEADER } from '../src/serving/protocols/open-inference';
 import { LocalTarget } from '../src/targets/local';
+import { PIN_SERVERS, startChild, startEndpointServer, stopChildren } from './servers';
 
 const DURATION_S = Number(process.env.BENCH_DURATION_S ?? 2);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
@@ -23,17 +23,6 @@ const SIZES = (process.env.BENCH_SIZES ?? '1,100').split(',').map(Number);
 // BENCH_DOORS: only the doors whose names contain one of these (comma-separated); the reference always runs.
 const ONLY = (process.env.BENCH_DOORS ?? '').split(',').filter(Boolean);
 // Servers on core 0, this load generator on core 1 (npm run bench:endpoint:doors runs it under taskset -c 1).
-const PIN_SERVERS = process.env.BENCH_PIN !== '0' && cpus().length >= 2;
-const children: ChildProcess[] = [];
-
-function startChild(command: string, args: string[], env: NodeJS.ProcessEnv = process.env): Promise<ChildProcess> {
-  const child = spawn(PIN_SERVERS ? 'taskset' : command, PIN_SERVERS ? ['-c', '0', command, ...args] : args, { env, stdio: ['ignore', 'pipe', 'inherit'] });
-  children.push(child);
-  return new Promise((resolve, reject) => {
-    child.stdout!.on('data', (chunk: Buffer) => (/ready|endpoint server on/.test(chunk.toString()) ? resolve(child) : undefined));
-    child.once('exit', (code) => reject(new Error(`${command} exited with ${code}`)));
-  });
-}
 
 interface Door {
   name: string;
@@ -120,17 +109,7 @@ async function main() {
   const contractPath = join(dir, 'model', 'input_contract.json');
   // BENCH_PROFILE_DIR: the server writes a V8 CPU profile there when it stops (to see where a door's time goes).
   const profile = process.env.BENCH_PROFILE_DIR ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_PROFILE_DIR] : [];
-  const server = await startChild(process.execPath, [
-    ...profile,
-    '--import',
-    'tsx',
-    join(projectRoot, 'src/client/cli.ts'),
-    'serve',
-    '--port',
-    String(endpointPort),
-    '--state-dir',
-    join(dir, 'serving'),
-  ]);
+  const server = await startEndpointServer(endpointPort, join(dir, 'serving'), profile);
   const target = new LocalTarget(`http://127.0.0.1:${endpointPort}`, join(dir, 'serving'));
   await target.ensureEndpoint('bench');
   await target.createDeployment('bench', 'blue', { name: 'bench', version: '1', modelPath, contractPath, sha256: 'bench' });
@@ -211,5 +190,5 @@ main()
     process.exitCode = 1;
   })
   .finally(() => {
-    for (const child of children) child.kill('SIGTERM');
+    stopChildren();
   });

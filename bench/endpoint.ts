@@ -5,7 +5,6 @@
 // 500 requests/s, the cost of capture (A/B in the same server: capture at 0 % vs 100 %, goals from issue 17:
 // throughput ≥ 0.95× off, p99 at 500 req/s ≤ off + 1 ms), and the endpoint server's memory with two deployments
 // loaded. Loopback only, bounded runs. BENCH_ONLY=capture runs only the capture A/B (no Python, no floor).
-import { spawn, type ChildProcess } from 'node:child_process';
 import { Agent, request } from 'node:http';
 import { readFileSync } from 'node:fs';
 import { mkdtempSync } from 'node:fs';
@@ -17,26 +16,11 @@ import { projectRoot, pythonChildEnv, venvExecutable } from '../src/config/envir
 import { generateBankingCsv } from '../src/data/generate';
 import { adminToken } from '../src/serving/endpoint-server';
 import { LocalTarget } from '../src/targets/local';
+import { PIN_SERVERS, startChild, startEndpointServer, stopChildren } from './servers';
 import type { ModelToDeploy } from '../src/targets/target';
 
 const DURATION_S = Number(process.env.BENCH_DURATION_S ?? 8);
 const CAPTURE_ONLY = process.env.BENCH_ONLY === 'capture';
-const children: ChildProcess[] = [];
-
-// With two or more cores, servers run on core 0 and the load generator (this process) on core 1, so the load
-// generator does not steal the server's CPU; run this script under `taskset -c 1` (npm run bench:endpoint does).
-const PIN_SERVERS = process.env.BENCH_PIN !== '0' && cpus().length >= 2;
-
-function startChild(command: string, args: string[], env: NodeJS.ProcessEnv = process.env): Promise<ChildProcess> {
-  const child = PIN_SERVERS
-    ? spawn('taskset', ['-c', '0', command, ...args], { env, stdio: ['ignore', 'pipe', 'inherit'] })
-    : spawn(command, args, { env, stdio: ['ignore', 'pipe', 'inherit'] });
-  children.push(child);
-  return new Promise((resolve, reject) => {
-    child.stdout!.on('data', (chunk: Buffer) => (chunk.toString().includes('ready') || chunk.toString().includes('endpoint server on') ? resolve(child) : undefined));
-    child.once('exit', (code) => reject(new Error(`${command} exited with ${code}`)));
-  });
-}
 
 interface Row {
   name: string;
@@ -65,16 +49,7 @@ async function main() {
   const modelPath = join(dir, 'model', 'model.onnx');
   const contractPath = join(dir, 'model', 'input_contract.json');
   await startChild(process.execPath, ['--import', 'tsx', join(projectRoot, 'bench/floor-server.ts'), modelPath, contractPath, String(floorPort)]);
-  const server = await startChild(process.execPath, [
-    '--import',
-    'tsx',
-    join(projectRoot, 'src/client/cli.ts'),
-    'serve',
-    '--port',
-    String(endpointPort),
-    '--state-dir',
-    join(dir, 'serving'),
-  ]);
+  const server = await startEndpointServer(endpointPort, join(dir, 'serving'));
   const target = new LocalTarget(`http://127.0.0.1:${endpointPort}`, join(dir, 'serving'));
   await target.ensureEndpoint('bench');
   const model = { name: 'bench', version: '1', modelPath, contractPath, sha256: 'bench' };
@@ -300,5 +275,5 @@ main()
     process.exitCode = 1;
   })
   .finally(() => {
-    for (const child of children) child.kill('SIGTERM');
+    stopChildren();
   });
