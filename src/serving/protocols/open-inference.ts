@@ -58,6 +58,28 @@ const labelDatatype = (contract: InputContract): string => {
   return labels.every((label) => Number.isInteger(label)) ? 'INT64' : 'FP64';
 };
 
+/** What every request to a model reads from its contract, worked out once per loaded contract. */
+interface ContractInputs {
+  columns: string[];
+  /** The columns, and the inference id. */
+  known: Set<string>;
+  /** The columns as messages list them. */
+  list: string;
+  labelDatatype: string;
+}
+
+const inputsByContract = new WeakMap<InputContract, ContractInputs>();
+
+function contractInputs(contract: InputContract): ContractInputs {
+  let inputs = inputsByContract.get(contract);
+  if (!inputs) {
+    const columns = columnsOf(contract);
+    inputs = { columns, known: new Set([...columns, INFERENCE_ID_FIELD]), list: columns.join(', '), labelDatatype: labelDatatype(contract) };
+    inputsByContract.set(contract, inputs);
+  }
+  return inputs;
+}
+
 /** Model metadata (GET /v2/models/{name}): one input per column, the three outputs. */
 export function modelMetadata(name: string, version: string, contract: InputContract) {
   return {
@@ -89,6 +111,7 @@ const NUMBER_TYPES: Record<string, { bytes: number; read: (buffer: Buffer, offse
 
 /** The door for POST /v2/models/{name}[/versions/{version}]/infer. */
 export function openInferenceDoor(contract: InputContract, modelName: string): Door & { requestId?: string; wanted?: string[] } {
+  const { columns: contractColumns, known, list, labelDatatype: labelType } = contractInputs(contract);
   const door = {
     name: 'open_inference' as const,
     requestId: undefined as string | undefined,
@@ -102,20 +125,16 @@ export function openInferenceDoor(contract: InputContract, modelName: string): D
       if (typeof request.id === 'string') door.requestId = request.id;
       door.wanted = requestedOutputs(request.outputs);
       if (!Array.isArray(request.inputs) || request.inputs.length === 0) {
-        throw new FormatError(`"inputs" must be a list of tensors, one per column (${columnsOf(contract).join(', ')})`, 'bad_format', 'inputs');
+        throw new FormatError(`"inputs" must be a list of tensors, one per column (${list})`, 'bad_format', 'inputs');
       }
-      const known = new Set([...columnsOf(contract), INFERENCE_ID_FIELD]);
+      const sent = new Set<string>();
       let offset = 0;
       let rows: number | undefined;
       const columns: { name: string; values: RawValue[] }[] = [];
       for (const tensor of request.inputs as RequestTensor[]) {
         const name = typeof tensor?.name === 'string' ? tensor.name : '';
         if (!known.has(name)) {
-          throw new FormatError(
-            `input "${name}" is not a column of this model: send one input per column (${columnsOf(contract).join(', ')}) and optionally "${INFERENCE_ID_FIELD}"`,
-            'unknown_input',
-            name,
-          );
+          throw new FormatError(`input "${name}" is not a column of this model: send one input per column (${list}) and optionally "${INFERENCE_ID_FIELD}"`, 'unknown_input', name);
         }
         const count = rowsOf(tensor, name);
         if (rows !== undefined && count !== rows) {
@@ -134,14 +153,11 @@ export function openInferenceDoor(contract: InputContract, modelName: string): D
           values = jsonValues(tensor.data, count, name);
         }
         columns.push({ name, values });
+        sent.add(name);
       }
-      const missing = columnsOf(contract).find((column) => !columns.some((input) => input.name === column));
+      const missing = contractColumns.find((column) => !sent.has(column));
       if (missing !== undefined) {
-        throw new FormatError(
-          `input "${missing}" is missing: send one input per column (${columnsOf(contract).join(', ')}); its values may be null where unknown`,
-          'missing_input',
-          missing,
-        );
+        throw new FormatError(`input "${missing}" is missing: send one input per column (${list}); its values may be null where unknown`, 'missing_input', missing);
       }
       const records: RawRecord[] = [];
       for (let i = 0; i < rows!; i++) {
@@ -154,7 +170,7 @@ export function openInferenceDoor(contract: InputContract, modelName: string): D
     answer(scored: ScoredRows) {
       const n = scored.predictions.length;
       const all = {
-        label: { name: 'label', datatype: labelDatatype(contract), shape: [n], data: scored.predictions },
+        label: { name: 'label', datatype: labelType, shape: [n], data: scored.predictions },
         probability: { name: 'probability', datatype: 'FP64', shape: [n], data: scored.probabilities },
         [INFERENCE_ID_FIELD]: { name: INFERENCE_ID_FIELD, datatype: 'BYTES', shape: [n], data: scored.ids },
       };
