@@ -7,11 +7,13 @@ import {
   approvalTags,
   gateRules,
   approveRefusal,
+  expiredDecision,
   gateStatus,
   keyReuseRefusal,
   rejectRefusal,
   tally,
   verifiedRefusal,
+  voteOf,
   waitingLine,
   type GateMoment,
   type GateRules,
@@ -113,6 +115,22 @@ describe('approval rules', () => {
     assert.equal(rejected.decision?.by, 'bob');
     assert.equal(rejected.message, 'rejected version 3 of m by bob: drift');
     assert.equal(tally(rules(), [vote('alice')], candidate).message, 'approved version 3 of m by alice', 'no progress note for one approval');
+  });
+
+  it('records a vote with its comment or reason, and an expired decision with the votes so far', () => {
+    const at = '2026-12-03T10:00:00.000Z';
+    assert.deepEqual(voteOf('approved', { by: 'a', comment: 'ok', reason: 'ignored' }, at), { decision: 'approved', by: 'a', at, comment: 'ok' });
+    assert.deepEqual(voteOf('rejected', { by: 'b', comment: 'ignored', reason: 'drift' }, at), { decision: 'rejected', by: 'b', at, reason: 'drift' });
+    const votes = [vote('a')];
+    assert.deepEqual(expiredDecision(rules({ requiredApprovals: 2, signaturesRequired: true }), votes, '3', at), {
+      decision: 'expired',
+      automatic: false,
+      at,
+      modelVersion: '3',
+      approvals: votes,
+      signatures: 'required',
+    });
+    assert.equal(expiredDecision(rules(), [], '3', at).signatures, 'not required');
   });
 
   it('shows the rules, what the release waits for, and the MLflow tags of a decision', () => {

@@ -13,12 +13,14 @@ import { QUICK } from './activity-profiles';
 import {
   approvalTags,
   approveRefusal,
+  expiredDecision,
   gateRules,
   gateStatus,
   keyReuseRefusal,
   rejectRefusal,
   tally,
   verifiedRefusal,
+  voteOf,
   type GateSubject,
   waitingLine,
   type DecisionKind,
@@ -90,12 +92,6 @@ export function createApprovalGate({ config, subject, startedBy, automatic, stat
     }
     return result.message;
   };
-  const voteOf = (kind: DecisionKind, request: DecisionRequest, at: string): ApprovalVote => ({
-    decision: kind,
-    by: request.by,
-    at,
-    ...(kind === 'approved' ? { comment: request.comment } : { reason: request.reason }),
-  });
 
   /** Refusals already written to state.refused (by the signed path), so the signal wrapper does not list them twice. */
   const listed = new WeakSet<object>();
@@ -167,16 +163,7 @@ export function createApprovalGate({ config, subject, startedBy, automatic, stat
         const answered = await condition(() => decision !== undefined, config.approval_timeout as Duration);
         waiting = false;
         state.waitingFor = undefined;
-        if (!answered) {
-          decision = {
-            decision: 'expired',
-            automatic: false,
-            at: new Date().toISOString(),
-            modelVersion: candidateRef.version,
-            approvals: votes,
-            signatures: gateStatus(rules, votes, undefined).signatures,
-          };
-        }
+        if (!answered) decision = expiredDecision(rules, votes, candidateRef.version, new Date().toISOString());
         // Handlers still verifying when the decision fell answer "refused: already …" before the release moves on.
         await condition(allHandlersFinished);
         state.gate = gateStatus(rules, votes, state.gate.waitingSince);

@@ -186,6 +186,16 @@ export function tally(rules: GateRules, votes: ApprovalVote[], candidate: Pick<C
   };
 }
 
+/** The decision when approval_timeout passes before the votes decide: the votes so far kept with it. */
+export function expiredDecision(rules: GateRules, votes: ApprovalVote[], version: string, at: string): ApprovalRecord {
+  return { decision: 'expired', automatic: false, at, modelVersion: version, approvals: votes, signatures: signaturesOf(rules) };
+}
+
+/** A vote as the gate records it: a comment with an approval, a reason with a rejection. */
+export function voteOf(kind: DecisionKind, request: { by: string; comment?: string; reason?: string }, at: string): ApprovalVote {
+  return { decision: kind, by: request.by, at, ...(kind === 'approved' ? { comment: request.comment } : { reason: request.reason }) };
+}
+
 const signaturesOf = (rules: GateRules): ApprovalGateStatus['signatures'] => (rules.signaturesRequired ? 'required' : 'not required');
 
 /** " (1 of 2 approvals)" when more than one approval is required. */

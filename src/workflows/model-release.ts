@@ -38,6 +38,7 @@ import * as summary from './release-summaries';
 import type { ReviewRef } from './review-api';
 import type { RolloutResult } from './rollout-api';
 import type { TrainResult } from './training-api';
+import type { ReleaseTrigger } from './trigger-api';
 import { createStepRecorder, type StepRecorder } from './step-recorder';
 
 const quick = proxyActivities<OrchestrationActivities>(QUICK);
@@ -102,13 +103,7 @@ export async function modelRelease(input: ReleaseInput): Promise<ReleaseResult> 
       () => registerCandidate(input, { workflowId, dataSha256: validated.sha256, trained, metrics: evaluation.metrics, preregistered }),
       (r) => summary.registeredSummary(config.model_name, r),
     );
-    const candidate: CandidateRef = (state.candidate = {
-      name: config.model_name,
-      version: registered.version,
-      modelUri: registered.modelUri,
-      modelSha256: trained.files['model/model.onnx']?.sha256,
-      dataSha256: validated.sha256,
-    });
+    const candidate = (state.candidate = candidateRefOf(config, registered, trained, validated.sha256));
 
     let latencySamplesPath: string | undefined;
     if (config.skip_local_testing) skip('local_tests', 'skip_local_testing is set');
@@ -117,8 +112,9 @@ export async function modelRelease(input: ReleaseInput): Promise<ReleaseResult> 
       latencySamplesPath = tested.latencySamplesPath;
     }
 
-    review = reviewContent({
+    review = await writeFirstReview(input, state, {
       workflowId,
+      handleId,
       artifactsDir,
       config,
       links: input.links,
@@ -133,11 +129,6 @@ export async function modelRelease(input: ReleaseInput): Promise<ReleaseResult> 
       gates: gates.checks,
       latencySamplesPath,
     });
-    const first = config.environments?.[0];
-    const waitingFor = automaticApproval(config, trigger, first)
-      ? undefined
-      : `a decision on ${config.model_name} version ${registered.version}${first ? ` for ${first.name}` : ''}: ${approvalCommand(handleId, signedApprovals)}`;
-    state.review = await writeReleaseReview({ ...review, phase: 'awaiting_approval', signedApprovals, waitingFor });
     show();
 
     const release: Entry = { input, state, steps, trained, candidate, reviewLink: () => summary.reviewEvidence(state.review, workflowId) };
@@ -174,6 +165,26 @@ export async function modelRelease(input: ReleaseInput): Promise<ReleaseResult> 
     throw ApplicationFailure.nonRetryable(`release failed at ${at}: ${state.error}`, 'ReleaseFailed', state);
   }
   return { ...state, artifactsDir, reportPath };
+}
+
+function candidateRefOf(config: ReleaseConfig, registered: { version: string; modelUri: string }, trained: Trained, dataSha256: string): CandidateRef {
+  return { name: config.model_name, version: registered.version, modelUri: registered.modelUri, modelSha256: trained.files['model/model.onnx']?.sha256, dataSha256 };
+}
+
+/** The review's first section, written once the candidate is tested: what approvers look at before deciding. */
+async function writeFirstReview(
+  { config }: ReleaseInput,
+  state: ReleaseStatus,
+  { handleId, trigger, ...parts }: Parameters<typeof reviewContent>[0] & { handleId: string; trigger: ReleaseTrigger },
+): Promise<ReviewContent> {
+  const review = reviewContent({ ...parts, trigger });
+  const signedApprovals = Boolean(config.allowed_signers);
+  const first = config.environments?.[0];
+  const waitingFor = automaticApproval(config, trigger, first)
+    ? undefined
+    : `a decision on ${config.model_name} version ${parts.candidate.version}${first ? ` for ${first.name}` : ''}: ${approvalCommand(handleId, signedApprovals)}`;
+  state.review = await writeReleaseReview({ ...review, phase: 'awaiting_approval', signedApprovals, waitingFor });
+  return review;
 }
 
 function requireContract(contract: DataContract | undefined): DataContract {
