@@ -53,6 +53,9 @@ export interface EmbeddedStackOptions {
 /** MLflow alone takes a minute to answer on a busy 2-core machine; a part that exits fails start-up at once anyway. */
 const DEFAULT_READY_TIMEOUT_MS = 180_000;
 
+/** How often start-up asks a part whether it answers yet (each probe is one local request). */
+const READY_POLL_MS = 100;
+
 /** The parts of a stack, in start order. */
 export type StackPart = 'temporal' | 'mlflow' | 'endpoints' | 'worker';
 
@@ -252,7 +255,7 @@ async function waitUntil<T>(what: string, deadline: number, process: ManagedProc
     } catch (error) {
       lastError = (error as Error).message;
     }
-    await sleep(250);
+    await sleep(READY_POLL_MS);
   }
   throw new Error(`${what} did not become ready in time${lastError ? ` (last error: ${lastError})` : ''}.${process ? ` Its log: ${process.logFile}\n${process.tail()}` : ''}`);
 }
@@ -344,18 +347,27 @@ export class EmbeddedStack {
       if (port !== undefined && !(await isPortFree(port))) throw new PortInUseError(port, what, flag);
     }
 
+    // Every part starts at once but the worker, which connects to Temporal as it starts: it starts as soon as
+    // Temporal answers, while MLflow (the slowest, two Python start-ups and its database) is still on its way.
     const deadline = Date.now() + (this.options.readyTimeoutMs ?? DEFAULT_READY_TIMEOUT_MS);
+    const cli = this.options.modelship;
     const temporal = this.launch('temporal');
     const mlflow = this.launch('mlflow');
+    const endpoints = cli && ports.endpoint !== undefined ? this.launch('endpoints') : undefined;
     onProgress?.('waiting for Temporal and MLflow to answer…');
-    await Promise.all([this.ready(temporal, deadline), this.ready(mlflow, deadline)]);
-
-    const cli = this.options.modelship;
-    if (cli && ports.endpoint !== undefined) await this.ready(this.launch('endpoints'), deadline);
+    const temporalReady = this.ready(temporal, deadline);
+    const parts = [temporalReady, this.ready(mlflow, deadline), ...(endpoints ? [this.ready(endpoints, deadline)] : [])];
     if (cli && this.options.worker !== false) {
-      onProgress?.('waiting for the worker to poll both task queues…');
-      await this.ready(this.launch('worker'), deadline);
+      parts.push(
+        temporalReady.then(() => {
+          // Another part failed meanwhile and start() is stopping what it started: start no more.
+          if (this.stopping) throw new StackStartAborted();
+          onProgress?.('waiting for the worker to poll both task queues…');
+          return this.ready(this.launch('worker'), deadline);
+        }),
+      );
     }
+    await Promise.all(parts);
     if (signal?.aborted) throw new StackStartAborted();
   }
 
