@@ -11,6 +11,8 @@ import { NativeConnection, Runtime, Worker, type WorkerOptions } from '@temporal
 import type { Duration, WorkerDeploymentVersion } from '@temporalio/common';
 import type { TokenCredential } from '@azure/core-auth';
 import { createOrchestrationActivities, createTrainingActivities } from './activities';
+import { trainerEnvironment } from './activities/training';
+import { warmTrainerForkServer } from './activities/trainer-process';
 import { endpointUrl, mlflowTrackingUri, stateDir, taskQueues, temporalConnectConfig, type TaskQueues } from './config/environment';
 import { makeCurrentVersion, versioningMode, workerVersion } from './worker-deployment';
 
@@ -171,6 +173,14 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
       shutdownGraceTime: (env.MODELSHIP_SHUTDOWN_GRACE as Duration | undefined) || '30s',
       version,
     });
+    if (roles.includes('training')) {
+      // The trainer's imports now, while the release validates its data, not in the first training activity.
+      try {
+        warmTrainerForkServer(trainerEnvironment());
+      } catch {
+        // no trainer environment: each training activity says so (TrainerEnvironmentMissing)
+      }
+    }
     const served = roles.map((role) => `${queues[role]} (${role}${role === 'training' ? `, ${trainingConcurrency} at once` : ''})`).join(', ');
     const build = version ? `build ${version.buildId} of worker deployment ${version.deploymentName}` : 'unversioned';
     console.log(`modelship worker ${process.pid} polling ${served} in namespace ${namespace} at ${connectionOptions.address} (${build})`);

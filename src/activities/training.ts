@@ -1,5 +1,5 @@
 // The training activities: they run the Python trainer (python/modelship_trainer) as a subprocess on the training
-// task queue. Progress lines become heartbeats ("fit 37/60"); cancellation kills the subprocess; a crash fails with
+// task queue (forked from the worker's trainer fork server on Linux: trainer-process.ts). Progress lines become heartbeats ("fit 37/60"); cancellation kills the subprocess; a crash fails with
 // the tail of stderr; finished work is reused on retry, so a retried activity never trains twice.
 //
 // The search is three kinds of activity: prepareTrainingSearch (split, search sample, candidates in shards),
@@ -7,10 +7,8 @@
 // winner, export, parity, MLflow). Workers share nothing but Temporal and MLflow: the search sample and each shard's
 // scores travel as artifacts of the release's MLflow training run, named by path and sha256. What the trainer
 // writes is typed and checked in trainer-protocol.ts.
-import { spawn } from 'node:child_process';
 import { createWriteStream, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import type { z } from 'zod';
@@ -33,6 +31,7 @@ import {
   type ShardFile,
   type TrainerEvent,
 } from './trainer-protocol';
+import { startTrainer, type TrainerEnvironment } from './trainer-process';
 
 export { TRAINER_CONTRACT_VERSION } from './trainer-protocol';
 
@@ -137,17 +136,13 @@ async function runTrainer<T>(
   const requestPath = join(outputDir, 'request.json');
   writeFileSync(requestPath, JSON.stringify(request, null, 2));
 
-  let python: string;
+  let environment: TrainerEnvironment;
   try {
-    python = venvExecutable('python');
+    environment = trainerEnvironment();
   } catch (error) {
     throw ApplicationFailure.nonRetryable((error as Error).message, 'TrainerEnvironmentMissing');
   }
-  const child = spawn(python, ['-m', 'modelship_trainer', requestPath], {
-    cwd: join(projectRoot, 'python'),
-    env: { ...pythonChildEnv(), PYTHONPATH: join(projectRoot, 'python') },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = startTrainer(environment, requestPath);
   const log = createWriteStream(join(outputDir, 'trainer.log'), { flags: 'a' });
   const stderrTail: string[] = [];
   let lastProgress: TrainerProgress = { phase: 'start', message: 'starting the trainer' };
@@ -163,7 +158,13 @@ async function runTrainer<T>(
   };
   context.cancellationSignal.addEventListener('abort', onCancel);
 
-  createInterface({ input: child.stdout }).on('line', (line) => {
+  child.onLine((stream, line) => {
+    if (stream === 'stderr') {
+      log.write(`[stderr] ${line}\n`);
+      stderrTail.push(line);
+      if (stderrTail.length > STDERR_TAIL_LINES) stderrTail.shift();
+      return;
+    }
     log.write(`${line}\n`);
     let parsed: unknown;
     try {
@@ -185,13 +186,8 @@ async function runTrainer<T>(
       onEvent(data);
     }
   });
-  createInterface({ input: child.stderr }).on('line', (line) => {
-    log.write(`[stderr] ${line}\n`);
-    stderrTail.push(line);
-    if (stderrTail.length > STDERR_TAIL_LINES) stderrTail.shift();
-  });
 
-  const exit = await new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once('close', (code, signal) => resolve({ code, signal })));
+  const exit = await child.closed;
   clearInterval(ticker);
   context.cancellationSignal.removeEventListener('abort', onCancel);
   log.end();
@@ -217,6 +213,11 @@ async function runTrainer<T>(
   throw ApplicationFailure.retryable(`the trainer ${how} (log: ${join(outputDir, 'trainer.log')}). Last stderr lines:\n${stderrTail.slice(-15).join('\n')}`, 'TrainerCrashed', {
     stderrTail,
   });
+}
+
+/** How the trainer runs: the project's venv, with the trainer package on its path. */
+export function trainerEnvironment(): TrainerEnvironment {
+  return { python: venvExecutable('python'), cwd: join(projectRoot, 'python'), env: { ...pythonChildEnv(), PYTHONPATH: join(projectRoot, 'python') } };
 }
 
 export function createTrainingActivities(deps: TrainingDeps) {
