@@ -16,6 +16,7 @@ import { generateBankingCsv } from '../src/data/generate';
 import { MlflowClient } from '../src/registry/mlflow';
 import { statusQuery, type ReleaseResult } from '../src/workflows/release-api';
 import { connectTestEnvironment, mlflowUri, uniqueQueues } from './support/temporal';
+import { workerNodeArgs } from './support/bundles';
 
 describe('distributed training search', () => {
   let env: TestWorkflowEnvironment;
@@ -23,7 +24,7 @@ describe('distributed training search', () => {
   const dir = mkdtempSync(join(tmpdir(), 'modelship-distributed-'));
   const queues = uniqueQueues();
   const startWorker = (name: string, role: 'orchestration' | 'training') => {
-    const worker = spawn(process.execPath, ['--import', 'tsx', join(projectRoot, 'src/worker.ts')], {
+    const worker = spawn(process.execPath, [...workerNodeArgs(), join(projectRoot, 'src/worker.ts')], {
       env: {
         ...process.env,
         MODELSHIP_TASK_QUEUE: queues.orchestration,

@@ -10,6 +10,7 @@ import { EmbeddedStack, freePort, ManagedProcess, PortInUseError, reapLeftovers,
 import { projectRoot } from '../src/config/environment';
 import { runCli } from './support/cli';
 import { groupAlive } from './support/processes';
+import { workerNodeArgs } from './support/bundles';
 
 function alive(pid: number): boolean {
   try {
@@ -82,8 +83,7 @@ describe('embedded stack', () => {
     const stateDir = mkdtempSync(join(tmpdir(), 'modelship-dev-'));
     const [temporal, ui, mlflow, endpoint] = [await freePort(), await freePort(), await freePort(), await freePort()];
     const args = [
-      '--import',
-      'tsx',
+      ...workerNodeArgs(), // `dev` starts its worker with the same flags
       join(projectRoot, 'src/client/cli.ts'),
       'dev',
       '--state-dir',

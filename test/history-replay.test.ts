@@ -3,7 +3,7 @@
 // commands a workflow emits must be guarded with patched() (CONTRIBUTING.md); this test names what broke.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { DefaultLogger, Runtime, Worker, type WorkflowBundle } from '@temporalio/worker';
+import { DefaultLogger, Runtime, Worker, type WorkflowBundleOption } from '@temporalio/worker';
 import * as workflows from '../src/workflows';
 import { workflowBundle } from './support/bundles';
 import { readCorpus, readManifests, unlistedFiles, type CorpusEntry } from './support/histories';
@@ -32,7 +32,7 @@ const REQUIRED_PATHS = [
 ];
 
 /** Replays every entry; returns one line per history that no longer replays. */
-async function replayFailures(bundle: WorkflowBundle, corpus: CorpusEntry[]): Promise<string[]> {
+async function replayFailures(bundle: WorkflowBundleOption, corpus: CorpusEntry[]): Promise<string[]> {
   const failures: string[] = [];
   let index = 0;
   const results = Worker.runReplayHistories(

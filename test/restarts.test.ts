@@ -21,6 +21,7 @@ import { LocalTarget } from '../src/targets/local';
 import { statusQuery, type ReleaseResult } from '../src/workflows/release-api';
 import { runCli } from './support/cli';
 import { PASSING_GATES } from './support/release';
+import { workerNodeArgs } from './support/bundles';
 
 describe('restarting one part of the stack mid-release', () => {
   const dir = mkdtempSync(join(tmpdir(), 'modelship-restarts-'));
@@ -67,7 +68,7 @@ describe('restarting one part of the stack mid-release', () => {
       stateDir: join(dir, 'state'),
       ports: { temporal: await freePort(), mlflow: await freePort(), endpoint: await freePort() },
       persistTemporal: true,
-      modelship: { command: process.execPath, args: ['--import', 'tsx', join(projectRoot, 'src/client/cli.ts')] },
+      modelship: { command: process.execPath, args: [...workerNodeArgs(), join(projectRoot, 'src/client/cli.ts')] },
       readyTimeoutMs: 180_000,
     });
     connection = await Connection.connect({ address: stack.temporalAddress });

@@ -18,6 +18,7 @@ import { adminToken } from '../src/serving/endpoint-server';
 import type { ReleaseResult } from '../src/workflows/release-api';
 import { connectTestEnvironment, mlflowUri, uniqueQueues } from './support/temporal';
 import { PASSING_GATES } from './support/release';
+import { workerNodeArgs } from './support/bundles';
 
 describe('worker killed during training', () => {
   let env: TestWorkflowEnvironment;
@@ -35,7 +36,7 @@ describe('worker killed during training', () => {
   };
   let modelName = '';
   const startWorker = () => {
-    const worker = spawn(process.execPath, ['--import', 'tsx', join(projectRoot, 'src/worker.ts')], { env: workerEnv, stdio: 'ignore' });
+    const worker = spawn(process.execPath, [...workerNodeArgs(), join(projectRoot, 'src/worker.ts')], { env: workerEnv, stdio: 'ignore' });
     workers.push(worker);
     return worker;
   };

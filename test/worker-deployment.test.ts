@@ -12,6 +12,7 @@ import { buildId } from '../src/build-id';
 import { projectRoot } from '../src/config/environment';
 import { describeDeployment, versioningMode, workerVersion } from '../src/worker-deployment';
 import { requireEnv, uniqueQueues } from './support/temporal';
+import { workerNodeArgs } from './support/bundles';
 
 describe('build id', () => {
   it('is the package version and the git commit, or MODELSHIP_BUILD_ID', () => {
@@ -40,7 +41,7 @@ describe('modelship worker and the worker deployment', () => {
 
   /** Starts `modelship worker` as build `build`; resolves with its output once it has made the build current. */
   function startWorker(env: Record<string, string>, build: string): Promise<string> {
-    const child = spawn(process.execPath, ['--import', 'tsx', join(projectRoot, 'src/client/cli.ts'), 'worker'], {
+    const child = spawn(process.execPath, [...workerNodeArgs(), join(projectRoot, 'src/client/cli.ts'), 'worker'], {
       env: { ...process.env, ...env, MODELSHIP_BUILD_ID: build, MODELSHIP_SHUTDOWN_GRACE: '1s' },
     });
     children.push(child);
