@@ -23,6 +23,7 @@ import type { ReleaseResult } from '../src/workflows/release-api';
 import { runCli } from './support/cli';
 import { groupAlive } from './support/processes';
 import { PASSING_GATES } from './support/release';
+import { workerNodeArgs } from './support/bundles';
 
 function childGroups(stateDir: string): Record<string, number> {
   const runDir = join(stateDir, 'run');
@@ -60,8 +61,7 @@ interface Dev {
 function startDev(t: TestContext, stateDir: string, ports: number[]): Dev {
   const [temporal, ui, mlflow, endpoint] = ports.map(String);
   const args = [
-    '--import',
-    'tsx',
+    ...workerNodeArgs(), // `dev` starts its worker with the same flags
     join(projectRoot, 'src/client/cli.ts'),
     'dev',
     '--state-dir',
@@ -75,7 +75,9 @@ function startDev(t: TestContext, stateDir: string, ports: number[]): Dev {
     '--endpoint-port',
     endpoint!,
   ];
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  // A worker stopped by its supervisor's death drains for MODELSHIP_SHUTDOWN_GRACE (30 s by default) before it
+  // cancels the training it runs: 1 s here, so the test waits on that drain for seconds, not half a minute.
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, MODELSHIP_SHUTDOWN_GRACE: '1s' } });
   let output = '';
   child.stdout!.on('data', (chunk) => (output += chunk));
   child.stderr!.on('data', (chunk) => (output += chunk));
