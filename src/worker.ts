@@ -5,7 +5,8 @@
 // MLFLOW_TRACKING_URI, MODELSHIP_WORKER_QUEUES (orchestration,training — which queues this process serves),
 // MODELSHIP_TRAINING_CONCURRENCY (default 1), MODELSHIP_SHUTDOWN_GRACE (default 30s), MODELSHIP_BUILD_ID and
 // MODELSHIP_WORKER_VERSIONING (see worker-deployment.ts), MODELSHIP_WORKER_METRICS (host:port of the Temporal SDK's
-// Prometheus metrics; unset: none).
+// Prometheus metrics; unset: none), MODELSHIP_STICKY_QUEUE_TIMEOUT (how long the server keeps a run's next workflow
+// task for this worker before any worker may take it; default the SDK's 10s, which a worker killed mid-run costs).
 import { availableParallelism } from 'node:os';
 import { NativeConnection, Runtime, Worker, type WorkerOptions } from '@temporalio/worker';
 import type { Duration, WorkerDeploymentVersion } from '@temporalio/common';
@@ -46,6 +47,9 @@ export interface ModelshipWorkerOptions {
   trainingConcurrency?: number;
   /** How long running activities may finish after a shutdown request before they are cancelled. */
   shutdownGraceTime?: Duration;
+  /** How long a run's next workflow task waits for this worker (its cache) before any worker may take it; the SDK's
+   * 10s by default. Tests that kill workers shorten it. */
+  stickyQueueTimeout?: Duration;
   /** A prebuilt workflow bundle (tests reuse one); by default the workflows are bundled at start. */
   workflowBundle?: WorkerOptions['workflowBundle'];
   /**
@@ -66,6 +70,7 @@ export async function createWorkers(options: ModelshipWorkerOptions): Promise<Wo
     // Progress (e.g. "fit 37/180") reaches the server, the Web UI and `modelship start --wait` within seconds.
     defaultHeartbeatThrottleInterval: '2s' as Duration,
     maxHeartbeatThrottleInterval: '2s' as Duration,
+    ...(options.stickyQueueTimeout ? { stickyQueueScheduleToStartTimeout: options.stickyQueueTimeout } : {}),
     ...(options.version
       ? { workerDeploymentOptions: { useWorkerVersioning: true as const, version: options.version, defaultVersioningBehavior: WORKFLOW_VERSIONING_BEHAVIOUR } }
       : {}),
@@ -171,6 +176,7 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
       mlflowUri: mlflowTrackingUri(env),
       trainingConcurrency,
       shutdownGraceTime: (env.MODELSHIP_SHUTDOWN_GRACE as Duration | undefined) || '30s',
+      stickyQueueTimeout: (env.MODELSHIP_STICKY_QUEUE_TIMEOUT as Duration | undefined) || undefined,
       version,
     });
     if (roles.includes('training')) {

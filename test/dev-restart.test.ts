@@ -76,8 +76,10 @@ function startDev(t: TestContext, stateDir: string, ports: number[]): Dev {
     endpoint!,
   ];
   // A worker stopped by its supervisor's death drains for MODELSHIP_SHUTDOWN_GRACE (30 s by default) before it
-  // cancels the training it runs: 1 s here, so the test waits on that drain for seconds, not half a minute.
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, MODELSHIP_SHUTDOWN_GRACE: '1s' } });
+  // cancels the training it runs, and a killed worker's runs wait MODELSHIP_STICKY_QUEUE_TIMEOUT (10 s) for it
+  // before the next worker may take them: 1 s each here, so the test waits on neither.
+  const env = { ...process.env, MODELSHIP_SHUTDOWN_GRACE: '1s', MODELSHIP_STICKY_QUEUE_TIMEOUT: '1s' };
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env });
   let output = '';
   child.stdout!.on('data', (chunk) => (output += chunk));
   child.stderr!.on('data', (chunk) => (output += chunk));

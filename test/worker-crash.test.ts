@@ -31,6 +31,8 @@ describe('worker killed during training', () => {
     MODELSHIP_TRAINING_TASK_QUEUE: queues.training,
     MODELSHIP_HOME: join(dir, 'state'),
     MODELSHIP_SHUTDOWN_GRACE: '1s',
+    // A killed worker's runs wait this long for it before the new worker may take them (the SDK's default is 10 s).
+    MODELSHIP_STICKY_QUEUE_TIMEOUT: '1s',
     // The test run's endpoint server keeps its admin token in the run's state dir, not in this worker's.
     MODELSHIP_ENDPOINT_ADMIN_TOKEN: adminToken(join(process.env.MODELSHIP_TEST_STATE_DIR ?? dir, 'serving')),
   };
