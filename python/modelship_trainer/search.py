@@ -29,10 +29,10 @@ SMALL_SEARCH_ROWS = 20_000
 # whatever its shard) the shards are sized by cost: about SMALL_SHARD_SECONDS of fits each, so a family whose search
 # costs more than that is split and every training slot stays busy until the search ends, while a cheap family
 # stays one shard. A candidate's cost is its family's seconds per sample row (3-fold CV, the space's settings on
-# average, one core), measured on the demo's 4,000 rows: a forest about 1 s, gradient boosting 0.3 s, the linear
-# model 0.1 s. Only the sizes of the shards depend on it, never a score.
+# average, one core), measured on the demo's 4,000 rows: a forest about 1 s, gradient boosting 0.25 s, the linear
+# model 0.04 s. Only the sizes of the shards depend on it, never a score.
 SMALL_SHARD_SECONDS = 5.0
-CANDIDATE_SECONDS_PER_ROW = {"random_forest": 2.5e-4, "hist_gradient_boosting": 7.5e-5, "logistic_regression": 2.5e-5}
+CANDIDATE_SECONDS_PER_ROW = {"random_forest": 2.5e-4, "hist_gradient_boosting": 6e-5, "logistic_regression": 1e-5}
 # Successive halving within a shard (see rung_plan): a third of a rung's candidates go on to three times the rows.
 HALVING_FACTOR = 3
 # No rung below this many rows: at 5 % positives that is 150 in a rung, 50 in each fold's validation part.
@@ -166,6 +166,26 @@ def rung_rows(y: np.ndarray, rows: int, seed: int) -> np.ndarray:
     return np.sort(np.concatenate(picked))
 
 
+class FoldFeatures:
+    """A rung's feature matrices per fold for one family, computed on first use: the pipeline's `features` step
+    (build_pipeline) fitted on the fold's training rows, then the training and validation rows transformed. Every
+    candidate of a family has the same features step, so on small samples (up to SMALL_SEARCH_ROWS rows: a few MB)
+    a shard fits it once per fold instead of once per fit, where it costs as much as a linear model's fit."""
+
+    def __init__(self, contract: dict, family: str, seed: int, X_rung, splits: list):
+        self.features = build_pipeline(contract, search_spaces(seed)[family][0]).named_steps["features"]
+        self.X_rung, self.splits, self.cache = X_rung, splits, {}
+
+    def matrices(self, fold: int):
+        if fold not in self.cache:
+            train, valid = self.splits[fold]
+            features = clone(self.features)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                self.cache[fold] = (features.fit_transform(self.X_rung.iloc[train]), features.transform(self.X_rung.iloc[valid]))
+        return self.cache[fold]
+
+
 def candidate_key(index: int, rows: int) -> str:
     """How an earlier attempt's finished work is found again: one candidate scored on so many rows."""
     return f"{index}@{rows}"
@@ -212,6 +232,7 @@ def score_shard(X, y, contract: dict, shard: dict, *, folds: int, seed: int, sco
         positions = rung_rows(y, rows, seed)
         X_rung, y_rung = X.iloc[positions], y[positions]
         splits = list(StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed).split(X_rung, y_rung))
+        fold_features = FoldFeatures(contract, shard["family"], seed, X_rung, splits) if rows <= SMALL_SEARCH_ROWS else None
         fraction = None if rung == len(plan) - 1 else tree_fraction
         where = f", rung {rung + 1} of {len(plan)}: {rows:,} rows" if len(plan) > 1 else ""
         for position, candidate in enumerate(alive):
@@ -226,12 +247,17 @@ def score_shard(X, y, contract: dict, shard: dict, *, folds: int, seed: int, sco
                     records[candidate["index"]]["eliminated"] = f"time limit before rung {rung + 1} of {len(plan)}"
                 continue
             started, scores = time.time(), []
-            for train, valid in splits:
-                model = build_pipeline(contract, model_for(shard["family"], candidate["params"], seed, len(train), budget, fraction))
+            for fold, (train, valid) in enumerate(splits):
+                estimator = model_for(shard["family"], candidate["params"], seed, len(train), budget, fraction)
+                if fold_features:
+                    # The pipeline's own steps, its features fitted once per fold: the same matrices, the same fit.
+                    model, X_train, X_valid = estimator, *fold_features.matrices(fold)
+                else:
+                    model, X_train, X_valid = build_pipeline(contract, estimator), X_rung.iloc[train], X_rung.iloc[valid]
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
-                    model.fit(X_rung.iloc[train], y_rung[train])
-                scores.append(float(scorer(model, X_rung.iloc[valid], y_rung[valid])))
+                    model.fit(X_train, y_rung[train])
+                scores.append(float(scorer(model, X_valid, y_rung[valid])))
                 progress["done"] += 1
                 emit("progress", phase="search", family=shard["family"], done=progress["done"], total=progress["total"],
                      message=f"fit {progress['done']}/{progress['total']} ({shard['family']}{where})")

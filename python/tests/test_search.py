@@ -39,7 +39,8 @@ def test_plans_shards_of_a_few_seconds_on_samples_too_small_to_halve_one_per_fam
     ]
 
 
-def test_a_shard_of_a_sample_too_small_to_halve_scores_its_candidates_as_one_shard_of_the_whole_family_does(typed_bank, quiet):
+def test_a_shard_of_a_sample_too_small_to_halve_scores_its_candidates_as_one_shard_of_the_whole_family_does_features_fitted_once_per_fold_or_per_fit(
+        typed_bank, quiet, monkeypatch):
     typed, contract = typed_bank(1_500, 8)
     whole = search.plan_shards(["random_forest"], 4, 8, len(typed.y))
     halves = [{**whole[0], "id": f"random_forest-{i + 1}of2", "candidates": whole[0]["candidates"][2 * i : 2 * i + 2]} for i in range(2)]
@@ -52,6 +53,9 @@ def test_a_shard_of_a_sample_too_small_to_halve_scores_its_candidates_as_one_sha
 
     assert len(whole) == 1 and len(whole[0]["candidates"]) == 4
     assert scores(halves) == scores(whole)
+    reused = scores(whole)
+    monkeypatch.setattr(search, "SMALL_SEARCH_ROWS", 0)  # every fit with its own pipeline, features and all
+    assert scores(whole) == reused
 
 
 def test_successive_halving_rungs_three_times_bigger_down_to_3000_rows_and_10_of_the_rarer_class_per_fold_up_to_the_whole_sample_not_when_thorough():
