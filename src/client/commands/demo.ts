@@ -70,7 +70,8 @@ export function registerDemoCommand(program: Command): void {
     .description(
       'the whole pipeline on sample data: starts the embedded stack (or uses a running one), generates the banking data if missing, runs a release with auto-approval and prints a summary. Exit 0 only if the release succeeded.',
     )
-    .option('-c, --config <file>', 'YAML config file', 'config/default.yaml')
+    // The demo's own config: config/default.yaml with a shorter bake, since nothing scores during its release.
+    .option('-c, --config <file>', 'YAML config file', 'config/demo.yaml')
     .option('--manual', 'wait for `modelship approve <id> --by NAME` instead of approving automatically')
     .action(async (options: DemoOptions) => {
       const started = Date.now();
