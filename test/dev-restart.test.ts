@@ -6,7 +6,7 @@
 // - kill -9 of MLflow under a running `modelship dev`: it is started again;
 // and the release finishes with exactly one model version. Each test kills whatever it started, pass or fail.
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -21,7 +21,7 @@ import { generateBankingCsv } from '../src/data/generate';
 import { MlflowClient } from '../src/registry/mlflow';
 import type { ReleaseResult } from '../src/workflows/release-api';
 import { runCli } from './support/cli';
-import { groupAlive } from './support/processes';
+import { groupAlive, trainerProcesses } from './support/processes';
 import { PASSING_GATES } from './support/release';
 import { workerNodeArgs } from './support/bundles';
 
@@ -34,9 +34,6 @@ function childGroups(stateDir: string): Record<string, number> {
       .map((f) => [f.replace(/\.pid$/, ''), (JSON.parse(readFileSync(join(runDir, f), 'utf8')) as { pid: number }).pid]),
   );
 }
-
-// Trainer subprocesses of this stack: their request files live under the worker's state dir (training/<workflow>/…).
-const trainers = (stateDir: string) => spawnSync('pgrep', ['-f', `modelship_trainer ${join(stateDir, 'training')}`], { encoding: 'utf8' }).stdout.trim();
 
 async function until(what: string, test: () => boolean | Promise<boolean>, seconds: number, output?: () => string): Promise<void> {
   for (let i = 0; i < seconds * 4; i++) {
@@ -168,13 +165,13 @@ describe('modelship dev restarts', () => {
     dev.process.kill('SIGKILL');
     for (const pgid of Object.values(groups)) process.kill(-pgid, 'SIGKILL');
     await dev.exited;
-    await until('every process to be gone', () => Object.values(groups).every((pgid) => !groupAlive(pgid)) && trainers(stateDir) === '', 30);
+    await until('every process to be gone', () => Object.values(groups).every((pgid) => !groupAlive(pgid)) && trainerProcesses(stateDir).length === 0, 30);
 
     dev = startDev(t, stateDir, ports);
     await ready(dev);
     await until(
       'training to run again (a retry)',
-      async () => /(searchShard|finishTraining): (fit \d+\/|.*attempt [2-9])/.test((await watch()) ?? '') && trainers(stateDir) !== '',
+      async () => /(searchShard|finishTraining): (fit \d+\/|.*attempt [2-9])/.test((await watch()) ?? '') && trainerProcesses(stateDir).some((p) => p.run),
       240,
     );
 
@@ -184,7 +181,7 @@ describe('modelship dev restarts', () => {
     await dev.exited;
     await until(
       'the children of a killed supervisor to exit on their own',
-      () => Object.values(orphans).every((pgid) => !groupAlive(pgid)) && trainers(stateDir) === '',
+      () => Object.values(orphans).every((pgid) => !groupAlive(pgid)) && trainerProcesses(stateDir).length === 0,
       90,
       () => JSON.stringify(Object.fromEntries(Object.entries(orphans).map(([name, pgid]) => [name, groupAlive(pgid)]))),
     );

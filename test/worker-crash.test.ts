@@ -1,7 +1,7 @@
 // Durability: the worker is killed with SIGKILL in the middle of training; a new worker takes over and the release
 // completes with exactly one model version (and no orphaned trainer left running).
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -17,6 +17,7 @@ import { LocalTarget } from '../src/targets/local';
 import { adminToken } from '../src/serving/endpoint-server';
 import type { ReleaseResult } from '../src/workflows/release-api';
 import { connectTestEnvironment, mlflowUri, uniqueQueues } from './support/temporal';
+import { trainerProcesses } from './support/processes';
 import { PASSING_GATES } from './support/release';
 import { workerNodeArgs } from './support/bundles';
 
@@ -72,7 +73,7 @@ describe('worker killed during training', () => {
     first.kill('SIGKILL');
     await new Promise((resolve) => first.once('exit', resolve));
 
-    startWorker();
+    const second = startWorker();
     const result = (await handle.result()) as ReleaseResult;
     assert.equal(result.outcome, 'succeeded', result.error);
     const versions = await new MlflowClient(mlflowUri()).searchVersions(`name='${modelName}'`);
@@ -84,8 +85,9 @@ describe('worker killed during training', () => {
       attempts.some((a) => (a ?? 1) > 1),
       'the training activity (a search shard) was retried after the crash',
     );
-    const orphans = spawnSync('pgrep', ['-f', `${join(dir, 'state', 'training')}.*request.json`], { encoding: 'utf8' }).stdout.trim();
-    assert.equal(orphans, '', 'no trainer of the killed worker is still running');
+    // The second worker's own trainer fork server is its child; anything else with this home is the first one's.
+    const orphans = trainerProcesses(join(dir, 'state')).filter((p) => p.ppid !== second.pid);
+    assert.deepEqual(orphans, [], 'no trainer of the killed worker is still running');
   });
 
   it('ends consistent when the worker is killed during the traffic shift', async () => {
