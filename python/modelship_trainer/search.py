@@ -26,12 +26,13 @@ from .progress import emit
 CANDIDATES_PER_SHARD = 5
 SMALL_SEARCH_ROWS = 20_000
 # On samples too small to halve (below HALVING_FACTOR * MIN_RUNG_ROWS rows every candidate is scored on every row,
-# whatever its shard) the shards are sized by cost: about SMALL_SHARD_SECONDS of fits each, so a family whose search
+# whatever its shard) the shards are sized by cost: about SMALL_SHARD_SECONDS of fits each (a shard's own cost, a
+# fork of the trainer, the sample fetched and its scores uploaded, is a tenth of that), so a family whose search
 # costs more than that is split and every training slot stays busy until the search ends, while a cheap family
 # stays one shard. A candidate's cost is its family's seconds per sample row (3-fold CV, the space's settings on
 # average, one core), measured on the demo's 4,000 rows: a forest about 1 s, gradient boosting 0.25 s, the linear
 # model 0.04 s. Only the sizes of the shards depend on it, never a score.
-SMALL_SHARD_SECONDS = 5.0
+SMALL_SHARD_SECONDS = 2.5
 CANDIDATE_SECONDS_PER_ROW = {"random_forest": 2.5e-4, "hist_gradient_boosting": 6e-5, "logistic_regression": 1e-5}
 # Successive halving within a shard (see rung_plan): a third of a rung's candidates go on to three times the rows.
 HALVING_FACTOR = 3

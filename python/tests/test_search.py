@@ -27,10 +27,12 @@ def test_plans_shards_of_a_few_seconds_on_samples_too_small_to_halve_one_per_fam
     for shards in plans.values():
         assert flat(shards) == flat(plans[800])
     assert {rows: [[s["id"], len(s["candidates"])] for s in shards] for rows, shards in plans.items() if rows < 60_000} == {
-        800: [["random_forest-1of1", 20], ["hist_gradient_boosting-1of1", 20], ["logistic_regression-1of1", 20]],
-        # The demo's sample: the forest (about 20 s of fits) in four shards, so two training slots share it.
-        4_000: [["random_forest-1of4", 5], ["hist_gradient_boosting-1of1", 20], ["logistic_regression-1of1", 20],
-                ["random_forest-2of4", 5], ["random_forest-3of4", 5], ["random_forest-4of4", 5]],
+        800: [["random_forest-1of2", 10], ["hist_gradient_boosting-1of1", 20], ["logistic_regression-1of1", 20], ["random_forest-2of2", 10]],
+        # The demo's sample: the forest (about 20 s of fits) in seven shards and gradient boosting in two, so two
+        # training slots share them to the end; the linear model stays whole.
+        4_000: [["random_forest-1of7", 3], ["hist_gradient_boosting-1of2", 10], ["logistic_regression-1of1", 20],
+                ["random_forest-2of7", 3], ["hist_gradient_boosting-2of2", 10], ["random_forest-3of7", 3],
+                ["random_forest-4of7", 3], ["random_forest-5of7", 3], ["random_forest-6of7", 3], ["random_forest-7of7", 2]],
         # Halving promotes the best third of a shard: more shards would promote other candidates.
         12_000: [["random_forest-1of1", 20], ["hist_gradient_boosting-1of1", 20], ["logistic_regression-1of1", 20]],
     }
