@@ -7,7 +7,7 @@
 // supervisor-pipe.ts; the Temporal and MLflow binaries run under python/exit_with_supervisor.py).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { connect, createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import type { Writable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -219,6 +219,26 @@ export async function isPortFree(port: number, host = '127.0.0.1'): Promise<bool
     const server = createServer();
     server.once('error', () => resolve(false));
     server.listen({ port, host, exclusive: true }, () => server.close(() => resolve(true)));
+  });
+}
+
+/**
+ * Whether something accepts TCP connections at `address` (host:port, or [v6]:port) within `timeoutMs`. A refused
+ * port answers at once, where a gRPC connect keeps retrying until its own timeout.
+ */
+export async function acceptsConnections(address: string, timeoutMs: number): Promise<boolean> {
+  const colon = address.lastIndexOf(':');
+  const host = address.slice(0, colon).replace(/^\[(.*)\]$/, '$1');
+  const port = Number(address.slice(colon + 1));
+  return new Promise((resolve) => {
+    const socket = connect({ host, port, timeout: timeoutMs });
+    const done = (accepted: boolean) => {
+      socket.destroy();
+      resolve(accepted);
+    };
+    socket.once('connect', () => done(true));
+    socket.once('timeout', () => done(false));
+    socket.once('error', () => done(false));
   });
 }
 
@@ -479,6 +499,8 @@ export class EmbeddedStack {
   }
 
   private async probeTemporal(): Promise<true | undefined> {
+    // Not listening yet: say so at once (a gRPC connect would back off for a second before it tries again).
+    if (!(await acceptsConnections(this.temporalAddress, 2_000))) return undefined;
     const connection = await Connection.connect({ address: this.temporalAddress, connectTimeout: 2_000 });
     try {
       await connection.workflowService.getSystemInfo({});

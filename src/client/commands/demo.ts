@@ -4,13 +4,13 @@ import { pathToFileURL } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Client } from '@temporalio/client';
 import type { Command } from 'commander';
-import { endpointUrl, mlflowTrackingUri, stateDir, taskQueues } from '../../config/environment';
+import { DEFAULT_TEMPORAL_ADDRESS, endpointUrl, mlflowTrackingUri, stateDir, taskQueues, temporalConnectConfig } from '../../config/environment';
 import type { DataContract, ReleaseConfig } from '../../config/schema';
 import { openCsv } from '../../data/csv';
 import { generateBankingCsv } from '../../data/generate';
 import { LocalTarget } from '../../targets/local';
 import type { MonitorResult } from '../../workflows/monitor-api';
-import { EmbeddedStack, StackStartAborted } from '../embedded-stack';
+import { acceptsConnections, EmbeddedStack, StackStartAborted } from '../embedded-stack';
 import { awaitResult, failedReleaseStatus, startRelease, summarize, watchRelease, workflowUrl } from '../release';
 import { missingPollers } from '../stack-check';
 import { withClient } from '../temporal';
@@ -99,7 +99,9 @@ export function registerDemoCommand(program: Command): void {
           .then(stop)
           .then(() => process.exit(130));
       });
-      const temporalUp = await withClient(async () => true).catch(() => false);
+      // A stack that runs answers on Temporal's port; none: start one now, not after a gRPC connect's 5 s timeout.
+      const temporalUp =
+        (await acceptsConnections(temporalConnectConfig().connectionOptions.address ?? DEFAULT_TEMPORAL_ADDRESS, 5_000)) && (await withClient(async () => true).catch(() => false));
       if (!temporalUp) {
         console.log('modelship demo: starting the embedded stack (Temporal, MLflow, worker)…');
         try {
