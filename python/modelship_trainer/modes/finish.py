@@ -1,5 +1,6 @@
-"""Mode finish: gather the shards' scores, refit the winner on every training row, choose the decision threshold
-from out-of-fold predictions on the search sample, export the whole pipeline to ONNX, check parity between ONNX
+"""Mode finish: gather the shards' scores, refit the winner on every training row (on big data a stratified
+sample of training_data.REFIT_ROWS of them), choose the decision threshold from out-of-fold predictions on the
+search sample, export the whole pipeline to ONNX, check parity between ONNX
 Runtime and scikit-learn on the held-out rows (max |diff| <= 1e-4, else exit 3), log files to MLflow.
 Writes result.json."""
 
@@ -23,6 +24,20 @@ from ..search import best_threshold, gather, model_for
 from ..tracking import log_to_mlflow
 from ..training_data import TrainingData
 
+# Blocks of held-out rows: ONNX Runtime copies every string input and CSV text is several times the typed rows,
+# so a block bounds either on millions of rows.
+PARITY_BLOCK_ROWS = 200_000
+CSV_BLOCK_ROWS = 200_000
+
+
+def write_rows_csv(rows, path: str) -> None:
+    """The rows as CSV text (as pandas writes them), block by block."""
+    with open(path, "w", newline="") as handle:
+        for start in range(0, len(rows), CSV_BLOCK_ROWS):
+            rows.iloc[start:start + CSV_BLOCK_ROWS].to_csv(handle, index=False, header=start == 0)
+        if len(rows) == 0:
+            rows.to_csv(handle, index=False)
+
 
 def read_shards(paths: list) -> list[ShardFile]:
     shards = []
@@ -44,23 +59,25 @@ def run(request: dict) -> str:
         raise ValueError("this worker's train/test split differs from the one the search used (library versions differ?): refusing to refit")
     contract, typed = data.contract, data.typed
 
-    # Files written early so the text columns can be dropped before the refit: the held-out rows (as a caller
-    # would send them) and the split.
+    # Files written early, so the table can be dropped before the refit: the held-out rows (as a caller would
+    # send them) and the split.
     feature_columns = [f["column"] for f in contract["features"]]
     test_rows_path = os.path.join(out, "test_rows.csv")
-    typed.raw.iloc[data.test_idx][feature_columns + [data_settings["target"]]].to_csv(test_rows_path, index=False)
-    typed.raw = None
+    write_rows_csv(typed.raw.iloc[data.test_idx][feature_columns + [data_settings["target"]]], test_rows_path)
     split_path = write_json(os.path.join(out, "split.json"), {
         "random_state": seed, "test_data_split": request["test_data_split"], "stratified": True,
         "train_rows": int(len(data.train_idx)), "test_rows": int(len(data.test_idx)), "search_sample_rows": int(len(data.sample_idx)),
-        "test_indices": [int(i) for i in data.test_idx]})
+        "refit_rows": int(len(data.refit_idx)), "test_indices": [int(i) for i in data.test_idx]})
+    X_sample, y_sample = data.sample()
+    X_refit, y_refit = data.refit_rows()
+    X_test, y_test = data.test_rows()
+    typed.raw = None
 
     cv_results = gather(shard_results)
     best_family = max(cv_results, key=lambda f: cv_results[f]["best_score"])
     best_params = cv_results[best_family]["best_params"]
     fits = sum(s["fits"] for s in shard_results)  # the search's fits (the threshold's and the refit's not counted)
 
-    X_sample, y_sample = data.sample()
     emit("progress", phase="threshold", message=f"choosing the decision threshold for {best_family} from out-of-fold predictions on the search sample")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -68,21 +85,21 @@ def run(request: dict) -> str:
         oof = cross_val_predict(oof_model, X_sample, y_sample, cv=StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed), method="predict_proba")[:, 1]
     threshold = best_threshold(y_sample, oof)
     contract["threshold"] = threshold
+    del X_sample
 
-    emit("progress", phase="refit", message=f"refitting {best_family} on all {len(data.train_idx)} training rows")
-    X_train, y_train = typed.X.iloc[data.train_idx], typed.y[data.train_idx]
-    best = build_pipeline(contract, model_for(best_family, best_params, seed, len(y_train), budget))
+    every = "all" if len(data.refit_idx) == len(data.train_idx) else f"a stratified {len(data.refit_idx)} of the"
+    emit("progress", phase="refit", message=f"refitting {best_family} on {every} {len(data.train_idx)} training rows")
+    best = build_pipeline(contract, model_for(best_family, best_params, seed, len(y_refit), budget))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        best.fit(X_train, y_train)
-    del X_train, y_train
-    X_test, y_test = typed.X.iloc[data.test_idx], typed.y[data.test_idx]
+        best.fit(X_refit, y_refit)
+    del X_refit, y_refit
 
     emit("progress", phase="export", message="exporting the pipeline to ONNX and checking parity")
     model_path = os.path.join(out, "model.onnx")
     export_onnx(best, contract, model_path)
     sklearn_proba = best.predict_proba(X_test)[:, 1]
-    onnx_proba = onnx_probabilities(model_path, X_test)
+    onnx_proba = np.concatenate([onnx_probabilities(model_path, X_test.iloc[start:start + PARITY_BLOCK_ROWS]) for start in range(0, len(X_test), PARITY_BLOCK_ROWS)] or [np.array([])])
     parity = float(np.max(np.abs(sklearn_proba - onnx_proba))) if len(onnx_proba) else 0.0
     if not parity <= PARITY_TOLERANCE:
         raise ParityError(f"ONNX and scikit-learn probabilities differ by {parity:.3g} on the test rows (limit {PARITY_TOLERANCE})")
@@ -121,6 +138,7 @@ def run(request: dict) -> str:
         "scoring": request["scoring"],
         "training_budget": budget["preset"],
         "search_sample_rows": int(len(data.sample_idx)),
+        "refit_rows": int(len(data.refit_idx)),
         "search_time_limit_s": budget["time_limit_s"],
         "search_halving": budget["halving"],
         "data_sha256": request.get("data_sha256", ""),
