@@ -20,7 +20,8 @@ TARGET_COLUMN = "__target__"  # the label's column in the search sample's parque
 # The winner is refitted on at most this many training rows (a stratified sample of them), per budget preset;
 # a duration budget is `default`'s. The refit's rows bound finish's memory (the pipeline holds them as text, as a
 # float64 matrix and early stopping's copy of it: about 0.7 KB a row) and its time (linear in the rows); on
-# generated banking data, refit rows beyond a million add next to nothing (docs/training-at-scale.md).
+# 10,000,000 generated banking rows, 2,000,000 refit rows gave 0.0004 more held-out ROC AUC than 1,000,000
+# (docs/training-at-scale.md).
 REFIT_ROWS = {"fast": 500_000, "default": 1_000_000, "thorough": 3_000_000}
 
 

@@ -1,8 +1,7 @@
 """Mode finish: gather the shards' scores, refit the winner on every training row (on big data a stratified
 sample of training_data.REFIT_ROWS of them), choose the decision threshold from out-of-fold predictions on the
-search sample, export the whole pipeline to ONNX, check parity between ONNX
-Runtime and scikit-learn on the held-out rows (max |diff| <= 1e-4, else exit 3; on the first PARITY_ROWS of them),
-log files to MLflow.
+search sample, export the whole pipeline to ONNX, check parity between ONNX Runtime and scikit-learn on the
+held-out rows (the first PARITY_ROWS of them; max |diff| <= 1e-4, else exit 3), log files to MLflow.
 Writes result.json."""
 
 import csv
