@@ -16,20 +16,15 @@ import { bundleVariant } from './bundles';
 const testRoot = resolve(__dirname, '..');
 
 /**
- * The slowest files (a full run on a loaded 2-core machine, 2026-12-03), started first so that no long file starts
- * last and runs alone at the end; the rest follow in name order. azure leads: it trains the run's shared model
- * (test/support/shared-model.ts) while its first test runs, so rollout and endpoint-lock find it ready.
+ * Every test file, for `node --test`, which runs them in name order whatever order it is given. A run with the
+ * slowest files first (through node:test's run()) was not faster: it paired the files that start stacks of their
+ * own and kill workers with each other instead of with short ones.
  */
-const SLOWEST_FIRST = ['azure', 'restarts', 'distributed-training', 'dev-restart', 'worker-crash', 'signed-approvals', 'rollout', 'review-release', 'release-cli'].map(
-  (name) => `${name}.test.ts`,
-);
-
 function testFiles(args: string[]): string[] {
   if (args.length > 0) return args.map((arg) => resolve(arg));
-  const rank = (file: string) => (SLOWEST_FIRST.includes(file) ? SLOWEST_FIRST.indexOf(file) : SLOWEST_FIRST.length);
   return readdirSync(testRoot, { recursive: true, encoding: 'utf8' })
     .filter((file) => file.endsWith('.test.ts'))
-    .sort((a, b) => rank(a) - rank(b) || a.localeCompare(b))
+    .sort()
     .map((file) => join(testRoot, file));
 }
 
