@@ -367,19 +367,19 @@ export class EmbeddedStack {
       if (port !== undefined && !(await isPortFree(port))) throw new PortInUseError(port, what, flag);
     }
 
-    // Every part starts at once but the worker, which connects to Temporal as it starts: it starts as soon as
-    // Temporal answers, while MLflow (the slowest, two Python start-ups and its database) is still on its way.
+    // Every part starts at once but the worker, which starts once Temporal and MLflow answer: after a restart it
+    // resumes activities in flight at once, and a training activity that met no MLflow would spend its retries.
     const deadline = Date.now() + (this.options.readyTimeoutMs ?? DEFAULT_READY_TIMEOUT_MS);
     const cli = this.options.modelship;
     const temporal = this.launch('temporal');
     const mlflow = this.launch('mlflow');
     const endpoints = cli && ports.endpoint !== undefined ? this.launch('endpoints') : undefined;
     onProgress?.('waiting for Temporal and MLflow to answer…');
-    const temporalReady = this.ready(temporal, deadline);
-    const parts = [temporalReady, this.ready(mlflow, deadline), ...(endpoints ? [this.ready(endpoints, deadline)] : [])];
+    const servers = [this.ready(temporal, deadline), this.ready(mlflow, deadline)];
+    const parts = [...servers, ...(endpoints ? [this.ready(endpoints, deadline)] : [])];
     if (cli && this.options.worker !== false) {
       parts.push(
-        temporalReady.then(() => {
+        Promise.all(servers).then(() => {
           // Another part failed meanwhile and start() is stopping what it started: start no more.
           if (this.stopping) throw new StackStartAborted();
           onProgress?.('waiting for the worker to poll both task queues…');
