@@ -179,8 +179,9 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
       stickyQueueTimeout: (env.MODELSHIP_STICKY_QUEUE_TIMEOUT as Duration | undefined) || undefined,
       version,
     });
-    if (roles.includes('training')) {
+    if (roles.includes('training') && env.MODELSHIP_TRAINER_WARMUP !== 'lazy') {
       // The trainer's imports now, while the release validates its data, not in the first training activity.
+      // MODELSHIP_TRAINER_WARMUP=lazy defers them to the first training run (the tests' many short-lived workers).
       try {
         warmTrainerForkServer(trainerEnvironment());
       } catch {

@@ -103,6 +103,8 @@ async function main(): Promise<number> {
         MODELSHIP_HOME: stateDir,
         MODELSHIP_WORKER_METRICS: process.env.MODELSHIP_WORKER_METRICS ?? 'off',
         MODELSHIP_TEST_WORKFLOW_BUNDLE: bundlePath,
+        // Most workers the tests start never train: each would spend ~2.3 s of CPU importing the trainer.
+        MODELSHIP_TRAINER_WARMUP: process.env.MODELSHIP_TRAINER_WARMUP ?? 'lazy',
       },
     });
     const code = await new Promise<number>((resolveCode) => child!.once('exit', (c, signal) => resolveCode(c ?? (signal ? 1 : 0))));
