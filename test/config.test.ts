@@ -25,6 +25,13 @@ function problemsOf(load: () => unknown): string[] {
 }
 
 describe('config loader', () => {
+  it('config/demo.yaml is config/default.yaml with a shorter bake, nothing else', () => {
+    const { config: standard } = loadConfig({ path: join(projectRoot, 'config', 'default.yaml') });
+    const { config: demo } = loadConfig({ path: join(projectRoot, 'config', 'demo.yaml') });
+    assert.equal(demo.bake_time, '2s');
+    assert.deepEqual({ ...demo, bake_time: standard.bake_time }, standard);
+  });
+
   it('loads the shipped default file with every key resolved', () => {
     const { config, path } = loadConfig({ path: join(projectRoot, 'config', 'default.yaml') });
     assert.equal(path, join(projectRoot, 'config', 'default.yaml'));
