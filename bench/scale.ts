@@ -265,6 +265,14 @@ async function main() {
           .map((s) => span(s).toFixed(1))
           .join('+')} s`,
       );
+      // The review (goal: ≤ 5 s at any size, its data sketch from validation): the first section, then the final one.
+      console.log(
+        `  review: ${
+          byName('writeReview')
+            .map((s) => `${span(s).toFixed(1)} s`)
+            .join(' + ') || 'not written'
+        }`,
+      );
       console.log(
         `  peak memory: ${[...run.memory]
           .sort()
