@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
-from .budget import resolve_budget
+from .budget import REFIT_ROWS, resolve_budget
 from .features import build_input_contract, class_labels
 from .files import sha256_file
 from .loading import read_typed
@@ -16,13 +16,6 @@ from .progress import emit
 from .search import plan_shards
 
 TARGET_COLUMN = "__target__"  # the label's column in the search sample's parquet file
-
-# The winner is refitted on at most this many training rows (a stratified sample of them), per budget preset;
-# a duration budget is `default`'s. The refit's rows bound finish's memory (the pipeline holds them as text, as a
-# float64 matrix and early stopping's copy of it: about 0.7 KB a row) and its time (linear in the rows); on
-# 10,000,000 generated banking rows, 2,000,000 refit rows gave 0.0004 more held-out ROC AUC than 1,000,000
-# (docs/training-at-scale.md).
-REFIT_ROWS = {"fast": 500_000, "default": 1_000_000, "thorough": 3_000_000}
 
 
 def contract_of(request: dict) -> dict:

@@ -3,7 +3,7 @@
 import numpy as np
 import pandas as pd
 
-from modelship_trainer import training_data
+from modelship_trainer import budget, training_data
 from modelship_trainer.modes.finish import write_rows_csv
 
 
@@ -16,7 +16,7 @@ def test_the_refit_uses_every_training_row_up_to_the_budgets_cap_then_a_stratifi
     path, data = bank(3_000, 7)
     whole = training_data.TrainingData(request_for(path, data))
     assert np.array_equal(whole.refit_idx, whole.train_idx)
-    monkeypatch.setitem(training_data.REFIT_ROWS, "default", 1_000)
+    monkeypatch.setitem(budget.REFIT_ROWS, "default", 1_000)
     capped = training_data.TrainingData(request_for(path, data))
     # The split, the search sample and their digest do not depend on the cap.
     assert capped.split_digest == whole.split_digest and np.array_equal(capped.test_idx, whole.test_idx)

@@ -1,6 +1,7 @@
 // The training activities: they run the Python trainer (python/modelship_trainer) as a subprocess on the training
-// task queue (forked from the worker's trainer fork server on Linux: trainer-process.ts). Progress lines become heartbeats ("fit 37/60"); cancellation kills the subprocess; a crash fails with
-// the tail of stderr; finished work is reused on retry, so a retried activity never trains twice.
+// task queue (forked from the worker's trainer fork server on Linux: trainer-process.ts). Progress lines become
+// heartbeats ("fit 37/60"); cancellation kills the subprocess; a crash fails with the tail of stderr; finished work
+// is reused on retry, so a retried activity never trains twice.
 //
 // The search is three kinds of activity: prepareTrainingSearch (split, search sample, candidates in shards),
 // searchShard (one batch of candidates with their folds, on any training worker) and finishTraining (refit the

@@ -1,5 +1,5 @@
 """Mode finish: gather the shards' scores, refit the winner on every training row (on big data a stratified
-sample of training_data.REFIT_ROWS of them), choose the decision threshold from out-of-fold predictions on the
+sample of budget.REFIT_ROWS of them), choose the decision threshold from out-of-fold predictions on the
 search sample, export the whole pipeline to ONNX, check parity between ONNX Runtime and scikit-learn on the
 held-out rows (the first PARITY_ROWS of them; max |diff| <= 1e-4, else exit 3), log files to MLflow.
 Writes result.json."""
