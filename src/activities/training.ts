@@ -151,8 +151,9 @@ async function runTrainer<T>(
   let resultPath: string | undefined;
   const beat = () => context.heartbeat({ ...lastProgress, ...extra() });
 
-  // A heartbeat also while a single long fit reports nothing, so the heartbeat timeout means "worker gone".
-  const ticker = setInterval(beat, 5_000);
+  // A heartbeat also while a single long fit reports nothing, so the heartbeat timeout (10–15 s, see
+  // workflows/activity-profiles.ts) means "worker gone".
+  const ticker = setInterval(beat, 2_000);
   const onCancel = () => {
     child.kill('SIGTERM');
     setTimeout(() => child.kill('SIGKILL'), 5_000).unref();

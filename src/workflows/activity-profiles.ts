@@ -8,11 +8,12 @@ import { durationMs } from '../shared/duration';
 /**
  * Reads and writes of metadata (MLflow registry, endpoint state, probes, bake metrics, approvals, the report): quick
  * calls retried for about 7 minutes, so an MLflow or endpoint server that restarts mid-release or mid-rollout is
- * waited for, never rolled back for.
+ * waited for, never rolled back for. At most 5 s between attempts: the step goes on within seconds of the server's
+ * return.
  */
 export const QUICK: ActivityOptions = {
   startToCloseTimeout: '2 minutes',
-  retry: { maximumAttempts: 30, initialInterval: '1 second', maximumInterval: '15 seconds' },
+  retry: { maximumAttempts: 90, initialInterval: '1 second', maximumInterval: '5 seconds' },
 };
 
 /** Work that reads a data set or a model (validation, evaluation, local tests, the review): heartbeats, retried ~3 min. */
@@ -23,14 +24,15 @@ export const HEAVY: ActivityOptions = {
 };
 
 /**
- * Training on the training task queue. Prepare and finish read the whole data set (heartbeat within 30 s); a shard's
- * heartbeat stops within 20 s of its worker dying, so the shard moves to another worker quickly.
+ * Training on the training task queue. A training activity heartbeats every 2 s whatever the trainer does
+ * (activities/training.ts), so a heartbeat missing for 10 s (a shard) or 15 s (prepare and finish, which read the
+ * whole data set) means its worker is gone: the work moves to another worker.
  */
 export function training(taskQueue: string, part: 'whole' | 'shard'): ActivityOptions {
   return {
     taskQueue,
     startToCloseTimeout: '6 hours',
-    heartbeatTimeout: part === 'shard' ? '20 seconds' : '30 seconds',
+    heartbeatTimeout: part === 'shard' ? '10 seconds' : '15 seconds',
     retry: { maximumAttempts: 5, initialInterval: '2 seconds' },
   };
 }
