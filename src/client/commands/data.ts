@@ -3,8 +3,6 @@ import type { Command } from 'commander';
 import { InvalidArgumentError } from 'commander';
 import { ConfigError, loadConfig } from '../../config/load';
 import { generateBankingCsv } from '../../data/generate';
-import { contractAsYaml, inferContract } from '../../data/infer-schema';
-import { validateDataset } from '../../data/validate-engine';
 
 function wholeNumber(value: string): number {
   const n = Number(value);
@@ -63,6 +61,8 @@ export function registerDataCommands(program: Command): void {
         console.error(`${options.config} has no data contract (data:). Fix: add one; 'modelship data infer-schema ${file}' proposes it.`);
         process.exit(1);
       }
+      // DuckDB is loaded by the commands that scan a CSV, not by every start of the CLI.
+      const { validateDataset } = await import('../../data/validate-engine');
       const { profile, problems } = await validateDataset(file, { contract: config.data, cvFolds: config.cv_folds, testSplit: config.test_data_split });
       if (options.json) {
         console.log(JSON.stringify(problems.length ? { valid: false, problems } : { valid: true, profile }, null, 2));
@@ -87,6 +87,7 @@ export function registerDataCommands(program: Command): void {
     .option('--target <column>', 'the binary target column (default: guessed)')
     .option('--out <file>', 'write the YAML here instead of stdout')
     .action(async (file: string, options: { target?: string; out?: string }) => {
+      const { contractAsYaml, inferContract } = await import('../../data/infer-schema');
       const yaml = contractAsYaml(await inferContract(file, { target: options.target }));
       if (options.out) {
         writeFileSync(options.out, yaml);

@@ -1,5 +1,5 @@
 import { existsSync, mkdirSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { dirname } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Client } from '@temporalio/client';
@@ -8,8 +8,8 @@ import { DEFAULT_TEMPORAL_ADDRESS, endpointUrl, mlflowTrackingUri, stateDir, tas
 import type { DataContract, ReleaseConfig } from '../../config/schema';
 import { openCsv } from '../../data/csv';
 import { generateBankingCsv } from '../../data/generate';
-import { LocalTarget } from '../../targets/local';
 import type { MonitorResult } from '../../workflows/monitor-api';
+import { localTarget } from '../deployment-target';
 import { acceptsConnections, EmbeddedStack, StackStartAborted } from '../embedded-stack';
 import { awaitResult, failedReleaseStatus, startRelease, summarize, watchRelease, workflowUrl } from '../release';
 import { missingPollers } from '../stack-check';
@@ -33,7 +33,7 @@ async function scoreAndMonitor(client: Client, config: ReleaseConfig, contract: 
     records.push(Object.fromEntries(features.map((f) => [f, fields[csv.header.indexOf(f)] ?? ''])));
     if (records.length >= DEMO_SCORED_RECORDS) break;
   }
-  const key = await new LocalTarget(endpointUrl(), join(stateDir(), 'serving')).endpointKey(endpoint);
+  const key = await (await localTarget()).endpointKey(endpoint);
   for (let i = 0; i < records.length; i += 50) {
     const response = await fetch(`${endpointUrl()}/endpoints/${encodeURIComponent(endpoint)}/score`, {
       method: 'POST',

@@ -1,6 +1,5 @@
 import { Option, type Command } from 'commander';
 import { stateDir } from '../../config/environment';
-import { workerMetricsAddress } from '../../worker';
 import { EmbeddedStack, freePort, isPortFree, PortInUseError, StackAlreadyRunningError, StackStartAborted, type ManagedProcess, type StackPart } from '../embedded-stack';
 import { portOption } from '../options';
 
@@ -53,6 +52,8 @@ export function exportLine(env: NodeJS.ProcessEnv): string {
 async function runDev(options: DevOptions): Promise<void> {
   const started = Date.now();
   let workerMetrics: string | undefined;
+  // The worker module loads the Temporal worker SDK and every activity's libraries: only `dev` needs it, and only here.
+  const { workerMetricsAddress } = await import('../../worker');
   try {
     workerMetrics = workerMetricsAddress({ MODELSHIP_WORKER_METRICS: options.workerMetrics });
   } catch (error) {

@@ -1,28 +1,18 @@
 import { randomUUID } from 'node:crypto';
-import { join } from 'node:path';
 import type { Command } from 'commander';
-import { endpointUrl, stateDir, taskQueues } from '../../config/environment';
-import { azureTargetFromEnv } from '../../targets/azure/target';
-import { LocalTarget } from '../../targets/local';
-import type { DeploymentTarget, EndpointState } from '../../targets/target';
+import { taskQueues } from '../../config/environment';
+import type { EndpointState } from '../../targets/target';
 import type { TargetKind } from '../../shared/deployment';
 import type { RolloutResult } from '../../workflows/rollout-api';
 import { rolloutSettingsOf, type RollbackResult } from '../../workflows/operator-api';
 import { environmentConfig } from '../../workflows/environments';
 import type { ReleaseConfig } from '../../config/schema';
 import { endpointLockId, type EndpointLockState } from '../../workflows/endpoint-lock-api';
+import { deploymentTarget } from '../deployment-target';
 import { followHold, lockLines, readEndpointLock } from '../endpoint-lock';
 import { awaitResult, workflowUrl } from '../release';
 import { failureMessage, withClient } from '../temporal';
 import { configFromFlags } from './release';
-
-const localTarget = () => new LocalTarget(endpointUrl(), join(stateDir(), 'serving'));
-/** local: the endpoint server; azure: the workspace in AZURE_SUBSCRIPTION_ID/AZURE_RESOURCE_GROUP/AZURE_WORKSPACE_NAME. */
-const targetOf = (kind: string | undefined): DeploymentTarget => {
-  if (kind === undefined || kind === 'local') return localTarget();
-  if (kind === 'azure') return azureTargetFromEnv();
-  throw new Error(`--target ${kind}: use local or azure`);
-};
 
 export function registerEndpointCommands(program: Command): void {
   const endpoint = program.command('endpoint').description('inspect online endpoints: deployments, traffic, keys (--target azure for Azure ML)');
@@ -32,7 +22,7 @@ export function registerEndpointCommands(program: Command): void {
     .option('--target <target>', 'local (default) or azure (the workspace in AZURE_SUBSCRIPTION_ID, AZURE_RESOURCE_GROUP, AZURE_WORKSPACE_NAME)')
     .option('--json', 'print as JSON')
     .action(async (options: { json?: boolean; target?: string }) => {
-      const endpoints = await targetOf(options.target).listEndpoints();
+      const endpoints = await (await deploymentTarget(options.target)).listEndpoints();
       if (options.json) return void console.log(JSON.stringify(endpoints, null, 2));
       if (endpoints.length === 0) return void console.log('no endpoints yet: a release with deployment creates one');
       for (const e of endpoints) printEndpoint(e);
@@ -43,7 +33,7 @@ export function registerEndpointCommands(program: Command): void {
     .option('--target <target>', 'local (default) or azure (the workspace in AZURE_SUBSCRIPTION_ID, AZURE_RESOURCE_GROUP, AZURE_WORKSPACE_NAME)')
     .option('--json', 'print as JSON')
     .action(async (name: string, options: { json?: boolean; target?: string }) => {
-      const state = await targetOf(options.target).describeEndpoint(name);
+      const state = await (await deploymentTarget(options.target)).describeEndpoint(name);
       if (!state.exists) {
         console.error(`no endpoint named ${name} (modelship endpoint list shows them)`);
         process.exit(1);
@@ -59,7 +49,7 @@ export function registerEndpointCommands(program: Command): void {
     .description('print the endpoint\'s key (stdout only, for scripts: curl -H "Authorization: Bearer $(modelship endpoint key E)")')
     .option('--target <target>', 'local (default) or azure')
     .action(async (name: string, options: { target?: string }) => {
-      process.stdout.write(`${await targetOf(options.target).endpointKey(name)}\n`);
+      process.stdout.write(`${await (await deploymentTarget(options.target)).endpointKey(name)}\n`);
     });
 
   program

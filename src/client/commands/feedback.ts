@@ -8,10 +8,9 @@ import { basename, join } from 'node:path';
 import type { Command } from 'commander';
 import type { DataContract } from '../../config/schema';
 import { stateDir } from '../../config/environment';
-import { localEndpointStateDir } from '../../activities/monitoring';
 import { CsvFileError, openCsv } from '../../data/csv';
 import { parseNumber } from '../../data/values';
-import { forEachJsonLine, hourFolders, readOutcomes, type SkippedLines } from '../../monitoring/window';
+import type { SkippedLines } from '../../monitoring/window';
 import { CAPTURE_DIR, CAPTURE_FORMAT, FEEDBACK_DIR, type CaptureRecord, type OutcomeRecord } from '../../shared/capture';
 import { configFromFlags } from './release';
 
@@ -89,6 +88,8 @@ export async function ingestFeedback(options: {
     throw error;
   }
 
+  // The window analysis (and its statistics library) is loaded by this command, not by every start of the CLI.
+  const { forEachJsonLine, hourFolders, readOutcomes } = await import('../../monitoring/window');
   const skipped: SkippedLines = { torn: 0, invalid: 0, unknownFormat: 0 };
   const feedbackRoot = join(options.stateDir, FEEDBACK_DIR);
   const earlier = await readOutcomes(feedbackRoot, options.endpoint, contract.positive_class, skipped);
@@ -137,6 +138,8 @@ export function registerFeedbackCommand(program: Command): void {
         process.exitCode = 1;
         return;
       }
+      // The monitoring activities' module brings the activity SDK: loaded for this command only.
+      const { localEndpointStateDir } = await import('../../activities/monitoring');
       try {
         const s = await ingestFeedback({ stateDir: localEndpointStateDir(stateDir()), endpoint, file, contract: config.data });
         console.log(

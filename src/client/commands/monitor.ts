@@ -6,7 +6,6 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { ScheduleNotFoundError, ScheduleOverlapPolicy, type Client, type ScheduleOptions } from '@temporalio/client';
 import type { Command } from 'commander';
-import { alarmArtifact, MONITOR_TAGS, readMonitorRun, REPORT_ARTIFACT, runPageUrl } from '../../activities/monitoring';
 import type { ReleaseConfig } from '../../config/schema';
 import { mlflowTrackingUri, stateDir, taskQueues } from '../../config/environment';
 import { MlflowClient } from '../../registry/mlflow';
@@ -194,6 +193,7 @@ export function registerMonitorCommands(program: Command): void {
     .description("where the endpoint's monitoring.html is (on this machine, and in the monitor's MLflow run)")
     .option('--open', "open monitoring.html with the system's opener (xdg-open / open)")
     .action(async (endpoint: string, options: { open?: boolean }) => {
+      const { MONITOR_TAGS, readMonitorRun, REPORT_ARTIFACT, runPageUrl } = await monitoringActivities();
       const path = join(stateDir(), 'monitoring', endpoint, REPORT_ARTIFACT);
       const monitorRun = await readMonitorRun(mlflowTrackingUri(), endpoint).catch(() => undefined);
       if (!existsSync(path) && !monitorRun?.tags[MONITOR_TAGS.lastWindow]) {
@@ -214,7 +214,11 @@ export function registerMonitorCommands(program: Command): void {
     });
 }
 
+/** The monitoring activities' module, with the activity SDK and the window analysis: loaded by the commands that read a monitor's run. */
+const monitoringActivities = () => import('../../activities/monitoring');
+
 async function statusLines(client: Client, namespace: string, endpoint: string): Promise<string[]> {
+  const { alarmArtifact, MONITOR_TAGS, readMonitorRun } = await monitoringActivities();
   const lines: string[] = [];
   try {
     const schedule = await client.schedule.getHandle(monitorScheduleId(endpoint)).describe();

@@ -1,7 +1,6 @@
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { stateDir } from '../../config/environment';
-import { EndpointServer } from '../../serving/endpoint-server';
 import { portOption } from '../options';
 
 export function registerServeCommand(program: Command): void {
@@ -15,6 +14,8 @@ export function registerServeCommand(program: Command): void {
     .option('--host <address>', 'address to listen on (0.0.0.0 inside a container)', '127.0.0.1')
     .option('--allow-faults', 'enable the fault-injection hooks (tests only)')
     .action(async (options: { port: number; host: string; stateDir: string; allowFaults?: boolean }) => {
+      // The server's code (ONNX Runtime, metrics) is for this command only.
+      const { EndpointServer } = await import('../../serving/endpoint-server');
       const server = new EndpointServer({ stateDir: options.stateDir, port: options.port, host: options.host, allowFaults: options.allowFaults });
       try {
         await server.start();
