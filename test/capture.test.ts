@@ -298,6 +298,37 @@ describe('capture on the local endpoint', () => {
     assert.equal(readdirSync(join(capturedRoot(), capturePartition('e1', 'blue', new Date(first.time)))).length, 1);
   });
 
+  it('captures the same input whatever the door; a body that carries records keeps their text as sent', async () => {
+    const [a] = served.records;
+    // A value's first character as a \u escape: the same string to every JSON reader, but text only a slice of
+    // the body keeps.
+    const recordText = JSON.stringify(a).replace(/":"(\w)/, (_, char: string) => `":"\\u${char.charCodeAt(0).toString(16).padStart(4, '0')}`);
+    assert.notEqual(recordText, JSON.stringify(a), 'the record has a text field');
+    assert.deepEqual(JSON.parse(recordText), a);
+    const columns = Object.keys(a!);
+    const bodies: [string, string, boolean][] = [
+      ['records', recordText, true],
+      ['dataframe_records', `{"dataframe_records":[${recordText}]}`, true],
+      ['instances', `{"instances":[${recordText}]}`, true],
+      ['input_data (records)', `{"input_data":[${recordText}]}`, true],
+      ['dataframe_split', JSON.stringify({ dataframe_split: { columns, data: [columns.map((column) => a![column])] } }), false],
+      ['inputs (columns)', JSON.stringify({ inputs: Object.fromEntries(columns.map((column) => [column, [a![column]]])) }), false],
+      ['dataframe_records with params', `{"dataframe_records":[${recordText}],"params":{}}`, false],
+    ];
+    for (const [door, body, keepsText] of bodies) {
+      const response = await score(body);
+      assert.equal(response.status, 200, `${door}: ${JSON.stringify(response.body)}`);
+      const id = response.body.inference_ids![0]!;
+      await server.capture.flush();
+      const line = readdirSync(capturedRoot(), { recursive: true, withFileTypes: true })
+        .filter((entry) => entry.isFile() && entry.name.endsWith('.jsonl') && !entry.name.startsWith('refused-'))
+        .flatMap((entry) => readFileSync(join(entry.parentPath, entry.name), 'utf8').split('\n'))
+        .find((text) => text.includes(`"inference_id":${JSON.stringify(id)}`))!;
+      assert.deepEqual((JSON.parse(line) as CaptureRecord).input, a, `${door}: the input as scored`);
+      assert.equal(line.includes(`"input":${recordText},`), keepsText, `${door}: ${line}`);
+    }
+  });
+
   it('refuses a bad inference id, and counts and writes refusals by reason with their field', async () => {
     const before = (await captured()).length;
     const { Age: _age, ...missing } = served.records[0]!;

@@ -466,8 +466,8 @@ export class EndpointServer {
       answer = door.answer(rows);
       if (capture && capture.percent > 0) {
         const latencyMs = performance.now() - started;
-        // Only modelship's own records body holds each record's text as the caller wrote it.
-        const text = door.name === 'records' ? capture.text : undefined;
+        // Where the body holds each record's text as the caller wrote it, capture writes that text.
+        const text = capture.text !== undefined ? door.recordsText?.(capture.text) : undefined;
         captureServed = () => this.captureServed(endpoint, deployment, { percent: capture.percent, text }, sent, records, ids, predictions, probabilities, latencyMs);
       }
     } catch (error) {

@@ -45,6 +45,7 @@ const mlflowDoor: Door = {
     }
     return tensorRecords(value, key);
   },
+  recordsText: (text) => listText(text, 'dataframe_records') ?? listText(text, 'instances'),
   answer,
   error: recordsDoor.error,
 };
@@ -56,9 +57,17 @@ const azuremlDoor: Door = {
     if (Array.isArray(value) && value.every(isPlainObject)) return recordsOf(value);
     return splitRecords(value, key);
   },
+  recordsText: (text) => listText(text, AZUREML_KEY),
   answer,
   error: recordsDoor.error,
 };
+
+/** The list in a body that is exactly `{"<key>":[…]}` (no space, no other key), else undefined. */
+function listText(text: string, key: string): string | undefined {
+  const prefix = `{"${key}":[`;
+  if (!text.startsWith(prefix) || !text.endsWith(']}')) return undefined;
+  return text.slice(prefix.length - 1, -1);
+}
 
 function theOneKey(body: Record<string, unknown>): { key: string; value: unknown } {
   const keys = Object.keys(body).filter((key) => key !== PARAMS_KEY);

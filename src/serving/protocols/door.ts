@@ -20,6 +20,11 @@ export interface Door {
   readonly name: DoorName;
   /** The rows of a request, as records; throws a FormatError naming the field and the fix. */
   records(body: unknown): RawRecord[];
+  /**
+   * The text of the body's list of records (or its one record), where the body carries its rows as records: capture
+   * then writes each record's text as the caller sent it (capture.ts recordTexts) instead of serializing it again.
+   */
+  recordsText?(text: string): string | undefined;
   answer(scored: ScoredRows): unknown;
   /** The error body clients of this format read. */
   error(message: string, field?: string): unknown;
@@ -50,6 +55,7 @@ export class FormatError extends Error {
 export const recordsDoor: Door = {
   name: 'records',
   records: recordsOf,
+  recordsText: (text) => text,
   answer: ({ predictions, probabilities, ids, model, deployment }) => ({
     predictions,
     probabilities,
