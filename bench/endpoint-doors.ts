@@ -2,10 +2,12 @@
 // Throughput and latency of each request format on the same server, model and rows, for 1 and 100 records:
 // modelship's records (the reference), MLflow's dataframe_split / dataframe_records / instances / inputs, Azure ML's
 // input_data, and the Open Inference Protocol's infer with JSON and with binary tensors (tritonclient's default).
-// Goal (issue 21): every door ≥ 0.90× the records door. The arms alternate over several rounds in one run, so a
-// slow spell of the machine falls on every door alike; capture is on (100 %), as an endpoint runs by default.
-import { mkdtempSync, readFileSync } from 'node:fs';
-import { cpus, tmpdir } from 'node:os';
+// Goal (issue 21): every door ≥ 0.90× the records door. Every door's arm runs between two records arms and is
+// compared with them, over several rounds in one run, so a slow spell of the machine falls on both sides of a
+// comparison; capture is on (100 %), as an endpoint runs by default.
+import { readdirSync, readFileSync } from 'node:fs';
+import { Agent, request as httpRequest } from 'node:http';
+import { cpus } from 'node:os';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
 import { freePort } from '../src/client/embedded-stack';
@@ -15,13 +17,18 @@ import type { InputContract, RawRecord } from '../src/model/input-contract';
 import { dataframeSplitOf } from '../src/serving/protocols/dataframe';
 import { BINARY_HEADER } from '../src/serving/protocols/open-inference';
 import { LocalTarget } from '../src/targets/local';
-import { PIN_SERVERS, startChild, startEndpointServer, stopChildren } from './servers';
+import { benchDir, PIN_SERVERS, startChild, startEndpointServer, stopChildren } from './servers';
 
-const DURATION_S = Number(process.env.BENCH_DURATION_S ?? 2);
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
+// Arms are short and many: the machine's speed drifts by up to 2× over seconds (a shared host), and a door's arm is
+// only compared with the records arms right before and after it.
+const ARM_S = Number(process.env.BENCH_ARM_S ?? 0.4);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 12);
 const SIZES = (process.env.BENCH_SIZES ?? '1,100').split(',').map(Number);
 // BENCH_DOORS: only the doors whose names contain one of these (comma-separated); the reference always runs.
 const ONLY = (process.env.BENCH_DOORS ?? '').split(',').filter(Boolean);
+// BENCH_VERBOSE=1: every arm's numbers as it ends.
+const VERBOSE = process.env.BENCH_VERBOSE === '1';
+const CONNECTIONS = 8;
 // Servers on core 0, this load generator on core 1 (npm run bench:endpoint:doors runs it under taskset -c 1).
 
 interface Door {
@@ -31,12 +38,17 @@ interface Door {
   headers?: Record<string, string>;
 }
 
-const CLOCK_TICKS_PER_S = 100;
-
-/** CPU time (user + system) a process has used so far, in seconds, from /proc (Linux). */
+/** CPU time a process's threads have used so far, in seconds, from /proc/<pid>/task/<tid>/schedstat (Linux, ns). */
 function cpuSeconds(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_S;
+  let ns = 0;
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      ns += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
+    } catch {
+      // the thread ended meanwhile
+    }
+  }
+  return ns / 1e9;
 }
 
 /** An Open Inference request: one input per column, numbers FP64 and the rest BYTES, as JSON data or binary. */
@@ -92,10 +104,55 @@ interface Arm {
   errors: number;
 }
 
+const keepAlive = new Agent({ keepAlive: true, maxSockets: CONNECTIONS });
+
+/**
+ * `amount` requests over CONNECTIONS kept-alive connections, timed to the microsecond (autocannon ends a run on its
+ * 1 s sampling tick, too coarse for short arms).
+ */
+async function burst(options: { url: string; method: 'POST'; body: string | Buffer; headers: Record<string, string> }, amount: number) {
+  const latencies: number[] = [];
+  let errors = 0;
+  let sent = 0;
+  const one = () =>
+    new Promise<void>((resolve) => {
+      const started = performance.now();
+      const req = httpRequest(
+        options.url,
+        { method: options.method, headers: { ...options.headers, 'content-length': String(Buffer.byteLength(options.body)) }, agent: keepAlive },
+        (res) => {
+          if (res.statusCode !== 200) errors++;
+          res.resume();
+          res.on('end', () => {
+            latencies.push(performance.now() - started);
+            resolve();
+          });
+        },
+      );
+      req.on('error', () => {
+        errors++;
+        resolve();
+      });
+      req.end(options.body);
+    });
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: CONNECTIONS }, async () => {
+      while (sent < amount) {
+        sent++;
+        await one();
+      }
+    }),
+  );
+  const seconds = (performance.now() - started) / 1000;
+  latencies.sort((a, b) => a - b);
+  return { seconds, errors, p50: latencies[Math.floor(latencies.length * 0.5)]!, p99: latencies[Math.floor(latencies.length * 0.99)]! };
+}
+
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 
 async function main() {
-  const dir = mkdtempSync(join(tmpdir(), 'modelship-bench-doors-'));
+  const dir = benchDir('modelship-bench-doors-');
   await generateBankingCsv({ rows: 5_000, seed: 42, out: join(dir, 'bank.csv') });
   const [trainerPort, endpointPort] = [await freePort(), await freePort()];
   console.log('training the 100-tree forest of bench:endpoint and starting the endpoint server…');
@@ -121,7 +178,7 @@ async function main() {
     method: 'POST' as const,
     body: door.body,
     headers: { 'content-type': 'application/json', ...auth, ...door.headers },
-    connections: 8,
+    connections: CONNECTIONS,
   });
   const contract = JSON.parse(readFileSync(contractPath, 'utf8')) as InputContract;
   const csv = readFileSync(join(dir, 'bank.csv'), 'utf8').trim().split('\n');
@@ -132,53 +189,65 @@ async function main() {
   });
 
   console.log(
-    `\n${ROUNDS} alternating rounds of ${DURATION_S} s per door, 8 connections, loopback, ${cpus().length} cores${PIN_SERVERS ? ' (server on core 0, load on core 1)' : ''}`,
+    `\n${ROUNDS} rounds of arms of about ${ARM_S} s, each door's between two records arms, ${CONNECTIONS} connections, loopback, ${cpus().length} cores${PIN_SERVERS ? ' (server on core 0, load on core 1)' : ''}`,
   );
   // Warm-up: every door's code is compiled and optimised before any arm is measured.
   for (const door of doorsFor(records, contract)) await autocannon({ ...request(door), amount: 2_000 });
   for (const size of SIZES) {
     const doors = doorsFor(records.slice(0, size), contract).filter((door, i) => i === 0 || ONLY.length === 0 || ONLY.some((name) => door.name.includes(name)));
+    const [reference, ...others] = doors;
     const arms = new Map<string, Arm[]>(doors.map((door) => [door.name, []]));
+    // Each door's arm beside the records arms just before and after it: its ratio is taken against their mean.
+    const ratios = new Map<string, { rps: number[]; cpu: number[] }>(others.map((door) => [door.name, { rps: [], cpu: [] }]));
+    // Every arm sends the number of requests the records door answers in ARM_S seconds.
+    const calibration = await autocannon({ ...request(reference!), duration: 1 });
+    const amount = Math.max(20, Math.round((calibration.requests.total / calibration.duration) * ARM_S));
+    const measure = async (door: Door): Promise<Arm> => {
+      const cpuBefore = cpuSeconds(server.pid!);
+      const result = await burst(request(door), amount);
+      const arm = {
+        rps: amount / result.seconds,
+        cpuPerRequest: (cpuSeconds(server.pid!) - cpuBefore) / amount,
+        p50: result.p50,
+        p99: result.p99,
+        errors: result.errors,
+      };
+      arms.get(door.name)!.push(arm);
+      if (VERBOSE) console.log(`  ${door.name.padEnd(28)} ${arm.rps.toFixed(0).padStart(7)} req/s ${(arm.cpuPerRequest * 1e6).toFixed(0).padStart(6)} µs/req`);
+      return arm;
+    };
     for (let round = 0; round < ROUNDS; round++) {
       // Each round in another order: no door always runs right after the same one.
-      const order = round % 2 === 0 ? doors : [...doors].reverse();
+      const order = round % 2 === 0 ? others : [...others].reverse();
+      let before = await measure(reference!);
       for (const door of order) {
-        const cpuBefore = cpuSeconds(server.pid!);
-        const result = await autocannon({ ...request(door), duration: DURATION_S });
-        arms.get(door.name)!.push({
-          rps: result.requests.total / result.duration,
-          cpuPerRequest: (cpuSeconds(server.pid!) - cpuBefore) / result.requests.total,
-          p50: result.latency.p50,
-          p99: result.latency.p99,
-          errors: result.errors + result.non2xx,
-        });
+        const arm = await measure(door);
+        const after = await measure(reference!);
+        const pair = ratios.get(door.name)!;
+        pair.rps.push(arm.rps / ((before.rps + after.rps) / 2));
+        pair.cpu.push((before.cpuPerRequest + after.cpuPerRequest) / 2 / arm.cpuPerRequest);
+        before = after;
       }
     }
-    // Each door is compared with the records door of the same round, and the median of those ratios is printed:
-    // a slow spell of the machine falls on both arms of a pair. Server CPU per request depends less on what else
-    // the machine runs than req/s does; its ratio is the throughput ratio of a server with a core to itself. The
-    // records door's second arm (the control) shows how far two identical arms differ in this run.
-    const reference = arms.get(doors[0]!.name)!;
-    const ratio = (door: Arm[], of: (arm: Arm) => number) => median(door.map((arm, round) => of(arm) / of(reference[round]!)));
+    // A slow spell of the machine falls on a door and on the records arms around it alike; the median over rounds
+    // of those ratios is printed. Server CPU per request depends less on what else the machine runs than req/s
+    // does; its ratio is the throughput ratio of a server with a core to itself. The records door's second arm (the
+    // control) shows how far two identical arms differ in this run.
     console.log(`\n${size} record${size === 1 ? '' : 's'} per request       req/s   ×records   p50 ms   p99 ms   errors   body bytes   server µs/req   ×records by CPU`);
     for (const door of doors) {
       const measured = arms.get(door.name)!;
+      const pair = ratios.get(door.name);
       const rps = median(measured.map((arm) => arm.rps));
       const cpu = median(measured.map((arm) => arm.cpuPerRequest));
       const errors = measured.reduce((sum, arm) => sum + arm.errors, 0);
       console.log(
-        `${door.name.padEnd(28)} ${rps.toFixed(0).padStart(7)} ${ratio(measured, (arm) => arm.rps)
-          .toFixed(2)
-          .padStart(9)}× ${median(measured.map((arm) => arm.p50))
+        `${door.name.padEnd(28)} ${rps.toFixed(0).padStart(7)} ${(pair ? median(pair.rps) : 1).toFixed(2).padStart(9)}× ${median(measured.map((arm) => arm.p50))
           .toFixed(2)
           .padStart(8)} ${median(measured.map((arm) => arm.p99))
           .toFixed(2)
-          .padStart(8)} ${String(errors).padStart(8)} ${String(Buffer.byteLength(door.body)).padStart(12)} ${(cpu * 1e6).toFixed(0).padStart(15)} ${ratio(
-          measured,
-          (arm) => 1 / arm.cpuPerRequest,
-        )
-          .toFixed(2)
-          .padStart(16)}×`,
+          .padStart(
+            8,
+          )} ${String(errors).padStart(8)} ${String(Buffer.byteLength(door.body)).padStart(12)} ${(cpu * 1e6).toFixed(0).padStart(15)} ${(pair ? median(pair.cpu) : 1).toFixed(2).padStart(16)}×`,
       );
     }
   }
@@ -189,6 +258,4 @@ main()
     console.error(error);
     process.exitCode = 1;
   })
-  .finally(() => {
-    stopChildren();
-  });
+  .finally(() => stopChildren());

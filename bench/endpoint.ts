@@ -7,8 +7,7 @@
 // loaded. Loopback only, bounded runs. BENCH_ONLY=capture runs only the capture A/B (no Python, no floor).
 import { Agent, request } from 'node:http';
 import { readFileSync } from 'node:fs';
-import { mkdtempSync } from 'node:fs';
-import { cpus, tmpdir } from 'node:os';
+import { cpus } from 'node:os';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
 import { freePort } from '../src/client/embedded-stack';
@@ -16,7 +15,7 @@ import { projectRoot, pythonChildEnv, venvExecutable } from '../src/config/envir
 import { generateBankingCsv } from '../src/data/generate';
 import { adminToken } from '../src/serving/endpoint-server';
 import { LocalTarget } from '../src/targets/local';
-import { PIN_SERVERS, startChild, startEndpointServer, stopChildren } from './servers';
+import { benchDir, PIN_SERVERS, startChild, startEndpointServer, stopChildren } from './servers';
 import type { ModelToDeploy } from '../src/targets/target';
 
 const DURATION_S = Number(process.env.BENCH_DURATION_S ?? 8);
@@ -41,7 +40,7 @@ function rssMiB(pid: number): number {
 }
 
 async function main() {
-  const dir = mkdtempSync(join(tmpdir(), 'modelship-bench-endpoint-'));
+  const dir = benchDir('modelship-bench-endpoint-');
   await generateBankingCsv({ rows: 5_000, seed: 42, out: join(dir, 'bank.csv') });
   const [pyPort, floorPort, endpointPort] = [await freePort(), await freePort(), await freePort()];
   console.log('training a 100-tree forest and starting the three servers…');
@@ -274,6 +273,4 @@ main()
     console.error(error);
     process.exitCode = 1;
   })
-  .finally(() => {
-    stopChildren();
-  });
+  .finally(() => stopChildren());

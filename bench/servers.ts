@@ -1,12 +1,21 @@
 // The endpoint benchmarks' child processes: servers pinned to core 0 when the machine has two or more cores, so
 // the load generator (the benchmark itself, run under `taskset -c 1`) does not steal the server's CPU.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { cpus } from 'node:os';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { projectRoot } from '../src/config/environment';
 
 export const PIN_SERVERS = process.env.BENCH_PIN !== '0' && cpus().length >= 2;
 const children: ChildProcess[] = [];
+const dirs: string[] = [];
+
+/** A working directory for one benchmark run, removed by `stopChildren` (its capture can reach gigabytes). */
+export function benchDir(prefix: string): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  dirs.push(dir);
+  return dir;
+}
 
 /** Starts a child and resolves once it prints that it is ready. */
 export function startChild(command: string, args: string[], env: NodeJS.ProcessEnv = process.env): Promise<ChildProcess> {
@@ -23,6 +32,11 @@ export function startEndpointServer(port: number, stateDir: string, nodeOptions:
   return startChild(process.execPath, [...nodeOptions, '--import', 'tsx', join(projectRoot, 'src/client/cli.ts'), 'serve', '--port', String(port), '--state-dir', stateDir]);
 }
 
-export function stopChildren(): void {
-  for (const child of children) child.kill('SIGTERM');
+/** Stops every child, waits for them to exit (at most 10 s), and removes the run's directories. */
+export async function stopChildren(): Promise<void> {
+  const running = children.filter((child) => child.exitCode === null && child.signalCode === null);
+  const exited = running.map((child) => new Promise((resolve) => child.once('exit', resolve)));
+  for (const child of running) child.kill('SIGTERM');
+  await Promise.race([Promise.all(exited), new Promise((resolve) => setTimeout(resolve, 10_000).unref())]);
+  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
 }
