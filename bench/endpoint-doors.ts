@@ -29,6 +29,7 @@ const ONLY = (process.env.BENCH_DOORS ?? '').split(',').filter(Boolean);
 // BENCH_VERBOSE=1: every arm's numbers as it ends.
 const VERBOSE = process.env.BENCH_VERBOSE === '1';
 const CONNECTIONS = 8;
+const CAPTURE_PERCENT = Number(process.env.BENCH_CAPTURE ?? 100);
 // Servers on core 0, this load generator on core 1 (npm run bench:endpoint:doors runs it under taskset -c 1).
 
 interface Door {
@@ -171,6 +172,8 @@ async function main() {
   await target.ensureEndpoint('bench');
   await target.createDeployment('bench', 'blue', { name: 'bench', version: '1', modelPath, contractPath, sha256: 'bench' });
   await target.setTraffic('bench', { blue: 100 });
+  // BENCH_CAPTURE: the share of records captured (default 100, as an endpoint runs by default).
+  await target.setCapture('bench', CAPTURE_PERCENT);
   const auth = { authorization: `Bearer ${await target.endpointKey('bench')}` };
 
   const request = (door: Door) => ({
@@ -189,7 +192,7 @@ async function main() {
   });
 
   console.log(
-    `\n${ROUNDS} rounds of arms of about ${ARM_S} s, each door's between two records arms, ${CONNECTIONS} connections, loopback, ${cpus().length} cores${PIN_SERVERS ? ' (server on core 0, load on core 1)' : ''}`,
+    `\n${ROUNDS} rounds of arms of about ${ARM_S} s, each door's between two records arms, capture ${CAPTURE_PERCENT} %, ${CONNECTIONS} connections, loopback, ${cpus().length} cores${PIN_SERVERS ? ' (server on core 0, load on core 1)' : ''}`,
   );
   // Warm-up: every door's code is compiled and optimised before any arm is measured.
   for (const door of doorsFor(records, contract)) await autocannon({ ...request(door), amount: 2_000 });
