@@ -13,7 +13,7 @@ import autocannon from 'autocannon';
 import { freePort } from '../src/client/embedded-stack';
 import { projectRoot, pythonChildEnv, venvExecutable } from '../src/config/environment';
 import { generateBankingCsv } from '../src/data/generate';
-import { adminToken } from '../src/serving/endpoint-server';
+import { adminToken } from '../src/serving/admin-token';
 import { LocalTarget } from '../src/targets/local';
 import { benchDir, PIN_SERVERS, startChild, startEndpointServer, stopChildren } from './servers';
 import type { ModelToDeploy } from '../src/targets/target';

@@ -14,7 +14,7 @@ import { projectRoot } from '../src/config/environment';
 import { generateBankingCsv } from '../src/data/generate';
 import { MlflowClient } from '../src/registry/mlflow';
 import { LocalTarget } from '../src/targets/local';
-import { adminToken } from '../src/serving/endpoint-server';
+import { adminToken } from '../src/serving/admin-token';
 import type { ReleaseResult } from '../src/workflows/release-api';
 import { connectTestEnvironment, mlflowUri, uniqueQueues } from './support/temporal';
 import { trainerProcesses } from './support/processes';

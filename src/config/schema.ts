@@ -3,7 +3,7 @@
 // Secrets and connection settings (Temporal address, MLflow URI, Azure ids) never live here: see environment.ts.
 import { z } from 'zod';
 import { durationMs } from '../shared/duration';
-import { DEFAULT_MONITOR_SETTINGS as MONITOR } from '../monitoring/statistics';
+import { DEFAULT_MONITOR_SETTINGS as MONITOR } from '../monitoring/defaults';
 import { DEFAULT_COMPUTE_SPEC, DEFAULT_DEPLOYMENT_TIMEOUT, TARGET_KINDS } from '../shared/deployment';
 
 const durationString = z.string().refine(

@@ -21,6 +21,7 @@ import { OnnxModel, type InputContract, type RawRecord } from '../model/input-co
 import { ScoringError, scoreRecords } from '../model/scoring';
 import { CAPTURE_DIR, CAPTURE_FORMAT, INFERENCE_ID_FIELD } from '../shared/capture';
 import type { DeploymentMetrics } from '../shared/deployment';
+import { adminToken } from './admin-token';
 import { CaptureWriter, recordTexts, type CaptureWriterOptions } from './capture';
 import { EndpointMetrics } from './metrics';
 import { jsonDoor } from './protocols/dataframe';
@@ -626,16 +627,6 @@ export class EndpointServer {
       })),
     };
   }
-}
-
-/** The admin token of a server state directory, created on first use (readable by this user only). */
-export function adminToken(stateDir: string): string {
-  const file = join(stateDir, 'admin.token');
-  if (!existsSync(file)) {
-    mkdirSync(stateDir, { recursive: true });
-    writeFileSync(file, randomBytes(24).toString('hex'), { mode: 0o600 });
-  }
-  return readFileSync(file, 'utf8').trim();
 }
 
 function bearer(req: IncomingMessage): string {

@@ -1,5 +1,5 @@
 // The local deployment target: the embedded endpoint server's management API.
-import { adminToken } from '../serving/endpoint-server';
+import { adminToken } from '../serving/admin-token';
 import type { ComputeSpec, DeploymentMetrics, DeploymentState, DeploymentTarget, EndpointState, ModelToDeploy, ProbeResult } from './target';
 
 /** What a release may ask of the local endpoint beside the compute spec: the share of records it captures. */
