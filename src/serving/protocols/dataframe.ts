@@ -129,11 +129,12 @@ function tensorRecords(value: unknown, key: string): RawRecord[] {
       `${key}.${uneven}`,
     );
   }
-  const records: RawRecord[] = [];
+  const values = columns.map((column) => value[column] as RawRecord[string][]);
+  const records: RawRecord[] = new Array<RawRecord>(rows);
   for (let i = 0; i < rows; i++) {
     const record: RawRecord = {};
-    for (const column of columns) record[column] = (value[column] as RawRecord[string][])[i];
-    records.push(record);
+    for (let j = 0; j < columns.length; j++) record[columns[j]!] = values[j]![i];
+    records[i] = record;
   }
   return recordsOf(records);
 }
