@@ -5,8 +5,8 @@
 // Goal (issue 21): every door ≥ 0.90× the records door. Every door's arm runs between two records arms and is
 // compared with them, over several rounds in one run, so a slow spell of the machine falls on both sides of a
 // comparison; capture is on (100 %), as an endpoint runs by default.
-import { readdirSync, readFileSync } from 'node:fs';
-import { Agent, request as httpRequest } from 'node:http';
+import { readFileSync } from 'node:fs';
+import { Agent } from 'node:http';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
@@ -17,6 +17,7 @@ import type { InputContract, RawRecord } from '../src/model/input-contract';
 import { dataframeSplitOf } from '../src/serving/protocols/dataframe';
 import { BINARY_HEADER } from '../src/serving/protocols/open-inference';
 import { LocalTarget } from '../src/targets/local';
+import { cpuSeconds, median, percentile, timedPost } from './measure';
 import { benchDir, PIN_SERVERS, startChild, startEndpointServer, stopChildren } from './servers';
 
 // Arms are short and many: the machine's speed drifts by up to 2× over seconds (a shared host), and a door's arm is
@@ -37,19 +38,6 @@ interface Door {
   path: string;
   body: string | Buffer;
   headers?: Record<string, string>;
-}
-
-/** CPU time a process's threads have used so far, in seconds, from /proc/<pid>/task/<tid>/schedstat (Linux, ns). */
-function cpuSeconds(pid: number): number {
-  let ns = 0;
-  for (const tid of readdirSync(`/proc/${pid}/task`)) {
-    try {
-      ns += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
-    } catch {
-      // the thread ended meanwhile
-    }
-  }
-  return ns / 1e9;
 }
 
 /** An Open Inference request: one input per column, numbers FP64 and the rest BYTES, as JSON data or binary. */
@@ -111,46 +99,25 @@ const keepAlive = new Agent({ keepAlive: true, maxSockets: CONNECTIONS });
  * `amount` requests over CONNECTIONS kept-alive connections, timed to the microsecond (autocannon ends a run on its
  * 1 s sampling tick, too coarse for short arms).
  */
-async function burst(options: { url: string; method: 'POST'; body: string | Buffer; headers: Record<string, string> }, amount: number) {
+async function burst(options: { url: string; body: string | Buffer; headers: Record<string, string> }, amount: number) {
   const latencies: number[] = [];
   let errors = 0;
   let sent = 0;
-  const one = () =>
-    new Promise<void>((resolve) => {
-      const started = performance.now();
-      const req = httpRequest(
-        options.url,
-        { method: options.method, headers: { ...options.headers, 'content-length': String(Buffer.byteLength(options.body)) }, agent: keepAlive },
-        (res) => {
-          if (res.statusCode !== 200) errors++;
-          res.resume();
-          res.on('end', () => {
-            latencies.push(performance.now() - started);
-            resolve();
-          });
-        },
-      );
-      req.on('error', () => {
-        errors++;
-        resolve();
-      });
-      req.end(options.body);
-    });
   const started = performance.now();
   await Promise.all(
     Array.from({ length: CONNECTIONS }, async () => {
       while (sent < amount) {
         sent++;
-        await one();
+        const { ms, ok } = await timedPost(keepAlive, options.url, options.body, options.headers);
+        latencies.push(ms);
+        if (!ok) errors++;
       }
     }),
   );
   const seconds = (performance.now() - started) / 1000;
   latencies.sort((a, b) => a - b);
-  return { seconds, errors, p50: latencies[Math.floor(latencies.length * 0.5)]!, p99: latencies[Math.floor(latencies.length * 0.99)]! };
+  return { seconds, errors, p50: percentile(latencies, 0.5), p99: percentile(latencies, 0.99) };
 }
-
-const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 
 async function main() {
   const dir = benchDir('modelship-bench-doors-');

@@ -5,8 +5,8 @@
 // 500 requests/s, the cost of capture (A/B in the same server: capture at 0 % vs 100 %, goals from issue 17:
 // throughput ≥ 0.95× off, p99 at 500 req/s ≤ off + 1 ms), and the endpoint server's memory with two deployments
 // loaded. Loopback only, bounded runs. BENCH_ONLY=capture runs only the capture A/B (no Python, no floor).
-import { Agent, request } from 'node:http';
 import { readFileSync } from 'node:fs';
+import { Agent } from 'node:http';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
@@ -15,6 +15,7 @@ import { projectRoot, pythonChildEnv, venvExecutable } from '../src/config/envir
 import { generateBankingCsv } from '../src/data/generate';
 import { adminToken } from '../src/serving/admin-token';
 import { LocalTarget } from '../src/targets/local';
+import { cpuSeconds, median, percentile, timedPost } from './measure';
 import { benchDir, PIN_SERVERS, startChild, startEndpointServer, stopChildren } from './servers';
 import type { ModelToDeploy } from '../src/targets/target';
 
@@ -120,49 +121,19 @@ async function referenceRuns(
   await target.deleteDeployment('bench', 'green');
 }
 
-/** CPU seconds a process has used so far, all its threads (user + system; /proc/<pid>/stat counts 100 ticks a second). */
-function cpuSeconds(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / 100;
-}
-
 /**
  * Latencies (ms, fractional) of requests sent at a fixed rate whatever the answers do (an open loop: a slow answer
  * does not delay the next request), each timed from its send to the end of its answer with performance.now.
  */
 async function pacedLatencies(url: string, body: string, headers: Record<string, string>, rate: number, seconds: number): Promise<{ latencies: number[]; errors: number }> {
   const agent = new Agent({ keepAlive: true, maxSockets: 64 });
-  const target = new URL(url);
   const latencies: number[] = [];
   let errors = 0;
-  const send = () =>
-    new Promise<void>((resolve) => {
-      const sent = performance.now();
-      const req = request(
-        {
-          host: target.hostname,
-          port: target.port,
-          path: target.pathname,
-          method: 'POST',
-          agent,
-          headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), ...headers },
-        },
-        (res) => {
-          res.resume();
-          res.on('end', () => {
-            if (res.statusCode === 200) latencies.push(performance.now() - sent);
-            else errors++;
-            resolve();
-          });
-        },
-      );
-      req.on('error', () => {
-        errors++;
-        resolve();
-      });
-      req.end(body);
-    });
+  const send = async () => {
+    const { ms, ok } = await timedPost(agent, url, body, headers);
+    if (ok) latencies.push(ms);
+    else errors++;
+  };
   const answers: Promise<void>[] = [];
   const start = performance.now();
   for (let i = 0; i < rate * seconds; i++) {
@@ -174,16 +145,6 @@ async function pacedLatencies(url: string, body: string, headers: Record<string,
   agent.destroy();
   return { latencies, errors };
 }
-
-function percentile(sorted: number[], q: number): number {
-  return sorted.length ? sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)]! : 0;
-}
-
-const median = (values: number[]): number => {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = sorted.length / 2;
-  return Number.isInteger(middle) ? (sorted[middle - 1]! + sorted[middle]!) / 2 : sorted[Math.floor(middle)]!;
-};
 
 /**
  * Capture off (0 %) vs on (100 %) on the same server and model. The machine may be shared, so the arms alternate

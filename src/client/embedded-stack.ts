@@ -253,18 +253,6 @@ function ephemeralPortStart(): number {
 
 const LOWEST_PICKED_PORT = 10_000;
 
-/** Binds 127.0.0.1:port and lets it go: the port it got (0: one the OS picks), or undefined if it is taken. */
-function tryPort(port: number): Promise<number | undefined> {
-  return new Promise((resolve) => {
-    const server = createServer();
-    server.once('error', () => resolve(undefined));
-    server.listen({ port, host: '127.0.0.1' }, () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address ? address.port : undefined));
-    });
-  });
-}
-
 /**
  * A port that is free right now, for a server that binds it a few seconds later (MLflow takes ~3 s to start). It is
  * drawn below the kernel's ephemeral range: a port from that range can be taken meanwhile by any outbound
@@ -273,12 +261,22 @@ function tryPort(port: number): Promise<number | undefined> {
 export async function freePort(): Promise<number> {
   const end = ephemeralPortStart();
   for (let attempt = 0; attempt < 20 && end > LOWEST_PICKED_PORT; attempt++) {
-    const port = await tryPort(LOWEST_PICKED_PORT + Math.floor(Math.random() * (end - LOWEST_PICKED_PORT)));
-    if (port !== undefined) return port;
+    const port = LOWEST_PICKED_PORT + Math.floor(Math.random() * (end - LOWEST_PICKED_PORT));
+    if (await isPortFree(port)) return port;
   }
-  const port = await tryPort(0);
-  if (port === undefined) throw new Error('no free port on 127.0.0.1');
-  return port;
+  return osPickedPort();
+}
+
+/** A port the OS picks (from its ephemeral range). */
+function osPickedPort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen({ port: 0, host: '127.0.0.1' }, () => {
+      const address = server.address();
+      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
+    });
+  });
 }
 
 /** Ctrl-C (or any abort) during start-up: the stack stopped what it had started. */
