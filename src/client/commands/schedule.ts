@@ -241,8 +241,10 @@ export async function runOf(client: Client, workflowId: string, runId: string, t
   if (!description) return run;
   run.status = description.status.name.toLowerCase();
   if (description.status.name === 'RUNNING') {
+    // A child only initiated has no run id yet: its start may still fail because that release is already running
+    // (another run's), and the release its id names is then not this run's.
     const child = description.raw.pendingChildren?.find((c) => c.workflowTypeName === 'modelRelease');
-    if (child?.workflowId) {
+    if (child?.workflowId && child.runId) {
       const status = await releaseStatus(client, cache, child.workflowId, child.runId ?? undefined);
       run.release = { started: true, workflowId: child.workflowId, releaseId: status?.workflowId, state: stateOf(status) ?? 'running', trigger: status?.trigger };
     }
