@@ -64,6 +64,49 @@ function asText(value: RawValue): string | undefined {
   return value === null || value === undefined ? undefined : String(value);
 }
 
+/** A request's rows by column, as columnar formats carry them: every list holds `count` values, in row order. */
+export interface RawColumns {
+  readonly count: number;
+  /** Each column's values, in the order the columns were sent. */
+  readonly columns: ReadonlyMap<string, readonly RawValue[]>;
+}
+
+/** A batch of rows: records (one object per row) or columns. */
+export type RawRows = RawRecord[] | RawColumns;
+
+export const rowCount = (rows: RawRows): number => (Array.isArray(rows) ? rows.length : rows.count);
+
+/** The rows of columns as records, their fields in the columns' order (a column named "__proto__" too). */
+export function recordsOfColumns({ count, columns }: RawColumns): RawRecord[] {
+  const entries = [...columns];
+  return Array.from({ length: count }, (_, i) => Object.fromEntries(entries.map(([column, values]) => [column, values[i]])) as RawRecord);
+}
+
+/** What is wrong with a feature's value, if anything (missing values, null or blank, are fine: the model imputes). */
+function valueProblem(feature: FeatureSpec, value: RawValue): RecordProblem | undefined {
+  if (value === null || value === undefined) return undefined;
+  if (typeof value === 'object') return 'wrong_type';
+  if (feature.kind === 'numeric' && typeof value !== 'number') {
+    const parsed = parseNumber(asText(value));
+    if (parsed !== null && Number.isNaN(parsed)) return 'bad_number';
+  }
+  if (feature.kind === 'date') {
+    const parsed = parseDate(asText(value), feature.format!);
+    if (parsed !== null && Number.isNaN(parsed)) return 'bad_date';
+  }
+  return undefined;
+}
+
+function valueError(feature: FeatureSpec, value: RawValue, index: number, problem: RecordProblem): RecordError {
+  const field = `record ${index}: field "${feature.column}"`;
+  if (problem === 'wrong_type') {
+    const kind = feature.kind === 'numeric' ? 'number' : 'string';
+    return new RecordError(`${field} must be a ${kind}, not ${Array.isArray(value) ? 'a list' : 'an object'}`, feature.column, index, problem);
+  }
+  if (problem === 'bad_number') return new RecordError(`${field} must be a number, got ${JSON.stringify(value)}`, feature.column, index, problem);
+  return new RecordError(`${field} must be a date written ${feature.format}, got ${JSON.stringify(value)}`, feature.column, index, problem);
+}
+
 /**
  * Checks records against the contract: every feature present (null allowed), numbers are numbers (or numeric
  * strings), no unknown fields (unless `allowExtra`, e.g. the target column in a labelled file).
@@ -79,31 +122,8 @@ export function checkRecords(contract: InputContract, records: RawRecord[], opti
         throw new RecordError(`record ${index}: missing field "${feature.column}" (send null for an unknown value)`, feature.column, index, 'missing_field');
       }
       const value = record[feature.column];
-      if (value !== null && typeof value === 'object') {
-        throw new RecordError(
-          `record ${index}: field "${feature.column}" must be a ${feature.kind === 'numeric' ? 'number' : 'string'}, not ${Array.isArray(value) ? 'a list' : 'an object'}`,
-          feature.column,
-          index,
-          'wrong_type',
-        );
-      }
-      if (feature.kind === 'numeric' && value !== null && typeof value !== 'number') {
-        const parsed = parseNumber(asText(value));
-        if (parsed !== null && Number.isNaN(parsed)) {
-          throw new RecordError(`record ${index}: field "${feature.column}" must be a number, got ${JSON.stringify(value)}`, feature.column, index, 'bad_number');
-        }
-      }
-      if (feature.kind === 'date' && value !== null && value !== undefined) {
-        const parsed = parseDate(asText(value), feature.format!);
-        if (parsed !== null && Number.isNaN(parsed)) {
-          throw new RecordError(
-            `record ${index}: field "${feature.column}" must be a date written ${feature.format}, got ${JSON.stringify(value)}`,
-            feature.column,
-            index,
-            'bad_date',
-          );
-        }
-      }
+      const problem = valueProblem(feature, value);
+      if (problem) throw valueError(feature, value, index, problem);
     }
     for (const field of Object.keys(record)) {
       if (!known.has(field)) throw new RecordError(`record ${index}: unknown field "${field}"`, field, index, 'unknown_field');
@@ -111,28 +131,46 @@ export function checkRecords(contract: InputContract, records: RawRecord[], opti
   });
 }
 
-/** ONNX feeds for a batch of records (already checked). Missing numbers are NaN: the model imputes them. */
-export function toFeeds(contract: InputContract, records: RawRecord[]): Record<string, ort.Tensor> {
-  const n = records.length;
+/**
+ * Checks columns as checkRecords checks the same rows as records, a column at a time; where something does not
+ * fit, the error is the one checkRecords throws for those records (the first bad row's), whatever the format.
+ */
+export function checkColumns(contract: InputContract, rows: RawColumns): void {
+  const fits =
+    contract.features.every((feature) => {
+      const values = rows.columns.get(feature.column);
+      return values !== undefined && values.every((value) => valueProblem(feature, value) === undefined);
+    }) && rows.columns.size === contract.features.length;
+  if (!fits) checkRecords(contract, recordsOfColumns(rows));
+}
+
+/** ONNX feeds for a batch of rows (already checked). Missing numbers are NaN: the model imputes them. */
+export function toFeeds(contract: InputContract, rows: RawRows): Record<string, ort.Tensor> {
+  const n = rowCount(rows);
+  const valuesOf = Array.isArray(rows) ? (column: string) => rows.map((r) => r[column]) : (column: string) => rows.columns.get(column)!;
   const feeds: Record<string, ort.Tensor> = {};
   for (const feature of contract.features) {
+    const values = valuesOf(feature.column);
     if (feature.kind === 'categorical') {
-      const values = records.map((r) => categoryValue(asText(r[feature.column])));
-      feeds[feature.inputs[0]!.name] = new ort.Tensor('string', values, [n, 1]);
+      feeds[feature.inputs[0]!.name] = new ort.Tensor(
+        'string',
+        values.map((value) => categoryValue(asText(value))),
+        [n, 1],
+      );
     } else if (feature.kind === 'numeric') {
-      const values = new Float64Array(n);
-      records.forEach((r, i) => {
-        const value = r[feature.column];
+      const numbers = new Float64Array(n);
+      for (let i = 0; i < n; i++) {
+        const value = values[i];
         const parsed = typeof value === 'number' ? value : parseNumber(asText(value));
-        values[i] = parsed === null || !Number.isFinite(parsed) ? Number.NaN : parsed;
-      });
-      feeds[feature.inputs[0]!.name] = new ort.Tensor('float64', values, [n, 1]);
+        numbers[i] = parsed === null || !Number.isFinite(parsed) ? Number.NaN : parsed;
+      }
+      feeds[feature.inputs[0]!.name] = new ort.Tensor('float64', numbers, [n, 1]);
     } else {
       const columns = feature.inputs.map(() => new Float64Array(n));
-      records.forEach((r, i) => {
-        const parts = dateParts(parseDate(asText(r[feature.column]), feature.format!));
+      for (let i = 0; i < n; i++) {
+        const parts = dateParts(parseDate(asText(values[i]), feature.format!));
         feature.inputs.forEach((spec, k) => (columns[k]![i] = parts[spec.part!]));
-      });
+      }
       feature.inputs.forEach((spec, k) => (feeds[spec.name] = new ort.Tensor('float64', columns[k]!, [n, 1])));
     }
   }
@@ -158,19 +196,18 @@ export class OnnxModel {
     return new OnnxModel(session, contract);
   }
 
-  async probabilities(records: RawRecord[]): Promise<Float64Array> {
-    if (records.length === 0) return new Float64Array(0);
-    const output = await this.session.run(toFeeds(this.contract, records));
+  async probabilities(rows: RawRows): Promise<Float64Array> {
+    const n = rowCount(rows);
+    if (n === 0) return new Float64Array(0);
+    const output = await this.session.run(toFeeds(this.contract, rows));
     const tensor = output.probabilities ?? output[this.session.outputNames[1]!];
     // float64 from double-precision graphs (trees cast, linear models compute in double), float32 from older ones.
-    if (!tensor || (tensor.type !== 'float32' && tensor.type !== 'float64') || tensor.data.length !== records.length * 2) {
-      throw new Error(
-        `the model's probabilities output is ${tensor ? `${tensor.type} [${tensor.dims.join(', ')}]` : 'missing'}; expected float32 or float64 [${records.length}, 2]`,
-      );
+    if (!tensor || (tensor.type !== 'float32' && tensor.type !== 'float64') || tensor.data.length !== n * 2) {
+      throw new Error(`the model's probabilities output is ${tensor ? `${tensor.type} [${tensor.dims.join(', ')}]` : 'missing'}; expected float32 or float64 [${n}, 2]`);
     }
     const data = tensor.data as Float32Array | Float64Array;
-    const result = new Float64Array(records.length);
-    for (let i = 0; i < records.length; i++) result[i] = data[i * 2 + 1]!;
+    const result = new Float64Array(n);
+    for (let i = 0; i < n; i++) result[i] = data[i * 2 + 1]!;
     return result;
   }
 

@@ -1,6 +1,17 @@
-// Scoring a request body of raw records: the one place that decides what a valid batch is, for the local test
-// suite and the serving endpoint alike.
-import { checkRecords, OnnxModel, RecordError, type Prediction, type RawRecord, type RecordProblem } from './input-contract';
+// Scoring a batch of raw rows (records, or columns as columnar formats carry them): the one place that decides what
+// a valid batch is, for the local test suite and the serving endpoint alike.
+import {
+  checkColumns,
+  checkRecords,
+  OnnxModel,
+  RecordError,
+  type Prediction,
+  type RawColumns,
+  type RawRecord,
+  type RawRows,
+  type RawValue,
+  type RecordProblem,
+} from './input-contract';
 
 /** The largest batch one request may carry. */
 export const MAX_BATCH_RECORDS = 1_000;
@@ -29,24 +40,40 @@ export interface Scores {
   probabilities: number[];
 }
 
+/** Throws the ScoringError for a batch of `count` rows that is empty or too large. */
+function checkBatchSize(count: number): void {
+  if (count === 0) throw new ScoringError('the request has no records: send one record or a non-empty list', 400, 'no_records');
+  if (count > MAX_BATCH_RECORDS) {
+    throw new ScoringError(`the request has ${count} records; at most ${MAX_BATCH_RECORDS} per request`, 413, 'too_many_records');
+  }
+}
+
 /** A body of one record or a list of records → records, or a ScoringError. */
 export function recordsOf(body: unknown): RawRecord[] {
   const records = Array.isArray(body) ? body : [body];
-  if (records.length === 0) throw new ScoringError('the request has no records: send one record or a non-empty list', 400, 'no_records');
-  if (records.length > MAX_BATCH_RECORDS) {
-    throw new ScoringError(`the request has ${records.length} records; at most ${MAX_BATCH_RECORDS} per request`, 413, 'too_many_records');
-  }
+  checkBatchSize(records.length);
   return records as RawRecord[];
 }
 
+/** Rows of `count` values per column, or a ScoringError (as `recordsOf` for the same rows as records). */
+export function rowsOfColumns(count: number, columns: ReadonlyMap<string, readonly RawValue[]>): RawColumns {
+  checkBatchSize(count);
+  return { count, columns };
+}
+
 export async function scoreRecords(model: OnnxModel, body: unknown): Promise<Scores> {
-  const records = recordsOf(body);
+  return scoreRows(model, recordsOf(body));
+}
+
+/** Checks a batch against the model's contract and scores it; what does not fit is a ScoringError naming the field. */
+export async function scoreRows(model: OnnxModel, rows: RawRows): Promise<Scores> {
   try {
-    checkRecords(model.contract, records);
+    if (Array.isArray(rows)) checkRecords(model.contract, rows);
+    else checkColumns(model.contract, rows);
   } catch (error) {
     if (error instanceof RecordError) throw new ScoringError(error.message, 422, error.reason, error.field);
     throw error;
   }
-  const probabilities = Array.from(await model.probabilities(records));
+  const probabilities = Array.from(await model.probabilities(rows));
   return { probabilities, labels: probabilities.map((p) => model.label(p)), predictions: probabilities.map((p) => model.prediction(p)) };
 }

@@ -11,6 +11,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, open } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { RawColumns, RawValue } from '../model/input-contract';
 import { capturePartition, CAPTURE_FORMAT, REFUSED_FILE_PREFIX, type CaptureRecord, type RefusedRequest } from '../shared/capture';
 
 /** About 60 MB of typical lines: a few seconds of a 100-record load, so a slow disk write does not drop at once. */
@@ -47,7 +48,7 @@ export interface CaptureWriterOptions {
   append?: (path: string, chunks: Buffer[]) => Promise<void>;
 }
 
-/** What the records of one scored request share, and its records by column (as the endpoint has them). */
+/** What the records of one scored request share, and its records (as the endpoint has them). */
 export interface ServedRecords {
   endpoint: string;
   deployment: string;
@@ -55,7 +56,8 @@ export interface ServedRecords {
   /** When the endpoint answered: the lines' `time` and their hour partition. */
   at: Date;
   latencyMs: number;
-  inputs: CaptureRecord['input'][];
+  /** Each record's input: records, or columns (a columnar body's rows are written from its columns). */
+  inputs: CaptureRecord['input'][] | RawColumns;
   /** Where the endpoint has it, a record's input as the caller sent it (`recordTexts`), written instead of serializing `inputs[i]`. */
   inputTexts?: (string | undefined)[];
   ids: string[];
@@ -141,16 +143,19 @@ export class CaptureWriter {
     // Everything between a record's id and its input is the same for all records of a request.
     const shared = `,"time":${this.timeJson(at)},"endpoint":${JSON.stringify(endpoint)},"deployment":${JSON.stringify(deployment)},"model":${JSON.stringify(served.model)},"latency_ms":${jsonNumber(Math.round(served.latencyMs * 1000) / 1000)},"input":`;
     const room = this.queueLimit - this.queuedLines;
+    const columns = Array.isArray(inputs) ? undefined : keyedColumns(inputs);
     let text = '';
     let taken = 0;
     let dropped = 0;
-    for (let i = 0; i < inputs.length; i++) {
+    const count = columns ? (inputs as RawColumns).count : (inputs as CaptureRecord['input'][]).length;
+    for (let i = 0; i < count; i++) {
       if (percent < 100 && Math.random() * 100 >= percent) continue;
       if (taken === room) {
         dropped++;
         continue;
       }
-      text += recordLine(ids[i]!, shared, inputTexts?.[i] ?? JSON.stringify(inputs[i]), labels[i]!, probabilities[i]!);
+      const input = columns ? rowJson(columns, i) : (inputTexts?.[i] ?? JSON.stringify((inputs as CaptureRecord['input'][])[i]));
+      text += recordLine(ids[i]!, shared, input, labels[i]!, probabilities[i]!);
       taken++;
     }
     if (taken > 0) this.queue(endpoint, deployment, 'record', at, text, taken);
@@ -302,6 +307,45 @@ function seal(batch: FileBatch): void {
 }
 
 /** One scored record's line; `shared` runs from the comma after its id to the colon before its input (JSON text). */
+/** Column names as JSON keys with their colon, kept across requests (the contract's columns: others are refused first). */
+const jsonKeys = new Map<string, string>();
+
+/** Each column's name as a JSON key with its colon, and its values, in the columns' order. */
+function keyedColumns(rows: RawColumns): { keys: string[]; lists: (readonly RawValue[])[] } {
+  const keys: string[] = [];
+  const lists: (readonly RawValue[])[] = [];
+  for (const [name, values] of rows.columns) {
+    let key = jsonKeys.get(name);
+    if (key === undefined) {
+      if (jsonKeys.size >= 10_000) jsonKeys.clear();
+      key = `${JSON.stringify(name)}:`;
+      jsonKeys.set(name, key);
+    }
+    keys.push(key);
+    lists.push(values);
+  }
+  return { keys, lists };
+}
+
+/** Characters JSON.stringify writes escaped (and surrogates, which it may): strings without them are quoted as they are. */
+// eslint-disable-next-line no-control-regex -- control characters are among what JSON escapes
+const NEEDS_ESCAPE = /["\\\u0000-\u001f\ud800-\udfff]/;
+
+/** Row `i` of columns as JSON.stringify writes the same row as a record (an undefined value leaves its field out). */
+function rowJson({ keys, lists }: { keys: string[]; lists: (readonly RawValue[])[] }, i: number): string {
+  let text = '';
+  for (let j = 0; j < keys.length; j++) {
+    const value = lists[j]![i];
+    if (value === undefined) continue;
+    let json: string;
+    if (typeof value === 'string') json = NEEDS_ESCAPE.test(value) ? JSON.stringify(value) : `"${value}"`;
+    else if (typeof value === 'number') json = jsonNumber(value);
+    else json = JSON.stringify(value);
+    text += (text === '' ? '{' : ',') + keys[j]! + json;
+  }
+  return text === '' ? '{}' : `${text}}`;
+}
+
 function recordLine(id: string, shared: string, input: string, label: CaptureRecord['prediction']['label'], probability: number): string {
   return `{"format":${CAPTURE_FORMAT},"inference_id":${JSON.stringify(id)}${shared}${input},"prediction":{"label":${typeof label === 'number' ? jsonNumber(label) : JSON.stringify(label)},"probability":${jsonNumber(probability)}}}\n`;
 }

@@ -17,8 +17,8 @@ import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from '
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { join } from 'node:path';
 import { projectRoot } from '../config/environment';
-import { OnnxModel, type InputContract, type RawRecord } from '../model/input-contract';
-import { ScoringError, scoreRecords } from '../model/scoring';
+import { OnnxModel, type InputContract, type RawRows, type RawValue } from '../model/input-contract';
+import { ScoringError, scoreRows } from '../model/scoring';
 import { CAPTURE_DIR, CAPTURE_FORMAT, INFERENCE_ID_FIELD } from '../shared/capture';
 import type { DeploymentMetrics } from '../shared/deployment';
 import { adminToken } from './admin-token';
@@ -26,7 +26,7 @@ import { CaptureWriter, recordTexts, type CaptureWriterOptions } from './capture
 import { EndpointMetrics } from './metrics';
 import { jsonDoor } from './protocols/dataframe';
 import { FormatError, type Door, type ScoredRows } from './protocols/door';
-import { BINARY_HEADER, inferRequestOf, modelMetadata, openInferenceDoor } from './protocols/open-inference';
+import { BINARY_HEADER, inferRequestOf, modelMetadata, OpenInferenceDoor } from './protocols/open-inference';
 
 export const MAX_BODY_BYTES = 1_000_000;
 
@@ -456,20 +456,20 @@ export class EndpointServer {
       }
       if (faults?.latencyMs) await new Promise((r) => setTimeout(r, faults.latencyMs));
       if (faults?.errorRate && Math.random() < faults.errorRate) throw new HttpError(500, 'injected fault: internal error');
-      const door: Door = format.kind === 'open_inference' ? openInferenceDoor(model.contract, format.modelName) : jsonDoor(body, model.contract);
-      const sent = door.records(body);
-      const { records, ids } = takeInferenceIds(sent, model.contract, live);
-      const scores = await scoreRecords(model, records);
+      const door: Door = format.kind === 'open_inference' ? new OpenInferenceDoor(model.contract, format.modelName) : jsonDoor(body, model.contract);
+      const sent = door.rows(body);
+      const { rows: inputs, ids } = takeInferenceIds(sent, model.contract, live);
+      const scores = await scoreRows(model, inputs);
       const probabilities = faults?.flipPredictions ? scores.probabilities.map((p) => 1 - p) : scores.probabilities;
       const predictions = probabilities.map((p) => model.prediction(p));
-      scored = records.length;
+      scored = scores.probabilities.length;
       rows = { predictions, probabilities, ids, model: { name: deployment.modelName, version: deployment.modelVersion }, deployment: deployment.name };
       answer = door.answer(rows);
       if (capture && capture.percent > 0) {
         const latencyMs = performance.now() - started;
         // Where the body holds each record's text as the caller wrote it, capture writes that text.
         const text = capture.text !== undefined ? door.recordsText?.(capture.text) : undefined;
-        captureServed = () => this.captureServed(endpoint, deployment, { percent: capture.percent, text }, sent, records, ids, predictions, probabilities, latencyMs);
+        captureServed = () => this.captureServed(endpoint, deployment, { percent: capture.percent, text }, sent, inputs, ids, predictions, probabilities, latencyMs);
       }
     } catch (error) {
       const refused = error instanceof ScoringError || error instanceof FormatError;
@@ -487,13 +487,13 @@ export class EndpointServer {
     return { status, body: answer, scored: rows, capture: captureServed };
   }
 
-  /** `sent`: the records as parsed from the body's text; `inputs`: the same without the inference ids taken out. */
+  /** `sent`: the rows as read from the body; `inputs`: the same without the inference ids taken out. */
   private captureServed(
     endpoint: string,
     deployment: DeploymentRecord,
     { percent, text }: { percent: number; text?: string },
-    sent: RawRecord[],
-    inputs: RawRecord[],
+    sent: RawRows,
+    inputs: RawRows,
     ids: string[],
     labels: (string | number)[],
     probabilities: number[],
@@ -501,8 +501,12 @@ export class EndpointServer {
   ): void {
     // The caller's text of a record is its input, unless an inference id was taken out of it. Scanning the body
     // costs about a third of serializing all its records: it pays when at least that share is captured.
-    const texts = percent >= 35 && text !== undefined ? recordTexts(text) : undefined;
-    const inputTexts = texts?.length === inputs.length ? texts.map((recordText, i) => (inputs[i] === sent[i] ? recordText : undefined)) : undefined;
+    // Columns have no record text: capture writes their rows from the values.
+    let inputTexts: (string | undefined)[] | undefined;
+    if (percent >= 35 && text !== undefined && Array.isArray(sent) && Array.isArray(inputs)) {
+      const texts = recordTexts(text);
+      if (texts?.length === inputs.length) inputTexts = texts.map((recordText, i) => (inputs[i] === sent[i] ? recordText : undefined));
+    }
     const model = { name: deployment.modelName, version: deployment.modelVersion, sha256: deployment.sha256 };
     this.capture.served({ endpoint, deployment: deployment.name, model, at: new Date(), latencyMs, inputs, inputTexts, ids, labels, probabilities, percent });
   }
@@ -677,17 +681,17 @@ function parseJson(text: string): unknown {
 }
 
 /**
- * Takes each record's `inference_id` (the caller's join key) out before scoring, so the contract never sees it,
- * and makes a UUID for records without one. A contract with a feature of that name keeps it as data.
+ * Takes each row's `inference_id` (the caller's join key, a field of a record or a column) out before scoring, so
+ * the contract never sees it, and makes a UUID for rows without one. A contract with a feature of that name keeps it
+ * as data.
  */
-export function takeInferenceIds(records: RawRecord[], contract: InputContract, makeIds = true): { records: RawRecord[]; ids: string[] } {
+export function takeInferenceIds(rows: RawRows, contract: InputContract, makeIds = true): { rows: RawRows; ids: string[] } {
   const isFeature = contract.features.some((feature) => feature.column === INFERENCE_ID_FIELD);
   const ids: string[] = [];
-  const stripped = records.map((record, index) => {
-    const given = !isFeature && record !== null && typeof record === 'object' && !Array.isArray(record) ? record[INFERENCE_ID_FIELD] : undefined;
+  const idOf = (given: RawValue, index: number): boolean => {
     if (given === undefined || given === null) {
       if (makeIds) ids.push(randomUUID());
-      return record;
+      return false;
     }
     const id = typeof given === 'number' && Number.isFinite(given) ? String(given) : given;
     if (typeof id !== 'string' || id.length === 0 || id.length > MAX_INFERENCE_ID_LENGTH) {
@@ -699,10 +703,23 @@ export function takeInferenceIds(records: RawRecord[], contract: InputContract, 
       );
     }
     ids.push(id);
+    return true;
+  };
+  if (!Array.isArray(rows)) {
+    const given = isFeature ? undefined : rows.columns.get(INFERENCE_ID_FIELD);
+    for (let i = 0; i < rows.count; i++) idOf(given?.[i], i);
+    if (!given) return { rows, ids };
+    const columns = new Map(rows.columns);
+    columns.delete(INFERENCE_ID_FIELD);
+    return { rows: { count: rows.count, columns }, ids };
+  }
+  const stripped = rows.map((record, index) => {
+    const given = !isFeature && record !== null && typeof record === 'object' && !Array.isArray(record) ? record[INFERENCE_ID_FIELD] : undefined;
+    if (!idOf(given, index)) return record;
     const { [INFERENCE_ID_FIELD]: _id, ...rest } = record;
     return rest;
   });
-  return { records: stripped, ids };
+  return { rows: stripped, ids };
 }
 
 /**

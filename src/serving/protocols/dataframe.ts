@@ -2,8 +2,8 @@
 // Azure ML's input_data (split orientation, as its studio "Test" tab and its MLflow deployments send). Both answer
 // what an MLflow scoring server answers for a model whose pyfunc returns a label and a probability column:
 // {"predictions": [{"label", "probability"}, …]}, with modelship's inference ids, model and deployment beside it.
-import type { InputContract, RawRecord } from '../../model/input-contract';
-import { recordsOf } from '../../model/scoring';
+import type { InputContract, RawColumns, RawRecord, RawRows, RawValue } from '../../model/input-contract';
+import { recordsOf, rowsOfColumns } from '../../model/scoring';
 import { columnsOf, FormatError, recordsDoor, type Door, type ScoredRows } from './door';
 
 export const MLFLOW_KEYS = ['dataframe_split', 'dataframe_records', 'instances', 'inputs'] as const;
@@ -36,14 +36,14 @@ function answer({ predictions, probabilities, ids, model, deployment }: ScoredRo
 
 const mlflowDoor: Door = {
   name: 'mlflow',
-  records: (body) => {
+  rows: (body) => {
     const { key, value } = theOneKey(body as Record<string, unknown>);
-    if (key === 'dataframe_split') return splitRecords(value, key);
+    if (key === 'dataframe_split') return splitColumns(value, key);
     if (key === 'dataframe_records') {
       if (!Array.isArray(value)) throw new FormatError(`"dataframe_records" must be a list of records ({"column": value, …})`, 'bad_format', key);
       return recordsOf(value);
     }
-    return tensorRecords(value, key);
+    return tensorRows(value, key);
   },
   recordsText: (text) => listText(text, 'dataframe_records') ?? listText(text, 'instances'),
   answer,
@@ -52,10 +52,10 @@ const mlflowDoor: Door = {
 
 const azuremlDoor: Door = {
   name: 'azureml',
-  records: (body) => {
+  rows: (body) => {
     const { key, value } = theOneKey(body as Record<string, unknown>);
     if (Array.isArray(value) && value.every(isPlainObject)) return recordsOf(value);
-    return splitRecords(value, key);
+    return splitColumns(value, key);
   },
   recordsText: (text) => listText(text, AZUREML_KEY),
   answer,
@@ -80,7 +80,7 @@ function theOneKey(body: Record<string, unknown>): { key: string; value: unknown
 }
 
 /** pandas' split orientation: {"columns": [...], "data": [[...], ...], "index": [...] (ignored)}. */
-function splitRecords(value: unknown, key: string): RawRecord[] {
+function splitColumns(value: unknown, key: string): RawColumns {
   const shape = `{"${key}": {"columns": ["Age", …], "data": [[41, …], …]}}`;
   if (!isPlainObject(value)) throw new FormatError(`"${key}" must be an object of columns and data, e.g. ${shape}`, 'bad_format', key);
   const { columns, data } = value;
@@ -89,23 +89,29 @@ function splitRecords(value: unknown, key: string): RawRecord[] {
   }
   if (!Array.isArray(data)) throw new FormatError(`"${key}.data" must be a list of rows, e.g. ${shape}`, 'bad_format', `${key}.data`);
   const names = columns as string[];
-  const records = data.map((row, index) => {
-    if (!Array.isArray(row) || row.length !== names.length) {
-      throw new FormatError(
-        `"${key}.data[${index}]" must be a list of ${names.length} values, one per column of "${key}.columns"; got ${Array.isArray(row) ? `${row.length} values` : JSON.stringify(row)}`,
-        'bad_format',
-        `${key}.data`,
-      );
-    }
-    const record: RawRecord = {};
-    for (let j = 0; j < names.length; j++) record[names[j]!] = row[j] as RawRecord[string];
-    return record;
-  });
-  return recordsOf(records);
+  const bad = data.findIndex((row) => !Array.isArray(row) || row.length !== names.length);
+  if (bad >= 0) {
+    const row: unknown = data[bad];
+    throw new FormatError(
+      `"${key}.data[${bad}]" must be a list of ${names.length} values, one per column of "${key}.columns"; got ${Array.isArray(row) ? `${row.length} values` : JSON.stringify(row)}`,
+      'bad_format',
+      `${key}.data`,
+    );
+  }
+  const rows = data as RawValue[][];
+  // A column named twice keeps its last values, as a record with a field written twice would.
+  const byName = new Map<string, RawValue[]>();
+  names.forEach((name, j) =>
+    byName.set(
+      name,
+      rows.map((row) => row[j]),
+    ),
+  );
+  return rowsOfColumns(rows.length, byName);
 }
 
 /** MLflow's instances/inputs: a list of records, or columns of equal length ({"Age": [41, 52], …}), or one record. */
-function tensorRecords(value: unknown, key: string): RawRecord[] {
+function tensorRows(value: unknown, key: string): RawRows {
   const fix = `name the columns: {"${key}": [{"Age": 41, …}, …]} or {"${key}": {"Age": [41, …], …}}`;
   if (Array.isArray(value)) {
     const unnamed = value.findIndex((row) => !isPlainObject(row));
@@ -129,14 +135,7 @@ function tensorRecords(value: unknown, key: string): RawRecord[] {
       `${key}.${uneven}`,
     );
   }
-  const values = columns.map((column) => value[column] as RawRecord[string][]);
-  const records: RawRecord[] = new Array<RawRecord>(rows);
-  for (let i = 0; i < rows; i++) {
-    const record: RawRecord = {};
-    for (let j = 0; j < columns.length; j++) record[columns[j]!] = values[j]![i];
-    records[i] = record;
-  }
-  return recordsOf(records);
+  return rowsOfColumns(rows, new Map(columns.map((column) => [column, value[column] as RawValue[]])));
 }
 
 /** An MLflow request body for records (the doors' tests and the benchmark send these). */

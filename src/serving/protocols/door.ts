@@ -1,7 +1,8 @@
-// A front door of the endpoint: one request format other tools speak, turned into the raw records the one scoring
-// core takes (one per row, an optional inference_id field each) and its answer written back in the same format.
+// A front door of the endpoint: one request format other tools speak, turned into the raw rows the one scoring core
+// takes (records, or columns where the format carries columns; an optional inference_id field or column) and its
+// answer written back in the same format.
 // Every door is validated by the same contract afterwards, so a row is refused for the same reason whatever the door.
-import type { InputContract, Prediction, RawRecord } from '../../model/input-contract';
+import type { InputContract, Prediction, RawRows } from '../../model/input-contract';
 import { recordsOf } from '../../model/scoring';
 
 /** What the scoring core answers for one request, before a door writes it. */
@@ -18,8 +19,11 @@ export type DoorName = 'records' | 'mlflow' | 'azureml' | 'open_inference';
 
 export interface Door {
   readonly name: DoorName;
-  /** The rows of a request, as records; throws a FormatError naming the field and the fix. */
-  records(body: unknown): RawRecord[];
+  /**
+   * The rows of a request: records where the format sends records, else columns (a columnar body is never turned
+   * into records: scoring and capture read its columns). Throws a FormatError naming the field and the fix.
+   */
+  rows(body: unknown): RawRows;
   /**
    * The text of the body's list of records (or its one record), where the body carries its rows as records: capture
    * then writes each record's text as the caller sent it (capture.ts recordTexts) instead of serializing it again.
@@ -54,7 +58,7 @@ export class FormatError extends Error {
 /** modelship's own body: one record or a list of records. */
 export const recordsDoor: Door = {
   name: 'records',
-  records: recordsOf,
+  rows: recordsOf,
   recordsText: (text) => text,
   answer: ({ predictions, probabilities, ids, model, deployment }) => ({
     predictions,

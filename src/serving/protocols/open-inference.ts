@@ -2,8 +2,8 @@
 // (shape [N] or [N, 1]; BYTES for text, a number type or BYTES for numbers), answered with the output tensors
 // label, probability and inference_id. Tensors come as JSON data or, as tritonclient sends them by default, in the
 // binary tensor data extension (a JSON header of Inference-Header-Content-Length bytes, then the raw tensors).
-import { predictionLabels, type InputContract, type RawRecord, type RawValue } from '../../model/input-contract';
-import { recordsOf } from '../../model/scoring';
+import { predictionLabels, type InputContract, type RawColumns, type RawValue } from '../../model/input-contract';
+import { rowsOfColumns } from '../../model/scoring';
 import { INFERENCE_ID_FIELD } from '../../shared/capture';
 import { columnsOf, FormatError, type Door, type ScoredRows } from './door';
 
@@ -109,83 +109,88 @@ const NUMBER_TYPES: Record<string, { bytes: number; read: (buffer: Buffer, offse
   FP64: { bytes: 8, read: (b, o) => b.readDoubleLE(o) },
 };
 
-/** The door for POST /v2/models/{name}[/versions/{version}]/infer. */
-export function openInferenceDoor(contract: InputContract, modelName: string): Door & { requestId?: string; wanted?: string[] } {
-  const { columns: contractColumns, known, list, labelDatatype: labelType } = contractInputs(contract);
-  const door = {
-    name: 'open_inference' as const,
-    requestId: undefined as string | undefined,
-    wanted: undefined as string[] | undefined,
-    records(body: unknown): RawRecord[] {
-      const { header, binary } = body as InferRequest;
-      if (header === null || typeof header !== 'object' || Array.isArray(header)) {
-        throw new FormatError('the inference request must be an object with "inputs": [{"name", "shape", "datatype", "data"}, …]', 'bad_format');
+/**
+ * The door for POST /v2/models/{name}[/versions/{version}]/infer, one per request: it keeps the request's id and
+ * the outputs asked for, which its answer echoes.
+ */
+export class OpenInferenceDoor implements Door {
+  readonly name = 'open_inference';
+  private readonly inputs: ContractInputs;
+  requestId?: string;
+  wanted?: string[];
+
+  constructor(
+    contract: InputContract,
+    private readonly modelName: string,
+  ) {
+    this.inputs = contractInputs(contract);
+  }
+
+  rows(body: unknown): RawColumns {
+    const { header, binary } = body as InferRequest;
+    const { columns: contractColumns, known, list } = this.inputs;
+    if (header === null || typeof header !== 'object' || Array.isArray(header)) {
+      throw new FormatError('the inference request must be an object with "inputs": [{"name", "shape", "datatype", "data"}, …]', 'bad_format');
+    }
+    const request = header as { id?: unknown; inputs?: unknown; outputs?: unknown };
+    if (typeof request.id === 'string') this.requestId = request.id;
+    this.wanted = requestedOutputs(request.outputs);
+    if (!Array.isArray(request.inputs) || request.inputs.length === 0) {
+      throw new FormatError(`"inputs" must be a list of tensors, one per column (${list})`, 'bad_format', 'inputs');
+    }
+    let offset = 0;
+    let rows: number | undefined;
+    let first = '';
+    // An input sent twice keeps its last values, as a record with a field written twice would.
+    const columns = new Map<string, RawValue[]>();
+    for (const tensor of request.inputs as RequestTensor[]) {
+      const name = typeof tensor?.name === 'string' ? tensor.name : '';
+      if (!known.has(name)) {
+        throw new FormatError(`input "${name}" is not a column of this model: send one input per column (${list}) and optionally "${INFERENCE_ID_FIELD}"`, 'unknown_input', name);
       }
-      const request = header as { id?: unknown; inputs?: unknown; outputs?: unknown };
-      if (typeof request.id === 'string') door.requestId = request.id;
-      door.wanted = requestedOutputs(request.outputs);
-      if (!Array.isArray(request.inputs) || request.inputs.length === 0) {
-        throw new FormatError(`"inputs" must be a list of tensors, one per column (${list})`, 'bad_format', 'inputs');
+      const count = rowsOf(tensor, name);
+      if (rows !== undefined && count !== rows) {
+        throw new FormatError(`input "${name}" has ${count} rows, "${first}" ${rows}: every input needs one value per row`, 'bad_tensor', name);
       }
-      const sent = new Set<string>();
-      let offset = 0;
-      let rows: number | undefined;
-      const columns: { name: string; values: RawValue[] }[] = [];
-      for (const tensor of request.inputs as RequestTensor[]) {
-        const name = typeof tensor?.name === 'string' ? tensor.name : '';
-        if (!known.has(name)) {
-          throw new FormatError(`input "${name}" is not a column of this model: send one input per column (${list}) and optionally "${INFERENCE_ID_FIELD}"`, 'unknown_input', name);
+      if (rows === undefined) [rows, first] = [count, name];
+      const size = tensor.parameters?.binary_data_size;
+      if (size !== undefined) {
+        if (!binary || typeof size !== 'number' || offset + size > binary.length) {
+          throw new FormatError(`input "${name}": binary_data_size ${JSON.stringify(size)} runs past the ${binary?.length ?? 0} binary bytes sent`, 'bad_tensor', name);
         }
-        const count = rowsOf(tensor, name);
-        if (rows !== undefined && count !== rows) {
-          throw new FormatError(`input "${name}" has ${count} rows, "${columns[0]!.name}" ${rows}: every input needs one value per row`, 'bad_tensor', name);
-        }
-        rows = count;
-        const size = tensor.parameters?.binary_data_size;
-        let values: RawValue[];
-        if (size !== undefined) {
-          if (!binary || typeof size !== 'number' || offset + size > binary.length) {
-            throw new FormatError(`input "${name}": binary_data_size ${JSON.stringify(size)} runs past the ${binary?.length ?? 0} binary bytes sent`, 'bad_tensor', name);
-          }
-          values = binaryValues(binary.subarray(offset, offset + size), tensor.datatype, count, name);
-          offset += size;
-        } else {
-          values = jsonValues(tensor.data, count, name);
-        }
-        columns.push({ name, values });
-        sent.add(name);
+        columns.set(name, binaryValues(binary, offset, size, tensor.datatype, count, name));
+        offset += size;
+      } else {
+        columns.set(name, jsonValues(tensor.data, count, name));
       }
-      const missing = contractColumns.find((column) => !sent.has(column));
-      if (missing !== undefined) {
-        throw new FormatError(`input "${missing}" is missing: send one input per column (${list}); its values may be null where unknown`, 'missing_input', missing);
-      }
-      const records: RawRecord[] = [];
-      for (let i = 0; i < rows!; i++) {
-        const record: RawRecord = {};
-        for (const column of columns) record[column.name] = column.values[i];
-        records.push(record);
-      }
-      return recordsOf(records);
-    },
-    answer(scored: ScoredRows) {
-      const n = scored.predictions.length;
-      const all = {
-        label: { name: 'label', datatype: labelType, shape: [n], data: scored.predictions },
-        probability: { name: 'probability', datatype: 'FP64', shape: [n], data: scored.probabilities },
-        [INFERENCE_ID_FIELD]: { name: INFERENCE_ID_FIELD, datatype: 'BYTES', shape: [n], data: scored.ids },
-      };
-      const names = door.wanted ?? (scored.ids.length ? OUTPUTS : OUTPUTS.filter((name) => name !== INFERENCE_ID_FIELD));
-      return {
-        model_name: modelName,
-        model_version: scored.model.version,
-        ...(door.requestId !== undefined ? { id: door.requestId } : {}),
-        parameters: { deployment: scored.deployment },
-        outputs: names.map((name) => all[name as keyof typeof all]),
-      };
-    },
-    error: (message: string, field?: string) => ({ error: message, ...(field ? { field } : {}) }),
-  };
-  return door;
+    }
+    const missing = contractColumns.find((column) => !columns.has(column));
+    if (missing !== undefined) {
+      throw new FormatError(`input "${missing}" is missing: send one input per column (${list}); its values may be null where unknown`, 'missing_input', missing);
+    }
+    return rowsOfColumns(rows!, columns);
+  }
+
+  answer(scored: ScoredRows) {
+    const n = scored.predictions.length;
+    const all = {
+      label: { name: 'label', datatype: this.inputs.labelDatatype, shape: [n], data: scored.predictions },
+      probability: { name: 'probability', datatype: 'FP64', shape: [n], data: scored.probabilities },
+      [INFERENCE_ID_FIELD]: { name: INFERENCE_ID_FIELD, datatype: 'BYTES', shape: [n], data: scored.ids },
+    };
+    const names = this.wanted ?? (scored.ids.length ? OUTPUTS : OUTPUTS.filter((name) => name !== INFERENCE_ID_FIELD));
+    return {
+      model_name: this.modelName,
+      model_version: scored.model.version,
+      ...(this.requestId !== undefined ? { id: this.requestId } : {}),
+      parameters: { deployment: scored.deployment },
+      outputs: names.map((name) => all[name as keyof typeof all]),
+    };
+  }
+
+  error(message: string, field?: string) {
+    return { error: message, ...(field ? { field } : {}) };
+  }
 }
 
 function requestedOutputs(outputs: unknown): string[] | undefined {
@@ -202,7 +207,8 @@ function requestedOutputs(outputs: unknown): string[] | undefined {
 
 function rowsOf(tensor: RequestTensor, name: string): number {
   const shape = tensor.shape;
-  if (!Array.isArray(shape) || !shape.every((d) => Number.isInteger(d) && d >= 0) || !(shape.length === 1 || (shape.length === 2 && shape[1] === 1))) {
+  const fits = Array.isArray(shape) && (shape.length === 1 || (shape.length === 2 && shape[1] === 1)) && Number.isInteger(shape[0]) && shape[0] >= 0;
+  if (!fits) {
     throw new FormatError(`input "${name}" has shape ${JSON.stringify(shape)}; send [N] or [N, 1], one value per row`, 'bad_tensor', name);
   }
   return shape[0] as number;
@@ -216,13 +222,16 @@ function jsonValues(data: unknown, count: number, name: string): RawValue[] {
   return flat as RawValue[];
 }
 
-function binaryValues(bytes: Buffer, datatype: unknown, count: number, name: string): RawValue[] {
+/** The `count` values of one input, from its `size` bytes at `start` of the binary part. */
+function binaryValues(bytes: Buffer, start: number, size: number, datatype: unknown, count: number, name: string): RawValue[] {
   const values: RawValue[] = new Array<RawValue>(count);
+  const end = start + size;
   if (datatype === 'BYTES') {
-    let at = 0;
+    let at = start;
     for (let i = 0; i < count; i++) {
-      if (at + 4 > bytes.length) throw new FormatError(`input "${name}": BYTES data ends after ${i} of ${count} values`, 'bad_tensor', name);
+      if (at + 4 > end) throw new FormatError(`input "${name}": BYTES data ends after ${i} of ${count} values`, 'bad_tensor', name);
       const length = bytes.readUInt32LE(at);
+      if (at + 4 + length > end) throw new FormatError(`input "${name}": BYTES data ends inside value ${i} of ${count}`, 'bad_tensor', name);
       values[i] = bytes.toString('utf8', at + 4, at + 4 + length);
       at += 4 + length;
     }
@@ -232,11 +241,11 @@ function binaryValues(bytes: Buffer, datatype: unknown, count: number, name: str
   if (!type) {
     throw new FormatError(`input "${name}" has datatype ${JSON.stringify(datatype)}; send BYTES, BOOL, INT8…INT64, UINT8…UINT64, FP32 or FP64`, 'bad_tensor', name);
   }
-  if (bytes.length !== count * type.bytes) {
-    throw new FormatError(`input "${name}": ${bytes.length} binary bytes for ${count} ${datatype} values (${count * type.bytes} expected)`, 'bad_tensor', name);
+  if (size !== count * type.bytes) {
+    throw new FormatError(`input "${name}": ${size} binary bytes for ${count} ${datatype} values (${count * type.bytes} expected)`, 'bad_tensor', name);
   }
   for (let i = 0; i < count; i++) {
-    const value = type.read(bytes, i * type.bytes);
+    const value = type.read(bytes, start + i * type.bytes);
     // NaN is how a float tensor says "unknown" (JSON has no NaN: null there).
     values[i] = datatype === 'BOOL' ? value !== 0 : Number.isNaN(value) ? null : value;
   }
