@@ -143,18 +143,19 @@ export class CaptureWriter {
     // Everything between a record's id and its input is the same for all records of a request.
     const shared = `,"time":${this.timeJson(at)},"endpoint":${JSON.stringify(endpoint)},"deployment":${JSON.stringify(deployment)},"model":${JSON.stringify(served.model)},"latency_ms":${jsonNumber(Math.round(served.latencyMs * 1000) / 1000)},"input":`;
     const room = this.queueLimit - this.queuedLines;
+    const records = Array.isArray(inputs) ? inputs : undefined;
     const columns = Array.isArray(inputs) ? undefined : keyedColumns(inputs);
+    const count = Array.isArray(inputs) ? inputs.length : inputs.count;
     let text = '';
     let taken = 0;
     let dropped = 0;
-    const count = columns ? (inputs as RawColumns).count : (inputs as CaptureRecord['input'][]).length;
     for (let i = 0; i < count; i++) {
       if (percent < 100 && Math.random() * 100 >= percent) continue;
       if (taken === room) {
         dropped++;
         continue;
       }
-      const input = columns ? rowJson(columns, i) : (inputTexts?.[i] ?? JSON.stringify((inputs as CaptureRecord['input'][])[i]));
+      const input = columns ? rowJson(columns, i) : (inputTexts?.[i] ?? JSON.stringify(records![i]));
       text += recordLine(ids[i]!, shared, input, labels[i]!, probabilities[i]!);
       taken++;
     }
@@ -306,12 +307,17 @@ function seal(batch: FileBatch): void {
   batch.start = batch.used;
 }
 
-/** One scored record's line; `shared` runs from the comma after its id to the colon before its input (JSON text). */
 /** Column names as JSON keys with their colon, kept across requests (the contract's columns: others are refused first). */
 const jsonKeys = new Map<string, string>();
 
 /** Each column's name as a JSON key with its colon, and its values, in the columns' order. */
-function keyedColumns(rows: RawColumns): { keys: string[]; lists: (readonly RawValue[])[] } {
+interface KeyedColumns {
+  keys: string[];
+  lists: (readonly RawValue[])[];
+}
+
+/** A request's columns with their keys, each key serialized once per process. */
+function keyedColumns(rows: RawColumns): KeyedColumns {
   const keys: string[] = [];
   const lists: (readonly RawValue[])[] = [];
   for (const [name, values] of rows.columns) {
@@ -332,7 +338,7 @@ function keyedColumns(rows: RawColumns): { keys: string[]; lists: (readonly RawV
 const NEEDS_ESCAPE = /["\\\u0000-\u001f\ud800-\udfff]/;
 
 /** Row `i` of columns as JSON.stringify writes the same row as a record (an undefined value leaves its field out). */
-function rowJson({ keys, lists }: { keys: string[]; lists: (readonly RawValue[])[] }, i: number): string {
+function rowJson({ keys, lists }: KeyedColumns, i: number): string {
   let text = '';
   for (let j = 0; j < keys.length; j++) {
     const value = lists[j]![i];
@@ -346,6 +352,7 @@ function rowJson({ keys, lists }: { keys: string[]; lists: (readonly RawValue[])
   return text === '' ? '{}' : `${text}}`;
 }
 
+/** One scored record's line; `shared` runs from the comma after its id to the colon before its input (JSON text). */
 function recordLine(id: string, shared: string, input: string, label: CaptureRecord['prediction']['label'], probability: number): string {
   return `{"format":${CAPTURE_FORMAT},"inference_id":${JSON.stringify(id)}${shared}${input},"prediction":{"label":${typeof label === 'number' ? jsonNumber(label) : JSON.stringify(label)},"probability":${jsonNumber(probability)}}}\n`;
 }

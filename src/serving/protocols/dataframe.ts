@@ -100,13 +100,7 @@ function splitColumns(value: unknown, key: string): RawColumns {
   }
   const rows = data as RawValue[][];
   // A column named twice keeps its last values, as a record with a field written twice would.
-  const byName = new Map<string, RawValue[]>();
-  names.forEach((name, j) =>
-    byName.set(
-      name,
-      rows.map((row) => row[j]),
-    ),
-  );
+  const byName = new Map(names.map((name, j) => [name, rows.map((row) => row[j])]));
   return rowsOfColumns(rows.length, byName);
 }
 
