@@ -688,26 +688,9 @@ function parseJson(text: string): unknown {
 export function takeInferenceIds(rows: RawRows, contract: InputContract, makeIds = true): { rows: RawRows; ids: string[] } {
   const isFeature = contract.features.some((feature) => feature.column === INFERENCE_ID_FIELD);
   const ids: string[] = [];
-  const idOf = (given: RawValue, index: number): boolean => {
-    if (given === undefined || given === null) {
-      if (makeIds) ids.push(randomUUID());
-      return false;
-    }
-    const id = typeof given === 'number' && Number.isFinite(given) ? String(given) : given;
-    if (typeof id !== 'string' || id.length === 0 || id.length > MAX_INFERENCE_ID_LENGTH) {
-      throw new ScoringError(
-        `record ${index}: field "${INFERENCE_ID_FIELD}" must be a string of 1 to ${MAX_INFERENCE_ID_LENGTH} characters or a number`,
-        422,
-        'bad_inference_id',
-        INFERENCE_ID_FIELD,
-      );
-    }
-    ids.push(id);
-    return true;
-  };
   if (!Array.isArray(rows)) {
     const given = isFeature ? undefined : rows.columns.get(INFERENCE_ID_FIELD);
-    for (let i = 0; i < rows.count; i++) idOf(given?.[i], i);
+    for (let i = 0; i < rows.count; i++) takeId(given?.[i], i, ids, makeIds);
     if (!given) return { rows, ids };
     const columns = new Map(rows.columns);
     columns.delete(INFERENCE_ID_FIELD);
@@ -715,11 +698,30 @@ export function takeInferenceIds(rows: RawRows, contract: InputContract, makeIds
   }
   const stripped = rows.map((record, index) => {
     const given = !isFeature && record !== null && typeof record === 'object' && !Array.isArray(record) ? record[INFERENCE_ID_FIELD] : undefined;
-    if (!idOf(given, index)) return record;
+    if (!takeId(given, index, ids, makeIds)) return record;
     const { [INFERENCE_ID_FIELD]: _id, ...rest } = record;
     return rest;
   });
   return { rows: stripped, ids };
+}
+
+/** Row `index`'s id onto `ids`: the caller's (checked), else a new UUID when `makeIds`; true when the caller sent one. */
+function takeId(given: RawValue, index: number, ids: string[], makeIds: boolean): boolean {
+  if (given === undefined || given === null) {
+    if (makeIds) ids.push(randomUUID());
+    return false;
+  }
+  const id = typeof given === 'number' && Number.isFinite(given) ? String(given) : given;
+  if (typeof id !== 'string' || id.length === 0 || id.length > MAX_INFERENCE_ID_LENGTH) {
+    throw new ScoringError(
+      `record ${index}: field "${INFERENCE_ID_FIELD}" must be a string of 1 to ${MAX_INFERENCE_ID_LENGTH} characters or a number`,
+      422,
+      'bad_inference_id',
+      INFERENCE_ID_FIELD,
+    );
+  }
+  ids.push(id);
+  return true;
 }
 
 /**
