@@ -169,10 +169,12 @@ describe('modelship dev restarts', () => {
 
     dev = startDev(t, stateDir, ports);
     await ready(dev);
+    let progress: string | undefined;
     await until(
       'training to run again (a retry)',
-      async () => /(searchShard|finishTraining): (fit \d+\/|.*attempt [2-9])/.test((await watch()) ?? '') && trainerProcesses(stateDir).some((p) => p.run),
+      async () => /(searchShard|finishTraining): (fit \d+\/|.*attempt [2-9])/.test((progress = await watch()) ?? '') && trainerProcesses(stateDir).some((p) => p.run),
       240,
+      () => `last progress: ${progress}; trainer processes: ${JSON.stringify(trainerProcesses(stateDir))}\n${dev.output().slice(-3000)}`,
     );
 
     // 2. The supervisor alone: its children notice and exit on their own, the trainer included.
