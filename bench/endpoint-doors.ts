@@ -4,7 +4,8 @@
 // input_data, and the Open Inference Protocol's infer with JSON and with binary tensors (tritonclient's default).
 // Goal (issue 21): every door ≥ 0.90× the records door. Every door's arm runs between two records arms and is
 // compared with them, over several rounds in one run, so a slow spell of the machine falls on both sides of a
-// comparison; capture is on (100 %), as an endpoint runs by default.
+// comparison; capture is on (100 %), as an endpoint runs by default. BENCH_SIDE_BY_SIDE=1 measures server CPU per
+// request the other way: every door on a server of its own, all loaded at the same time (sideBySide).
 import { readFileSync } from 'node:fs';
 import { Agent } from 'node:http';
 import { cpus } from 'node:os';
@@ -17,7 +18,7 @@ import type { InputContract, RawRecord } from '../src/model/input-contract';
 import { dataframeSplitOf } from '../src/serving/protocols/dataframe';
 import { BINARY_HEADER } from '../src/serving/protocols/open-inference';
 import { LocalTarget } from '../src/targets/local';
-import { cpuSeconds, median, percentile, timedPost } from './measure';
+import { cpuSeconds, median, percentile, threadSeconds, timedPost } from './measure';
 import { benchDir, PIN_SERVERS, startChild, startEndpointServer, stopChildren } from './servers';
 
 // Arms are short and many: the machine's speed drifts by up to 2× over seconds (a shared host), and a door's arm is
@@ -31,6 +32,9 @@ const ONLY = (process.env.BENCH_DOORS ?? '').split(',').filter(Boolean);
 const VERBOSE = process.env.BENCH_VERBOSE === '1';
 const CONNECTIONS = 8;
 const CAPTURE_PERCENT = Number(process.env.BENCH_CAPTURE ?? 100);
+// BENCH_SIDE_BY_SIDE=1: the second design (see sideBySide), one server per door, all loaded at once.
+const SIDE_BY_SIDE = process.env.BENCH_SIDE_BY_SIDE === '1';
+const SIDE_BY_SIDE_S = Number(process.env.BENCH_ARM_S ?? 8);
 // Servers on core 0, this load generator on core 1 (npm run bench:endpoint:doors runs it under taskset -c 1).
 
 interface Door {
@@ -119,37 +123,83 @@ async function burst(options: { url: string; body: string | Buffer; headers: Rec
   return { seconds, errors, p50: percentile(latencies, 0.5), p99: percentile(latencies, 0.99) };
 }
 
+/** A running endpoint server with the bench model deployed (capture at CAPTURE_PERCENT), and how to post to it. */
+interface BenchServer {
+  pid: number;
+  request(door: Door): { url: string; method: 'POST'; body: string | Buffer; headers: Record<string, string>; connections: number };
+}
+
+async function startBenchServer(stateDir: string, model: { modelPath: string; contractPath: string }, nodeOptions: string[] = []): Promise<BenchServer> {
+  const port = await freePort();
+  const server = await startEndpointServer(port, stateDir, nodeOptions);
+  const target = new LocalTarget(`http://127.0.0.1:${port}`, stateDir);
+  await target.ensureEndpoint('bench');
+  await target.createDeployment('bench', 'blue', { name: 'bench', version: '1', ...model, sha256: 'bench' });
+  await target.setTraffic('bench', { blue: 100 });
+  // BENCH_CAPTURE: the share of records captured (default 100, as an endpoint runs by default).
+  await target.setCapture('bench', CAPTURE_PERCENT);
+  const auth = { authorization: `Bearer ${await target.endpointKey('bench')}` };
+  return {
+    pid: server.pid!,
+    request: (door) => ({
+      url: `http://127.0.0.1:${port}/endpoints/bench/${door.path}`,
+      method: 'POST',
+      body: door.body,
+      headers: { 'content-type': 'application/json', ...auth, ...door.headers },
+      connections: CONNECTIONS,
+    }),
+  };
+}
+
+/**
+ * The second design: every door on a server of its own, all servers on core 0 at once, each under its own
+ * autocannon load for SIDE_BY_SIDE_S seconds (BENCH_ARM_S, default 8), BENCH_ROUNDS times (default 3). A slow spell of the machine
+ * falls on every door in the same instant, so each round's ratio of server CPU per request (every thread's
+ * schedstat; the main thread's apart) compares like with like. Throughput is not compared: the servers share the
+ * core by the scheduler's choice.
+ */
+async function sideBySide(dir: string, model: { modelPath: string; contractPath: string }, records: RawRecord[], contract: InputContract): Promise<void> {
+  const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
+  for (const size of SIZES) {
+    const doors = doorsFor(records.slice(0, size), contract).filter((door, i) => i === 0 || ONLY.length === 0 || ONLY.some((name) => door.name.includes(name)));
+    const servers = await Promise.all(doors.map((door, i) => startBenchServer(join(dir, `serving-${size}-${i}`), model)));
+    await Promise.all(doors.map((door, i) => autocannon({ ...servers[i]!.request(door), amount: 2_000 })));
+    console.log(
+      `\n${size} record${size === 1 ? '' : 's'} per request, ${doors.length} servers side by side, ${rounds} rounds of ${SIDE_BY_SIDE_S} s, capture ${CAPTURE_PERCENT} %`,
+    );
+    const perRequest = doors.map(() => ({ all: [] as number[], main: [] as number[], ratio: [] as number[] }));
+    for (let round = 0; round < rounds; round++) {
+      const before = servers.map((server) => [cpuSeconds(server.pid), threadSeconds(server.pid, server.pid)]);
+      const results = await Promise.all(doors.map((door, i) => autocannon({ ...servers[i]!.request(door), duration: SIDE_BY_SIDE_S })));
+      servers.forEach((server, i) => {
+        const requests = results[i]!.requests.total;
+        perRequest[i]!.all.push((cpuSeconds(server.pid) - before[i]![0]!) / requests);
+        perRequest[i]!.main.push((threadSeconds(server.pid, server.pid) - before[i]![1]!) / requests);
+      });
+      perRequest.forEach((door) => door.ratio.push(perRequest[0]!.all[round]! / door.all[round]!));
+    }
+    console.log(`${''.padEnd(28)} server µs/req   main thread   ×records by CPU (median, min–max over rounds)`);
+    doors.forEach((door, i) => {
+      const { all, main, ratio } = perRequest[i]!;
+      console.log(
+        `${door.name.padEnd(28)} ${(median(all) * 1e6).toFixed(0).padStart(14)} ${(median(main) * 1e6).toFixed(0).padStart(13)}   ${median(ratio).toFixed(2)}× (${Math.min(...ratio).toFixed(2)}–${Math.max(...ratio).toFixed(2)})`,
+      );
+    });
+  }
+}
+
 async function main() {
   const dir = benchDir('modelship-bench-doors-');
   await generateBankingCsv({ rows: 5_000, seed: 42, out: join(dir, 'bank.csv') });
-  const [trainerPort, endpointPort] = [await freePort(), await freePort()];
   console.log('training the 100-tree forest of bench:endpoint and starting the endpoint server…');
   const trainer = await startChild(
     venvExecutable('python'),
-    [join(projectRoot, 'bench/python_reference_server.py'), join(dir, 'bank.csv'), join(dir, 'model'), String(trainerPort)],
+    [join(projectRoot, 'bench/python_reference_server.py'), join(dir, 'bank.csv'), join(dir, 'model'), String(await freePort())],
     pythonChildEnv(),
   );
   trainer.kill('SIGTERM'); // only its ONNX export is needed here
   const modelPath = join(dir, 'model', 'model.onnx');
   const contractPath = join(dir, 'model', 'input_contract.json');
-  // BENCH_PROFILE_DIR: the server writes a V8 CPU profile there when it stops (to see where a door's time goes).
-  const profile = process.env.BENCH_PROFILE_DIR ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_PROFILE_DIR] : [];
-  const server = await startEndpointServer(endpointPort, join(dir, 'serving'), profile);
-  const target = new LocalTarget(`http://127.0.0.1:${endpointPort}`, join(dir, 'serving'));
-  await target.ensureEndpoint('bench');
-  await target.createDeployment('bench', 'blue', { name: 'bench', version: '1', modelPath, contractPath, sha256: 'bench' });
-  await target.setTraffic('bench', { blue: 100 });
-  // BENCH_CAPTURE: the share of records captured (default 100, as an endpoint runs by default).
-  await target.setCapture('bench', CAPTURE_PERCENT);
-  const auth = { authorization: `Bearer ${await target.endpointKey('bench')}` };
-
-  const request = (door: Door) => ({
-    url: `http://127.0.0.1:${endpointPort}/endpoints/bench/${door.path}`,
-    method: 'POST' as const,
-    body: door.body,
-    headers: { 'content-type': 'application/json', ...auth, ...door.headers },
-    connections: CONNECTIONS,
-  });
   const contract = JSON.parse(readFileSync(contractPath, 'utf8')) as InputContract;
   const csv = readFileSync(join(dir, 'bank.csv'), 'utf8').trim().split('\n');
   const header = csv[0]!.split(',');
@@ -158,6 +208,11 @@ async function main() {
     return Object.fromEntries(contract.features.map((f) => [f.column, fields[header.indexOf(f.column)]]));
   });
 
+  if (SIDE_BY_SIDE) return sideBySide(dir, { modelPath, contractPath }, records, contract);
+  // BENCH_PROFILE_DIR: the server writes a V8 CPU profile there when it stops (to see where a door's time goes).
+  const profile = process.env.BENCH_PROFILE_DIR ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_PROFILE_DIR] : [];
+  const server = await startBenchServer(join(dir, 'serving'), { modelPath, contractPath }, profile);
+  const request = server.request;
   console.log(
     `\n${ROUNDS} rounds of arms of about ${ARM_S} s, each door's between two records arms, capture ${CAPTURE_PERCENT} %, ${CONNECTIONS} connections, loopback, ${cpus().length} cores${PIN_SERVERS ? ' (server on core 0, load on core 1)' : ''}`,
   );
@@ -173,11 +228,11 @@ async function main() {
     const calibration = await autocannon({ ...request(reference!), duration: 1 });
     const amount = Math.max(20, Math.round((calibration.requests.total / calibration.duration) * ARM_S));
     const measure = async (door: Door): Promise<Arm> => {
-      const cpuBefore = cpuSeconds(server.pid!);
+      const cpuBefore = cpuSeconds(server.pid);
       const result = await burst(request(door), amount);
       const arm = {
         rps: amount / result.seconds,
-        cpuPerRequest: (cpuSeconds(server.pid!) - cpuBefore) / amount,
+        cpuPerRequest: (cpuSeconds(server.pid) - cpuBefore) / amount,
         p50: result.p50,
         p99: result.p99,
         errors: result.errors,

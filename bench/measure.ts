@@ -18,15 +18,18 @@ export function timedPost(agent: Agent, url: string, body: string | Buffer, head
 
 /** CPU time every thread of a process has used so far, in seconds, from /proc/<pid>/task/<tid>/schedstat (Linux, ns). */
 export function cpuSeconds(pid: number): number {
-  let ns = 0;
-  for (const tid of readdirSync(`/proc/${pid}/task`)) {
-    try {
-      ns += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
-    } catch {
-      // the thread ended meanwhile
-    }
+  let seconds = 0;
+  for (const tid of readdirSync(`/proc/${pid}/task`)) seconds += threadSeconds(pid, Number(tid));
+  return seconds;
+}
+
+/** CPU time one thread has used so far, in seconds (0 once it has ended); the main thread's id is the pid. */
+export function threadSeconds(pid: number, tid: number): number {
+  try {
+    return Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]) / 1e9;
+  } catch {
+    return 0; // the thread ended meanwhile
   }
-  return ns / 1e9;
 }
 
 export function percentile(sorted: number[], q: number): number {
