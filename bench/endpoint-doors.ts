@@ -153,10 +153,10 @@ async function startBenchServer(stateDir: string, model: { modelPath: string; co
 
 /**
  * The second design: every door on a server of its own, all servers on core 0 at once, each under its own
- * autocannon load for SIDE_BY_SIDE_S seconds (BENCH_ARM_S, default 8), BENCH_ROUNDS times (default 3). A slow spell of the machine
- * falls on every door in the same instant, so each round's ratio of server CPU per request (every thread's
- * schedstat; the main thread's apart) compares like with like. Throughput is not compared: the servers share the
- * core by the scheduler's choice.
+ * autocannon load for SIDE_BY_SIDE_S seconds (BENCH_ARM_S, default 8), BENCH_ROUNDS times (default 3). A slow
+ * spell of the machine falls on every door in the same instant, so each round's ratio of server CPU per request
+ * (every thread's schedstat; the main thread's apart) compares like with like. Throughput is not compared: the
+ * servers share the core by the scheduler's choice.
  */
 async function sideBySide(dir: string, model: { modelPath: string; contractPath: string }, records: RawRecord[], contract: InputContract): Promise<void> {
   const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
