@@ -18,7 +18,8 @@ import type { InputContract, RawRecord } from '../src/model/input-contract';
 import { dataframeSplitOf } from '../src/serving/protocols/dataframe';
 import { BINARY_HEADER } from '../src/serving/protocols/open-inference';
 import { LocalTarget } from '../src/targets/local';
-import { cpuSeconds, median, percentile, threadSeconds, timedPost } from './measure';
+import { percentile } from '../src/shared/percentile';
+import { cpuSeconds, median, threadSeconds, timedPost } from './measure';
 import { benchDir, PIN_SERVERS, startChild, startEndpointServer, stopChildren } from './servers';
 
 // Arms are short and many: the machine's speed drifts by up to 2× over seconds (a shared host), and a door's arm is

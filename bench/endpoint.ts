@@ -15,7 +15,8 @@ import { projectRoot, pythonChildEnv, venvExecutable } from '../src/config/envir
 import { generateBankingCsv } from '../src/data/generate';
 import { adminToken } from '../src/serving/admin-token';
 import { LocalTarget } from '../src/targets/local';
-import { cpuSeconds, median, percentile, timedPost } from './measure';
+import { percentile } from '../src/shared/percentile';
+import { cpuSeconds, median, timedPost } from './measure';
 import { benchDir, PIN_SERVERS, startChild, startEndpointServer, stopChildren } from './servers';
 import type { ModelToDeploy } from '../src/targets/target';
 
@@ -183,11 +184,14 @@ async function captureAB(target: LocalTarget, scoreUrl: string, single: string, 
     await setArm(on);
     const { latencies, errors } = await pacedLatencies(scoreUrl, single, auth, 500, pacedSeconds);
     const arm = on ? pacedAB.on : pacedAB.off;
+    // No answer at all (every request failed) has no p99: NaN says so in the table.
     arm.p99.push(
-      percentile(
-        latencies.sort((a, b) => a - b),
-        0.99,
-      ),
+      latencies.length
+        ? percentile(
+            latencies.sort((a, b) => a - b),
+            0.99,
+          )
+        : Number.NaN,
     );
     arm.errors += errors;
   }

@@ -1,5 +1,5 @@
 // What the endpoint benchmarks measure with: one POST on a kept-alive agent, timed with performance.now; a
-// process's CPU time; medians and percentiles.
+// process's CPU time; medians (percentiles: src/shared/percentile.ts).
 import { readdirSync, readFileSync } from 'node:fs';
 import { request, type Agent } from 'node:http';
 
@@ -30,10 +30,6 @@ export function threadSeconds(pid: number, tid: number): number {
   } catch {
     return 0; // the thread ended meanwhile
   }
-}
-
-export function percentile(sorted: number[], q: number): number {
-  return sorted.length ? sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)]! : 0;
 }
 
 export function median(values: number[]): number {
