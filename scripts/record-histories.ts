@@ -24,7 +24,7 @@ import { generateBankingCsv } from '../src/data/generate';
 import { adminToken } from '../src/serving/admin-token';
 import type { Faults } from '../src/serving/endpoint-server';
 import { createWorkers, runWorkers } from '../src/worker';
-import { DEFAULT_MONITOR_SETTINGS } from '../src/monitoring/statistics';
+import { DEFAULT_MONITOR_SETTINGS } from '../src/monitoring/defaults';
 import type { MonitorInput } from '../src/workflows/monitor-api';
 import { rolloutSettingsOf } from '../src/workflows/operator-api';
 import { approveSignal, approveUpdate, rejectUpdate, releaseWorkflowIdOf, statusQuery, type ReleaseTrigger } from '../src/workflows/release-api';

@@ -8,12 +8,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { venvExecutable } from '../src/config/environment';
+import { DEFAULT_MONITOR_SETTINGS } from '../src/monitoring/defaults';
 import {
   alarmsOf,
   binOf,
   chiSquaredQuantile,
   countBins,
-  DEFAULT_MONITOR_SETTINGS,
   f1Interval,
   featureDrift,
   MISSING_BIN,

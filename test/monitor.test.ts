@@ -12,7 +12,7 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { createOrchestrationActivities } from '../src/activities';
 import { ALERT_WEBHOOK_ENV, MONITOR_EXPERIMENT, MonitorTracking, monitorRunName } from '../src/activities/monitoring';
 import { disableMonitor, enableMonitor, runMonitorNow } from '../src/client/commands/monitor';
-import { DEFAULT_MONITOR_SETTINGS } from '../src/monitoring/statistics';
+import { DEFAULT_MONITOR_SETTINGS } from '../src/monitoring/defaults';
 import { MlflowClient } from '../src/registry/mlflow';
 import { monitorScheduleId, type MonitorInput, type MonitorResult } from '../src/workflows/monitor-api';
 import { captureWindow, registerMonitoredModel } from './support/monitor-fixture';

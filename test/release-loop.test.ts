@@ -17,7 +17,7 @@ import { operatorConfig } from '../src/client/commands/endpoints';
 import { promotionConfig } from '../src/client/commands/promote';
 import { ReleaseRunningError, releaseTemplate, startRelease } from '../src/client/release';
 import type { ReleaseConfigInput } from '../src/config/schema';
-import { DEFAULT_MONITOR_SETTINGS } from '../src/monitoring/statistics';
+import { DEFAULT_MONITOR_SETTINGS } from '../src/monitoring/defaults';
 import type { MonitorInput, MonitorResult } from '../src/workflows/monitor-api';
 import { rolloutSettingsOf, type RollbackResult } from '../src/workflows/operator-api';
 import { approveUpdate, rejectUpdate, releaseWorkflowIdOf, statusQuery, type ReleaseResult, type ReleaseStatus } from '../src/workflows/release-api';

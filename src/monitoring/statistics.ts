@@ -8,8 +8,6 @@ import type { DataSketch, FeatureKind } from '../review/drift';
 import { percentile } from '../shared/percentile';
 import type { FeatureDriftResult, Interval, MonitorAlarm, MonitorSettings, PerformanceResult, QualityRates, WindowResult } from '../workflows/monitor-api';
 
-export { DEFAULT_MONITOR_SETTINGS } from './defaults';
-
 /** What a window is compared with: the deployed version's training sketch and evaluation. */
 export interface MonitorReference {
   /** The training run's data sketch (review/data_sketch.json): a reservoir sample per feature. */
