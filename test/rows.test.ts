@@ -10,7 +10,7 @@ import { checkColumns, checkRecords, recordsOfColumns, toFeeds, type InputContra
 import { rowsOfColumns, ScoringError } from '../src/model/scoring';
 import { CaptureWriter } from '../src/serving/capture';
 import { takeInferenceIds } from '../src/serving/endpoint-server';
-import { FormatError } from '../src/serving/protocols/door';
+import { FormatError, JsonText } from '../src/serving/protocols/door';
 import { inferRequestOf, OpenInferenceDoor } from '../src/serving/protocols/open-inference';
 
 const contract: InputContract = {
@@ -185,5 +185,57 @@ describe('columnar rows', () => {
       () => door().rows(inferRequestOf(Buffer.concat([shortHeader, short]), String(shortHeader.length))),
       (error: FormatError) => error.reason === 'bad_tensor' && error.field === 'Opened' && /ends inside value 1 of 2/.test(error.message),
     );
+    // A datatype named like an Object method is no datatype.
+    const oddHeader = Buffer.from(JSON.stringify({ inputs: [{ name: 'Age', datatype: 'constructor', shape: [1], parameters: { binary_data_size: 8 } }] }));
+    assert.throws(
+      () => door().rows(inferRequestOf(Buffer.concat([oddHeader, Buffer.alloc(8)]), String(oddHeader.length))),
+      (error: FormatError) => error.reason === 'bad_tensor' && /has datatype "constructor"; send BYTES/.test(error.message),
+    );
+  });
+
+  it('answer Open Inference in the very text JSON.stringify writes for the response object', () => {
+    const scored = (predictions: (string | number)[], probabilities: number[], ids: string[]) => ({
+      predictions,
+      probabilities,
+      ids,
+      model: { name: 'm', version: '7"' },
+      deployment: 'blue\u2028',
+    });
+    // What the door answered before it wrote the text itself, the Open Inference response as an object.
+    const expected = (door: { requestId?: string; wanted?: string[] }, labelType: string, s: ReturnType<typeof scored>, name: string) => {
+      const all: Record<string, object> = {
+        label: { name: 'label', datatype: labelType, shape: [s.predictions.length], data: s.predictions },
+        probability: { name: 'probability', datatype: 'FP64', shape: [s.predictions.length], data: s.probabilities },
+        inference_id: { name: 'inference_id', datatype: 'BYTES', shape: [s.predictions.length], data: s.ids },
+      };
+      const names = door.wanted ?? (s.ids.length ? ['label', 'probability', 'inference_id'] : ['label', 'probability']);
+      return JSON.stringify({
+        model_name: name,
+        model_version: s.model.version,
+        ...(door.requestId !== undefined ? { id: door.requestId } : {}),
+        parameters: { deployment: s.deployment },
+        outputs: names.map((output) => all[output]),
+      });
+    };
+    const textLabels = { ...contract, classes: ['no "big"', 'yes\\ü\ud800'] } as InputContract;
+    const body = (extra: object) =>
+      inferRequestOf(
+        Buffer.from(JSON.stringify({ inputs: ['Age', 'City', 'Opened'].map((name) => ({ name, datatype: 'BYTES', shape: [1], data: [null] })), ...extra })),
+        undefined,
+      );
+    const cases: [InputContract, object, ReturnType<typeof scored>][] = [
+      [contract, {}, scored([1, 0], [0.731, -0], ['a', 'b"\n'])],
+      [contract, { id: 'req "1"\u0007' }, scored([1], [Number.NaN], ['x'])],
+      [contract, { outputs: [{ name: 'probability' }, { name: 'label' }] }, scored([0], [1e21], ['x'])],
+      [contract, {}, scored([1, 1], [5e-324, 0.5], [])],
+      [textLabels, {}, scored(['yes\\ü\ud800', 'no "big"'], [0.9, 0.1], ['1', '2'])],
+    ];
+    for (const [model, extra, s] of cases) {
+      const door = new OpenInferenceDoor(model, 'model "m"');
+      door.rows(body(extra));
+      const answer = door.answer(s);
+      assert.ok(answer instanceof JsonText);
+      assert.equal(answer.json, expected(door, model.classes ? 'BYTES' : 'INT64', s, 'model "m"'));
+    }
   });
 });

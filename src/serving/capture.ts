@@ -13,6 +13,7 @@ import { mkdir, open } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { RawColumns, RawValue } from '../model/input-contract';
 import { capturePartition, CAPTURE_FORMAT, REFUSED_FILE_PREFIX, type CaptureRecord, type RefusedRequest } from '../shared/capture';
+import { jsonNumber } from '../shared/json-number';
 
 /** About 60 MB of typical lines: a few seconds of a 100-record load, so a slow disk write does not drop at once. */
 export const DEFAULT_CAPTURE_QUEUE_LIMIT = 100_000;
@@ -94,9 +95,6 @@ async function appendChunks(path: string, chunks: Buffer[]): Promise<void> {
     await file.close();
   }
 }
-
-/** JSON.stringify of a number, without the call. */
-const jsonNumber = (n: number): string => (Number.isFinite(n) ? String(n) : 'null');
 
 export class CaptureWriter {
   /** The next write, by target file (in the order the files were first queued). */

@@ -25,7 +25,7 @@ import { adminToken } from './admin-token';
 import { CaptureWriter, recordTexts, type CaptureWriterOptions } from './capture';
 import { EndpointMetrics } from './metrics';
 import { jsonDoor } from './protocols/dataframe';
-import { FormatError, type Door, type ScoredRows } from './protocols/door';
+import { FormatError, JsonText, type Door, type ScoredRows } from './protocols/door';
 import { BINARY_HEADER, inferRequestOf, modelMetadata, OpenInferenceDoor } from './protocols/open-inference';
 
 export const MAX_BODY_BYTES = 1_000_000;
@@ -735,7 +735,7 @@ export function refusalReason(error: Error): string {
 }
 
 function send(res: ServerResponse, status: number, body: unknown): void {
-  const text = JSON.stringify(body);
+  const text = body instanceof JsonText ? body.json : JSON.stringify(body);
   res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
   res.end(text);
 }
