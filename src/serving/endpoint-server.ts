@@ -255,7 +255,7 @@ export class EndpointServer {
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     try {
       const url = new URL(req.url ?? '/', 'http://localhost');
-      const parts = url.pathname.split('/').filter(Boolean).map(decodeURIComponent);
+      const parts = url.pathname.split('/').filter(Boolean).map(decodePathPart);
       if (req.method === 'GET' && url.pathname === '/health') return send(res, 200, { status: 'ok' });
       if (req.method === 'GET' && url.pathname === '/metrics') {
         this.prometheus.captureQueue.set(this.capture.queued);
@@ -396,11 +396,11 @@ export class EndpointServer {
       if (modelName !== deployment.modelName && modelName !== name) {
         throw new HttpError(404, `model "${modelName}" is not served by endpoint "${name}": use /v2/models/${deployment.modelName}`);
       }
-      const model = this.models.get(`${name}/${deployment.name}`);
-      const ready = deployment.state === 'Succeeded' && model !== undefined;
       res.setHeader('azureml-model-deployment', deployment.name);
-      if (req.method === 'GET' && action === 'ready') return ready ? send(res, 200, {}) : send(res, 400, { error: `deployment "${deployment.name}" is ${deployment.state}` });
-      if (req.method === 'GET' && action === undefined) {
+      if (req.method === 'GET' && (action === 'ready' || action === undefined)) {
+        const model = this.models.get(`${name}/${deployment.name}`);
+        const ready = deployment.state === 'Succeeded' && model !== undefined;
+        if (action === 'ready') return ready ? send(res, 200, {}) : send(res, 400, { error: `deployment "${deployment.name}" is ${deployment.state}` });
         if (!ready) throw new HttpError(400, `deployment "${deployment.name}" is not ready (${deployment.state})`);
         return send(res, 200, modelMetadata(modelName, deployment.modelVersion, model.contract));
       }
@@ -732,6 +732,11 @@ export function refusalReason(error: Error): string {
   if (error instanceof HttpError) return error.reason ?? `http_${error.status}`;
   if (error instanceof ScoringError || error instanceof FormatError) return error.reason;
   return 'bad_request';
+}
+
+/** A path segment, percent-decoded (most have nothing to decode, and skip the call). */
+function decodePathPart(part: string): string {
+  return part.includes('%') ? decodeURIComponent(part) : part;
 }
 
 function send(res: ServerResponse, status: number, body: unknown): void {

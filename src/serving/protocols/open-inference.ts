@@ -42,7 +42,7 @@ export function inferRequestOf(body: Buffer, headerLength: string | undefined): 
       BINARY_HEADER,
     );
   }
-  return { header: parseJson(body.subarray(0, length).toString('utf8')), binary: body.subarray(length) };
+  return { header: parseJson(body.toString('utf8', 0, length)), binary: body.subarray(length) };
 }
 
 function parseJson(text: string): unknown {
