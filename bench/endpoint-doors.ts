@@ -45,7 +45,7 @@ interface Door {
   headers?: Record<string, string>;
 }
 
-/** An Open Inference request: one input per column, numbers FP64 and the rest BYTES, as JSON data or binary. */
+/** An Open Inference request: one input per column, numbers FP64 and the rest BYTES, as JSON data or binary (answered in binary). */
 function inferBody(records: RawRecord[], contract: InputContract, binary: boolean): { body: string | Buffer; headers?: Record<string, string> } {
   const tensors = contract.features.map((feature) => {
     const numeric = feature.kind === 'numeric';
@@ -69,7 +69,13 @@ function inferBody(records: RawRecord[], contract: InputContract, binary: boolea
       }),
     );
   });
-  const header = Buffer.from(JSON.stringify({ inputs: tensors.map(({ values: _values, ...tensor }, i) => ({ ...tensor, parameters: { binary_data_size: chunks[i]!.length } })) }));
+  // As tritonclient sends by default: binary inputs, and binary outputs asked for (binary_data_output).
+  const header = Buffer.from(
+    JSON.stringify({
+      inputs: tensors.map(({ values: _values, ...tensor }, i) => ({ ...tensor, parameters: { binary_data_size: chunks[i]!.length } })),
+      parameters: { binary_data_output: true },
+    }),
+  );
   return { body: Buffer.concat([header, ...chunks]), headers: { [BINARY_HEADER]: String(header.length), 'content-type': 'application/octet-stream' } };
 }
 

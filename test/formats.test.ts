@@ -324,7 +324,9 @@ print(json.dumps({"labels": answer["label"].tolist(), "probabilities": answer["p
       server: { name: string; extensions: string[] };
       metadata: { name: string; versions: string[]; inputs: { name: string; datatype: string }[]; outputs: { name: string }[] };
       binary: { labels: unknown[]; probabilities: number[]; ids: string[]; deployment: string };
-      json: { probabilities: number[] };
+      json: { probabilities: number[]; inBinary: string[] };
+      mixed: { labels: unknown[]; probabilities: number[]; inBinary: string[] };
+      binaryInBinary: string[];
       green: string;
       missing: string;
       unknownModel: string;
@@ -357,6 +359,9 @@ def inputs(binary, column_shape, skip=None):
     return tensors
 binary = client.infer(model, inputs(True, False), headers=auth())
 as_json = client.infer(model, inputs(False, True), headers=auth(), outputs=[httpclient.InferRequestedOutput("probability", binary_data=False)])
+# tritonclient asks for binary outputs unless told otherwise (binary_data_output, or binary_data per output).
+mixed = client.infer(model, inputs(False, False), headers=auth(), outputs=[httpclient.InferRequestedOutput("label", binary_data=True), httpclient.InferRequestedOutput("probability", binary_data=False)])
+in_binary = lambda result: [output["name"] for output in result.get_response()["outputs"] if "binary_data_size" in output.get("parameters", {})]
 green = client.infer(model, inputs(True, True), headers={**auth(), "azureml-model-deployment": "green"})
 def error(call):
     try:
@@ -370,7 +375,9 @@ print(json.dumps({
   "metadata": metadata,
   "binary": {"labels": binary.as_numpy("label").tolist(), "probabilities": binary.as_numpy("probability").tolist(),
              "ids": binary.as_numpy("inference_id").tolist(), "deployment": binary.get_response()["parameters"]["deployment"]},
-  "json": {"probabilities": as_json.as_numpy("probability").tolist()},
+  "json": {"probabilities": as_json.as_numpy("probability").tolist(), "inBinary": in_binary(as_json)},
+  "mixed": {"labels": mixed.as_numpy("label").tolist(), "probabilities": mixed.as_numpy("probability").tolist(), "inBinary": in_binary(mixed)},
+  "binaryInBinary": in_binary(binary),
   "green": green.get_response()["parameters"]["deployment"],
   "missing": error(lambda: client.infer(model, inputs(True, False, skip="Age"), headers=auth())),
   "unknownModel": error(lambda: client.get_model_metadata("nope", headers=auth())),
@@ -393,6 +400,11 @@ print(json.dumps({
     assert.deepEqual(result.binary.labels.map(String), reference.predictions.map(String));
     assertClose(result.binary.probabilities, reference.probabilities, 'OIP binary');
     assertClose(result.json.probabilities, reference.probabilities, 'OIP JSON');
+    assert.deepEqual(result.binaryInBinary, ['label', 'probability', 'inference_id'], 'tritonclient asks for binary outputs by default');
+    assert.deepEqual(result.json.inBinary, []);
+    assert.deepEqual(result.mixed.inBinary, ['label']);
+    assert.deepEqual(result.mixed.labels.map(String), reference.predictions.map(String));
+    assertClose(result.mixed.probabilities, reference.probabilities, 'OIP label in binary, probability in JSON');
     assert.equal(result.binary.ids.length, typed.length);
     assert.deepEqual([result.binary.deployment, result.green], ['blue', 'green']);
     assert.match(result.missing, /input "Age" is missing: send one input per column/);

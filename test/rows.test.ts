@@ -10,7 +10,7 @@ import { checkColumns, checkRecords, recordsOfColumns, toFeeds, type InputContra
 import { rowsOfColumns, ScoringError } from '../src/model/scoring';
 import { CaptureWriter } from '../src/serving/capture';
 import { takeInferenceIds } from '../src/serving/endpoint-server';
-import { FormatError, JsonText } from '../src/serving/protocols/door';
+import { FormatError, WrittenBody } from '../src/serving/protocols/door';
 import { inferRequestOf, OpenInferenceDoor } from '../src/serving/protocols/open-inference';
 
 const contract: InputContract = {
@@ -202,13 +202,13 @@ describe('columnar rows', () => {
       deployment: 'blue\u2028',
     });
     // What the door answered before it wrote the text itself, the Open Inference response as an object.
-    const expected = (door: { requestId?: string; wanted?: string[] }, labelType: string, s: ReturnType<typeof scored>, name: string) => {
+    const expected = (door: { requestId?: string; wanted?: { name: string }[] }, labelType: string, s: ReturnType<typeof scored>, name: string) => {
       const all: Record<string, object> = {
         label: { name: 'label', datatype: labelType, shape: [s.predictions.length], data: s.predictions },
         probability: { name: 'probability', datatype: 'FP64', shape: [s.predictions.length], data: s.probabilities },
         inference_id: { name: 'inference_id', datatype: 'BYTES', shape: [s.predictions.length], data: s.ids },
       };
-      const names = door.wanted ?? (s.ids.length ? ['label', 'probability', 'inference_id'] : ['label', 'probability']);
+      const names = door.wanted?.map((output) => output.name) ?? (s.ids.length ? ['label', 'probability', 'inference_id'] : ['label', 'probability']);
       return JSON.stringify({
         model_name: name,
         model_version: s.model.version,
@@ -234,8 +234,77 @@ describe('columnar rows', () => {
       const door = new OpenInferenceDoor(model, 'model "m"');
       door.rows(body(extra));
       const answer = door.answer(s);
-      assert.ok(answer instanceof JsonText);
-      assert.equal(answer.json, expected(door, model.classes ? 'BYTES' : 'INT64', s, 'model "m"'));
+      assert.ok(answer instanceof WrittenBody);
+      assert.equal(answer.contentType, 'application/json');
+      assert.equal(answer.body, expected(door, model.classes ? 'BYTES' : 'INT64', s, 'model "m"'));
+    }
+  });
+
+  it('answer Open Inference outputs in binary where asked, holding the values the JSON answer holds', () => {
+    const scored = { predictions: [1, 0, 1], probabilities: [0.731, Number.NaN, 1e-300], ids: ['a', 'ü"', ''], model: { name: 'm', version: '7' }, deployment: 'blue' };
+    const textScored = { ...scored, predictions: ['yes ü', 'no', 'yes ü'] };
+    const textLabels = { ...contract, classes: ['no', 'yes ü'] } as InputContract;
+    const answerTo = (model: InputContract, extra: object, s: typeof scored | typeof textScored) => {
+      const door = new OpenInferenceDoor(model, 'm');
+      door.rows(
+        inferRequestOf(
+          Buffer.from(JSON.stringify({ inputs: ['Age', 'City', 'Opened'].map((name) => ({ name, datatype: 'BYTES', shape: [3], data: [null, null, null] })), ...extra })),
+          undefined,
+        ),
+      );
+      return door.answer(s);
+    };
+    /** The answer's outputs with their data, binary tensors decoded here (NaN read as the JSON answer's null). */
+    const decoded = (answer: WrittenBody) => {
+      const body = Buffer.from(answer.body);
+      const length = answer.contentType === 'application/json' ? body.length : Number(answer.headers['inference-header-content-length']);
+      const header = JSON.parse(body.subarray(0, length).toString()) as {
+        outputs: { name: string; datatype: string; shape: number[]; data?: unknown[]; parameters?: { binary_data_size: number } }[];
+      };
+      let at = length;
+      const binary: string[] = [];
+      const outputs = header.outputs.map(({ parameters, ...output }) => {
+        if (!parameters) return output;
+        binary.push(output.name);
+        const end = at + parameters.binary_data_size;
+        const data: unknown[] = [];
+        while (at < end) {
+          if (output.datatype === 'BYTES') {
+            const size = body.readUInt32LE(at);
+            data.push(body.toString('utf8', at + 4, at + 4 + size));
+            at += 4 + size;
+          } else {
+            const value = output.datatype === 'INT64' ? Number(body.readBigInt64LE(at)) : body.readDoubleLE(at);
+            data.push(Number.isNaN(value) ? null : value);
+            at += 8;
+          }
+        }
+        return { ...output, data };
+      });
+      assert.equal(at, body.length, 'every byte belongs to an output');
+      return { ...header, outputs, binary };
+    };
+    const cases: [InputContract, object, typeof scored | typeof textScored, string[]][] = [
+      [contract, { parameters: { binary_data_output: true } }, scored, ['label', 'probability', 'inference_id']],
+      [contract, { outputs: [{ name: 'label', parameters: { binary_data: true } }, { name: 'probability' }] }, scored, ['label']],
+      [
+        contract,
+        { parameters: { binary_data_output: true }, outputs: [{ name: 'probability', parameters: { binary_data: false } }, { name: 'inference_id' }] },
+        scored,
+        ['inference_id'],
+      ],
+      [contract, { parameters: { binary_data_output: true }, outputs: [{ name: 'probability', parameters: { binary_data: false } }] }, scored, []],
+      [textLabels, { parameters: { binary_data_output: true } }, textScored, ['label', 'probability', 'inference_id']],
+    ];
+    for (const [model, extra, s, binary] of cases) {
+      const answer = answerTo(model, extra, s);
+      assert.equal(answer.contentType, binary.length ? 'application/octet-stream' : 'application/json');
+      const { outputs: jsonOutputs } = decoded(
+        answerTo(model, { ...extra, parameters: {}, outputs: (extra as { outputs?: { name: string }[] }).outputs?.map(({ name }) => ({ name })) }, s),
+      );
+      const got = decoded(answer);
+      assert.deepEqual(got.binary, binary);
+      assert.deepEqual(got.outputs, jsonOutputs);
     }
   });
 });

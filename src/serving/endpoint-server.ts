@@ -25,7 +25,7 @@ import { adminToken } from './admin-token';
 import { CaptureWriter, recordTexts, type CaptureWriterOptions } from './capture';
 import { EndpointMetrics } from './metrics';
 import { jsonDoor } from './protocols/dataframe';
-import { FormatError, JsonText, type Door, type ScoredRows } from './protocols/door';
+import { FormatError, WrittenBody, type Door, type ScoredRows } from './protocols/door';
 import { BINARY_HEADER, inferRequestOf, modelMetadata, OpenInferenceDoor } from './protocols/open-inference';
 
 export const MAX_BODY_BYTES = 1_000_000;
@@ -741,7 +741,11 @@ function decodePathPart(part: string): string {
 }
 
 function send(res: ServerResponse, status: number, body: unknown): void {
-  const text = body instanceof JsonText ? body.json : JSON.stringify(body);
+  if (body instanceof WrittenBody) {
+    res.writeHead(status, { 'content-type': body.contentType, 'content-length': Buffer.byteLength(body.body), ...body.headers });
+    return void res.end(body.body);
+  }
+  const text = JSON.stringify(body);
   res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
   res.end(text);
 }

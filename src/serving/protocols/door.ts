@@ -29,15 +29,22 @@ export interface Door {
    * then writes each record's text as the caller sent it (capture.ts recordTexts) instead of serializing it again.
    */
   recordsText?(text: string): string | undefined;
-  /** The answer's body: a value to serialize, or its JSON text already written (JsonText). */
+  /** The answer's body: a value to serialize, or the body already written (WrittenBody). */
   answer(scored: ScoredRows): unknown;
   /** The error body clients of this format read. */
   error(message: string, field?: string): unknown;
 }
 
-/** A body that is JSON text already: the endpoint sends it as it is rather than serializing it. */
-export class JsonText {
-  constructor(readonly json: string) {}
+/**
+ * A body already written: JSON text, or an Open Inference answer with binary tensors (its own content type and
+ * Inference-Header-Content-Length). The endpoint sends it as it is rather than serializing it.
+ */
+export class WrittenBody {
+  constructor(
+    readonly body: string | Buffer,
+    readonly contentType = 'application/json',
+    readonly headers: Readonly<Record<string, string>> = {},
+  ) {}
 }
 
 /** Why a request's shape does not fit its format, as a stable word (counted like the contract's refusals). */
