@@ -244,6 +244,9 @@ describe('columnar rows', () => {
     const scored = { predictions: [1, 0, 1], probabilities: [0.731, Number.NaN, 1e-300], ids: ['a', 'ü"', ''], model: { name: 'm', version: '7' }, deployment: 'blue' };
     const textScored = { ...scored, predictions: ['yes ü', 'no', 'yes ü'] };
     const textLabels = { ...contract, classes: ['no', 'yes ü'] } as InputContract;
+    // Integer labels as INT64, one beyond 32 bits and one negative.
+    const bigLabels = { ...contract, classes: ['-3', '5000000000'] } as InputContract;
+    const bigScored = { ...scored, predictions: [-3, 5_000_000_000, -3] };
     const answerTo = (model: InputContract, extra: object, s: typeof scored | typeof textScored) => {
       const door = new OpenInferenceDoor(model, 'm');
       door.rows(
@@ -295,6 +298,7 @@ describe('columnar rows', () => {
       ],
       [contract, { parameters: { binary_data_output: true }, outputs: [{ name: 'probability', parameters: { binary_data: false } }] }, scored, []],
       [textLabels, { parameters: { binary_data_output: true } }, textScored, ['label', 'probability', 'inference_id']],
+      [bigLabels, { parameters: { binary_data_output: true } }, bigScored, ['label', 'probability', 'inference_id']],
     ];
     for (const [model, extra, s, binary] of cases) {
       const answer = answerTo(model, extra, s);

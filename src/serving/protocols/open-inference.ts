@@ -267,6 +267,12 @@ function tensorSize(datatype: string, values: readonly (string | number)[]): num
   return size;
 }
 
+/** An integer as a little-endian INT64 (labels are small: they skip the BigInt). */
+function writeInt64(bytes: Buffer, value: number, at: number): number {
+  if (value >= -0x80000000 && value <= 0x7fffffff) return bytes.writeInt32LE(value < 0 ? -1 : 0, bytes.writeInt32LE(value, at));
+  return bytes.writeBigInt64LE(BigInt(value), at);
+}
+
 /** Writes an output's values at `at` (little-endian numbers; BYTES as a 4-byte length, then UTF-8); returns where it ends. */
 function writeTensor(bytes: Buffer, at: number, datatype: string, values: readonly (string | number)[]): number {
   for (const value of values) {
@@ -274,7 +280,7 @@ function writeTensor(bytes: Buffer, at: number, datatype: string, values: readon
       const length = bytes.write(String(value), at + 4);
       at = bytes.writeUInt32LE(length, at) + length;
     } else {
-      at = datatype === 'INT64' ? bytes.writeBigInt64LE(BigInt(value), at) : bytes.writeDoubleLE(Number(value), at);
+      at = datatype === 'INT64' ? writeInt64(bytes, Number(value), at) : bytes.writeDoubleLE(Number(value), at);
     }
   }
   return at;
