@@ -45,7 +45,7 @@ interface Door {
   headers?: Record<string, string>;
 }
 
-/** An Open Inference request: one input per column, numbers FP64 and the rest BYTES, as JSON data or binary (answered in binary). */
+/** An Open Inference request: one input per column, numbers FP64 and the rest BYTES, as JSON data, or binary as tritonclient sends it. */
 function inferBody(records: RawRecord[], contract: InputContract, binary: boolean): { body: string | Buffer; headers?: Record<string, string> } {
   const tensors = contract.features.map((feature) => {
     const numeric = feature.kind === 'numeric';
