@@ -33,6 +33,14 @@ const contract: InputContract = {
   ],
 };
 
+/** An Open Inference door that has read a JSON request of `rows` unknown values per column, plus `extra` fields. */
+function doorAfter(model: InputContract, name: string, rows: number, extra: object): OpenInferenceDoor {
+  const door = new OpenInferenceDoor(model, name);
+  const inputs = ['Age', 'City', 'Opened'].map((column) => ({ name: column, datatype: 'BYTES', shape: [rows], data: Array<null>(rows).fill(null) }));
+  door.rows(inferRequestOf(Buffer.from(JSON.stringify({ inputs, ...extra })), undefined));
+  return door;
+}
+
 const columnsOf = (columns: Record<string, RawValue[]>): RawColumns => ({ count: Object.values(columns)[0]!.length, columns: new Map(Object.entries(columns)) });
 
 const good = { Age: [41, '52', null, ' 7 '], City: ['Lyon', null, '', 'Zürich'], Opened: ['2020-02-29', null, '2021-1-5', 'n/a'] };
@@ -218,11 +226,6 @@ describe('columnar rows', () => {
       });
     };
     const textLabels = { ...contract, classes: ['no "big"', 'yes\\ü\ud800'] } as InputContract;
-    const body = (extra: object) =>
-      inferRequestOf(
-        Buffer.from(JSON.stringify({ inputs: ['Age', 'City', 'Opened'].map((name) => ({ name, datatype: 'BYTES', shape: [1], data: [null] })), ...extra })),
-        undefined,
-      );
     const cases: [InputContract, object, ReturnType<typeof scored>][] = [
       [contract, {}, scored([1, 0], [0.731, -0], ['a', 'b"\n'])],
       [contract, { id: 'req "1"\u0007' }, scored([1], [Number.NaN], ['x'])],
@@ -231,8 +234,7 @@ describe('columnar rows', () => {
       [textLabels, {}, scored(['yes\\ü\ud800', 'no "big"'], [0.9, 0.1], ['1', '2'])],
     ];
     for (const [model, extra, s] of cases) {
-      const door = new OpenInferenceDoor(model, 'model "m"');
-      door.rows(body(extra));
+      const door = doorAfter(model, 'model "m"', 1, extra);
       const answer = door.answer(s);
       assert.ok(answer instanceof WrittenBody);
       assert.equal(answer.contentType, 'application/json');
@@ -247,16 +249,7 @@ describe('columnar rows', () => {
     // Integer labels as INT64, one beyond 32 bits and one negative.
     const bigLabels = { ...contract, classes: ['-3', '5000000000'] } as InputContract;
     const bigScored = { ...scored, predictions: [-3, 5_000_000_000, -3] };
-    const answerTo = (model: InputContract, extra: object, s: typeof scored | typeof textScored) => {
-      const door = new OpenInferenceDoor(model, 'm');
-      door.rows(
-        inferRequestOf(
-          Buffer.from(JSON.stringify({ inputs: ['Age', 'City', 'Opened'].map((name) => ({ name, datatype: 'BYTES', shape: [3], data: [null, null, null] })), ...extra })),
-          undefined,
-        ),
-      );
-      return door.answer(s);
-    };
+    const answerTo = (model: InputContract, extra: object, s: typeof scored | typeof textScored) => doorAfter(model, 'm', 3, extra).answer(s);
     /** The answer's outputs with their data, binary tensors decoded here (NaN read as the JSON answer's null). */
     const decoded = (answer: WrittenBody) => {
       const body = Buffer.from(answer.body);

@@ -10,6 +10,7 @@ import { columnsOf, FormatError, WrittenBody, type Door, type ScoredRows } from 
 
 export const BINARY_HEADER = 'inference-header-content-length';
 export const OUTPUTS = ['label', 'probability', INFERENCE_ID_FIELD] as const;
+type OutputName = (typeof OUTPUTS)[number];
 
 export interface TensorMetadata {
   name: string;
@@ -71,7 +72,8 @@ interface ContractInputs {
   idIsColumn: boolean;
   /** The columns as messages list them. */
   list: string;
-  labelDatatype: string;
+  /** Each output's datatype, as the model metadata lists it and the answer writes it. */
+  outputTypes: Record<OutputName, string>;
 }
 
 const inputsByContract = new WeakMap<InputContract, ContractInputs>();
@@ -81,7 +83,8 @@ function contractInputs(contract: InputContract): ContractInputs {
   if (!inputs) {
     const columns = columnsOf(contract);
     const known = new Map([...columns, INFERENCE_ID_FIELD].map((column) => [column, column]));
-    inputs = { columns, known, idIsColumn: columns.includes(INFERENCE_ID_FIELD), list: columns.join(', '), labelDatatype: labelDatatype(contract) };
+    const outputTypes = { label: labelDatatype(contract), probability: 'FP64', [INFERENCE_ID_FIELD]: 'BYTES' };
+    inputs = { columns, known, idIsColumn: columns.includes(INFERENCE_ID_FIELD), list: columns.join(', '), outputTypes };
     inputsByContract.set(contract, inputs);
   }
   return inputs;
@@ -94,11 +97,7 @@ export function modelMetadata(name: string, version: string, contract: InputCont
     versions: [version],
     platform: 'onnxruntime_onnx',
     inputs: contract.features.map((feature): TensorMetadata => ({ name: feature.column, datatype: feature.kind === 'numeric' ? 'FP64' : 'BYTES', shape: [-1] })),
-    outputs: [
-      { name: 'label', datatype: labelDatatype(contract), shape: [-1] },
-      { name: 'probability', datatype: 'FP64', shape: [-1] },
-      { name: INFERENCE_ID_FIELD, datatype: 'BYTES', shape: [-1] },
-    ] satisfies TensorMetadata[],
+    outputs: OUTPUTS.map((output): TensorMetadata => ({ name: output, datatype: contractInputs(contract).outputTypes[output], shape: [-1] })),
   };
 }
 
@@ -119,7 +118,7 @@ const NUMBER_TYPES = new Map<string, { bytes: number; read: (buffer: Buffer, off
 
 /** An output a request asks for, and whether in binary (the binary tensor data extension). */
 interface RequestedOutput {
-  name: string;
+  name: OutputName;
   binary: boolean;
 }
 
@@ -209,7 +208,8 @@ export class OpenInferenceDoor implements Door {
     let binaryBytes = 0;
     const tensors: { datatype: string; data: readonly (string | number)[] }[] = [];
     for (const { name, binary } of names) {
-      const [datatype, data] = name === 'label' ? [this.inputs.labelDatatype, scored.predictions] : name === 'probability' ? ['FP64', scored.probabilities] : ['BYTES', scored.ids];
+      const datatype = this.inputs.outputTypes[name];
+      const data = name === 'label' ? scored.predictions : name === 'probability' ? scored.probabilities : scored.ids;
       const start = `${outputs ? ',' : ''}{"name":"${name}","datatype":"${datatype}","shape":[${n}],`;
       if (binary) {
         const size = tensorSize(datatype, data);
@@ -249,19 +249,19 @@ function jsonList(values: readonly (string | number)[]): string {
 function requestedOutputs(outputs: unknown, binaryOutputs: boolean): RequestedOutput[] | undefined {
   if (outputs === undefined) return undefined;
   if (!Array.isArray(outputs)) throw new FormatError(`"outputs" must be a list like [{"name": "probability"}]`, 'bad_format', 'outputs');
-  return outputs.map((output: { name?: unknown; parameters?: { binary_data?: unknown } }) => {
+  return outputs.map((output: { name?: unknown; parameters?: { binary_data?: unknown } }): RequestedOutput => {
     const name = typeof output?.name === 'string' ? output.name : '';
     if (!(OUTPUTS as readonly string[]).includes(name)) {
       throw new FormatError(`output "${name}" does not exist: ask for ${OUTPUTS.map((known) => `"${known}"`).join(', ')}`, 'bad_format', 'outputs');
     }
     const binary = output.parameters?.binary_data;
-    return { name, binary: typeof binary === 'boolean' ? binary : binaryOutputs };
+    return { name: name as OutputName, binary: typeof binary === 'boolean' ? binary : binaryOutputs };
   });
 }
 
 /** The bytes of an output's values in the binary tensor data extension (`writeTensor`). */
 function tensorSize(datatype: string, values: readonly (string | number)[]): number {
-  if (datatype !== 'BYTES') return values.length * 8;
+  if (datatype !== 'BYTES') return values.length * NUMBER_TYPES.get(datatype)!.bytes;
   let size = 0;
   for (const value of values) size += 4 + Buffer.byteLength(String(value));
   return size;
