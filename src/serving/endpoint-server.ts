@@ -100,6 +100,7 @@ const SERVER_VERSION = (JSON.parse(readFileSync(join(projectRoot, 'package.json'
 type RequestFormat = { kind: 'json' } | { kind: 'open_inference'; modelName: string };
 const JSON_FORMAT: RequestFormat = { kind: 'json' };
 
+/** The error body clients of a format read (the one place it is decided: routing errors have no door yet). */
 function errorBody(format: RequestFormat, message: string, field?: string): unknown {
   // The Open Inference Protocol's clients (tritonclient) read "error" as the message itself.
   return format.kind === 'open_inference' ? { error: message, ...(field ? { field } : {}) } : { error: { message, ...(field ? { field } : {}) } };

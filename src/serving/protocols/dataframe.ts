@@ -47,7 +47,6 @@ const mlflowDoor: Door = {
   },
   recordsText: (text) => listText(text, 'dataframe_records') ?? listText(text, 'instances'),
   answer,
-  error: recordsDoor.error,
 };
 
 const azuremlDoor: Door = {
@@ -59,7 +58,6 @@ const azuremlDoor: Door = {
   },
   recordsText: (text) => listText(text, AZUREML_KEY),
   answer,
-  error: recordsDoor.error,
 };
 
 /** The list in a body that is exactly `{"<key>":[…]}` (no space, no other key), else undefined. */

@@ -31,8 +31,6 @@ export interface Door {
   recordsText?(text: string): string | undefined;
   /** The answer's body: a value to serialize, or the body already written (WrittenBody). */
   answer(scored: ScoredRows): unknown;
-  /** The error body clients of this format read. */
-  error(message: string, field?: string): unknown;
 }
 
 /**
@@ -80,7 +78,6 @@ export const recordsDoor: Door = {
     model,
     deployment,
   }),
-  error: (message, field) => ({ error: { message, ...(field ? { field } : {}) } }),
 };
 
 /** The contract's column names, for messages that say what to send. */

@@ -229,10 +229,6 @@ export class OpenInferenceDoor implements Door {
     for (const { datatype, data } of tensors) at = writeTensor(body, at, datatype, data);
     return new WrittenBody(body, 'application/octet-stream', { [BINARY_HEADER]: String(headerLength) });
   }
-
-  error(message: string, field?: string) {
-    return { error: message, ...(field ? { field } : {}) };
-  }
 }
 
 /** The values of a list as JSON.stringify writes them between its brackets. */
