@@ -27,6 +27,7 @@ import { EndpointMetrics } from './metrics';
 import { jsonDoor } from './protocols/dataframe';
 import { FormatError, WrittenBody, type Door, type ScoredRows } from './protocols/door';
 import { BINARY_HEADER, inferRequestOf, modelMetadata, OpenInferenceDoor } from './protocols/open-inference';
+import { RequestShapes } from './protocols/request-shapes';
 
 export const MAX_BODY_BYTES = 1_000_000;
 
@@ -123,6 +124,8 @@ export class EndpointServer {
   private readonly faults = new Map<string, Faults>();
   private readonly agreements = new Map<string, { at: number; compared: number; agreed: number }[]>();
   private readonly logs = new Map<string, string[]>();
+  /** Each endpoint's recent Open Inference request shapes (protocols/request-shapes.ts). */
+  private readonly requestShapes = new Map<string, RequestShapes>();
   private server?: Server;
   readonly adminToken: string;
   readonly prometheus = new EndpointMetrics();
@@ -409,7 +412,9 @@ export class EndpointServer {
       let body: unknown;
       try {
         const lengthHeader = req.headers[BINARY_HEADER];
-        body = inferRequestOf(await readBody(req), typeof lengthHeader === 'string' ? lengthHeader : undefined);
+        let shapes = this.requestShapes.get(name);
+        if (!shapes) this.requestShapes.set(name, (shapes = new RequestShapes()));
+        body = inferRequestOf(await readBody(req), typeof lengthHeader === 'string' ? lengthHeader : undefined, shapes);
       } catch (error) {
         if (error instanceof HttpError || error instanceof FormatError)
           this.refuse(name, deployment.name, error.status, error.reason ?? 'bad_request', error instanceof FormatError ? error.field : undefined);
@@ -534,6 +539,7 @@ export class EndpointServer {
         const endpoint = this.state.endpoints[name];
         if (endpoint) for (const d of Object.keys(endpoint.deployments)) await this.dropDeployment(endpoint, d);
         delete this.state.endpoints[name];
+        this.requestShapes.delete(name);
         this.persist();
         return send(res, 200, { deleted: Boolean(endpoint) });
       }
