@@ -6,21 +6,19 @@
 // compared with them, over several rounds in one run, so a slow spell of the machine falls on both sides of a
 // comparison; capture is on (100 %), as an endpoint runs by default. BENCH_SIDE_BY_SIDE=1 measures server CPU per
 // request the other way: every door on a server of its own, all loaded at the same time (sideBySide).
-import { readFileSync } from 'node:fs';
 import { Agent } from 'node:http';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
 import { freePort } from '../src/client/embedded-stack';
-import { projectRoot, pythonChildEnv, venvExecutable } from '../src/config/environment';
-import { generateBankingCsv } from '../src/data/generate';
 import type { InputContract, RawRecord } from '../src/model/input-contract';
 import { dataframeSplitOf } from '../src/serving/protocols/dataframe';
 import { BINARY_HEADER } from '../src/serving/protocols/open-inference';
 import { LocalTarget } from '../src/targets/local';
 import { percentile } from '../src/shared/percentile';
 import { cpuSeconds, median, threadSeconds, timedPost } from './measure';
-import { benchDir, PIN_SERVERS, startChild, startEndpointServer, stopChildren } from './servers';
+import { benchForest } from './forest';
+import { benchDir, PIN_SERVERS, startEndpointServer, stopChildren } from './servers';
 
 // Arms are short and many: the machine's speed drifts by up to 2× over seconds (a shared host), and a door's arm is
 // only compared with the records arms right before and after it.
@@ -196,24 +194,11 @@ async function sideBySide(dir: string, model: { modelPath: string; contractPath:
 }
 
 async function main() {
+  if (process.env.BENCH_ONLY === 'capture') return console.log('BENCH_ONLY=capture: the doors are not measured');
   const dir = benchDir('modelship-bench-doors-');
-  await generateBankingCsv({ rows: 5_000, seed: 42, out: join(dir, 'bank.csv') });
   console.log('training the 100-tree forest of bench:endpoint and starting the endpoint server…');
-  const trainer = await startChild(
-    venvExecutable('python'),
-    [join(projectRoot, 'bench/python_reference_server.py'), join(dir, 'bank.csv'), join(dir, 'model'), String(await freePort())],
-    pythonChildEnv(),
-  );
-  trainer.kill('SIGTERM'); // only its ONNX export is needed here
-  const modelPath = join(dir, 'model', 'model.onnx');
-  const contractPath = join(dir, 'model', 'input_contract.json');
-  const contract = JSON.parse(readFileSync(contractPath, 'utf8')) as InputContract;
-  const csv = readFileSync(join(dir, 'bank.csv'), 'utf8').trim().split('\n');
-  const header = csv[0]!.split(',');
-  const records: RawRecord[] = csv.slice(1, 101).map((line) => {
-    const fields = line.split(',');
-    return Object.fromEntries(contract.features.map((f) => [f.column, fields[header.indexOf(f.column)]]));
-  });
+  const { modelPath, contractPath, contract, records, python } = await benchForest(dir, await freePort());
+  python.kill('SIGTERM'); // only its ONNX export is needed here
 
   if (SIDE_BY_SIDE) return sideBySide(dir, { modelPath, contractPath }, records, contract);
   // BENCH_PROFILE_DIR: the server writes a V8 CPU profile there when it stops (to see where a door's time goes).

@@ -11,12 +11,12 @@ import { cpus } from 'node:os';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
 import { freePort } from '../src/client/embedded-stack';
-import { projectRoot, pythonChildEnv, venvExecutable } from '../src/config/environment';
-import { generateBankingCsv } from '../src/data/generate';
+import { projectRoot } from '../src/config/environment';
 import { adminToken } from '../src/serving/admin-token';
 import { LocalTarget } from '../src/targets/local';
 import { percentile } from '../src/shared/percentile';
 import { cpuSeconds, median, timedPost } from './measure';
+import { benchForest } from './forest';
 import { benchDir, PIN_SERVERS, startChild, startEndpointServer, stopChildren } from './servers';
 import type { ModelToDeploy } from '../src/targets/target';
 
@@ -43,12 +43,9 @@ function rssMiB(pid: number): number {
 
 async function main() {
   const dir = benchDir('modelship-bench-endpoint-');
-  await generateBankingCsv({ rows: 5_000, seed: 42, out: join(dir, 'bank.csv') });
   const [pyPort, floorPort, endpointPort] = [await freePort(), await freePort(), await freePort()];
   console.log('training a 100-tree forest and starting the three servers…');
-  await startChild(venvExecutable('python'), [join(projectRoot, 'bench/python_reference_server.py'), join(dir, 'bank.csv'), join(dir, 'model'), String(pyPort)], pythonChildEnv());
-  const modelPath = join(dir, 'model', 'model.onnx');
-  const contractPath = join(dir, 'model', 'input_contract.json');
+  const { modelPath, contractPath, records } = await benchForest(dir, pyPort);
   await startChild(process.execPath, ['--import', 'tsx', join(projectRoot, 'bench/floor-server.ts'), modelPath, contractPath, String(floorPort)]);
   const server = await startEndpointServer(endpointPort, join(dir, 'serving'));
   const target = new LocalTarget(`http://127.0.0.1:${endpointPort}`, join(dir, 'serving'));
@@ -59,14 +56,6 @@ async function main() {
   await target.createDeployment('bench', 'blue', model);
   await target.setTraffic('bench', { blue: 100 });
   const key = await target.endpointKey('bench');
-
-  const csv = readFileSync(join(dir, 'bank.csv'), 'utf8').trim().split('\n');
-  const header = csv[0]!.split(',');
-  const contract = JSON.parse(readFileSync(contractPath, 'utf8')) as { features: { column: string }[] };
-  const records = csv.slice(1, 101).map((line) => {
-    const fields = line.split(',');
-    return Object.fromEntries(contract.features.map((f) => [f.column, fields[header.indexOf(f.column)]]));
-  });
   const single = JSON.stringify(records[0]);
   const hundred = JSON.stringify(records);
   const auth = { authorization: `Bearer ${key}` };
